@@ -1,0 +1,110 @@
+"""Training throughput of the LayerNorm* sequence layers against Keras's layers.
+
+For each shape and each layer kind, three one-layer models are trained on the
+same random batch, in the same process, in alternating rounds:
+
+- `ours`: `LayerNormLSTM` (or GRU, SimpleRNN), the fast sequence layer;
+- `cell`: `keras.layers.RNN(LayerNormLSTMCell)`, the same cell in Keras's loop;
+- `keras`: `keras.layers.LSTM` (no normalization).
+
+Each round times `--steps` training steps of every model; the median over
+rounds is reported. One JSON line per (shape, kind) with milliseconds per
+step and the throughput ratios `ours_vs_keras` (>= 0.9 is the target) and
+`ours_vs_cell`.
+
+Run (any backend through KERAS_BACKEND):
+
+    python benchmarks/layers.py                      # both shapes, ~10 min on 2 cores
+    python benchmarks/layers.py --shapes small --rounds 3
+    KERAS_BACKEND=jax python benchmarks/layers.py
+"""
+
+import argparse
+import json
+import statistics
+import time
+
+import keras
+import numpy as np
+
+from rnn_tasks import layers as ln
+
+SHAPES = {  # name: (batch, time, features, units)
+    "small": (64, 100, 32, 128),
+    "large": (128, 200, 256, 512),
+}
+KINDS = {  # kind: (our sequence layer, our cell, Keras's layer)
+    "lstm": (ln.LayerNormLSTM, ln.LayerNormLSTMCell, keras.layers.LSTM),
+    "gru": (ln.LayerNormGRU, ln.LayerNormGRUCell, keras.layers.GRU),
+    "simple_rnn": (ln.LayerNormSimpleRNN, ln.LayerNormSimpleRNNCell, keras.layers.SimpleRNN),
+}
+
+
+def build_model(recurrent_layer, time_steps, features, jit_compile):
+    """A one-layer regression model around `recurrent_layer`."""
+    model = keras.Sequential([
+        keras.Input((time_steps, features)),
+        recurrent_layer,
+        keras.layers.Dense(1),
+    ])
+    model.compile(optimizer="adam", loss="mse", jit_compile=jit_compile)
+    return model
+
+
+def time_steps_ms(model, x, y, steps):
+    """Milliseconds per training step, after the step has been compiled."""
+    start = time.perf_counter()
+    for _ in range(steps):
+        loss = model.train_on_batch(x, y)
+    float(loss)  # wait for the last step
+    return 1000 * (time.perf_counter() - start) / steps
+
+
+def benchmark(shape, kind, steps, rounds, jit_compile):
+    batch, time_steps, features, units = SHAPES[shape]
+    sequence_layer, cell, keras_layer = KINDS[kind]
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((batch, time_steps, features)).astype("float32")
+    y = rng.standard_normal((batch, 1)).astype("float32")
+    models = {
+        "ours": build_model(sequence_layer(units), time_steps, features, jit_compile),
+        "cell": build_model(keras.layers.RNN(cell(units)), time_steps, features, jit_compile),
+        "keras": build_model(keras_layer(units), time_steps, features, jit_compile),
+    }
+    for model in models.values():  # compile outside the timing
+        model.train_on_batch(x, y)
+    times = {name: [] for name in models}
+    for _ in range(rounds):
+        for name, model in models.items():
+            times[name].append(time_steps_ms(model, x, y, steps))
+    ms = {name: statistics.median(values) for name, values in times.items()}
+    return {
+        "backend": keras.backend.backend(),
+        "shape": shape,
+        "batch_time_features_units": SHAPES[shape],
+        "kind": kind,
+        "jit_compile": jit_compile,
+        "ms_per_step": {k: round(v, 2) for k, v in ms.items()},
+        "ours_vs_keras": round(ms["keras"] / ms["ours"], 3),
+        "ours_vs_cell": round(ms["cell"] / ms["ours"], 3),
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shapes", nargs="+", default=list(SHAPES), choices=list(SHAPES))
+    parser.add_argument("--kinds", nargs="+", default=list(KINDS), choices=list(KINDS))
+    parser.add_argument("--steps", type=int, default=None,
+                        help="steps per round (default: 10 small, 2 large)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--jit-compile", default="auto", choices=["auto", "true", "false"])
+    args = parser.parse_args()
+    jit = {"auto": "auto", "true": True, "false": False}[args.jit_compile]
+    for shape in args.shapes:
+        steps = args.steps or (10 if shape == "small" else 2)
+        for kind in args.kinds:
+            print(json.dumps(benchmark(shape, kind, steps, args.rounds, jit)), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,144 @@
+"""Layer-normalized GRU: `LayerNormGRUCell` and `LayerNormGRU`."""
+
+import keras
+from keras import activations, ops
+
+from rnn_tasks.layers.base import (
+    LayerNormCell,
+    LayerNormRNN,
+    _check_rate,
+    center_columns,
+    centered_norm,
+    layer_norm,
+    zone_out,
+)
+
+
+@keras.saving.register_keras_serializable(package="rnn_tasks")
+class LayerNormGRUCell(LayerNormCell):
+    """GRU cell with layer normalization (as haste's LayerNormGRU) and optional zoneout.
+
+    Gates in Keras's order z, r, h. With `reset_after=True` (default):
+    `vx = LN(x @ kernel) + bias[0]`, `vh = LN(h @ recurrent_kernel) + bias[1]`,
+    `z = sig(vx_z + vh_z)`, `r = sig(vx_r + vh_r)`, `g = tanh(vx_h + r * vh_h)`,
+    `h' = z * h + (1 - z) * g`. With `reset_after=False` (bias `(3 * units,)`)
+    the reset gate applies before the recurrent projection of the candidate,
+    so the recurrent normalization splits in two: one over the z and r
+    columns of `h @ recurrent_kernel`, one over `(r * h) @ recurrent_kernel_h`,
+    taking their scale and offset from the matching slices of
+    `recurrent_norm_*`. Normalization weights: `kernel_norm_*` and
+    `recurrent_norm_*`, shape `(3 * units,)`.
+
+    Args:
+        units: positive integer, dimensionality of the output space.
+        activation: for the candidate. Default: `"tanh"`.
+        recurrent_activation: for the gates. Default: `"sigmoid"`.
+        use_bias: whether to add `bias`. Default: `True`.
+        reset_after: reset gate after (`True`) or before the recurrent
+            projection. Default: `True`.
+        zoneout: probability that a unit of `h` keeps its previous value at a
+            training step (Krueger et al. 2016); at inference the expectation
+            is used. Default: `0.0`.
+        kernel_initializer, recurrent_initializer, bias_initializer,
+        norm_gamma_initializer, norm_beta_initializer, norm_epsilon,
+        regularizers, constraints, dropout, recurrent_dropout, seed: as in
+            `LayerNormLSTMCell`.
+
+    Example:
+    >>> import numpy as np
+    >>> rnn = keras.layers.RNN(LayerNormGRUCell(4))
+    >>> rnn(np.zeros((2, 5, 3), "float32")).shape
+    (2, 4)
+    """
+
+    gates = 3
+
+    def __init__(
+        self,
+        units,
+        activation="tanh",
+        recurrent_activation="sigmoid",
+        reset_after=True,
+        zoneout=0.0,
+        **kwargs,
+    ):
+        super().__init__(units, activation=activation, **kwargs)
+        self.recurrent_activation = activations.get(recurrent_activation)
+        self.reset_after = reset_after
+        self.zoneout = _check_rate("zoneout", zoneout)
+
+    def bias_shape(self):
+        return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
+
+    def build_norms(self):
+        size = 3 * self.units
+        self.kernel_norm_gamma, self.kernel_norm_beta = self.add_norm_weights("kernel_norm", size)
+        self.recurrent_norm_gamma, self.recurrent_norm_beta = self.add_norm_weights(
+            "recurrent_norm", size
+        )
+
+    def zoneout_units(self):
+        return self.units if self.zoneout else 0
+
+    def project_inputs(self, inputs):
+        z = layer_norm(ops.matmul(inputs, self.kernel), self.kernel_norm_gamma,
+                       self.kernel_norm_beta, self.norm_epsilon)
+        if self.bias is None:
+            return z
+        return z + (self.bias[0] if self.reset_after else self.bias)
+
+    def step_weights(self):
+        kernel, gamma, beta = self.recurrent_kernel, self.recurrent_norm_gamma, self.recurrent_norm_beta
+        if self.reset_after:
+            offset = beta if self.bias is None else beta + self.bias[1]
+            return center_columns(kernel), gamma, offset
+        split = 2 * self.units
+        return (center_columns(kernel[:, :split]), gamma[:split], beta[:split],
+                center_columns(kernel[:, split:]), gamma[split:], beta[split:])
+
+    def step(self, projected, states, weights, recurrent_mask, zoneout_mask):
+        h = states[0]
+        h_in = h if recurrent_mask is None else h * recurrent_mask
+        split = 2 * self.units
+        if self.reset_after:
+            kernel, gamma, offset = weights
+            vh = centered_norm(ops.matmul(h_in, kernel), gamma, self.norm_epsilon) + offset
+            z, r = ops.split(self.recurrent_activation(projected[..., :split] + vh[..., :split]),
+                             2, axis=-1)
+            g = self.activation(projected[..., split:] + r * vh[..., split:])
+        else:
+            kernel_zr, gamma_zr, offset_zr, kernel_h, gamma_h, offset_h = weights
+            vh = centered_norm(ops.matmul(h_in, kernel_zr), gamma_zr, self.norm_epsilon)
+            z, r = ops.split(self.recurrent_activation(projected[..., :split] + vh + offset_zr),
+                             2, axis=-1)
+            vh_h = centered_norm(ops.matmul(r * h_in, kernel_h), gamma_h, self.norm_epsilon)
+            g = self.activation(projected[..., split:] + vh_h + offset_h)
+        h_new = zone_out(h, z * h + (1.0 - z) * g, zoneout_mask)
+        return h_new, [h_new]
+
+    def get_config(self):
+        config = {
+            "recurrent_activation": activations.serialize(self.recurrent_activation),
+            "reset_after": self.reset_after,
+            "zoneout": self.zoneout,
+        }
+        return {**super().get_config(), **config}
+
+
+@keras.saving.register_keras_serializable(package="rnn_tasks")
+class LayerNormGRU(LayerNormRNN):
+    """Sequence layer of `LayerNormGRUCell`, a drop-in for `keras.layers.GRU`.
+
+    Takes `units`, every argument of `LayerNormGRUCell` and those of
+    `keras.layers.RNN` (`return_sequences`, `return_state`, `go_backwards`,
+    `stateful`, `unroll`, `zero_output_for_mask`). The input projection, its
+    normalization and the input bias run once over the whole sequence.
+
+    Example:
+    >>> import numpy as np
+    >>> output, state = LayerNormGRU(8, return_state=True)(np.zeros((2, 5, 3)))
+    >>> output.shape, state.shape
+    ((2, 8), (2, 8))
+    """
+
+    cell_class = LayerNormGRUCell

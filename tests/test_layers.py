@@ -1,0 +1,356 @@
+"""Layer tests: NumPy reference equations, published numbers, Keras behaviour.
+
+Runs on the TensorFlow and the JAX backend (`KERAS_BACKEND=jax pytest tests/test_layers.py`).
+"""
+
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+from rnn_tasks.layers import (
+    LayerNormGRU,
+    LayerNormGRUCell,
+    LayerNormLSTM,
+    LayerNormLSTMCell,
+    LayerNormSimpleRNN,
+    LayerNormSimpleRNNCell,
+)
+from tests import reference
+
+EPS = 1e-3
+RANDOM_NORM = {
+    "norm_gamma_initializer": keras.initializers.RandomUniform(0.5, 1.5, seed=1),
+    "norm_beta_initializer": keras.initializers.RandomNormal(0.0, 0.2, seed=2),
+    "bias_initializer": keras.initializers.RandomNormal(0.0, 0.2, seed=3),
+}
+LAYERS = [LayerNormSimpleRNN, LayerNormLSTM, LayerNormGRU]
+
+
+def numpy(x):
+    return ops.convert_to_numpy(x).astype("float64")
+
+
+def weights_by_name(layer):
+    return {w.name: numpy(w) for w in layer.weights}
+
+
+@pytest.fixture
+def x():
+    return np.random.default_rng(0).standard_normal((3, 6, 5)).astype("float32")
+
+
+# Equations against the NumPy reference ------------------------------------
+
+
+def test_simple_rnn_matches_numpy(x):
+    layer = LayerNormSimpleRNN(4, return_sequences=True, **RANDOM_NORM)
+    out = numpy(layer(x))
+    expected = reference.simple_rnn(x.astype("float64"), weights_by_name(layer), EPS)
+    np.testing.assert_allclose(out, expected, atol=2e-5)
+
+
+@pytest.mark.parametrize("cell_norm", ["output", "state"])
+def test_lstm_matches_numpy(x, cell_norm):
+    layer = LayerNormLSTM(4, return_sequences=True, return_state=True,
+                          cell_norm=cell_norm, **RANDOM_NORM)
+    out, h, c = (numpy(t) for t in layer(x))
+    expected, h_ref, c_ref = reference.lstm(x.astype("float64"), weights_by_name(layer), EPS,
+                                            cell_norm=cell_norm)
+    np.testing.assert_allclose(out, expected, atol=2e-5)
+    np.testing.assert_allclose(h, h_ref, atol=2e-5)
+    np.testing.assert_allclose(c, c_ref, atol=2e-5)
+
+
+def test_lstm_cell_norm_modes_differ(x):
+    """The two placements carry different states, so their outputs diverge after step 1."""
+    kwargs = dict(return_sequences=True, kernel_initializer="ones", **RANDOM_NORM)
+    out_a = numpy(LayerNormLSTM(4, cell_norm="output", **kwargs)(x))
+    out_b = numpy(LayerNormLSTM(4, cell_norm="state", **kwargs)(x))
+    assert np.abs(out_a[:, -1] - out_b[:, -1]).max() > 1e-3
+
+
+@pytest.mark.parametrize("reset_after", [True, False])
+def test_gru_matches_numpy(x, reset_after):
+    layer = LayerNormGRU(4, return_sequences=True, reset_after=reset_after, **RANDOM_NORM)
+    out = numpy(layer(x))
+    expected = reference.gru(x.astype("float64"), weights_by_name(layer), EPS,
+                             reset_after=reset_after)
+    np.testing.assert_allclose(out, expected, atol=2e-5)
+
+
+def test_lstm_cell_matches_tensorflow_addons_published_numbers():
+    """tensorflow_addons/rnn/tests/layer_norm_lstm_cell_test.py::test_cell_output."""
+    const = keras.initializers.Constant(0.5)
+
+    def cell():
+        return LayerNormLSTMCell(2, kernel_initializer=const, recurrent_initializer=const,
+                                 bias_initializer=const, norm_epsilon=1e-12, cell_norm="state")
+
+    x = np.ones((1, 2), "float32")
+    state0 = [0.1 * np.array([[2, 3]], "float32"), 0.1 * np.array([[0, 1]], "float32")]
+    state1 = [0.1 * np.array([[6, 7]], "float32"), 0.1 * np.array([[4, 5]], "float32")]
+    output, states = keras.layers.StackedRNNCells([cell(), cell()])(x, [state0, state1])
+    expected_h = [[-0.47406167, 0.47406143]]
+    np.testing.assert_allclose(numpy(output), expected_h, rtol=1e-5, atol=1e-5)
+    for h, c in states:
+        np.testing.assert_allclose(numpy(h), expected_h, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(numpy(c), [[-1.0, 1.0]], rtol=1e-5, atol=1e-5)
+
+
+# Sequence layers behave like keras.layers.RNN(cell) --------------------------
+
+
+@pytest.mark.parametrize("layer_class", LAYERS)
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_sequence_layer_equals_rnn_of_cell(x, layer_class, go_backwards):
+    layer = layer_class(4, return_sequences=True, return_state=True,
+                        go_backwards=go_backwards, **RANDOM_NORM)
+    fast = layer(x)
+    slow = keras.layers.RNN(layer.cell, return_sequences=True, return_state=True,
+                            go_backwards=go_backwards)(x)
+    assert len(fast) == len(slow)
+    for a, b in zip(fast, slow):
+        np.testing.assert_allclose(numpy(a), numpy(b), atol=1e-5)
+
+
+@pytest.mark.parametrize("layer_class", LAYERS)
+def test_masked_padding_changes_nothing(x, layer_class):
+    layer = layer_class(4, return_state=True, **RANDOM_NORM)
+    padded = np.concatenate([x, np.zeros((3, 2, 5), "float32")], axis=1)
+    padded[1, 6:] = 7.0  # garbage behind the mask
+    mask = np.concatenate([np.ones((3, 6), bool), np.zeros((3, 2), bool)], axis=1)
+    for a, b in zip(layer(x), layer(padded, mask=mask)):
+        np.testing.assert_allclose(numpy(a), numpy(b), atol=1e-5)
+
+
+def test_masking_layer_in_a_model(x):
+    padded = np.concatenate([x, np.zeros((3, 2, 5), "float32")], axis=1)
+    inputs = keras.Input((None, 5))
+    outputs = LayerNormLSTM(4)(keras.layers.Masking()(inputs))
+    model = keras.Model(inputs, outputs)
+    np.testing.assert_allclose(numpy(model(padded)), numpy(model(x)), atol=1e-5)
+
+
+def test_initial_state_and_stateful_continuation(x):
+    layer = LayerNormLSTM(4, return_state=True, **RANDOM_NORM)
+    full, h, c = layer(x)
+    _, h1, c1 = layer(x[:, :3])
+    second, _, _ = layer(x[:, 3:], initial_state=[h1, c1])
+    np.testing.assert_allclose(numpy(second), numpy(full), atol=1e-5)
+
+    stateful = LayerNormGRU(4, stateful=True, **RANDOM_NORM)
+    stateful(x[:, :3])
+    continued = stateful(x[:, 3:])
+    whole = keras.layers.RNN(stateful.cell)(x)
+    np.testing.assert_allclose(numpy(continued), numpy(whole), atol=1e-5)
+    stateful.reset_state()
+    np.testing.assert_allclose(numpy(stateful(x[:, :3])),
+                               numpy(keras.layers.RNN(stateful.cell)(x[:, :3])), atol=1e-5)
+
+
+def test_weights_port_from_keras_layout():
+    lstm = LayerNormLSTM(3)
+    lstm.build((None, 4, 2))
+    shapes = {w.name: tuple(w.shape) for w in lstm.weights}
+    assert shapes == {
+        "kernel": (2, 12), "recurrent_kernel": (3, 12), "bias": (12,),
+        "kernel_norm_gamma": (12,), "kernel_norm_beta": (12,),
+        "recurrent_norm_gamma": (12,), "recurrent_norm_beta": (12,),
+        "state_norm_gamma": (3,), "state_norm_beta": (3,),
+    }
+    # unit_forget_bias: forget-gate block of the bias starts at one.
+    np.testing.assert_array_equal(numpy(lstm.cell.bias), [0] * 3 + [1] * 3 + [0] * 6)
+    gru = LayerNormGRU(3)
+    gru.build((None, 4, 2))
+    assert tuple(gru.cell.bias.shape) == (2, 9)
+    assert tuple(LayerNormGRU(3, reset_after=False).cell.bias_shape()) == (9,)
+    keras_gru = keras.layers.GRU(3)
+    keras_gru.build((None, 4, 2))
+    assert [tuple(w.shape) for w in keras_gru.weights] == [tuple(w.shape) for w in gru.weights[:3]]
+
+
+# Zoneout ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("layer_class", [LayerNormLSTM, LayerNormGRU])
+def test_zoneout_inference_uses_expectation(x, layer_class):
+    layer = layer_class(4, return_sequences=True, zoneout=0.3, **RANDOM_NORM)
+    out = numpy(layer(x, training=False))
+    w = weights_by_name(layer)
+    if layer_class is LayerNormLSTM:
+        expected = reference.lstm(x.astype("float64"), w, EPS, zoneout=0.3)[0]
+    else:
+        expected = reference.gru(x.astype("float64"), w, EPS, zoneout=0.3)
+    np.testing.assert_allclose(out, expected, atol=2e-5)
+    slow = keras.layers.RNN(layer.cell, return_sequences=True)(x, training=False)
+    np.testing.assert_allclose(numpy(slow), out, atol=1e-5)
+
+
+@pytest.mark.parametrize("layer_class", [LayerNormLSTM, LayerNormGRU])
+def test_zoneout_training_keeps_previous_units(layer_class):
+    x = np.random.default_rng(1).standard_normal((256, 5, 3)).astype("float32")
+    layer = layer_class(16, return_sequences=True, zoneout=0.4, seed=7)
+    out = numpy(layer(x, training=True))
+    kept = np.isclose(out[:, 1:], out[:, :-1], atol=0.0, rtol=0.0)
+    assert 0.35 < kept.mean() < 0.45  # each unit keeps its value with p = 0.4
+    assert np.abs(out - numpy(layer(x, training=True))).max() > 0  # resampled per call
+    np.testing.assert_array_equal(numpy(layer(x)), numpy(layer(x)))  # inference: deterministic
+
+
+def test_zoneout_zero_is_plain_cell(x):
+    with_zero = LayerNormGRU(4, zoneout=0.0, seed=3)
+    out_train = numpy(with_zero(x, training=True))
+    np.testing.assert_allclose(out_train, numpy(with_zero(x, training=False)), atol=1e-6)
+
+
+# Dropout -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("layer_class", LAYERS)
+def test_dropout_only_in_training(x, layer_class):
+    layer = layer_class(4, dropout=0.5, recurrent_dropout=0.5, seed=1, **RANDOM_NORM)
+    plain = layer_class(4, **RANDOM_NORM)
+    plain.build(x.shape)
+    plain.set_weights(layer.get_weights()) if layer.built else None
+    inference = numpy(layer(x))
+    plain.set_weights(layer.get_weights())
+    np.testing.assert_allclose(inference, numpy(plain(x)), atol=1e-6)
+    assert np.abs(numpy(layer(x, training=True)) - inference).max() > 1e-3
+
+
+# Serialization -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("layer_class", LAYERS)
+def test_config_round_trip(layer_class):
+    layer = layer_class(5, return_sequences=True, go_backwards=True, dropout=0.1,
+                        norm_epsilon=1e-5, activation="relu", seed=4)
+    restored = layer_class.from_config(layer.get_config())
+    assert restored.get_config() == layer.get_config()
+    assert restored.cell.norm_epsilon == 1e-5 and restored.go_backwards
+    cell = layer.cell
+    assert type(cell).from_config(cell.get_config()).get_config() == cell.get_config()
+
+
+def test_keras_file_round_trip_bidirectional_and_stacked(tmp_path, x):
+    inputs = keras.Input((None, 5))
+    h = keras.layers.Bidirectional(LayerNormLSTM(4, return_sequences=True, zoneout=0.1))(inputs)
+    h = LayerNormGRU(4, return_sequences=True, reset_after=False)(h)
+    h = keras.layers.RNN(LayerNormSimpleRNNCell(3))(h)
+    model = keras.Model(inputs, keras.layers.Dense(2)(h))
+    path = tmp_path / "model.keras"
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    np.testing.assert_allclose(numpy(restored(x)), numpy(model(x)), atol=1e-6)
+    assert isinstance(restored.layers[1].forward_layer, LayerNormLSTM)
+    assert restored.layers[1].backward_layer.go_backwards
+
+
+def test_keras_file_loads_in_fresh_process(tmp_path, x):
+    model = keras.Sequential([keras.Input((6, 5)), LayerNormLSTM(4), keras.layers.Dense(1)])
+    model.save(tmp_path / "m.keras")
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", numpy(model(x)))
+    code = (
+        "import numpy as np, keras, rnn_tasks.layers;"
+        f"m = keras.saving.load_model(r'{tmp_path / 'm.keras'}', safe_mode=True);"
+        f"y = keras.ops.convert_to_numpy(m(np.load(r'{tmp_path / 'x.npy'}')));"
+        f"np.testing.assert_allclose(y, np.load(r'{tmp_path / 'y.npy'}'), atol=1e-6)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, env=os.environ.copy())
+
+
+# Argument validation ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"units": 0}, "`units`, expected a positive integer, got 0"),
+    ({"units": 4, "dropout": 1.5}, "`dropout`, expected a float in [0, 1), got 1.5"),
+    ({"units": 4, "recurrent_dropout": -0.1}, "`recurrent_dropout`"),
+    ({"units": 4, "zoneout": 1.0}, "`zoneout`, expected a float in [0, 1), got 1.0"),
+    ({"units": 4, "cell_norm": "hidden"}, "`cell_norm`, expected one of ('output', 'state')"),
+    ({"units": 4, "norm_epsilon": 0}, "`norm_epsilon`, expected a positive float"),
+])
+def test_invalid_arguments(kwargs, message):
+    with pytest.raises(ValueError) as error:
+        LayerNormLSTMCell(**kwargs)
+    assert message in str(error.value)
+
+
+def test_input_must_be_a_sequence():
+    with pytest.raises(ValueError, match="ndim=3"):
+        LayerNormGRU(4)(np.zeros((2, 3), "float32"))
+
+
+# Training: gradients, mixed precision, XLA -------------------------------------------
+
+
+def loss_gradient(layer, x):
+    """d sum(layer(x)^2) / d kernel, through the backend's autodiff."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        def loss(kernel):
+            trainable = [kernel if v is layer.cell.kernel else v.value
+                         for v in layer.trainable_variables]
+            fixed = [v.value for v in layer.non_trainable_variables]
+            out, _ = layer.stateless_call(trainable, fixed, x)
+            return (out ** 2).sum()
+
+        return np.asarray(jax.grad(loss)(layer.cell.kernel.value))
+    import tensorflow as tf
+
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(layer(x) ** 2)
+    return tape.gradient(loss, layer.cell.kernel.value).numpy()
+
+
+@pytest.mark.parametrize("layer_class", LAYERS)
+def test_gradient_matches_finite_differences(layer_class):
+    """Central differences in float32 (JAX has no float64 by default): step 1e-3."""
+    x = np.random.default_rng(2).standard_normal((2, 4, 3)).astype("float32")
+    layer = layer_class(3, **RANDOM_NORM)
+    layer(x)
+    grad = loss_gradient(layer, x)
+    kernel = numpy(layer.cell.kernel)
+    numeric = np.zeros_like(kernel)
+    step = 1e-3
+    for index in np.ndindex(kernel.shape):
+        values = []
+        for sign in (1, -1):
+            shifted = kernel.copy()
+            shifted[index] += sign * step
+            layer.cell.kernel.assign(shifted)
+            values.append((numpy(layer(x)) ** 2).sum())
+        numeric[index] = (values[0] - values[1]) / (2 * step)
+    layer.cell.kernel.assign(kernel)
+    np.testing.assert_allclose(grad, numeric, rtol=1e-2, atol=1e-3)
+
+
+def test_mixed_precision(x):
+    layer = LayerNormLSTM(4, dtype="mixed_float16", **RANDOM_NORM)
+    out = layer(x)
+    assert keras.backend.standardize_dtype(out.dtype) == "float16"
+    assert layer.cell.kernel.dtype == "float32"
+    reference_layer = LayerNormLSTM(4, **RANDOM_NORM)
+    reference_layer(x)
+    reference_layer.set_weights(layer.get_weights())
+    np.testing.assert_allclose(numpy(out), numpy(reference_layer(x)), atol=1e-2)
+
+
+@pytest.mark.parametrize("layer_class", LAYERS)
+def test_jit_compiled_fit_reduces_loss(layer_class):
+    keras.utils.set_random_seed(0)
+    x = np.random.default_rng(3).standard_normal((64, 8, 3)).astype("float32")
+    y = x.sum(axis=(1, 2))[:, None] / 5
+    model = keras.Sequential([keras.Input((8, 3)), layer_class(8, dropout=0.1),
+                              keras.layers.Dense(1)])
+    model.compile(keras.optimizers.Adam(0.02), "mse", jit_compile=True)
+    history = model.fit(x, y, epochs=15, batch_size=16, verbose=0)
+    losses = history.history["loss"]
+    assert losses[-1] < 0.5 * losses[0]
