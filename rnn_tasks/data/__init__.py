@@ -1,0 +1,1 @@
+"""Data: the dataset catalog, file readers and forecasting windows."""

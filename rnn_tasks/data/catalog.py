@@ -1,0 +1,134 @@
+"""The dataset catalog: one TOML card per dataset in `datasets/`.
+
+A card has `name`, `task`, `description`, `license`, `citation`, a
+`[source]` table and a `[format]` table. Source kinds implemented here:
+
+- `package`: a file inside an installed Python package (`package`, `path`).
+- `file`: a local file (`path`; relative paths are relative to the card).
+- `url`: downloaded once into the cache (`url`, `sha256`, `filename`).
+
+Every source may pin `sha256`; a file that does not match is refused.
+Downloads land in `$RNN_TASKS_CACHE` (default `~/.cache/rnn_tasks`).
+
+Example:
+>>> card = load_card("stocks_daily")
+>>> card["source"]["kind"]
+'package'
+>>> fetch(card).name
+'stocks.csv.gz'
+"""
+
+import hashlib
+import importlib.util
+import os
+import shutil
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from rnn_tasks.errors import UserError
+from rnn_tasks.recipes import builtin_dir, read_toml
+
+DOWNLOAD_TIMEOUT_S = 10
+
+
+def cache_dir():
+    """The download cache: `$RNN_TASKS_CACHE` or `~/.cache/rnn_tasks`."""
+    return Path(os.environ.get("RNN_TASKS_CACHE", Path.home() / ".cache" / "rnn_tasks"))
+
+
+def list_cards():
+    """All catalog cards, sorted by name."""
+    cards = [read_toml(path) | {"_path": path} for path in builtin_dir("datasets").glob("*.toml")]
+    return sorted(cards, key=lambda card: card["name"])
+
+
+def load_card(name):
+    """The card of dataset `name`; `UserError` listing the catalog if unknown."""
+    cards = {card["name"]: card for card in list_cards()}
+    if name not in cards:
+        raise UserError(f"unknown dataset {name!r} (catalog: {', '.join(cards)})")
+    return cards[name]
+
+
+def sha256_of(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify(path, expected, what):
+    """Raises `UserError` if `path`'s sha256 is not `expected` (skipped if `None`)."""
+    if expected and sha256_of(path) != expected:
+        raise UserError(f"{what}: {path} has sha256 {sha256_of(path)}, expected {expected}")
+
+
+def fetch(card):
+    """Returns the local path of the card's data file, downloading if needed.
+
+    Args:
+        card: a card from `load_card`.
+
+    Returns:
+        `pathlib.Path` of a verified local file.
+    """
+    source = card["source"]
+    kind = source.get("kind")
+    name = card["name"]
+    if kind == "package":
+        path = _package_file(source["package"], source["path"], name)
+    elif kind == "file":
+        path = Path(os.path.expanduser(source["path"]))
+        if not path.is_absolute():
+            path = Path(card["_path"]).parent / path
+        if not path.is_file():
+            raise UserError(f"dataset {name!r}: file not found: {path}")
+    elif kind == "url":
+        path = _download(source["url"], cache_dir() / name / source["filename"],
+                         source.get("sha256"), name)
+    else:
+        raise UserError(
+            f"dataset {name!r}: unsupported source kind {kind!r} (supported: package, file, url)"
+        )
+    verify(path, source.get("sha256"), f"dataset {name!r}")
+    return path
+
+
+def _package_file(package, relative, name):
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise UserError(
+            f"dataset {name!r} needs the Python package {package!r}: "
+            f"pip install {package.replace('_', '-')}"
+        )
+    path = Path(list(spec.submodule_search_locations)[0]) / relative
+    if not path.is_file():
+        raise UserError(f"dataset {name!r}: {relative} not found in package {package!r}")
+    return path
+
+
+def _download(url, target, sha256, name):
+    """Downloads `url` to `target` (atomically) unless a verified copy is cached."""
+    if target.is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    print(f"downloading {url} -> {target}", flush=True)
+    fd, partial = tempfile.mkstemp(dir=target.parent, prefix=".partial-")
+    try:
+        with os.fdopen(fd, "wb") as out, \
+                urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
+            shutil.copyfileobj(response, out)
+        verify(partial, sha256, f"dataset {name!r} download from {url}")
+        os.replace(partial, target)
+    except (urllib.error.URLError, OSError) as error:
+        raise UserError(
+            f"dataset {name!r} needs the network to download {url} ({error}); "
+            f"download it elsewhere and pass --set data.path=FILE, or place it at {target}"
+        ) from None
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
+    return target

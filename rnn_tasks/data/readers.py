@@ -1,0 +1,55 @@
+"""Reading tabular files (CSV, TSV, JSON lines, optionally compressed) with clear errors."""
+
+from pathlib import Path
+
+import pandas as pd
+
+from rnn_tasks.errors import UserError
+
+
+def read_table(path, required_columns=()):
+    """Reads a CSV/TSV/JSONL file (`.gz`, `.bz2`, `.zip`, `.xz` too) into a DataFrame.
+
+    Args:
+        path: file path; the format comes from the suffix before any
+            compression suffix (`.tsv` -> tab separated, `.jsonl` -> JSON
+            lines, anything else -> comma separated).
+        required_columns: columns that must be present.
+
+    Returns:
+        `pandas.DataFrame`.
+
+    Raises:
+        UserError: missing file, unreadable or empty data, missing columns.
+
+    Example:
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "t.csv")
+    >>> _ = open(path, "w").write("a,b\\n1,2\\n")
+    >>> read_table(path, ["a"]).shape
+    (1, 2)
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"data file not found: {path}")
+    suffixes = [s for s in path.suffixes if s not in (".gz", ".bz2", ".zip", ".xz")]
+    kind = suffixes[-1] if suffixes else ".csv"
+    try:
+        if kind == ".jsonl":
+            frame = pd.read_json(path, lines=True)
+        else:
+            frame = pd.read_csv(path, sep="\t" if kind == ".tsv" else ",")
+    except UnicodeDecodeError:
+        raise UserError(f"{path} is not UTF-8 text (expected CSV, TSV or JSON lines)") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, OSError, EOFError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UserError(f"cannot read {path} as {kind[1:].upper()}: {first_line}") from None
+    if frame.empty:
+        raise UserError(f"{path} has no data rows")
+    missing = [c for c in required_columns if c not in frame.columns]
+    if missing:
+        raise UserError(
+            f"{path} lacks column(s) {', '.join(map(repr, missing))} "
+            f"(it has: {', '.join(map(repr, map(str, frame.columns)))})"
+        )
+    return frame

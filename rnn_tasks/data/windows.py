@@ -1,0 +1,109 @@
+"""Forecasting windows: chronological splits and sequence-to-sequence targets.
+
+A window starting at `s` holds `window` steps of history `x[s : s + window]`;
+at every step `t` of it the model forecasts the next `horizon` values of the
+targets, `x[s + t + 1 : s + t + 1 + horizon]`. Metrics use the final step's
+forecast, `x[s + window : s + window + horizon]`.
+"""
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from rnn_tasks.errors import UserError
+
+
+def split_bounds(length, fractions):
+    """Chronological `[(start, stop)]` index ranges for train, validation, test.
+
+    Example:
+    >>> split_bounds(100, (0.7, 0.15, 0.15))
+    [(0, 70), (70, 85), (85, 100)]
+    """
+    edges = np.round(np.cumsum([0.0, *fractions]) / sum(fractions) * length).astype(int)
+    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
+
+
+def window_starts(bounds, window, horizon):
+    """Window starts whose final-step forecast lies inside `bounds = (start, stop)`.
+
+    The history may reach back before `start` (it is known by then); no
+    target reaches past `stop - 1`, so nothing is looked ahead across splits.
+    """
+    start, stop = bounds
+    first = max(start - window, 0)
+    last = stop - window - horizon  # inclusive
+    return np.arange(first, last + 1) if last >= first else np.arange(0)
+
+
+def make_windows(values, starts, window, horizon, n_targets):
+    """Histories and every-step future targets.
+
+    Args:
+        values: `(N, F)` series, targets in the first `n_targets` columns.
+        starts: window start indices.
+        window, horizon: lengths.
+        n_targets: how many leading columns are forecast.
+
+    Returns:
+        `history (n, window, F)` and `future (n, window, horizon, n_targets)`
+        where `future[i, t, k] = values[starts[i] + t + 1 + k, :n_targets]`.
+    """
+    if len(starts) == 0:
+        raise UserError(
+            f"data: series too short for window={window} + horizon={horizon} in a split"
+        )
+    spans = sliding_window_view(values, window + horizon, axis=0)  # (N', F, W + H)
+    spans = np.moveaxis(spans[starts], -1, 1)  # (n, W + H, F)
+    steps = np.arange(window)[:, None] + 1 + np.arange(horizon)[None, :]  # (W, H)
+    return spans[:, :window], spans[:, steps, :n_targets]
+
+
+def baseline_forecasts(history, horizon, season, n_targets):
+    """Naive forecasts from the last window step: `{name: (n, horizon, n_targets)}`.
+
+    - `last_value`: the last observed value, repeated.
+    - `drift`: the line through the window's first and last values, extended.
+    - `seasonal_naive`: the value one season earlier, `y[T + k - season * ceil(k / season)]`.
+    """
+    targets = history[..., :n_targets]  # (n, W, T)
+    window = targets.shape[1]
+    last = targets[:, -1:]  # (n, 1, T)
+    k = np.arange(1, horizon + 1)[None, :, None]
+    slope = (targets[:, -1:] - targets[:, :1]) / max(window - 1, 1)
+    lag = season * np.ceil(np.arange(1, horizon + 1) / season).astype(int)
+    seasonal = targets[:, window - 1 + np.arange(1, horizon + 1) - lag]
+    return {
+        "last_value": np.repeat(last, horizon, axis=1),
+        "drift": last + k * slope,
+        "seasonal_naive": seasonal,
+    }
+
+
+def forecast_metrics(actual, predicted, naive_scale):
+    """MAE, RMSE, MAPE (%), sMAPE (%) and MASE over all examples, steps and targets.
+
+    Args:
+        actual, predicted: `(n, horizon, n_targets)` in raw units.
+        naive_scale: `(n_targets,)` mean absolute one-step change on the
+            training span (MASE's denominator).
+
+    Returns:
+        dict of floats.
+
+    Example:
+    >>> a = np.array([[[1.0], [2.0]]]); p = np.array([[[1.5], [2.0]]])
+    >>> forecast_metrics(a, p, np.array([0.5]))["mase"]
+    0.5
+    """
+    error = predicted - actual
+    absolute = np.abs(error)
+    nonzero = actual != 0
+    denominator = np.abs(actual) + np.abs(predicted)
+    return {
+        "mae": float(absolute.mean()),
+        "rmse": float(np.sqrt((error ** 2).mean())),
+        "mape": float(100 * (absolute[nonzero] / np.abs(actual[nonzero])).mean()),
+        "smape": float(100 * np.mean(np.where(denominator > 0, 2 * absolute / np.where(
+            denominator > 0, denominator, 1), 0.0))),
+        "mase": float((absolute / naive_scale).mean()),
+    }

@@ -1,0 +1,122 @@
+"""Write a task's `serving_default` SavedModel as TF Serving expects it.
+
+`BASE/<version>/` holds `saved_model.pb`, `variables/`, `assets/`,
+`assets.extra/tf_serving_warmup_requests` (PredictionLog records built from
+real validation inputs) and `assets.extra/rnn_tasks_recipe.toml` (so
+`rnn-tasks predict EXPORT_DIR` can parse raw inputs). The version folder is
+written beside its target under a name TF Serving ignores, then renamed into
+place, so a server watching BASE never sees half an export.
+"""
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+from rnn_tasks.errors import UserError
+from rnn_tasks.recipes import write_recipe
+
+WARMUP_FILE = "tf_serving_warmup_requests"
+RECIPE_FILE = "rnn_tasks_recipe.toml"
+
+
+def next_version(base_dir):
+    """One more than the largest integer version in `base_dir` (1 if none)."""
+    base = Path(base_dir)
+    versions = [int(p.name) for p in base.iterdir() if p.name.isdigit()] if base.is_dir() else []
+    return max(versions, default=0) + 1
+
+
+def export_task(task, base_dir, version=None):
+    """Exports `task` to `base_dir/<version>/` atomically.
+
+    Args:
+        task: a `Task` with a model.
+        base_dir: the model base path TF Serving watches.
+        version: integer version; default `next_version(base_dir)`. An
+            existing version is never overwritten.
+
+    Returns:
+        `pathlib.Path` of the version folder.
+    """
+    if task.model is None:
+        raise UserError("export: the task has no model yet; train it or load a run directory")
+    base = Path(base_dir)
+    version = next_version(base) if version is None else int(version)
+    if version < 1:
+        raise UserError(f"export: --version must be a positive integer, got {version}")
+    target = base / str(version)
+    if target.exists():
+        raise UserError(f"export: {target} already exists; versions are never overwritten "
+                        f"(next free: {next_version(base)})")
+    base.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=base))
+    try:
+        _write_saved_model(task, staging)
+        os.rename(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _write_saved_model(task, path):
+    signature = task.serving_signature()
+    names = list(signature)
+
+    @tf.function(input_signature=list(signature.values()))
+    def serving_default(*args):
+        return task.serve(dict(zip(names, args)))
+
+    archive = keras.export.ExportArchive()
+    archive.track(task.model)
+    archive.add_endpoint("serving_default", serving_default)
+    archive.write_out(str(path), verbose=False)
+    extra = path / "assets.extra"
+    extra.mkdir(exist_ok=True)
+    write_recipe(task.recipe, extra / RECIPE_FILE)
+    count = task.recipe["export"]["warmup_examples"]
+    if count:
+        write_warmup_requests(extra / WARMUP_FILE, task.warmup_inputs(count))
+
+
+def write_warmup_requests(path, inputs):
+    """One PredictionLog record per example, as TF Serving's warmup reads them.
+
+    Args:
+        path: output TFRecord file.
+        inputs: `{input name: array [n, ...]}`.
+    """
+    from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
+
+    count = len(next(iter(inputs.values())))
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for i in range(count):
+            request = predict_pb2.PredictRequest(
+                model_spec=model_pb2.ModelSpec(signature_name="serving_default"))
+            for name, values in inputs.items():
+                request.inputs[name].CopyFrom(tf.make_tensor_proto(values[i:i + 1]))
+            log = prediction_log_pb2.PredictionLog(
+                predict_log=prediction_log_pb2.PredictLog(request=request))
+            writer.write(log.SerializeToString())
+
+
+def non_core_ops(export_dir):
+    """Op types in the SavedModel's graphs that stock TensorFlow does not register.
+
+    An empty list means TF Serving can run the export without custom op libraries.
+    """
+    from tensorflow.core.protobuf import saved_model_pb2
+    from tensorflow.python.framework import op_def_registry
+
+    saved = saved_model_pb2.SavedModel()
+    saved.ParseFromString((Path(export_dir) / "saved_model.pb").read_bytes())
+    ops, functions = set(), set()
+    for meta_graph in saved.meta_graphs:
+        ops.update(node.op for node in meta_graph.graph_def.node)
+        for function in meta_graph.graph_def.library.function:
+            functions.add(function.signature.name)
+            ops.update(node.op for node in function.node_def)
+    return sorted(op for op in ops - functions if op_def_registry.get(op) is None)

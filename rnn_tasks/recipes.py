@@ -1,0 +1,220 @@
+"""TOML recipes: find, read, override with `--set`, validate, write back.
+
+A recipe is data, never code. Each template declares a schema: for every
+section a mapping of key -> `Field`. Validation fills defaults and rejects
+unknown keys and wrong types with one line naming the key and what is allowed.
+
+Example:
+>>> schema = {"train": {"epochs": Field(int, 10)}}
+>>> validate({"train": {"epochs": 3}}, schema)
+{'train': {'epochs': 3}}
+>>> apply_overrides({"train": {"epochs": 3}}, parse_overrides(["train.epochs=5"]))
+{'train': {'epochs': 5}}
+"""
+
+import dataclasses
+import sys
+from pathlib import Path
+
+import tomli_w
+
+from rnn_tasks.errors import UserError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+_MISSING = object()
+_TYPE_NAMES = {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
+               list: "a list"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Field:
+    """One recipe key: its type, default and, optionally, allowed values.
+
+    Args:
+        kind: `bool`, `int`, `float`, `str` or `list`.
+        default: value when the recipe omits the key; `Field.REQUIRED` for none.
+        choices: allowed values (for `list`: allowed items), or `None`.
+        items: type of list items, or `None`.
+        minimum: smallest allowed number, or `None`.
+    """
+
+    kind: type
+    default: object = None
+    choices: tuple = None
+    items: type = None
+    minimum: float = None
+
+    REQUIRED = _MISSING
+
+    def describe(self):
+        if self.choices:
+            return "one of " + ", ".join(repr(c) for c in self.choices)
+        text = _TYPE_NAMES[self.kind]
+        if self.items:
+            text += " of " + _TYPE_NAMES[self.items].split(" ", 1)[1] + "s"
+        if self.minimum is not None:
+            text += f" >= {self.minimum}"
+        return text
+
+    def check(self, key, value):
+        """Returns `value` converted to this field's type, or raises `UserError`."""
+        ok = isinstance(value, self.kind) and not (self.kind is not bool and isinstance(value, bool))
+        if self.kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value, ok = float(value), True
+        if ok and self.items:
+            ok = all(isinstance(v, self.items) and not isinstance(v, bool) for v in value)
+        if ok and self.choices:
+            values = value if self.kind is list else [value]
+            ok = all(v in self.choices for v in values)
+        if ok and self.minimum is not None:
+            ok = value >= self.minimum
+        if not ok:
+            raise UserError(f"recipe: `{key}` must be {self.describe()}, got {value!r}")
+        return value
+
+
+def builtin_dir(kind):
+    """Folder of the built-in `tasks` or `datasets` TOML files.
+
+    From a source checkout they sit beside the package; an installed wheel
+    carries them as `rnn_tasks/resources/<kind>`.
+    """
+    package = Path(__file__).resolve().parent
+    for candidate in (package.parent / kind, package / "resources" / kind):
+        if candidate.is_dir():
+            return candidate
+    raise UserError(f"cannot find the built-in {kind}/ folder next to {package}")
+
+
+def builtin_recipes():
+    """Mapping of built-in recipe name -> path."""
+    return {p.stem: p for p in sorted(builtin_dir("tasks").glob("*.toml"))}
+
+
+def resolve_recipe_path(source):
+    """A recipe file path, or the name of a built-in recipe, to an existing path."""
+    path = Path(source)
+    if path.is_file():
+        return path
+    recipes = builtin_recipes()
+    if str(source) in recipes:
+        return recipes[str(source)]
+    raise UserError(
+        f"recipe {str(source)!r} not found: not a file, nor a built-in recipe "
+        f"(built-in: {', '.join(recipes)})"
+    )
+
+
+def read_toml(path):
+    """Parses a TOML file; raises `UserError` naming the file and the problem."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+        return tomllib.loads(text)
+    except FileNotFoundError:
+        raise UserError(f"file not found: {path}") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path} is not UTF-8 text, so not a TOML recipe") from None
+    except tomllib.TOMLDecodeError as error:
+        raise UserError(f"{path} is not valid TOML: {error}") from None
+
+
+def parse_overrides(items):
+    """`["section.key=value", ...]` -> `{("section", "key"): value}`.
+
+    The value is read as a TOML value (`5`, `1e-3`, `true`, `["a", "b"]`,
+    `"text"`); anything that is not TOML is taken as a plain string, so
+    `--set data.group=IBM` works.
+    """
+    overrides = {}
+    for item in items or []:
+        name, sep, text = item.partition("=")
+        parts = name.strip().split(".")
+        if not sep or not name.strip() or len(parts) > 2 or not all(parts):
+            raise UserError(
+                f"--set expects section.key=value (or key=value for top-level keys), got {item!r}"
+            )
+        try:
+            value = tomllib.loads(f"value = {text.strip()}")["value"]
+        except tomllib.TOMLDecodeError:
+            value = text.strip()
+        overrides[tuple(parts)] = value
+    return overrides
+
+
+def apply_overrides(recipe, overrides):
+    """Returns a copy of `recipe` with `{(section, key) or (key,): value}` applied."""
+    result = {k: dict(v) if isinstance(v, dict) else v for k, v in recipe.items()}
+    for parts, value in (overrides or {}).items():
+        if isinstance(parts, str):
+            parts = tuple(parts.split("."))
+        if len(parts) == 1:
+            result[parts[0]] = value
+        else:
+            section = result.setdefault(parts[0], {})
+            if not isinstance(section, dict):
+                raise UserError(f"--set {'.'.join(parts)}: `{parts[0]}` is not a section")
+            section[parts[1]] = value
+    return result
+
+
+def validate(recipe, schema):
+    """Checks `recipe` against `schema`; returns it complete with defaults.
+
+    Args:
+        recipe: parsed TOML, `{section: {key: value}}` plus top-level keys.
+        schema: `{section: {key: Field}}`; top-level keys live under `""`.
+
+    Returns:
+        The validated recipe, every schema key present.
+
+    Raises:
+        UserError: unknown section or key, wrong type, missing required key.
+    """
+    top = schema.get("", {})
+    resolved = {}
+    for name, value in recipe.items():
+        if name in top:
+            resolved[name] = top[name].check(name, value)
+        elif name not in schema:
+            allowed = sorted(list(top) + [s for s in schema if s])
+            raise UserError(f"recipe: unknown key `{name}` (allowed: {', '.join(allowed)})")
+        elif not isinstance(value, dict):
+            raise UserError(f"recipe: `{name}` must be a [{name}] section, got {value!r}")
+    for name, field in top.items():
+        if name not in resolved:
+            resolved[name] = _default(name, field)
+    for section, fields in schema.items():
+        if not section:
+            continue
+        given = recipe.get(section, {})
+        for key in given:
+            if key not in fields:
+                raise UserError(
+                    f"recipe: unknown key `{section}.{key}` "
+                    f"(allowed in [{section}]: {', '.join(fields)})"
+                )
+        resolved[section] = {
+            key: field.check(f"{section}.{key}", given[key]) if key in given
+            else _default(f"{section}.{key}", field)
+            for key, field in fields.items()
+        }
+    return resolved
+
+
+def _default(key, field):
+    if field.default is _MISSING:
+        raise UserError(f"recipe: `{key}` is required ({field.describe()})")
+    return field.default
+
+
+def write_recipe(recipe, path):
+    """Writes a resolved recipe as TOML (`None` values are left out)."""
+    def clean(table):
+        return {k: clean(v) if isinstance(v, dict) else v
+                for k, v in table.items() if v is not None}
+
+    Path(path).write_text(tomli_w.dumps(clean(recipe)), encoding="utf-8")

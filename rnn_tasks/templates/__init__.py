@@ -1,0 +1,6 @@
+"""Task templates: the `Task` base class and one template per RNN architecture."""
+
+from rnn_tasks.templates.forecasting import ForecastingTask
+from rnn_tasks.templates.task import TASKS, Task
+
+__all__ = ["Task", "ForecastingTask", "TASKS"]

@@ -1,0 +1,378 @@
+"""`ForecastingTask`: sequence-to-sequence forecasting of a time series.
+
+The story:
+
+1. data: one series from a table (a group of it, sorted by date, duplicate
+   dates dropped), split chronologically into train / validation / test,
+   cut into windows; at every window step the targets are the next
+   `horizon` values.
+2. preprocessing: the scale of one-step changes, fitted on the training
+   span only (`EncodeHistory` / `DecodeForecast` apply it inside the model).
+3. model: stacked recurrent layers (LayerNormLSTM by default) and a dense
+   head that forecasts `horizon` standardized changes at every step.
+4. training: MSE over all steps and horizons.
+5. evaluation: the final step's forecast in raw units against the test
+   span, beside the naive baselines last value, drift and seasonal naive.
+6. export: `history` [batch, window, n_features] -> `forecast`
+   [batch, horizon, n_targets], raw units in and out.
+"""
+
+import dataclasses
+import json
+
+import keras
+import numpy as np
+import pandas as pd
+
+from rnn_tasks.data.catalog import fetch, load_card
+from rnn_tasks.data.readers import read_table
+from rnn_tasks.data.windows import (
+    baseline_forecasts,
+    forecast_metrics,
+    make_windows,
+    split_bounds,
+    window_starts,
+)
+from rnn_tasks.errors import UserError
+from rnn_tasks.layers import DecodeForecast, EncodeHistory, recurrent_layer
+from rnn_tasks.layers.scaling import MODES, change
+from rnn_tasks.recipes import Field
+from rnn_tasks.templates.task import BASE_SCHEMA, Task, extend_schema, timed
+
+SPLITS = ("train", "validation", "test")
+
+
+@dataclasses.dataclass
+class SeriesData:
+    """One series and its windows.
+
+    Attributes:
+        dates: `(N,)` timestamps (or row numbers without a date column).
+        values: `(N, F)` float64, targets first.
+        bounds: `{split: (start, stop)}` index ranges.
+        windows: `{split: (history (n, W, F), future (n, W, H, T), starts (n,))}`.
+        dropped_duplicates: how many rows with a repeated date were dropped.
+    """
+
+    dates: np.ndarray
+    values: np.ndarray
+    bounds: dict
+    windows: dict
+    dropped_duplicates: int = 0
+
+
+class ForecastingTask(Task):
+    """Sequence-to-sequence forecasting; see the module docstring for the story.
+
+    Example:
+    >>> task = ForecastingTask.from_recipe("price_forecasting",
+    ...                                    {"train.epochs": 1, "model.units": 8})
+    >>> _ = task.fit(verbose=0)
+    >>> sorted(task.evaluate())[:3]
+    ['baselines', 'mae', 'mape']
+    """
+
+    name = "forecasting"
+    schema = extend_schema(BASE_SCHEMA, {"data": {
+        "date_column": Field(str),
+        "group_column": Field(str),
+        "group": Field(str),
+        "target_columns": Field(list, Field.REQUIRED, items=str),
+        "feature_columns": Field(list, [], items=str),
+        "window": Field(int, 60, minimum=2),
+        "horizon": Field(int, 5, minimum=1),
+        "season": Field(int, 5, minimum=1),
+        "scaling": Field(str, "log", choices=MODES),
+        "split": Field(list, [0.7, 0.15, 0.15], items=float),
+    }})
+    serving_inputs = ("history",)
+
+    # Shortcuts to the recipe -------------------------------------------------------
+
+    @property
+    def columns(self):
+        data = self.recipe["data"]
+        return list(data["target_columns"]) + list(data["feature_columns"])
+
+    @property
+    def n_targets(self):
+        return len(self.recipe["data"]["target_columns"])
+
+    # 1. Data ---------------------------------------------------------------------------
+
+    def read_frame(self):
+        """The recipe's table: `data.path` if set, else the catalog dataset."""
+        data = self.recipe["data"]
+        if data["path"]:
+            path = data["path"]
+        elif data["dataset"]:
+            path = fetch(load_card(data["dataset"]))
+        else:
+            raise UserError("recipe: set `data.dataset` (a catalog name) or `data.path` (a file)")
+        required = self.columns + [c for c in (data["date_column"], data["group_column"]) if c]
+        return read_table(path, required)
+
+    def series(self, frame):
+        """Selects the group, sorts by date, drops repeated dates, checks values.
+
+        Returns:
+            `(dates, values (N, F), dropped_duplicates)`.
+        """
+        data = self.recipe["data"]
+        if data["group_column"]:
+            groups = frame[data["group_column"]].astype(str)
+            if data["group"] not in set(groups):
+                raise UserError(
+                    f"data: `group` must be one of the values of column {data['group_column']!r} "
+                    f"({', '.join(sorted(set(groups))[:20])}), got {data['group']!r}"
+                )
+            frame = frame[groups == data["group"]]
+        dropped = 0
+        if data["date_column"]:
+            dates = pd.to_datetime(frame[data["date_column"]], errors="coerce", utc=True)
+            if dates.isna().any():
+                bad = frame[data["date_column"]][dates.isna()].iloc[0]
+                raise UserError(f"data: column {data['date_column']!r} has a non-date value {bad!r}")
+            frame = frame.assign(_date=dates).sort_values("_date", kind="stable")
+            before = len(frame)
+            frame = frame.drop_duplicates("_date", keep="last")
+            dropped = before - len(frame)
+            dates = frame["_date"].dt.tz_localize(None).to_numpy()
+        else:
+            dates = np.arange(len(frame))
+        values = frame[self.columns].apply(pd.to_numeric, errors="coerce")
+        for column in self.columns:
+            missing = int(values[column].isna().sum())
+            if missing:
+                raise UserError(
+                    f"data: column {column!r} has {missing} missing or non-numeric values; "
+                    "fill or drop them first (training on NaN is refused)"
+                )
+        values = values.to_numpy(dtype="float64")
+        if self.recipe["data"]["scaling"] == "log" and (values <= 0).any():
+            column = self.columns[int(np.argmax((values <= 0).any(axis=0)))]
+            raise UserError(
+                f"data: scaling = 'log' needs positive values, column {column!r} has "
+                f"{values.min():g}; use --set data.scaling=difference"
+            )
+        return dates, values, dropped
+
+    def load_data(self):
+        data = self.recipe["data"]
+        dates, values, dropped = self.series(self.read_frame())
+        window, horizon = data["window"], data["horizon"]
+        if len(data["split"]) != 3 or min(data["split"]) <= 0:
+            raise UserError(f"recipe: `data.split` must be 3 positive fractions, got {data['split']}")
+        bounds = dict(zip(SPLITS, split_bounds(len(values), data["split"])))
+        windows = {}
+        for split, span in bounds.items():
+            starts = window_starts(span, window, horizon)
+            if len(starts) == 0:
+                raise UserError(
+                    f"data: the {split} split has {span[1] - span[0]} rows, too few for "
+                    f"window={window} + horizon={horizon} (series length {len(values)})"
+                )
+            windows[split] = (*make_windows(values, starts, window, horizon, self.n_targets), starts)
+        if data["season"] > window:
+            raise UserError(f"recipe: `data.season` ({data['season']}) must be <= `data.window` ({window})")
+        return SeriesData(dates, values, bounds, windows, dropped)
+
+    # 2. Preprocessing ---------------------------------------------------------------------
+
+    def build_preprocessing(self):
+        """Scales of the changes on the training span, and MASE's naive scale."""
+        mode = self.recipe["data"]["scaling"]
+        start, stop = self.data.bounds["train"]
+        train = self.data.values[start:stop]
+        steps = np.asarray(change(train[1:], train[:-1], mode))
+        history, future, _ = self.data.windows["train"]
+        base = history[:, :, None, :self.n_targets]
+        relative = np.asarray(change(future, base, mode))  # (n, W, H, T)
+        return {
+            "input_scale": _positive(steps.std(axis=0)),
+            "target_scale": _positive(relative.std(axis=(0, 1))),
+            "naive_scale": _positive(np.abs(train[1:, :self.n_targets] - train[:-1, :self.n_targets])
+                                     .mean(axis=0)),
+        }
+
+    def training_data(self, split):
+        history, future, _ = self.data.windows[split]
+        mode = self.recipe["data"]["scaling"]
+        encode = EncodeHistory(mode, self.preprocessing["input_scale"])
+        x = keras.ops.convert_to_numpy(encode(history.astype("float32")))
+        base = history[:, :, None, :self.n_targets]
+        y = np.asarray(change(future, base, mode)) / self.preprocessing["target_scale"]
+        return x.astype("float32"), y.astype("float32")
+
+    # 3. Model ---------------------------------------------------------------------------
+
+    def build_model(self):
+        """The core: standardized changes `(W, F)` -> standardized forecasts `(W, H, T)`.
+
+        A subclass may return any Keras model with these input and output shapes.
+        """
+        data, spec = self.recipe["data"], self.recipe["model"]
+        window, horizon = data["window"], data["horizon"]
+        inputs = keras.Input((window, len(self.columns)), name="changes")
+        x = inputs
+        for _ in range(spec["layers"]):
+            x = recurrent_layer(spec["cell"], spec["units"], spec["layer_norm"],
+                                return_sequences=True, dropout=spec["dropout"])(x)
+        x = keras.layers.Dense(horizon * self.n_targets)(x)
+        outputs = keras.layers.Reshape((window, horizon, self.n_targets))(x)
+        return keras.Model(inputs, outputs, name="forecaster_core")
+
+    def assemble(self, core):
+        data = self.recipe["data"]
+        history = keras.Input((data["window"], len(self.columns)), name="history")
+        changes = EncodeHistory(data["scaling"], self.preprocessing["input_scale"])(history)
+        scale = np.asarray(self.preprocessing["target_scale"]).tolist()
+        forecast = DecodeForecast(data["scaling"], scale)([history, core(changes)])
+        return keras.Model(history, forecast, name="forecaster")
+
+    # 5. Evaluation ----------------------------------------------------------------------
+
+    @timed
+    def evaluate(self, backtest=None):
+        """Test metrics of the final-step forecast, with the naive baselines.
+
+        Args:
+            backtest: if set, also report `backtest` rolling forecast origins
+                through the test span, `horizon` steps apart (one model, no
+                refit), each with its own metrics.
+
+        Returns:
+            `{mae, rmse, mape, smape, mase, baselines: {name: {...}},
+            n_examples, seconds[, backtest]}`.
+        """
+        self.prepare()
+        history, future, starts = self.data.windows["test"]
+        actual = future[:, -1]
+        forecasts = self._forecasts(history)
+        scale = self.preprocessing["naive_scale"]
+        metrics = forecast_metrics(actual, forecasts.pop("model"), scale)
+        metrics["baselines"] = {name: forecast_metrics(actual, values, scale)
+                                for name, values in forecasts.items()}
+        metrics["n_examples"] = int(len(actual))
+        if self.data.dropped_duplicates:
+            metrics["dropped_duplicate_dates"] = self.data.dropped_duplicates
+        if backtest:
+            metrics["backtest"] = self.backtest(backtest)
+        return metrics
+
+    def _forecasts(self, history):
+        """`{"model": ..., baseline: ...}`, each `(n, H, T)` in raw units."""
+        data = self.recipe["data"]
+        predicted = self.predict(history.astype("float32"))["forecast"].astype("float64")
+        return {"model": predicted, **baseline_forecasts(history, data["horizon"], data["season"],
+                                                          self.n_targets)}
+
+    def backtest(self, origins):
+        """Metrics at `origins` forecast origins, `horizon` apart, ending at the last test window."""
+        history, future, starts = self.data.windows["test"]
+        horizon = self.recipe["data"]["horizon"]
+        picks = np.arange(len(starts) - 1, -1, -horizon)[:origins][::-1]
+        forecasts = self._forecasts(history[picks])
+        scale = self.preprocessing["naive_scale"]
+        window = self.recipe["data"]["window"]
+        rows = []
+        for i, pick in enumerate(picks):
+            actual = future[pick:pick + 1, -1]
+            row = {"origin": str(self.data.dates[starts[pick] + window - 1])}
+            for name, values in forecasts.items():
+                row[name] = forecast_metrics(actual, values[i:i + 1], scale)["mase"]
+            rows.append(row)
+        return rows
+
+    def report_rows(self, metrics):
+        keys = ("mae", "rmse", "mape", "smape", "mase")
+        rows = [("model", {k: metrics[k] for k in keys})]
+        return rows + [(name, {k: values[k] for k in keys})
+                       for name, values in metrics["baselines"].items()]
+
+    def plot(self, plots_dir, metrics):
+        """`forecast.png`: the end of the test span, forecasts from origins `horizon` apart."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        data = self.recipe["data"]
+        history, future, starts = self.data.windows["test"]
+        horizon, window = data["horizon"], data["window"]
+        picks = np.arange(len(starts) - 1, -1, -horizon)[:12][::-1]
+        forecasts = self._forecasts(history[picks])
+        first = starts[picks[0]] + window - 3 * horizon
+        last = starts[picks[-1]] + window + horizon
+        fig, ax = plt.subplots(figsize=(10, 4))
+        ax.plot(self.data.dates[first:last], self.data.values[first:last, 0], color="black",
+                label=f"actual {data['target_columns'][0]}")
+        styles = {"model": "tab:red", "last_value": "tab:gray", "drift": "tab:blue",
+                  "seasonal_naive": "tab:green"}
+        for i, pick in enumerate(picks):
+            when = self.data.dates[starts[pick] + window: starts[pick] + window + horizon]
+            for name, color in styles.items():
+                ax.plot(when, forecasts[name][i, :, 0], color=color, alpha=0.8,
+                        linestyle="-" if name == "model" else "--",
+                        label=name if i == 0 else None)
+        ax.set(title=f"{self.recipe_name}: {horizon}-step forecasts on the test span")
+        ax.legend(fontsize=8)
+        fig.autofmt_xdate()
+        fig.tight_layout()
+        fig.savefig(plots_dir / "forecast.png", dpi=100)
+        plt.close(fig)
+
+    # 6. Serving ------------------------------------------------------------------------
+
+    def serving_signature(self):
+        import tensorflow as tf
+
+        window = self.recipe["data"]["window"]
+        return {"history": tf.TensorSpec([None, window, len(self.columns)], tf.float32,
+                                         name="history")}
+
+    def serve(self, inputs):
+        return {"forecast": self.model(inputs["history"], training=False)[:, -1]}
+
+    def _as_input_list(self, inputs):
+        if isinstance(inputs, dict):
+            inputs = inputs["history"]
+        history = np.asarray(inputs, dtype="float32")
+        if history.ndim == 2:
+            history = history[None]
+        expected = (self.recipe["data"]["window"], len(self.columns))
+        if history.ndim != 3 or history.shape[1:] != expected:
+            raise UserError(
+                f"predict: `history` must have shape [batch, {expected[0]}, {expected[1]}] "
+                f"(window, features: {', '.join(self.columns)}), got {list(history.shape)}"
+            )
+        return [history]
+
+    def warmup_inputs(self, count):
+        history = self.data.windows["validation"][0][:count]
+        return {"history": history.astype("float32")}
+
+    def inputs_from_files(self, paths):
+        """CLI `predict` inputs: each CSV's last `window` rows -> `{"history": (n, W, F)}`."""
+        histories = []
+        window = self.recipe["data"]["window"]
+        for path in paths:
+            data = self.recipe["data"]
+            frame = read_table(path, self.columns + ([data["date_column"]] if data["date_column"] else []))
+            if data["group_column"] and data["group_column"] not in frame.columns:
+                frame = frame.assign(**{data["group_column"]: data["group"]})
+            _, values, _ = self.series(frame)
+            if len(values) < window:
+                raise UserError(f"{path}: has {len(values)} rows, the model needs the last {window}")
+            histories.append(values[-window:])
+        return {"history": np.stack(histories).astype("float32")}
+
+    @staticmethod
+    def format_outputs(outputs):
+        return json.dumps({name: np.asarray(v).tolist() for name, v in outputs.items()})
+
+
+def _positive(scale):
+    """A scale with zeros (constant columns) replaced by 1."""
+    scale = np.asarray(scale, dtype="float64")
+    return np.where(scale > 0, scale, 1.0)

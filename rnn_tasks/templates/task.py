@@ -1,0 +1,388 @@
+"""`Task`: the base class every template subclasses.
+
+A task reads as its story: data -> preprocessing -> model -> training ->
+evaluation -> export. `fit` runs the first four steps, each an overridable
+method:
+
+    load_data()            -> whatever the template's splits are
+    build_preprocessing()  -> state fitted on the training split only
+    build_model()          -> the trainable network (the "core")
+    compile_model(model)   -> optimizer, loss, metrics
+    callbacks()            -> Keras callbacks for `fit`
+
+`assemble(core)` wraps the core with the template's pre- and postprocessing
+into `task.model`, the raw-in, raw-out Keras model that is saved as
+`model.keras`, used by `predict`, and exported. `serve(inputs)` maps the
+serving inputs to the serving outputs; `predict` calls it eagerly and
+`export` traces it into the `serving_default` signature, so the two agree.
+"""
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+
+from rnn_tasks.errors import UserError
+from rnn_tasks.recipes import (
+    Field,
+    apply_overrides,
+    parse_overrides,
+    read_toml,
+    resolve_recipe_path,
+    validate,
+    write_recipe,
+)
+
+TASKS = {}  # recipe `task` value -> Task subclass
+
+BASE_SCHEMA = {
+    "": {"task": Field(str, Field.REQUIRED), "description": Field(str, "")},
+    "data": {
+        "dataset": Field(str),
+        "path": Field(str),
+        "seed": Field(int, 0),
+    },
+    "model": {
+        "cell": Field(str, "lstm", choices=("simple_rnn", "lstm", "gru")),
+        "layer_norm": Field(bool, True),
+        "units": Field(int, 64, minimum=1),
+        "layers": Field(int, 1, minimum=1),
+        "dropout": Field(float, 0.0, minimum=0.0),
+    },
+    "train": {
+        "epochs": Field(int, 10, minimum=1),
+        "batch_size": Field(int, 64, minimum=1),
+        "learning_rate": Field(float, 1e-3, minimum=0.0),
+        "clipnorm": Field(float, 1.0, minimum=0.0),
+        "patience": Field(int, 5, minimum=0),
+        "strategy": Field(str, "auto", choices=("auto", "mirrored", "multi_worker")),
+    },
+    "export": {"warmup_examples": Field(int, 8, minimum=0)},
+}
+
+
+def extend_schema(base, extra):
+    """`base` with `extra`'s sections and keys added (extra wins)."""
+    merged = {section: dict(fields) for section, fields in base.items()}
+    for section, fields in extra.items():
+        merged.setdefault(section, {}).update(fields)
+    return merged
+
+
+def _overrides(overrides):
+    """Accepts `{"train.epochs": 2}` or `["train.epochs=2"]`."""
+    if overrides is None or isinstance(overrides, dict):
+        return {tuple(k.split(".")): v for k, v in (overrides or {}).items()}
+    return parse_overrides(overrides)
+
+
+class Task:
+    """Base class of the task templates.
+
+    Args:
+        recipe: a validated recipe (use `from_recipe` to read one).
+
+    Example:
+    >>> from rnn_tasks.templates import ForecastingTask
+    >>> task = ForecastingTask.from_recipe("price_forecasting", {"train.epochs": 1})
+    >>> task.recipe["train"]["epochs"]
+    1
+    """
+
+    name = None  # the recipe's `task` value
+    schema = BASE_SCHEMA
+    serving_inputs = ()  # names of the serving signature's inputs
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.name and cls.name not in TASKS:
+            TASKS[cls.name] = cls
+
+    def __init__(self, recipe):
+        self.recipe = recipe
+        self.recipe_name = recipe.get("task")
+        self.data = None
+        self.preprocessing = None
+        self.model = None
+        self.history = None
+        self.run_dir = None
+        self.resume = False
+        self._strategy = None
+
+    # Construction -------------------------------------------------------------
+
+    @classmethod
+    def from_recipe(cls, source, overrides=None):
+        """Reads a recipe file or built-in recipe name, applies overrides, validates.
+
+        Args:
+            source: path to a TOML recipe, or a built-in name like
+                `"price_forecasting"`.
+            overrides: `{"section.key": value}` or `["section.key=value"]`.
+
+        Returns:
+            An instance of the template the recipe names (`cls` itself when
+            called on a subclass).
+        """
+        path = resolve_recipe_path(source)
+        raw = apply_overrides(read_toml(path), _overrides(overrides))
+        task = cls.from_dict(raw)
+        task.recipe_name = Path(path).stem
+        return task
+
+    @classmethod
+    def from_dict(cls, raw):
+        """Validates a recipe dict and builds the task it names."""
+        name = raw.get("task")
+        if cls is Task:
+            if name not in TASKS:
+                raise UserError(
+                    f"recipe: `task` must be one of {', '.join(map(repr, TASKS))}, got {name!r}"
+                )
+            cls = TASKS[name]
+        elif name != cls.name and name not in (None, ""):
+            base = next((c for c in cls.__mro__ if c.name == name), None)
+            if base is None:
+                raise UserError(f"recipe: {cls.__name__} runs `task = {cls.name!r}`, got {name!r}")
+        raw = {"task": cls.name, **{k: v for k, v in raw.items() if k != "task"}}
+        return cls(validate(raw, cls.schema))
+
+    @property
+    def strategy(self):
+        """The `tf.distribute` strategy the model is built and trained under."""
+        if self._strategy is None:
+            import tensorflow as tf
+
+            kind = self.recipe["train"]["strategy"]
+            if kind == "mirrored" or (kind == "auto" and len(tf.config.list_logical_devices("GPU")) > 1):
+                self._strategy = tf.distribute.MirroredStrategy()
+            elif kind == "multi_worker":
+                self._strategy = tf.distribute.MultiWorkerMirroredStrategy()
+            else:
+                self._strategy = tf.distribute.get_strategy()
+        return self._strategy
+
+    # The story: overridable steps ------------------------------------------------
+
+    def load_data(self):
+        """Reads the recipe's data and returns the template's splits."""
+        raise NotImplementedError
+
+    def build_preprocessing(self):
+        """Fits preprocessing state on the training split only; returns it."""
+        return None
+
+    def build_model(self):
+        """Returns the trainable network (the core) as a Keras model."""
+        raise NotImplementedError
+
+    def compile_model(self, model):
+        """Compiles the core: Adam with the recipe's learning rate and clipnorm."""
+        train = self.recipe["train"]
+        optimizer = keras.optimizers.Adam(train["learning_rate"],
+                                          clipnorm=train["clipnorm"] or None)
+        model.compile(optimizer=optimizer, loss=self.loss())
+
+    def loss(self):
+        return "mse"
+
+    def callbacks(self):
+        """Early stopping, NaN guard and, with a run directory, its logs and backups."""
+        patience = self.recipe["train"]["patience"]
+        callbacks = [keras.callbacks.TerminateOnNaN()]
+        if patience:
+            callbacks.append(keras.callbacks.EarlyStopping(
+                patience=patience, restore_best_weights=True, monitor="val_loss"))
+        if self.run_dir is not None:
+            run = Path(self.run_dir)
+            callbacks += [
+                keras.callbacks.BackupAndRestore(str(run / "checkpoints")),
+                keras.callbacks.CSVLogger(str(run / "history.csv"), append=self.resume),
+                keras.callbacks.TensorBoard(str(run / "logs")),
+            ]
+        return callbacks
+
+    def assemble(self, core):
+        """Wraps the core with pre/postprocessing into the raw-in, raw-out model."""
+        return core
+
+    def training_data(self, split):
+        """`(inputs, targets)` of a split, as the core consumes them."""
+        raise NotImplementedError
+
+    def evaluate(self):
+        """Test-split metrics, the keys of metrics.json."""
+        raise NotImplementedError
+
+    def serve(self, inputs):
+        """Serving inputs (dict of tensors) -> serving outputs (dict of tensors)."""
+        raise NotImplementedError
+
+    def serving_signature(self):
+        """`{input name: tf.TensorSpec}` of the `serving_default` signature."""
+        raise NotImplementedError
+
+    def warmup_inputs(self, count):
+        """`count` real validation inputs as `{input name: numpy array}`."""
+        raise NotImplementedError
+
+    def plot(self, plots_dir, metrics):
+        """Writes the template's plots into `plots_dir`."""
+
+    def report_rows(self, metrics):
+        """Rows of the report's metrics table: `[(name, {metric: value})]`."""
+        return [("model", {k: v for k, v in metrics.items() if isinstance(v, (int, float))})]
+
+    # Entry points ----------------------------------------------------------------
+
+    def prepare(self):
+        """Loads the data and fits the preprocessing, once."""
+        if self.data is None:
+            self.data = self.load_data()
+            self.preprocessing = self.build_preprocessing()
+
+    def fit(self, run_dir=None, resume=False, verbose="auto"):
+        """Builds data and model on first use and trains.
+
+        Args:
+            run_dir: where history.csv, TensorBoard logs and backups go
+                (`None`: nowhere).
+            resume: continue from the backups in `run_dir/checkpoints`.
+            verbose: Keras progress-bar setting.
+
+        Returns:
+            The Keras `History`.
+        """
+        self.run_dir, self.resume = run_dir, resume
+        keras.utils.set_random_seed(self.recipe["data"]["seed"])
+        self.prepare()
+        with self.strategy.scope():
+            core = self.build_model()
+            self.compile_model(core)
+        self.model = self.assemble(core)
+        x, y = self.training_data("train")
+        validation = self.training_data("validation")
+        self.history = core.fit(
+            x, y,
+            validation_data=validation,
+            epochs=self.recipe["train"]["epochs"],
+            batch_size=self.recipe["train"]["batch_size"] * self.strategy.num_replicas_in_sync,
+            callbacks=self.callbacks(),
+            verbose=verbose,
+        )
+        return self.history
+
+    def predict(self, inputs):
+        """Raw inputs -> `{output name: numpy array}`, as the exported signature."""
+        if self.model is None:
+            raise UserError("predict: the task has no model yet; call fit() or Task.load()")
+        import tensorflow as tf
+
+        tensors = {name: tf.convert_to_tensor(value, dtype=spec.dtype)
+                   for (name, spec), value in zip(self.serving_signature().items(),
+                                                  self._as_input_list(inputs))}
+        return {name: np.asarray(value) for name, value in self.serve(tensors).items()}
+
+    def _as_input_list(self, inputs):
+        if isinstance(inputs, dict):
+            return [inputs[name] for name in self.serving_signature()]
+        return [inputs]
+
+    def save(self, run_dir, metrics=None):
+        """Writes recipe.toml, model.keras, metrics.json, plots/ and report.md."""
+        run = Path(run_dir)
+        run.mkdir(parents=True, exist_ok=True)
+        write_recipe(self.recipe, run / "recipe.toml")
+        self.model.save(run / "model.keras")
+        if metrics is not None:
+            (run / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+            plots = run / "plots"
+            plots.mkdir(exist_ok=True)
+            self.plot_training_curves(plots / "training_curves.png")
+            self.plot(plots, metrics)
+            self.write_report(run / "report.md", metrics)
+        shutil.rmtree(run / "checkpoints", ignore_errors=True)  # training finished
+        (run / "checkpoints").mkdir(exist_ok=True)
+
+    @classmethod
+    def load(cls, run_dir, overrides=None):
+        """Reads a run directory back: the right subclass, its recipe and model."""
+        run = Path(run_dir)
+        if not (run / "recipe.toml").is_file() or not (run / "model.keras").is_file():
+            raise UserError(
+                f"{run} is not a finished run directory (needs recipe.toml and model.keras)"
+            )
+        raw = apply_overrides(read_toml(run / "recipe.toml"), _overrides(overrides))
+        task = cls.from_dict(raw)
+        task.run_dir = run
+        import rnn_tasks.layers  # noqa: F401  registers the custom layers
+
+        task.model = keras.saving.load_model(run / "model.keras", safe_mode=True)
+        return task
+
+    def export(self, base_dir, version=None):
+        """Writes a TF Serving SavedModel to `base_dir/<version>/`; returns its path."""
+        from rnn_tasks.export import export_task
+
+        return export_task(self, base_dir, version)
+
+    # Shared reporting ------------------------------------------------------------------
+
+    def plot_training_curves(self, path):
+        history = self._history_frame()
+        if history is None:
+            return
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for column in [c for c in history.columns if c.endswith("loss")]:
+            ax.plot(history["epoch"] + 1, history[column], label=column)
+        ax.set(xlabel="epoch", ylabel="loss", title="Training curves", yscale="log")
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+
+    def _history_frame(self):
+        if self.run_dir is not None and (Path(self.run_dir) / "history.csv").is_file():
+            return pd.read_csv(Path(self.run_dir) / "history.csv")
+        if self.history is not None and self.history.history:
+            frame = pd.DataFrame(self.history.history)
+            return frame.assign(epoch=np.arange(len(frame)))
+        return None
+
+    def write_report(self, path, metrics):
+        rows = self.report_rows(metrics)
+        columns = list(dict.fromkeys(k for _, values in rows for k in values))
+        lines = [f"# {self.recipe_name}: {self.recipe.get('description') or self.name}", "",
+                 f"Test split: {metrics.get('n_examples')} examples; "
+                 f"evaluation took {metrics.get('seconds', 0):.1f} s.", "",
+                 "| | " + " | ".join(columns) + " |",
+                 "| --- |" + " --- |" * len(columns)]
+        for name, values in rows:
+            cells = [f"{values[c]:.4g}" if c in values else "" for c in columns]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        lines.append("")
+        plots = sorted((Path(path).parent / "plots").glob("*.png"))
+        lines += [f"![{p.stem}](plots/{p.name})" for p in plots]
+        Path(path).write_text("\n".join(lines) + "\n")
+
+
+def timed(evaluate):
+    """Decorator for `evaluate`: adds `seconds` to the returned metrics."""
+    def wrapper(self, *args, **kwargs):
+        start = time.perf_counter()
+        metrics = evaluate(self, *args, **kwargs)
+        metrics["seconds"] = round(time.perf_counter() - start, 3)
+        return metrics
+
+    wrapper.__doc__ = evaluate.__doc__
+    wrapper.__name__ = evaluate.__name__
+    return wrapper
