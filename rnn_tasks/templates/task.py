@@ -57,6 +57,7 @@ BASE_SCHEMA = {
         "epochs": Field(int, 10, minimum=1),
         "batch_size": Field(int, 64, minimum=1),
         "learning_rate": Field(float, 1e-3, minimum=0.0),
+        "loss": Field(str, "mse", choices=("mse", "mae", "huber")),
         "clipnorm": Field(float, 1.0, minimum=0.0),
         "patience": Field(int, 5, minimum=0),
         "strategy": Field(str, "auto", choices=("auto", "mirrored", "multi_worker")),
@@ -188,7 +189,7 @@ class Task:
         model.compile(optimizer=optimizer, loss=self.loss())
 
     def loss(self):
-        return "mse"
+        return self.recipe["train"]["loss"]
 
     def callbacks(self):
         """Early stopping, NaN guard and, with a run directory, its logs and backups."""

@@ -1,0 +1,109 @@
+"""Dataset catalog: package, file and url sources, caching and sha256 checks."""
+
+import hashlib
+import time
+
+import pytest
+
+from rnn_tasks.data.catalog import fetch, list_cards, load_card
+from rnn_tasks.data.readers import read_table
+from rnn_tasks.errors import UserError
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("RNN_TASKS_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def card(source, tmp_path, name="sample"):
+    return {"name": name, "task": "forecasting", "source": source, "_path": tmp_path / "card.toml"}
+
+
+def test_builtin_cards_have_the_required_fields():
+    cards = list_cards()
+    assert {"stocks_daily", "sea_surface_temperature"} <= {c["name"] for c in cards}
+    for c in cards:
+        assert {"name", "task", "description", "license", "citation", "source", "format"} <= set(c)
+
+
+def test_package_source_is_verified_and_readable():
+    path = fetch(load_card("stocks_daily"))
+    frame = read_table(path, ["Ticker", "Date", "Adj Close"])
+    assert set(frame["Ticker"]) == {"AAPL", "IBM", "MSFT", "GOOG", "FB"}
+    assert (frame["Ticker"] == "AAPL").sum() == 3270
+
+
+def test_package_source_with_wrong_sha256_is_refused():
+    stocks = load_card("stocks_daily")
+    stocks["source"] = {**stocks["source"], "sha256": "0" * 64}
+    with pytest.raises(UserError, match="expected 0000"):
+        fetch(stocks)
+
+
+def test_unknown_dataset_lists_the_catalog():
+    with pytest.raises(UserError, match="unknown dataset 'nope' \\(catalog: .*stocks_daily"):
+        load_card("nope")
+
+
+def test_url_source_downloads_once_into_the_cache(tmp_path, cache):
+    remote = tmp_path / "remote.csv"
+    remote.write_text("a,b\n1,2\n")
+    digest = hashlib.sha256(remote.read_bytes()).hexdigest()
+    source = {"kind": "url", "url": remote.as_uri(), "filename": "data.csv", "sha256": digest}
+    path = fetch(card(source, tmp_path))
+    assert path == cache / "sample" / "data.csv" and path.read_text() == "a,b\n1,2\n"
+    remote.unlink()  # the second fetch must not need the source
+    assert fetch(card(source, tmp_path)) == path
+
+
+def test_url_source_with_bad_checksum_leaves_nothing(tmp_path, cache):
+    remote = tmp_path / "remote.csv"
+    remote.write_text("a,b\n1,2\n")
+    source = {"kind": "url", "url": remote.as_uri(), "filename": "data.csv", "sha256": "f" * 64}
+    with pytest.raises(UserError, match="expected ffff"):
+        fetch(card(source, tmp_path))
+    assert not any((cache / "sample").iterdir())
+
+
+def test_url_source_without_network_fails_fast_with_a_way_out(tmp_path, cache):
+    source = {"kind": "url", "url": "http://127.0.0.1:9/data.csv", "filename": "data.csv"}
+    start = time.monotonic()
+    with pytest.raises(UserError) as error:
+        fetch(card(source, tmp_path))
+    assert time.monotonic() - start < 15
+    assert "needs the network" in str(error.value) and "--set data.path=FILE" in str(error.value)
+
+
+def test_file_source_relative_to_the_card(tmp_path):
+    (tmp_path / "local.csv").write_text("a\n1\n")
+    assert fetch(card({"kind": "file", "path": "local.csv"}, tmp_path)) == tmp_path / "local.csv"
+    with pytest.raises(UserError, match="file not found"):
+        fetch(card({"kind": "file", "path": "missing.csv"}, tmp_path))
+
+
+def test_unsupported_source_kind(tmp_path):
+    with pytest.raises(UserError, match="unsupported source kind 'ftp'"):
+        fetch(card({"kind": "ftp"}, tmp_path))
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "cannot read"),
+    (b"a,b\n", "has no data rows"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe", "cannot read|not UTF-8"),
+    ("caf\xe9,b\n1,2\n".encode("latin-1"), "not UTF-8"),
+])
+def test_read_table_bad_files(tmp_path, content, message):
+    path = tmp_path / "bad.csv"
+    path.write_bytes(content)
+    with pytest.raises(UserError, match=message):
+        read_table(path)
+
+
+def test_read_table_missing_columns(tmp_path):
+    path = tmp_path / "t.tsv"
+    path.write_text("x\ty\n1\t2\n")
+    with pytest.raises(UserError, match="lacks column\\(s\\) 'Date' \\(it has: 'x', 'y'\\)"):
+        read_table(path, ["Date", "x"])
+    with pytest.raises(UserError, match="data file not found"):
+        read_table(tmp_path / "nope.csv")
