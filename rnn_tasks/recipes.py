@@ -80,13 +80,14 @@ class Field:
 def builtin_dir(kind):
     """Folder of the built-in `tasks` or `datasets` TOML files.
 
-    From a source checkout they sit beside the package; an installed wheel
-    carries them as `rnn_tasks/resources/<kind>`.
+    An installed wheel carries them as `rnn_tasks/resources/<kind>`; in a
+    source checkout they sit at the top of the repository.
     """
     package = Path(__file__).resolve().parent
-    for candidate in (package.parent / kind, package / "resources" / kind):
-        if candidate.is_dir():
-            return candidate
+    if (package / "resources" / kind).is_dir():
+        return package / "resources" / kind
+    if (package.parent / "pyproject.toml").is_file() and (package.parent / kind).is_dir():
+        return package.parent / kind
     raise UserError(f"cannot find the built-in {kind}/ folder next to {package}")
 
 

@@ -270,3 +270,12 @@ def test_cli_lists_recipes_and_datasets(capsys):
     assert status == 0 and "price_forecasting" in out and "temperature_forecasting" in out
     status, out, _ = cli(capsys, "datasets")
     assert status == 0 and "stocks_daily" in out and "package" in out
+
+
+def test_dropout_recipe_trains_with_finite_loss(prices):
+    """model.dropout drops RNN outputs: input dropout on one feature would zero whole sequences."""
+    task = ForecastingTask.from_recipe("price_forecasting",
+                                       {**TINY, "data.path": str(prices), "model.dropout": 0.3})
+    task.fit(verbose=0)
+    assert np.isfinite(task.history.history["loss"]).all()
+    assert any(isinstance(layer, keras.layers.Dropout) for layer in task.model.layers[2].layers)

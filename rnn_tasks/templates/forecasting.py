@@ -217,7 +217,12 @@ class ForecastingTask(Task):
         x = inputs
         for _ in range(spec["layers"]):
             x = recurrent_layer(spec["cell"], spec["units"], spec["layer_norm"],
-                                return_sequences=True, dropout=spec["dropout"])(x)
+                                return_sequences=True)(x)
+            # Dropout on the outputs, not the inputs: dropping the one or two
+            # input features zeroes whole sequences, where layer norm blows
+            # gradients up (see the layers' README section).
+            if spec["dropout"]:
+                x = keras.layers.Dropout(spec["dropout"])(x)
         x = keras.layers.Dense(horizon * self.n_targets)(x)
         outputs = keras.layers.Reshape((window, horizon, self.n_targets))(x)
         return keras.Model(inputs, outputs, name="forecaster_core")

@@ -1,0 +1,85 @@
+"""End-to-end task benchmarks: train time, test metrics, serving latency.
+
+For each recipe: train it as `rnn-tasks train` would, evaluate it, export
+it, then time batch-1 and batch-64 requests against the SavedModel loaded in
+this process and against `task.predict`, alternating, median of `--repeats`.
+One JSON line per recipe.
+
+    python benchmarks/tasks.py                          # the default recipes
+    python benchmarks/tasks.py --recipes price_forecasting --set train.epochs=5
+"""
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from rnn_tasks.templates import Task
+
+RECIPES = ["price_forecasting", "temperature_forecasting"]
+
+
+def latency_ms(function, repeats):
+    """Median milliseconds of `function()` after one warm-up call."""
+    function()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(1000 * (time.perf_counter() - start))
+    return statistics.median(times)
+
+
+def serving_batch(task, size):
+    """`size` real test inputs as `{input name: array}` (repeated if the split is small)."""
+    inputs = task.warmup_inputs(10**9)
+    return {name: np.resize(value, (size, *value.shape[1:])) for name, value in inputs.items()}
+
+
+def headline(task, metrics):
+    """The template's key quality figures."""
+    if task.name == "forecasting":
+        last = metrics["baselines"]["last_value"]["mase"]
+        best = min(v["mase"] for v in metrics["baselines"].values())
+        return {"mase": metrics["mase"], "last_value_mase": last,
+                "mase_vs_last_value": metrics["mase"] / last,
+                "mase_vs_best_baseline": metrics["mase"] / best}
+    return {k: v for k, v in metrics.items() if isinstance(v, float)}
+
+
+def benchmark(recipe, overrides, repeats):
+    task = Task.from_recipe(recipe, overrides)
+    start = time.perf_counter()
+    task.fit(verbose=0)
+    train_seconds = time.perf_counter() - start
+    metrics = task.evaluate()
+    with tempfile.TemporaryDirectory() as base:
+        signature = tf.saved_model.load(str(task.export(base))).signatures["serving_default"]
+        result = {"recipe": recipe, "train_seconds": round(train_seconds, 1),
+                  "epochs_run": len(task.history.history["loss"]), **headline(task, metrics)}
+        for size in (1, 64):
+            batch = serving_batch(task, size)
+            tensors = {k: tf.constant(v) for k, v in batch.items()}
+            served = latency_ms(lambda: signature(**tensors), repeats)
+            eager = latency_ms(lambda: task.predict(batch), repeats)
+            result[f"batch{size}_ms"] = {"saved_model": round(served, 2), "task_predict": round(eager, 2),
+                                         "task_predict_vs_saved_model": round(eager / served, 2)}
+    return result
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--recipes", nargs="+", default=RECIPES)
+    parser.add_argument("--set", dest="overrides", action="append", default=[])
+    parser.add_argument("--repeats", type=int, default=50)
+    args = parser.parse_args()
+    for recipe in args.recipes:
+        print(json.dumps(benchmark(recipe, args.overrides, args.repeats)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
