@@ -107,9 +107,10 @@ def test_lstm_cell_matches_tensorflow_addons_published_numbers():
 
 @pytest.mark.parametrize("layer_class", LAYERS)
 @pytest.mark.parametrize("go_backwards", [False, True])
-def test_sequence_layer_equals_rnn_of_cell(x, layer_class, go_backwards):
-    layer = layer_class(4, return_sequences=True, return_state=True,
-                        go_backwards=go_backwards, **RANDOM_NORM)
+@pytest.mark.parametrize("precompute_inputs", [True, False])
+def test_sequence_layer_equals_rnn_of_cell(x, layer_class, go_backwards, precompute_inputs):
+    layer = layer_class(4, return_sequences=True, return_state=True, go_backwards=go_backwards,
+                        precompute_inputs=precompute_inputs, **RANDOM_NORM)
     fast = layer(x)
     slow = keras.layers.RNN(layer.cell, return_sequences=True, return_state=True,
                             go_backwards=go_backwards)(x)
@@ -119,8 +120,9 @@ def test_sequence_layer_equals_rnn_of_cell(x, layer_class, go_backwards):
 
 
 @pytest.mark.parametrize("layer_class", LAYERS)
-def test_masked_padding_changes_nothing(x, layer_class):
-    layer = layer_class(4, return_state=True, **RANDOM_NORM)
+@pytest.mark.parametrize("precompute_inputs", [True, False])
+def test_masked_padding_changes_nothing(x, layer_class, precompute_inputs):
+    layer = layer_class(4, return_state=True, precompute_inputs=precompute_inputs, **RANDOM_NORM)
     padded = np.concatenate([x, np.zeros((3, 2, 5), "float32")], axis=1)
     padded[1, 6:] = 7.0  # garbage behind the mask
     mask = np.concatenate([np.ones((3, 6), bool), np.zeros((3, 2), bool)], axis=1)
@@ -192,9 +194,11 @@ def test_zoneout_inference_uses_expectation(x, layer_class):
 
 
 @pytest.mark.parametrize("layer_class", [LayerNormLSTM, LayerNormGRU])
-def test_zoneout_training_keeps_previous_units(layer_class):
+@pytest.mark.parametrize("precompute_inputs", [True, False])
+def test_zoneout_training_keeps_previous_units(layer_class, precompute_inputs):
     x = np.random.default_rng(1).standard_normal((256, 5, 3)).astype("float32")
-    layer = layer_class(16, return_sequences=True, zoneout=0.4, seed=7)
+    layer = layer_class(16, return_sequences=True, zoneout=0.4, seed=7,
+                        precompute_inputs=precompute_inputs)
     out = numpy(layer(x, training=True))
     kept = np.isclose(out[:, 1:], out[:, :-1], atol=0.0, rtol=0.0)
     assert 0.35 < kept.mean() < 0.45  # each unit keeps its value with p = 0.4
@@ -229,10 +233,13 @@ def test_dropout_only_in_training(x, layer_class):
 @pytest.mark.parametrize("layer_class", LAYERS)
 def test_config_round_trip(layer_class):
     layer = layer_class(5, return_sequences=True, go_backwards=True, dropout=0.1,
-                        norm_epsilon=1e-5, activation="relu", seed=4)
+                        norm_epsilon=1e-5, activation="relu", seed=4, precompute_inputs=True)
     restored = layer_class.from_config(layer.get_config())
     assert restored.get_config() == layer.get_config()
     assert restored.cell.norm_epsilon == 1e-5 and restored.go_backwards
+    assert restored.precompute_inputs is True
+    with pytest.raises(ValueError, match="`precompute_inputs`, expected one of"):
+        layer_class(5, precompute_inputs="yes")
     cell = layer.cell
     assert type(cell).from_config(cell.get_config()).get_config() == cell.get_config()
 

@@ -63,16 +63,9 @@ def export_task(task, base_dir, version=None):
 
 
 def _write_saved_model(task, path):
-    signature = task.serving_signature()
-    names = list(signature)
-
-    @tf.function(input_signature=list(signature.values()))
-    def serving_default(*args):
-        return task.serve(dict(zip(names, args)))
-
     archive = keras.export.ExportArchive()
     archive.track(task.model)
-    archive.add_endpoint("serving_default", serving_default)
+    archive.add_endpoint("serving_default", task.serving_function())
     archive.write_out(str(path), verbose=False)
     extra = path / "assets.extra"
     extra.mkdir(exist_ok=True)

@@ -10,8 +10,9 @@ A cell splits one time step into two halves:
   recurrent half, the only work that must run inside the time loop.
 
 `cell.call` runs both halves for one step, so `keras.layers.RNN(cell)` works
-as usual. The sequence layers (`LayerNormRNN` subclasses) run
-`project_inputs` once over the whole sequence and loop over `step` alone.
+as usual. The sequence layers (`LayerNormRNN` subclasses) prepare the loop's
+weights once per call and, with `precompute_inputs`, run `project_inputs`
+once over the whole sequence and loop over `step` alone.
 
 Both halves use a centering identity to keep the loop short: the mean of
 `h @ U` over its last axis is `h @ mean(U, axis=1)`, so with `U` centered
@@ -277,9 +278,21 @@ class LayerNormRNN(keras.layers.RNN):
     """Base class of the sequence layers: a `keras.layers.RNN` with a fast loop.
 
     Subclasses set `cell_class`. The constructor takes `units`, every
-    argument of the cell, and the arguments of `keras.layers.RNN`
+    argument of the cell, the arguments of `keras.layers.RNN`
     (`return_sequences`, `return_state`, `go_backwards`, `stateful`,
-    `unroll`, `zero_output_for_mask`) plus the usual layer keywords.
+    `unroll`, `zero_output_for_mask`), the usual layer keywords, and
+    `precompute_inputs`:
+
+    - `True`: project and normalize the inputs of all steps at once, one
+      large matrix product outside the loop (the layout of cuDNN and haste).
+    - `False`: project each step's inputs inside the loop, while they are in
+      cache. On CPUs this measured faster (`benchmarks/layers.py`): the
+      all-steps projection is memory-bound there.
+    - `"auto"` (default): `True` when an accelerator is visible, else `False`.
+
+    Either way the weights the loop needs (the centered recurrent kernel) are
+    prepared once per call, and zoneout masks for all steps are sampled
+    before the loop, so every backend can trace it.
     """
 
     cell_class = None
@@ -293,8 +306,15 @@ class LayerNormRNN(keras.layers.RNN):
         stateful=False,
         unroll=False,
         zero_output_for_mask=False,
+        precompute_inputs="auto",
         **kwargs,
     ):
+        if precompute_inputs not in ("auto", True, False):
+            raise ValueError(
+                "Received an invalid value for argument `precompute_inputs`, "
+                f"expected one of ('auto', True, False), got {precompute_inputs!r}."
+            )
+        self.precompute_inputs = precompute_inputs
         cell_args = {
             name
             for klass in self.cell_class.__mro__ if issubclass(klass, LayerNormCell)
@@ -338,26 +358,28 @@ class LayerNormRNN(keras.layers.RNN):
         # Time-major from here on: transposing the narrow inputs and outputs
         # is much cheaper than transposing the wide projection.
         sequences = ops.swapaxes(sequences, 0, 1)  # (T, B, D)
-        projected = cell.project_inputs(sequences)  # (T, B, gates * units)
         if mask is not None:
             mask = ops.swapaxes(mask, 0, 1)  # (T, B)
+        project_per_step = not self._precompute()
+        inputs = sequences if project_per_step else cell.project_inputs(sequences)
+        width = inputs.shape[-1]  # D, or gates * units when precomputed
         zoneout = cell.zoneout_mask(ops.shape(sequences)[:2], training)
         per_step_zoneout = zoneout is not None and training
         if per_step_zoneout:  # the loop slices one mask per step with the inputs
-            projected = ops.concatenate([projected, zoneout], axis=-1)
-        width = cell.gates * cell.units
+            inputs = ops.concatenate([inputs, ops.cast(zoneout, inputs.dtype)], axis=-1)
         weights = cell.step_weights()
 
-        def step(inputs, states):
+        def step(x, states):
+            keep = zoneout
             if per_step_zoneout:
-                inputs, keep = inputs[:, :width], inputs[:, width:]
-            else:
-                keep = zoneout
-            return cell.step(inputs, list(states), weights, recurrent_mask, keep)
+                x, keep = x[:, :width], x[:, width:]
+            if project_per_step:
+                x = cell.project_inputs(x)
+            return cell.step(x, list(states), weights, recurrent_mask, keep)
 
         last_output, outputs, states = backend.rnn(
             step,
-            projected,
+            inputs,
             list(initial_state),
             go_backwards=self.go_backwards,
             mask=mask,
@@ -369,13 +391,19 @@ class LayerNormRNN(keras.layers.RNN):
         )
         return last_output, ops.swapaxes(outputs, 0, 1), states
 
+    def _precompute(self):
+        if self.precompute_inputs != "auto":
+            return self.precompute_inputs
+        return any(not device.lower().startswith("cpu")
+                   for device in keras.distribution.list_devices())
+
     def call(self, sequences, initial_state=None, mask=None, training=False):
         return super().call(
             sequences, initial_state=initial_state, mask=mask, training=training
         )
 
     def get_config(self):
-        config = super().get_config()
+        config = {**super().get_config(), "precompute_inputs": self.precompute_inputs}
         del config["cell"]
         cell_config = self.cell.get_config()
         for key in ("name", "trainable", "dtype"):

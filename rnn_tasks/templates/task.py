@@ -283,10 +283,29 @@ class Task:
             raise UserError("predict: the task has no model yet; call fit() or Task.load()")
         import tensorflow as tf
 
-        tensors = {name: tf.convert_to_tensor(value, dtype=spec.dtype)
-                   for (name, spec), value in zip(self.serving_signature().items(),
-                                                  self._as_input_list(inputs))}
-        return {name: np.asarray(value) for name, value in self.serve(tensors).items()}
+        specs = self.serving_signature().values()
+        tensors = [tf.convert_to_tensor(value, dtype=spec.dtype)
+                   for spec, value in zip(specs, self._as_input_list(inputs))]
+        outputs = self.serving_function()(*tensors)
+        return {name: np.asarray(value) for name, value in outputs.items()}
+
+    def serving_function(self):
+        """`serve` as a `tf.function` over the serving signature, traced once per model.
+
+        `predict` calls it and `export` saves it, so both run the same graph.
+        """
+        if getattr(self, "_served_model", None) is not self.model:
+            import tensorflow as tf
+
+            signature = self.serving_signature()
+            names = list(signature)
+
+            @tf.function(input_signature=list(signature.values()))
+            def serving_default(*args):
+                return self.serve(dict(zip(names, args)))
+
+            self._serving_function, self._served_model = serving_default, self.model
+        return self._serving_function
 
     def _as_input_list(self, inputs):
         if isinstance(inputs, dict):
