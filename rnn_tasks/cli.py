@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from rnn_tasks.errors import UserError
+from rnn_tasks.recipes import write_recipe
 
 EXIT_BAD_INPUT = 2
 
@@ -87,8 +88,6 @@ def run_train(args):
     created = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
-        from rnn_tasks.recipes import write_recipe
-
         write_recipe(task.recipe, run_dir / "recipe.toml")
         task.fit(run_dir=run_dir, resume=args.resume)
         metrics = task.evaluate()

@@ -62,7 +62,7 @@ def center_columns(kernel):
     return kernel - ops.mean(kernel, axis=-1, keepdims=True)
 
 
-def _check_rate(name, value):
+def check_rate(name, value):
     if not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
         raise ValueError(
             f"Received an invalid value for argument `{name}`, "
@@ -128,8 +128,8 @@ class LayerNormCell(keras.layers.Layer, DropoutRNNCell):
         self.kernel_constraint = constraints.get(kernel_constraint)
         self.recurrent_constraint = constraints.get(recurrent_constraint)
         self.bias_constraint = constraints.get(bias_constraint)
-        self.dropout = _check_rate("dropout", dropout)
-        self.recurrent_dropout = _check_rate("recurrent_dropout", recurrent_dropout)
+        self.dropout = check_rate("dropout", dropout)
+        self.recurrent_dropout = check_rate("recurrent_dropout", recurrent_dropout)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed=seed)
         self.state_size = units
@@ -185,7 +185,7 @@ class LayerNormCell(keras.layers.Layer, DropoutRNNCell):
 
     # One time step ---------------------------------------------------------
 
-    zoneout = 0.0
+    zoneout = 0.0  # the LSTM and GRU cells take it as an argument
 
     def zoneout_units(self):
         """Width of the zoneout mask one step needs (0: no zoneout)."""

@@ -6,7 +6,7 @@ from keras import activations, ops
 from rnn_tasks.layers.base import (
     LayerNormCell,
     LayerNormRNN,
-    _check_rate,
+    check_rate,
     center_columns,
     centered_norm,
     layer_norm,
@@ -65,7 +65,7 @@ class LayerNormGRUCell(LayerNormCell):
         super().__init__(units, activation=activation, **kwargs)
         self.recurrent_activation = activations.get(recurrent_activation)
         self.reset_after = reset_after
-        self.zoneout = _check_rate("zoneout", zoneout)
+        self.zoneout = check_rate("zoneout", zoneout)
 
     def bias_shape(self):
         return (2, 3 * self.units) if self.reset_after else (3 * self.units,)

@@ -6,7 +6,7 @@ from keras import activations, initializers, ops
 from rnn_tasks.layers.base import (
     LayerNormCell,
     LayerNormRNN,
-    _check_rate,
+    check_rate,
     center_columns,
     centered_norm,
     layer_norm,
@@ -83,7 +83,7 @@ class LayerNormLSTMCell(LayerNormCell):
         self.recurrent_activation = activations.get(recurrent_activation)
         self.unit_forget_bias = unit_forget_bias
         self.cell_norm = cell_norm
-        self.zoneout = _check_rate("zoneout", zoneout)
+        self.zoneout = check_rate("zoneout", zoneout)
         self.state_size = [units, units]
 
     def bias_initializer_for_build(self):

@@ -85,7 +85,6 @@ class ForecastingTask(Task):
         "scaling": Field(str, "log", choices=MODES),
         "split": Field(list, [0.7, 0.15, 0.15], items=float),
     }})
-    serving_inputs = ("history",)
 
     # Shortcuts to the recipe -------------------------------------------------------
 

@@ -96,7 +96,6 @@ class Task:
 
     name = None  # the recipe's `task` value
     schema = BASE_SCHEMA
-    serving_inputs = ()  # names of the serving signature's inputs
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
