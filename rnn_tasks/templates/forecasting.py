@@ -274,8 +274,7 @@ class ForecastingTask(Task):
     def backtest(self, origins):
         """Metrics at `origins` forecast origins, `horizon` apart, ending at the last test window."""
         history, future, starts = self.data.windows["test"]
-        horizon = self.recipe["data"]["horizon"]
-        picks = np.arange(len(starts) - 1, -1, -horizon)[:origins][::-1]
+        picks = self._origins(origins)
         forecasts = self._forecasts(history[picks])
         scale = self.preprocessing["naive_scale"]
         window = self.recipe["data"]["window"]
@@ -287,6 +286,11 @@ class ForecastingTask(Task):
                 row[name] = forecast_metrics(actual, values[i:i + 1], scale)["mase"]
             rows.append(row)
         return rows
+
+    def _origins(self, count):
+        """Indices of the last `count` test windows, `horizon` apart, oldest first."""
+        starts = self.data.windows["test"][2]
+        return np.arange(len(starts) - 1, -1, -self.recipe["data"]["horizon"])[:count][::-1]
 
     def report_rows(self, metrics):
         keys = ("mae", "rmse", "mape", "smape", "mase")
@@ -304,7 +308,7 @@ class ForecastingTask(Task):
         data = self.recipe["data"]
         history, future, starts = self.data.windows["test"]
         horizon, window = data["horizon"], data["window"]
-        picks = np.arange(len(starts) - 1, -1, -horizon)[:12][::-1]
+        picks = self._origins(12)
         forecasts = self._forecasts(history[picks])
         first = starts[picks[0]] + window - 3 * horizon
         last = starts[picks[-1]] + window + horizon
