@@ -397,11 +397,6 @@ class LayerNormRNN(keras.layers.RNN):
         return any(not device.lower().startswith("cpu")
                    for device in keras.distribution.list_devices())
 
-    def call(self, sequences, initial_state=None, mask=None, training=False):
-        return super().call(
-            sequences, initial_state=initial_state, mask=mask, training=training
-        )
-
     def get_config(self):
         config = {**super().get_config(), "precompute_inputs": self.precompute_inputs}
         del config["cell"]

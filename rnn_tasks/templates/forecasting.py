@@ -37,7 +37,7 @@ from rnn_tasks.errors import UserError
 from rnn_tasks.layers import DecodeForecast, EncodeHistory, recurrent_layer
 from rnn_tasks.layers.scaling import MODES, change
 from rnn_tasks.recipes import Field
-from rnn_tasks.templates.task import BASE_SCHEMA, Task, extend_schema, timed
+from rnn_tasks.templates.task import BASE_SCHEMA, Task, extend_schema, pyplot, timed
 
 SPLITS = ("train", "validation", "test")
 
@@ -184,23 +184,28 @@ class ForecastingTask(Task):
         start, stop = self.data.bounds["train"]
         train = self.data.values[start:stop]
         steps = np.asarray(change(train[1:], train[:-1], mode))
-        history, future, _ = self.data.windows["train"]
-        base = history[:, :, None, :self.n_targets]
-        relative = np.asarray(change(future, base, mode))  # (n, W, H, T)
         return {
             "input_scale": _positive(steps.std(axis=0)),
-            "target_scale": _positive(relative.std(axis=(0, 1))),
+            "target_scale": _positive(self.relative_targets("train").std(axis=(0, 1))),
             "naive_scale": _positive(np.abs(train[1:, :self.n_targets] - train[:-1, :self.n_targets])
                                      .mean(axis=0)),
         }
 
-    def training_data(self, split):
+    def relative_targets(self, split):
+        """Unscaled changes from each window step's targets to the next `horizon` values.
+
+        Returns:
+            `(n, W, H, T)`: what `DecodeForecast` turns back into raw values.
+        """
         history, future, _ = self.data.windows[split]
-        mode = self.recipe["data"]["scaling"]
-        encode = EncodeHistory(mode, self.preprocessing["input_scale"])
-        x = keras.ops.convert_to_numpy(encode(history.astype("float32")))
         base = history[:, :, None, :self.n_targets]
-        y = np.asarray(change(future, base, mode)) / self.preprocessing["target_scale"]
+        return np.asarray(change(future, base, self.recipe["data"]["scaling"]))
+
+    def training_data(self, split):
+        history = self.data.windows[split][0]
+        encode = EncodeHistory(self.recipe["data"]["scaling"], self.preprocessing["input_scale"])
+        x = keras.ops.convert_to_numpy(encode(history.astype("float32")))
+        y = self.relative_targets(split) / self.preprocessing["target_scale"]
         return x.astype("float32"), y.astype("float32")
 
     # 3. Model ---------------------------------------------------------------------------
@@ -254,14 +259,14 @@ class ForecastingTask(Task):
         actual = future[:, -1]
         forecasts = self._forecasts(history)
         scale = self.preprocessing["naive_scale"]
-        metrics = forecast_metrics(actual, forecasts.pop("model"), scale)
+        metrics = forecast_metrics(actual, forecasts["model"], scale)
         metrics["baselines"] = {name: forecast_metrics(actual, values, scale)
-                                for name, values in forecasts.items()}
+                                for name, values in forecasts.items() if name != "model"}
         metrics["n_examples"] = int(len(actual))
         if self.data.dropped_duplicates:
             metrics["dropped_duplicate_dates"] = self.data.dropped_duplicates
         if backtest:
-            metrics["backtest"] = self.backtest(backtest)
+            metrics["backtest"] = self._backtest(forecasts, backtest)
         return metrics
 
     def _forecasts(self, history):
@@ -271,19 +276,23 @@ class ForecastingTask(Task):
         return {"model": predicted, **baseline_forecasts(history, data["horizon"], data["season"],
                                                           self.n_targets)}
 
-    def backtest(self, origins):
-        """Metrics at `origins` forecast origins, `horizon` apart, ending at the last test window."""
-        history, future, starts = self.data.windows["test"]
+    def _backtest(self, forecasts, origins):
+        """MASE at `origins` forecast origins, `horizon` apart, ending at the last test window.
+
+        Args:
+            forecasts: `_forecasts` of every test window.
+            origins: how many origins.
+        """
+        _, future, starts = self.data.windows["test"]
         picks = self._origins(origins)
-        forecasts = self._forecasts(history[picks])
         scale = self.preprocessing["naive_scale"]
         window = self.recipe["data"]["window"]
         rows = []
-        for i, pick in enumerate(picks):
+        for pick in picks:
             actual = future[pick:pick + 1, -1]
             row = {"origin": str(self.data.dates[starts[pick] + window - 1])}
             for name, values in forecasts.items():
-                row[name] = forecast_metrics(actual, values[i:i + 1], scale)["mase"]
+                row[name] = forecast_metrics(actual, values[pick:pick + 1], scale)["mase"]
             rows.append(row)
         return rows
 
@@ -300,11 +309,7 @@ class ForecastingTask(Task):
 
     def plot(self, plots_dir, metrics):
         """`forecast.png`: the end of the test span, forecasts from origins `horizon` apart."""
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
+        plt = pyplot()
         data = self.recipe["data"]
         history, future, starts = self.data.windows["test"]
         horizon, window = data["horizon"], data["window"]

@@ -355,11 +355,7 @@ class Task:
         history = self._history_frame()
         if history is None:
             return
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
+        plt = pyplot()
         fig, ax = plt.subplots(figsize=(6, 4))
         for column in [c for c in history.columns if c.endswith("loss")]:
             ax.plot(history["epoch"] + 1, history[column], label=column)
@@ -392,6 +388,16 @@ class Task:
         plots = sorted((Path(path).parent / "plots").glob("*.png"))
         lines += [f"![{p.stem}](plots/{p.name})" for p in plots]
         Path(path).write_text("\n".join(lines) + "\n")
+
+
+def pyplot():
+    """`matplotlib.pyplot` on the file-only Agg backend (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def timed(evaluate):
