@@ -20,7 +20,7 @@ import tensorflow as tf
 
 from rnn_tasks.templates import Task
 
-RECIPES = ["price_forecasting", "temperature_forecasting"]
+RECIPES = ["price_forecasting", "temperature_forecasting", "sentiment"]
 
 
 def latency_ms(function, repeats):

@@ -103,10 +103,10 @@ def run_train(args):
 def run_evaluate(args):
     from rnn_tasks.templates import Task
 
-    overrides = list(args.overrides) + ([f"data.path={json.dumps(args.data)}"] if args.data else [])
-    task = Task.load(args.run_dir, overrides)
+    task = Task.load(args.run_dir, args.overrides)
     kwargs = {"backtest": args.backtest} if args.backtest else {}
-    print(json.dumps(task.evaluate(**kwargs), indent=2))
+    metrics = task.evaluate_file(args.data, **kwargs) if args.data else task.evaluate(**kwargs)
+    print(json.dumps(metrics, indent=2))
 
 
 def run_predict(args):

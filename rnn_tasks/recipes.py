@@ -38,7 +38,7 @@ class Field:
         kind: `bool`, `int`, `float`, `str` or `list`.
         default: value when the recipe omits the key; `Field.REQUIRED` for none.
         choices: allowed values (for `list`: allowed items), or `None`.
-        items: type of list items, or `None`.
+        items: type of list items (a tuple for several), or `None`.
         minimum: smallest allowed number, or `None`.
     """
 
@@ -55,7 +55,8 @@ class Field:
             return "one of " + ", ".join(repr(c) for c in self.choices)
         text = _TYPE_NAMES[self.kind]
         if self.items:
-            text += " of " + _TYPE_NAMES[self.items].split(" ", 1)[1] + "s"
+            kinds = self.items if isinstance(self.items, tuple) else (self.items,)
+            text += " of " + " or ".join(_TYPE_NAMES[k].split(" ", 1)[1] + "s" for k in kinds)
         if self.minimum is not None:
             text += f" >= {self.minimum}"
         return text

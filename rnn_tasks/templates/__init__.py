@@ -1,6 +1,7 @@
 """Task templates: the `Task` base class and one template per RNN architecture."""
 
 from rnn_tasks.templates.forecasting import ForecastingTask
+from rnn_tasks.templates.sentiment import SentimentTask
 from rnn_tasks.templates.task import TASKS, Task
 
-__all__ = ["Task", "ForecastingTask", "TASKS"]
+__all__ = ["Task", "ForecastingTask", "SentimentTask", "TASKS"]

@@ -18,13 +18,11 @@ The story:
 """
 
 import dataclasses
-import json
 
 import keras
 import numpy as np
 import pandas as pd
 
-from rnn_tasks.data.catalog import fetch, load_card
 from rnn_tasks.data.readers import read_table
 from rnn_tasks.data.windows import (
     baseline_forecasts,
@@ -99,18 +97,6 @@ class ForecastingTask(Task):
 
     # 1. Data ---------------------------------------------------------------------------
 
-    def read_frame(self):
-        """The recipe's table: `data.path` if set, else the catalog dataset."""
-        data = self.recipe["data"]
-        if data["path"]:
-            path = data["path"]
-        elif data["dataset"]:
-            path = fetch(load_card(data["dataset"]))
-        else:
-            raise UserError("recipe: set `data.dataset` (a catalog name) or `data.path` (a file)")
-        required = self.columns + [c for c in (data["date_column"], data["group_column"]) if c]
-        return read_table(path, required)
-
     def series(self, frame):
         """Selects the group, sorts by date, drops repeated dates, checks values.
 
@@ -158,7 +144,8 @@ class ForecastingTask(Task):
 
     def load_data(self):
         data = self.recipe["data"]
-        dates, values, dropped = self.series(self.read_frame())
+        required = self.columns + [c for c in (data["date_column"], data["group_column"]) if c]
+        dates, values, dropped = self.series(self.read_frame(required))
         window, horizon = data["window"], data["horizon"]
         if len(data["split"]) != 3 or min(data["split"]) <= 0:
             raise UserError(f"recipe: `data.split` must be 3 positive fractions, got {data['split']}")
@@ -379,10 +366,6 @@ class ForecastingTask(Task):
                 raise UserError(f"{path}: has {len(values)} rows, the model needs the last {window}")
             histories.append(values[-window:])
         return {"history": np.stack(histories).astype("float32")}
-
-    @staticmethod
-    def format_outputs(outputs):
-        return json.dumps({name: np.asarray(v).tolist() for name, v in outputs.items()})
 
 
 def _positive(scale):

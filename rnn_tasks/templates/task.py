@@ -172,6 +172,18 @@ class Task:
         """Reads the recipe's data and returns the template's splits."""
         raise NotImplementedError
 
+    def read_frame(self, required_columns=()):
+        """The recipe's table: `data.path` if set, else the catalog dataset."""
+        from rnn_tasks.data.catalog import load_card, read_frame
+        from rnn_tasks.data.readers import read_table
+
+        data = self.recipe["data"]
+        if data["path"]:
+            return read_table(data["path"], required_columns)
+        if data["dataset"]:
+            return read_frame(load_card(data["dataset"]), required_columns)
+        raise UserError("recipe: set `data.dataset` (a catalog name) or `data.path` (a file)")
+
     def build_preprocessing(self):
         """Fits preprocessing state on the training split only; returns it."""
         return None
@@ -185,10 +197,15 @@ class Task:
         train = self.recipe["train"]
         optimizer = keras.optimizers.Adam(train["learning_rate"],
                                           clipnorm=train["clipnorm"] or None)
-        model.compile(optimizer=optimizer, loss=self.loss())
+        model.compile(optimizer=optimizer, loss=self.loss(), metrics=self.training_metrics())
 
     def loss(self):
+        """The training loss, as `compile` takes it."""
         return self.recipe["train"]["loss"]
+
+    def training_metrics(self):
+        """Metrics Keras shows while training (the test metrics come from `evaluate`)."""
+        return []
 
     def callbacks(self):
         """Early stopping, NaN guard and, with a run directory, its logs and backups."""
@@ -211,12 +228,28 @@ class Task:
         return core
 
     def training_data(self, split):
-        """`(inputs, targets)` of a split, as the core consumes them."""
+        """`(inputs, targets)` arrays of a split as the core consumes them, or a
+        `tf.data.Dataset` of such batches (`global_batch_size` each)."""
         raise NotImplementedError
+
+    @property
+    def global_batch_size(self):
+        """The recipe's batch size per replica times the replicas in sync."""
+        return self.recipe["train"]["batch_size"] * self.strategy.num_replicas_in_sync
 
     def evaluate(self):
         """Test-split metrics, the keys of metrics.json."""
         raise NotImplementedError
+
+    def evaluate_file(self, path, **kwargs):
+        """Metrics on another data file of the recipe's format (`evaluate --data`).
+
+        By default the file takes the place of `data.path` and its test split
+        is scored; templates whose examples are independent score all of it.
+        """
+        self.recipe["data"]["path"] = str(path)
+        self.data = None
+        return self.evaluate(**kwargs)
 
     def serve(self, inputs):
         """Serving inputs (dict of tensors) -> serving outputs (dict of tensors)."""
@@ -264,13 +297,17 @@ class Task:
             core = self.build_model()
             self.compile_model(core)
         self.model = self.assemble(core)
-        x, y = self.training_data("train")
-        validation = self.training_data("validation")
+        train = self.training_data("train")
+        if isinstance(train, tuple):
+            x, y, batch_size = *train, self.global_batch_size
+        else:
+            x, y, batch_size = train, None, None
         self.history = core.fit(
             x, y,
-            validation_data=validation,
+            validation_data=self.training_data("validation"),
             epochs=self.recipe["train"]["epochs"],
-            batch_size=self.recipe["train"]["batch_size"] * self.strategy.num_replicas_in_sync,
+            batch_size=batch_size,
+            shuffle=batch_size is not None,  # a tf.data pipeline shuffles itself
             callbacks=self.callbacks(),
             verbose=verbose,
         )
@@ -310,6 +347,21 @@ class Task:
         if isinstance(inputs, dict):
             return [inputs[name] for name in self.serving_signature()]
         return [inputs]
+
+    def inputs_from_files(self, paths):
+        """CLI `predict` arguments -> `{input name: array}`."""
+        raise NotImplementedError
+
+    @staticmethod
+    def format_outputs(outputs):
+        """Serving outputs as one JSON object (CLI `predict`); bytes become text."""
+        def plain(value):
+            value = np.asarray(value)
+            if value.dtype == object:
+                return [v.decode("utf-8") if isinstance(v, bytes) else v for v in value.tolist()]
+            return value.tolist()
+
+        return json.dumps({name: plain(value) for name, value in outputs.items()})
 
     def save(self, run_dir, metrics=None):
         """Writes recipe.toml, model.keras, metrics.json, plots/ and report.md."""

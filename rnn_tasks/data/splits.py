@@ -1,0 +1,43 @@
+"""Seeded random splits of independent examples, optionally grouped."""
+
+import numpy as np
+
+from rnn_tasks.errors import UserError
+
+SPLITS = ("train", "validation", "test")
+
+
+def group_split(keys, fractions, seed):
+    """Row indices of train / validation / test, every key's rows in one split.
+
+    Args:
+        keys: `(n,)` group key per row (e.g. a movie name, a source sentence);
+            `None` treats every row as its own group.
+        fractions: three positive numbers, the share of groups per split.
+        seed: the shuffle seed.
+
+    Returns:
+        `{split: row indices}`, each shuffled.
+
+    Example:
+    >>> parts = group_split(["a", "a", "b", "c", "d"], [0.5, 0.25, 0.25], seed=0)
+    >>> sorted(len(rows) for rows in parts.values())
+    [1, 1, 3]
+    """
+    if len(fractions) != 3 or min(fractions) <= 0:
+        raise UserError(f"recipe: `data.split` must be 3 positive fractions, got {list(fractions)}")
+    rng = np.random.default_rng(seed)
+    keys = np.arange(len(keys)) if keys is None else np.asarray(keys)
+    unique, which = np.unique(keys, return_inverse=True)
+    order = rng.permutation(len(unique))
+    cuts = np.round(np.cumsum(fractions) / sum(fractions) * len(unique)).astype(int)
+    split_of_group = np.empty(len(unique), dtype=int)
+    split_of_group[order] = np.searchsorted(cuts, np.arange(len(unique)), side="right")
+    parts = {}
+    for index, split in enumerate(SPLITS):
+        rows = rng.permutation(np.flatnonzero(split_of_group[which] == index))
+        if len(rows) == 0:
+            raise UserError(f"data: the {split} split is empty ({len(keys)} usable rows, "
+                            f"split {list(fractions)}); use more data or other fractions")
+        parts[split] = rows
+    return parts

@@ -1,0 +1,89 @@
+"""TensorFlow Datasets sources of the catalog (`[source] kind = "tfds"`).
+
+`tensorflow-datasets` is optional (`pip install "rnn-tasks[tfds]"`). A
+dataset already prepared in the data directory (`data_dir` in the card, or
+`$TFDS_DATA_DIR`, default `~/tensorflow_datasets`) is read without any
+network access. Otherwise its download host is probed for a few seconds
+first: a plain `tfds.load` without network spends minutes in DNS and HTTP
+retries before it gives up.
+"""
+
+import os
+import socket
+import threading
+import urllib.parse
+
+import pandas as pd
+
+from rnn_tasks.errors import UserError
+
+PROBE_TIMEOUT_S = 5
+
+
+def read_tfds(name, source):
+    """Reads a TFDS dataset's splits into one DataFrame.
+
+    Args:
+        name: the catalog name (for messages).
+        source: the card's `[source]`: `name` (TFDS name, e.g.
+            `"imdb_reviews"`), `splits` (e.g. `["train", "test"]`),
+            `columns` (features to keep), `probe_url` (the download host),
+            optionally `data_dir`. Class-label features become their names.
+
+    Returns:
+        `pandas.DataFrame` with `columns` plus `split`.
+    """
+    try:
+        import tensorflow_datasets as tfds
+    except ImportError:
+        raise UserError(f"dataset {name!r} needs tensorflow-datasets: "
+                        'pip install "rnn-tasks[tfds]"') from None
+    data_dir = os.path.expanduser(source.get("data_dir") or os.environ.get("TFDS_DATA_DIR")
+                                  or "~/tensorflow_datasets")
+    builder = tfds.builder(source["name"], data_dir=data_dir)
+    try:
+        splits = tfds.load(source["name"], split=list(source["splits"]), data_dir=data_dir,
+                           download=False)
+    except (AssertionError, FileNotFoundError, ValueError):  # not prepared locally
+        if not _reachable(source["probe_url"]):
+            raise UserError(
+                f"dataset {name!r} is not prepared in {data_dir} and its host "
+                f"{urllib.parse.urlparse(source['probe_url']).hostname} is unreachable; on a "
+                f"machine with network run `tfds build {source['name']} --data_dir DIR`, copy "
+                "DIR here and set TFDS_DATA_DIR=DIR (or pass --set data.path=FILE)"
+            ) from None
+        builder.download_and_prepare()
+        splits = tfds.load(source["name"], split=list(source["splits"]), data_dir=data_dir)
+    features = builder.info.features
+    frames = []
+    for split, dataset in zip(source["splits"], splits):
+        rows = list(tfds.as_numpy(dataset))
+        frame = pd.DataFrame({column: [_decode(row[column], features[column]) for row in rows]
+                              for column in source["columns"]})
+        frames.append(frame.assign(split=split))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _decode(value, feature):
+    if hasattr(feature, "int2str"):
+        return feature.int2str(int(value))
+    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else value
+
+
+def _reachable(url):
+    """Whether a TCP connection to `url`'s host opens within `PROBE_TIMEOUT_S` (DNS included)."""
+    parsed = urllib.parse.urlparse(url)
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    result = []
+
+    def probe():
+        try:
+            socket.create_connection((parsed.hostname, port), timeout=PROBE_TIMEOUT_S).close()
+            result.append(True)
+        except OSError:
+            pass
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(PROBE_TIMEOUT_S)
+    return bool(result)

