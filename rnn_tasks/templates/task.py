@@ -353,6 +353,38 @@ class Task:
         raise NotImplementedError
 
     @staticmethod
+    def text_batch(inputs):
+        """A string, a list of strings or `{"text": ...}` -> object array `[batch]`."""
+        if isinstance(inputs, dict):
+            inputs = inputs["text"]
+        if isinstance(inputs, (str, bytes)):
+            inputs = [inputs]
+        texts = np.asarray(inputs, dtype=object)
+        if texts.ndim != 1:
+            raise UserError(f"predict: `text` must be a list of strings, got shape {list(texts.shape)}")
+        return texts
+
+    @staticmethod
+    def texts_from_arguments(arguments, column):
+        """CLI `predict` texts: a text file gives one text per line, a CSV/TSV/JSONL
+        file its `column`; an argument that is not a file is the text itself."""
+        from rnn_tasks.data.readers import read_table
+
+        texts = []
+        for argument in arguments:
+            path = Path(argument)
+            if not path.is_file():
+                texts.append(argument)
+            elif column and path.suffix in (".csv", ".tsv", ".jsonl"):
+                texts += read_table(path, [column])[column].fillna("").astype(str).tolist()
+            else:
+                try:
+                    texts += path.read_text(encoding="utf-8").splitlines()
+                except UnicodeDecodeError:
+                    raise UserError(f"{path} is not UTF-8 text") from None
+        return np.asarray(texts, dtype=object)
+
+    @staticmethod
     def format_outputs(outputs):
         """Serving outputs as one JSON object (CLI `predict`); bytes become text."""
         def plain(value):

@@ -1,0 +1,418 @@
+"""`TranslationTask`: encoder-decoder translation with attention, decoded in the graph.
+
+The story:
+
+1. data: sentence pairs, from a `source<TAB>target[<TAB>attribution]` file
+   (the Anki/Tatoeba layout) or a table with `source_column` and
+   `target_column`; pairs longer than the length limits are dropped and
+   counted. Split by source sentence, so a sentence's translations are all in
+   one split and serve together as references.
+2. preprocessing: `Tokenize` (Unicode-aware words and symbols: accents, ¿ ¡,
+   apostrophes) and a `TextVectorization` per side adapted on the training
+   split; targets get start and end tokens.
+3. model: an embedding and (bidirectional) LayerNorm RNN encoder; a LayerNorm
+   RNN decoder started from the encoder's final states, attending over the
+   encoder outputs (Luong or Bahdanau scores), teacher-forced in training.
+4. training: cross-entropy of the next target token, padding ignored.
+5. evaluation: corpus BLEU and chrF (sacrebleu) of the recipe's decoding
+   against all references, exact-match rate; attention heat-maps.
+6. export: `text` string [batch] -> `translation` string [batch], greedy or
+   beam search inside the graph (`rnn_tasks.decoding`).
+"""
+
+import dataclasses
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from rnn_tasks.data.catalog import fetch, load_card
+from rnn_tasks.data.splits import group_split
+from rnn_tasks.data.text import END, START, Tokenize, join_tokens
+from rnn_tasks.decoding import beam_search, greedy_search
+from rnn_tasks.errors import UserError
+from rnn_tasks.layers import recurrent_layer
+from rnn_tasks.recipes import Field
+from rnn_tasks.templates.task import BASE_SCHEMA, Task, extend_schema, pyplot, timed
+
+
+@dataclasses.dataclass
+class PairData:
+    """Sentence pairs, split.
+
+    Attributes:
+        splits: `{split: (sources (n,), targets (n,))}` object arrays of str.
+        dropped: `{reason: pairs dropped}`.
+    """
+
+    splits: dict
+    dropped: dict
+
+
+def read_pairs(path):
+    """Reads `source<TAB>target[<TAB>...]` lines (UTF-8; blank lines skipped).
+
+    Returns:
+        `pandas.DataFrame` with columns `source`, `target`.
+
+    Raises:
+        UserError: missing file, not UTF-8, a line without a tab or with an
+            empty side (named by line number).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"data file not found: {path}")
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise UserError(f"{path} is not UTF-8 text (expected source<TAB>target lines)") from None
+    pairs = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        fields = line.split("\t")
+        if len(fields) < 2 or not fields[0].strip() or not fields[1].strip():
+            raise UserError(f"{path}:{number}: expected source<TAB>target with both sides "
+                            f"non-empty, got {line[:60]!r}")
+        pairs.append((fields[0].strip(), fields[1].strip()))
+    if not pairs:
+        raise UserError(f"{path} has no sentence pairs")
+    return pd.DataFrame(pairs, columns=["source", "target"])
+
+
+class TranslationTask(Task):
+    """Encoder-decoder translation; see the module docstring for the story.
+
+    Example:
+    >>> task = TranslationTask.from_recipe("translation_dates", {"train.epochs": 1})
+    >>> task.recipe["decode"]["method"]
+    'beam'
+    """
+
+    name = "translation"
+    schema = extend_schema(BASE_SCHEMA, {
+        "data": {
+            "source_column": Field(str, ""),
+            "target_column": Field(str, ""),
+            "split": Field(list, [0.8, 0.1, 0.1], items=float),
+            "max_source_length": Field(int, 20, minimum=1),
+            "max_target_length": Field(int, 20, minimum=1),
+            "vocabulary_size": Field(int, 10000, minimum=4),
+        },
+        "model": {
+            "embedding_dim": Field(int, 64, minimum=1),
+            "bidirectional": Field(bool, True),
+            "attention": Field(str, "luong", choices=("luong", "bahdanau")),
+        },
+        "train": {"loss": Field(str, "sparse_categorical_crossentropy",
+                                choices=("sparse_categorical_crossentropy",))},
+        "decode": {
+            "method": Field(str, "greedy", choices=("greedy", "beam")),
+            "beam_width": Field(int, 4, minimum=1),
+            "max_length": Field(int, 0, minimum=0),
+            "length_penalty": Field(float, 0.6, minimum=0.0),
+        },
+    })
+
+    # 1. Data ---------------------------------------------------------------------------
+
+    def load_data(self):
+        data = self.recipe["data"]
+        sources, targets = self.read_pairs_frame()
+        source_lengths = _token_counts(Tokenize()(sources))
+        target_lengths = _token_counts(Tokenize(lowercase=False)(targets))
+        fits = (source_lengths <= data["max_source_length"]) & (target_lengths <= data["max_target_length"])
+        if not fits.any():
+            raise UserError(f"data: no pair fits max_source_length={data['max_source_length']} and "
+                            f"max_target_length={data['max_target_length']} tokens")
+        sources, targets = sources[fits], targets[fits]
+        keys = [text.lower() for text in sources]
+        parts = group_split(keys, data["split"], data["seed"])
+        splits = {split: (sources[rows], targets[rows]) for split, rows in parts.items()}
+        return PairData(splits, {"too_long": int((~fits).sum())})
+
+    def read_pairs_frame(self):
+        """`(sources, targets)` object arrays from the recipe's file, table or catalog."""
+        data = self.recipe["data"]
+        columns = [data["source_column"], data["target_column"]]
+        if all(columns):
+            frame = self.read_frame(columns)
+            frame = frame.dropna(subset=columns)
+            frame = frame[(frame[columns[0]].astype(str).str.strip() != "")
+                          & (frame[columns[1]].astype(str).str.strip() != "")]
+            if frame.empty:
+                raise UserError("data: no rows with both a source and a target text")
+        elif any(columns):
+            raise UserError("recipe: set both `data.source_column` and `data.target_column`, "
+                            "or neither for a source<TAB>target file")
+        else:
+            if not (data["path"] or data["dataset"]):
+                raise UserError("recipe: set `data.dataset` (a catalog name) or `data.path` (a file)")
+            frame = read_pairs(data["path"] or fetch(load_card(data["dataset"])))
+            columns = ["source", "target"]
+        return (frame[columns[0]].astype(str).to_numpy(dtype=object),
+                frame[columns[1]].astype(str).to_numpy(dtype=object))
+
+    # 2. Preprocessing ---------------------------------------------------------------------
+
+    def build_preprocessing(self):
+        """Tokenizers and vocabularies, adapted on the training pairs (the trained ones after load)."""
+        if self.model is not None:
+            return self.text_layers()
+        data = self.recipe["data"]
+        sources, targets = self.data.splits["train"]
+        layers = {"source_tokenize": Tokenize(name="source_tokenize"),
+                  "target_tokenize": Tokenize(lowercase=False, wrap=True, name="target_tokenize")}
+        for side, length in (("source", data["max_source_length"]), ("target", data["max_target_length"] + 2)):
+            vectorizer = keras.layers.TextVectorization(
+                max_tokens=data["vocabulary_size"], standardize=None, split="whitespace",
+                output_sequence_length=length, name=f"{side}_vectorizer")
+            vectorizer.adapt(layers[f"{side}_tokenize"](sources if side == "source" else targets))
+            layers[f"{side}_vectorizer"] = vectorizer
+        return layers
+
+    def text_layers(self):
+        """`{source,target}_{tokenize,vectorizer}`: the model's, or the fitted ones before it exists."""
+        if self.model is None:
+            return self.preprocessing
+        return {name: self.model.get_layer(name) for name in
+                ("source_tokenize", "target_tokenize", "source_vectorizer", "target_vectorizer")}
+
+    def ids(self, side, texts):
+        """Raw texts -> padded token ids of one side (`source` or `target`)."""
+        layers = self.text_layers()
+        return layers[f"{side}_vectorizer"](layers[f"{side}_tokenize"](texts))
+
+    def training_data(self, split):
+        """Batches of `((source ids, target ids but last), target ids but first)`."""
+        sources, targets = self.data.splits[split]
+        dataset = tf.data.Dataset.from_tensor_slices((sources.astype(str), targets.astype(str)))
+        if split == "train":
+            dataset = dataset.shuffle(len(sources), seed=self.recipe["data"]["seed"])
+
+        def vectorize(source, target):
+            target = self.ids("target", target)
+            return (self.ids("source", source), target[:, :-1]), target[:, 1:]
+
+        return (dataset.batch(self.global_batch_size)
+                .map(vectorize, num_parallel_calls=tf.data.AUTOTUNE)
+                .prefetch(tf.data.AUTOTUNE))
+
+    # 3. Model ---------------------------------------------------------------------------
+
+    def build_model(self):
+        """The core: `(source ids, target ids)` -> next-token logits, from an
+        `encoder` and a `decoder` model that decoding calls step by step."""
+        data = self.recipe["data"]
+        encoder = self.build_encoder()
+        decoder = self.build_decoder(encoder)
+        source = keras.Input((data["max_source_length"],), dtype="int64", name="source_ids")
+        target = keras.Input((data["max_target_length"] + 1,), dtype="int64", name="target_ids")
+        memory, *states = encoder(source)
+        logits, *_ = decoder([target, memory, source, *states])
+        return keras.Model([source, target], logits, name="translation_core")
+
+    def build_encoder(self):
+        """Source ids -> `[outputs, *decoder initial states]`."""
+        spec = self.recipe["model"]
+        source = keras.Input((None,), dtype="int64", name="source_ids")
+        x = keras.layers.Embedding(self.text_layers()["source_vectorizer"].vocabulary_size(),
+                                   spec["embedding_dim"], mask_zero=True, name="source_embedding")(source)
+        for depth in range(spec["layers"]):
+            last = depth == spec["layers"] - 1
+            layer = recurrent_layer(spec["cell"], spec["units"], spec["layer_norm"],
+                                    return_sequences=True, return_state=last)
+            x = keras.layers.Bidirectional(layer)(x) if spec["bidirectional"] else layer(x)
+            if not last and spec["dropout"]:
+                x = keras.layers.Dropout(spec["dropout"])(x)
+        outputs, *states = x
+        if spec["bidirectional"]:  # forward and backward final states -> one decoder state
+            half = len(states) // 2
+            states = [keras.layers.Dense(spec["units"], activation="tanh", name=f"bridge_{i}")(
+                keras.layers.Concatenate()([states[i], states[half + i]])) for i in range(half)]
+        return keras.Model(source, [outputs, *states], name="encoder")
+
+    def build_decoder(self, encoder):
+        """`[target ids, encoder outputs, source ids, *states]` -> `[logits, attention, *states]`."""
+        spec = self.recipe["model"]
+        memory_spec, *state_specs = encoder.outputs
+        tokens = keras.Input((None,), dtype="int64", name="target_ids")
+        memory = keras.Input((None, memory_spec.shape[-1]), name="encoder_outputs")
+        source = keras.Input((None,), dtype="int64", name="source_ids")
+        states = [keras.Input((s.shape[-1],), name=f"state_{i}") for i, s in enumerate(state_specs)]
+        vocabulary = self.text_layers()["target_vectorizer"].vocabulary_size()
+        x = keras.layers.Embedding(vocabulary, spec["embedding_dim"], mask_zero=True,
+                                   name="target_embedding")(tokens)
+        rnn = recurrent_layer(spec["cell"], spec["units"], spec["layer_norm"],
+                              return_sequences=True, return_state=True)
+        x, *new_states = rnn(x, initial_state=states)
+        keys = keras.layers.Dense(spec["units"], use_bias=False, name="attention_keys")(memory)
+        score = (keras.layers.Attention(name="attention") if spec["attention"] == "luong"
+                 else keras.layers.AdditiveAttention(name="attention"))
+        source_mask = keras.ops.not_equal(source, 0)
+        context, weights = score([x, memory, keys], mask=[None, source_mask],
+                                 return_attention_scores=True)
+        x = keras.layers.Concatenate()([x, context])
+        x = keras.layers.Dense(spec["units"], activation="tanh", name="attentional")(x)
+        if spec["dropout"]:
+            x = keras.layers.Dropout(spec["dropout"])(x)
+        logits = keras.layers.Dense(vocabulary, name="logits")(x)
+        return keras.Model([tokens, memory, source, *states], [logits, weights, *new_states],
+                           name="decoder")
+
+    def loss(self):
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0)
+
+    def assemble(self, core):
+        """Raw `(source text, target text)` -> teacher-forced logits: every layer
+        that serving needs (tokenizers, vocabularies, encoder, decoder) in one model."""
+        source = keras.Input((), dtype="string", name="source_text")
+        target = keras.Input((), dtype="string", name="target_text")
+        layers = self.preprocessing
+        target_ids = layers["target_vectorizer"](layers["target_tokenize"](target))
+        logits = core([layers["source_vectorizer"](layers["source_tokenize"](source)),
+                       target_ids[:, :-1]])
+        return keras.Model([source, target], logits, name="translation")
+
+    # Decoding ------------------------------------------------------------------------------
+
+    def part(self, name):
+        """The trained `encoder` or `decoder` model."""
+        return self.model.get_layer("translation_core").get_layer(name)
+
+    def decode_ids(self, texts, method=None):
+        """Raw source texts -> generated target ids `[batch, max_length]` (graph-safe)."""
+        decode = self.recipe["decode"]
+        method = method or decode["method"]
+        max_length = decode["max_length"] or self.recipe["data"]["max_target_length"] + 1
+        source = self.ids("source", texts)
+        memory, *states = self.part("encoder")(source, training=False)
+        decoder = self.part("decoder")
+
+        def step(tokens, state):
+            memory, source, *states = state
+            logits, _, *states = decoder([tf.cast(tokens[:, None], "int64"), memory, source, *states],
+                                         training=False)
+            return tf.nn.log_softmax(logits[:, 0]), (memory, source, *states)
+
+        start_id, end_id = self.vocabulary.index(START), self.vocabulary.index(END)
+        start = tf.fill([tf.shape(source)[0]], start_id)
+        state = (memory, source, *states)
+        if method == "greedy":
+            tokens, _ = greedy_search(step, state, start, end_id, max_length)
+        else:
+            tokens, _ = beam_search(step, state, start, end_id, max_length,
+                                    decode["beam_width"], decode["length_penalty"])
+        return tokens
+
+    def serving_function(self):
+        # The vocabulary is read eagerly: a lookup table cannot be listed while tracing.
+        self.vocabulary = self.text_layers()["target_vectorizer"].get_vocabulary()
+        return super().serving_function()
+
+    def detokenize(self, tokens):
+        """Generated ids -> text: the tokens before the first end token, joined."""
+        ended = tf.cumsum(tf.cast(tokens == self.vocabulary.index(END), tf.int32), axis=-1) > 0
+        keep = ~ended & (tokens > 1)  # no padding, no unknown-word marker
+        return join_tokens(tf.gather(tf.constant(self.vocabulary), tokens), keep)
+
+    # 5. Evaluation ----------------------------------------------------------------------
+
+    @timed
+    def evaluate(self):
+        """Test metrics: `{bleu, chrf, exact_match, n_examples, n_pairs, seconds}`."""
+        self.prepare()
+        metrics = self.translation_metrics(*self.data.splits["test"])
+        return {**metrics, **{f"dropped_{k}": v for k, v in self.data.dropped.items() if v}}
+
+    def evaluate_file(self, path):
+        """Metrics on every pair of another file of the recipe's format."""
+        self.recipe["data"]["path"] = str(path)
+        return self.translation_metrics(*self.read_pairs_frame())
+
+    def translation_metrics(self, sources, targets):
+        """BLEU and chrF of the recipe's decoding; a source's targets are its references."""
+        import sacrebleu
+
+        references = {}
+        for source, target in zip(sources, targets):
+            references.setdefault(source, []).append(target)
+        unique = list(references)
+        hypotheses = self.translate(unique)
+        width = max(len(refs) for refs in references.values())
+        streams = [[refs[i] if i < len(refs) else None for refs in references.values()]
+                   for i in range(width)]
+        return {
+            "bleu": float(sacrebleu.corpus_bleu(hypotheses, streams).score),
+            "chrf": float(sacrebleu.corpus_chrf(hypotheses, streams).score),
+            "exact_match": float(np.mean([h in references[s] for h, s in zip(hypotheses, unique)])),
+            "n_examples": len(unique),
+            "n_pairs": int(len(sources)),
+        }
+
+    def translate(self, texts, batch_size=256):
+        """Source texts -> translations (str), through the serving graph."""
+        texts = np.asarray(texts, dtype=object)
+        return [t.decode("utf-8") for i in range(0, len(texts), batch_size)
+                for t in self.predict(texts[i:i + batch_size])["translation"]]
+
+    def report_rows(self, metrics):
+        return [("model", {k: metrics[k] for k in ("bleu", "chrf", "exact_match")})]
+
+    def plot(self, plots_dir, metrics):
+        """`attention.png`: decoder attention over the source for three test sentences."""
+        plt = pyplot()
+        sources = list(dict.fromkeys(self.data.splits["test"][0]))[:3]
+        fig, axes = plt.subplots(1, len(sources), figsize=(5 * len(sources), 4.5), squeeze=False)
+        for ax, text in zip(axes[0], sources):
+            source_tokens, target_tokens, weights = self.attention_map(text)
+            ax.imshow(weights, cmap="viridis", aspect="auto")
+            ax.set_xticks(range(len(source_tokens)), source_tokens, rotation=90)
+            ax.set_yticks(range(len(target_tokens)), target_tokens)
+        fig.suptitle(f"{self.recipe_name}: attention (greedy decoding, test sentences)")
+        fig.tight_layout()
+        fig.savefig(Path(plots_dir) / "attention.png", dpi=100)
+        plt.close(fig)
+
+    def attention_map(self, text):
+        """Greedy-decodes one text eagerly; returns `(source tokens, output tokens, weights)`."""
+        layers = self.text_layers()
+        source = self.ids("source", tf.constant([text]))
+        source_tokens = layers["source_tokenize"](tf.constant([text])).numpy()[0].decode().split()
+        source_tokens = source_tokens[:int(tf.reduce_sum(tf.cast(source > 0, tf.int32)))]
+        memory, *states = self.part("encoder")(source, training=False)
+        vocabulary = layers["target_vectorizer"].get_vocabulary()
+        token, outputs, rows = vocabulary.index(START), [], []
+        for _ in range(self.recipe["data"]["max_target_length"] + 1):
+            logits, weights, *states = self.part("decoder")(
+                [tf.constant([[token]], "int64"), memory, source, *states], training=False)
+            token = int(tf.argmax(logits[0, 0]))
+            outputs.append(vocabulary[token])
+            rows.append(weights.numpy()[0, 0, :len(source_tokens)])
+            if vocabulary[token] == END:
+                break
+        return source_tokens, outputs, np.array(rows)
+
+    # 6. Serving ------------------------------------------------------------------------
+
+    def serving_signature(self):
+        return {"text": tf.TensorSpec([None], tf.string, name="text")}
+
+    def serve(self, inputs):
+        return {"translation": self.detokenize(self.decode_ids(inputs["text"]))}
+
+    def _as_input_list(self, inputs):
+        return [self.text_batch(inputs)]
+
+    def warmup_inputs(self, count):
+        return {"text": self.data.splits["validation"][0][:count].astype(object)}
+
+    def inputs_from_files(self, paths):
+        return {"text": self.texts_from_arguments(paths, self.recipe["data"]["source_column"])}
+
+
+def _token_counts(tokenized):
+    """Number of space-separated tokens per string."""
+    return np.array([len(t.split()) for t in tokenized.numpy()])
