@@ -1,5 +1,6 @@
 """Helpers shared by the template tests."""
 
+import base64
 import json
 import subprocess
 import sys
@@ -21,19 +22,26 @@ def serve_in_tensorflow_only_process(export_dir, inputs, tmp_path):
 
     Args:
         export_dir: a version folder written by `Task.export`.
-        inputs: `{input name: list}` (numbers or strings).
+        inputs: `{input name: list}` (numbers, strings or bytes).
         tmp_path: a scratch folder.
 
     Returns:
         `{output name: list}`, strings decoded from UTF-8.
     """
-    (tmp_path / "request.json").write_text(json.dumps(inputs))
+    def encode(values):  # bytes travel as base64
+        if values and isinstance(values[0], bytes):
+            return {"base64": [base64.b64encode(v).decode() for v in values]}
+        return {"values": values}
+
+    (tmp_path / "request.json").write_text(json.dumps({k: encode(v) for k, v in inputs.items()}))
     code = textwrap.dedent(f"""
-        import json, sys
+        import base64, json, sys
         import tensorflow as tf
         serve = tf.saved_model.load(r"{export_dir}").signatures["serving_default"]
         request = json.load(open(r"{tmp_path / 'request.json'}"))
-        outputs = serve(**{{k: tf.constant(v) for k, v in request.items()}})
+        def decode(v):
+            return [base64.b64decode(x) for x in v["base64"]] if "base64" in v else v["values"]
+        outputs = serve(**{{k: tf.constant(decode(v)) for k, v in request.items()}})
         assert not any(m.startswith("rnn_tasks") for m in sys.modules), "imported rnn_tasks"
         def plain(t):
             v = t.numpy()

@@ -85,7 +85,122 @@ def english_spanish_dates(count, seed):
     return pd.DataFrame(rows, columns=["source", "target", "form"])
 
 
-GENERATORS = {"english_spanish_dates": english_spanish_dates}
+
+
+# Shape scenes for captioning ------------------------------------------------------------
+
+COLOURS = {"red": (220, 40, 40), "green": (40, 190, 60), "blue": (50, 80, 235),
+           "yellow": (235, 215, 40), "white": (235, 235, 235)}
+SHAPES = ("circle", "square", "triangle")
+SIZES = {"small": (4, 7), "large": (10, 13)}  # half-widths in pixels (64 x 64 canvas)
+
+
+def shape_scenes(count, seed, size=64):
+    """`count` PNG scenes of one or two shapes on a dark background, with captions.
+
+    Colour shades, sizes, positions, background and antialiasing vary, so a
+    model has to learn the concepts rather than the pixels. Captions name
+    size, colour and shape, and for two shapes their relation, the left (or
+    upper) shape first: "a large red circle left of a small blue square",
+    "a large red circle to the left of a small blue square". Every phrasing is
+    a row: they are the image's references.
+
+    Args:
+        count: number of images.
+        seed: NumPy seed.
+        size: image width and height in pixels.
+
+    Returns:
+        `pandas.DataFrame` with columns `image` (PNG bytes), `caption`,
+        one row per (image, phrasing).
+
+    Example:
+    >>> frame = shape_scenes(3, seed=0)
+    >>> frame["image"].nunique(), frame["caption"].str.startswith("a ").all()
+    (3, True)
+    """
+    rng = np.random.default_rng(seed)
+    rows = []
+    for _ in range(count):
+        png, captions = _scene(rng, size)
+        rows += [(png, caption) for caption in captions]
+    return pd.DataFrame(rows, columns=["image", "caption"])
+
+
+def _scene(rng, size):
+    import io
+
+    from PIL import Image, ImageDraw
+
+    shapes = [_random_shape(rng) for _ in range(rng.integers(1, 3))]
+    relation = _place(rng, shapes, size)
+    scale = 4 if rng.random() < 0.5 else 1  # drawn 4x and downsampled: antialiased
+    background = tuple(int(v) for v in rng.integers(0, 45, 3))
+    image = Image.new("RGB", (size * scale, size * scale), background)
+    draw = ImageDraw.Draw(image)
+    for shape in shapes:
+        _draw(draw, shape, scale)
+    if scale > 1:
+        image = image.resize((size, size), Image.LANCZOS)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    names = [f"{s['size']} {s['colour']} {s['shape']}" for s in shapes]
+    if len(shapes) == 1:
+        captions = [f"a {names[0]}", f"one {names[0]}"]
+    elif relation == "left":
+        captions = [f"a {names[0]} left of a {names[1]}", f"a {names[0]} to the left of a {names[1]}"]
+    else:
+        captions = [f"a {names[0]} above a {names[1]}", f"a {names[0]} on top of a {names[1]}"]
+    return buffer.getvalue(), captions
+
+
+def _random_shape(rng):
+    colour = str(rng.choice(list(COLOURS)))
+    size = str(rng.choice(list(SIZES)))
+    shade = np.clip(np.array(COLOURS[colour]) + rng.integers(-25, 26, 3), 0, 255)
+    return {"shape": str(rng.choice(SHAPES)), "colour": colour, "size": size,
+            "rgb": tuple(int(v) for v in shade), "half": int(rng.integers(*SIZES[size], endpoint=True))}
+
+
+def _place(rng, shapes, size):
+    """Sets centres; for two shapes orders them left-to-right or top-to-bottom.
+
+    Returns:
+        `"left"` or `"above"` for two shapes (the first is left of / above the
+        second, clearly apart on that axis and closer on the other), else `None`.
+    """
+    if len(shapes) == 1:
+        half = shapes[0]["half"]
+        shapes[0]["centre"] = tuple(int(v) for v in rng.integers(half + 1, size - half - 1, 2))
+        return None
+    relation = "left" if rng.random() < 0.5 else "above"
+    axis = 0 if relation == "left" else 1
+    (h0, h1), centres = (shapes[0]["half"], shapes[1]["half"]), [[0, 0], [0, 0]]
+    along = int(rng.integers(h0 + 1, size - h1 - 2 - (h0 + h1 + 3), endpoint=True))
+    centres[0][axis] = along
+    centres[1][axis] = int(rng.integers(along + h0 + h1 + 3, size - h1 - 2, endpoint=True))
+    gap = centres[1][axis] - along
+    across = int(rng.integers(h0 + 1, size - h0 - 2, endpoint=True))
+    centres[0][1 - axis] = across
+    centres[1][1 - axis] = int(rng.integers(max(h1 + 1, across - gap // 2),
+                                            min(size - h1 - 2, across + gap // 2), endpoint=True))
+    for shape, centre in zip(shapes, centres):
+        shape["centre"] = tuple(int(v) for v in centre)
+    return relation
+
+
+def _draw(draw, shape, scale):
+    (x, y), half, rgb = shape["centre"], shape["half"], shape["rgb"]
+    x, y, half = x * scale, y * scale, half * scale
+    if shape["shape"] == "circle":
+        draw.ellipse([x - half, y - half, x + half, y + half], fill=rgb)
+    elif shape["shape"] == "square":
+        draw.rectangle([x - half, y - half, x + half, y + half], fill=rgb)
+    else:
+        draw.polygon([(x, y - half), (x - half, y + half), (x + half, y + half)], fill=rgb)
+
+
+GENERATORS = {"english_spanish_dates": english_spanish_dates, "shape_scenes": shape_scenes}
 
 
 def generate(name, source):

@@ -30,12 +30,12 @@ import tensorflow as tf
 
 from rnn_tasks.data.catalog import fetch, load_card
 from rnn_tasks.data.splits import group_split
-from rnn_tasks.data.text import END, START, Tokenize, join_tokens
-from rnn_tasks.decoding import beam_search, greedy_search
+from rnn_tasks.data.text import END, START, Tokenize
 from rnn_tasks.errors import UserError
 from rnn_tasks.layers import recurrent_layer
 from rnn_tasks.recipes import Field
-from rnn_tasks.templates.task import BASE_SCHEMA, Task, extend_schema, pyplot, timed
+from rnn_tasks.templates.sequence import SEQUENCE_SCHEMA, SequenceOutputTask
+from rnn_tasks.templates.task import extend_schema, pyplot, timed
 
 
 @dataclasses.dataclass
@@ -82,7 +82,7 @@ def read_pairs(path):
     return pd.DataFrame(pairs, columns=["source", "target"])
 
 
-class TranslationTask(Task):
+class TranslationTask(SequenceOutputTask):
     """Encoder-decoder translation; see the module docstring for the story.
 
     Example:
@@ -92,7 +92,7 @@ class TranslationTask(Task):
     """
 
     name = "translation"
-    schema = extend_schema(BASE_SCHEMA, {
+    schema = extend_schema(SEQUENCE_SCHEMA, {
         "data": {
             "source_column": Field(str, ""),
             "target_column": Field(str, ""),
@@ -105,14 +105,6 @@ class TranslationTask(Task):
             "embedding_dim": Field(int, 64, minimum=1),
             "bidirectional": Field(bool, True),
             "attention": Field(str, "luong", choices=("luong", "bahdanau")),
-        },
-        "train": {"loss": Field(str, "sparse_categorical_crossentropy",
-                                choices=("sparse_categorical_crossentropy",))},
-        "decode": {
-            "method": Field(str, "greedy", choices=("greedy", "beam")),
-            "beam_width": Field(int, 4, minimum=1),
-            "max_length": Field(int, 0, minimum=0),
-            "length_penalty": Field(float, 0.6, minimum=0.0),
         },
     })
 
@@ -262,9 +254,6 @@ class TranslationTask(Task):
         return keras.Model([tokens, memory, source, *states], [logits, weights, *new_states],
                            name="decoder")
 
-    def loss(self):
-        return keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0)
-
     def assemble(self, core):
         """Raw `(source text, target text)` -> teacher-forced logits: every layer
         that serving needs (tokenizers, vocabularies, encoder, decoder) in one model."""
@@ -282,11 +271,15 @@ class TranslationTask(Task):
         """The trained `encoder` or `decoder` model."""
         return self.model.get_layer("translation_core").get_layer(name)
 
-    def decode_ids(self, texts, method=None):
+    def target_vectorizer(self):
+        return self.text_layers()["target_vectorizer"]
+
+    @property
+    def target_length(self):
+        return self.recipe["data"]["max_target_length"]
+
+    def decode_ids(self, texts):
         """Raw source texts -> generated target ids `[batch, max_length]` (graph-safe)."""
-        decode = self.recipe["decode"]
-        method = method or decode["method"]
-        max_length = decode["max_length"] or self.recipe["data"]["max_target_length"] + 1
         source = self.ids("source", texts)
         memory, *states = self.part("encoder")(source, training=False)
         decoder = self.part("decoder")
@@ -297,26 +290,7 @@ class TranslationTask(Task):
                                          training=False)
             return tf.nn.log_softmax(logits[:, 0]), (memory, source, *states)
 
-        start_id, end_id = self.vocabulary.index(START), self.vocabulary.index(END)
-        start = tf.fill([tf.shape(source)[0]], start_id)
-        state = (memory, source, *states)
-        if method == "greedy":
-            tokens, _ = greedy_search(step, state, start, end_id, max_length)
-        else:
-            tokens, _ = beam_search(step, state, start, end_id, max_length,
-                                    decode["beam_width"], decode["length_penalty"])
-        return tokens
-
-    def serving_function(self):
-        # The vocabulary is read eagerly: a lookup table cannot be listed while tracing.
-        self.vocabulary = self.text_layers()["target_vectorizer"].get_vocabulary()
-        return super().serving_function()
-
-    def detokenize(self, tokens):
-        """Generated ids -> text: the tokens before the first end token, joined."""
-        ended = tf.cumsum(tf.cast(tokens == self.vocabulary.index(END), tf.int32), axis=-1) > 0
-        keep = ~ended & (tokens > 1)  # no padding, no unknown-word marker
-        return join_tokens(tf.gather(tf.constant(self.vocabulary), tokens), keep)
+        return self.search(step, (memory, source, *states), tf.shape(source)[0])
 
     # 5. Evaluation ----------------------------------------------------------------------
 
@@ -334,23 +308,11 @@ class TranslationTask(Task):
 
     def translation_metrics(self, sources, targets):
         """BLEU and chrF of the recipe's decoding; a source's targets are its references."""
-        import sacrebleu
-
         references = {}
         for source, target in zip(sources, targets):
             references.setdefault(source, []).append(target)
-        unique = list(references)
-        hypotheses = self.translate(unique)
-        width = max(len(refs) for refs in references.values())
-        streams = [[refs[i] if i < len(refs) else None for refs in references.values()]
-                   for i in range(width)]
-        return {
-            "bleu": float(sacrebleu.corpus_bleu(hypotheses, streams).score),
-            "chrf": float(sacrebleu.corpus_chrf(hypotheses, streams).score),
-            "exact_match": float(np.mean([h in references[s] for h, s in zip(hypotheses, unique)])),
-            "n_examples": len(unique),
-            "n_pairs": int(len(sources)),
-        }
+        metrics = self.text_metrics(self.translate(list(references)), list(references.values()))
+        return {**metrics, "n_pairs": int(len(sources))}
 
     def translate(self, texts, batch_size=256):
         """Source texts -> translations (str), through the serving graph."""

@@ -1,0 +1,346 @@
+"""`CaptioningTask`: vector-to-sequence image captioning, image bytes in, caption out.
+
+The story:
+
+1. data: (image, caption) rows: generated shape scenes (offline default), a
+   captions table beside an image folder (the Flickr8k layout: `image`,
+   `caption` columns, several rows per image), or COCO captions through
+   TensorFlow Datasets. Images are kept as their PNG/JPEG bytes; the split
+   is by image, so an image's captions are all in one split and serve as its
+   references.
+2. preprocessing: `DecodeImages` (bytes -> `[size, size, 3]` in [0, 1]) and
+   a `Tokenize` + `TextVectorization` of captions adapted on the training
+   split, with start and end tokens.
+3. model: an image encoder to one vector (a small CNN trained from scratch,
+   or a `keras.applications` backbone); the vector initialises the LayerNorm
+   RNN decoder's state and is fed beside every token embedding.
+4. training: teacher forcing, cross-entropy with padding ignored.
+5. evaluation: corpus BLEU-4 (sacrebleu) against all references and the
+   exact-match rate; a grid of test images with generated and reference captions.
+6. export: `image_bytes` string [batch] -> `caption` string [batch], decoded
+   and resized in the graph, greedy or beam search from the recipe.
+"""
+
+import dataclasses
+import zlib
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from rnn_tasks.data.images import (
+    DecodeImages,
+    check_decodable,
+    check_image_bytes,
+    decode_image,
+    read_image_file,
+)
+from rnn_tasks.data.splits import group_split
+from rnn_tasks.data.text import Tokenize
+from rnn_tasks.errors import UserError
+from rnn_tasks.layers import recurrent_layer
+from rnn_tasks.recipes import Field
+from rnn_tasks.templates.sequence import SEQUENCE_SCHEMA, SequenceOutputTask
+from rnn_tasks.templates.task import extend_schema, pyplot, timed
+
+BACKBONES = {"mobilenet_v3_small": "MobileNetV3Small", "efficientnet_b0": "EfficientNetB0",
+             "resnet50": "ResNet50"}
+CACHE_LIMIT = 20000  # images decoded once and kept in memory when there are at most this many
+
+
+@dataclasses.dataclass
+class CaptionData:
+    """Images and captions, split by image.
+
+    Attributes:
+        splits: `{split: (images (n,) bytes, captions (n,) str)}`, one row per caption.
+    """
+
+    splits: dict
+
+
+class CaptioningTask(SequenceOutputTask):
+    """Image captioning; see the module docstring for the story.
+
+    Example:
+    >>> task = CaptioningTask.from_recipe("captioning", {"train.epochs": 1})
+    >>> task.recipe["data"]["image_size"]
+    64
+    """
+
+    name = "captioning"
+    schema = extend_schema(SEQUENCE_SCHEMA, {
+        "data": {
+            "image_column": Field(str, "image"),
+            "caption_column": Field(str, "caption"),
+            "image_dir": Field(str, ""),
+            "split": Field(list, [0.8, 0.1, 0.1], items=float),
+            "image_size": Field(int, 64, minimum=8),
+            "max_caption_length": Field(int, 16, minimum=1),
+            "vocabulary_size": Field(int, 5000, minimum=4),
+        },
+        "model": {
+            "embedding_dim": Field(int, 32, minimum=1),
+            "filters": Field(list, [32, 64, 128], items=int),
+            "backbone": Field(str, "none", choices=("none", *BACKBONES)),
+            "backbone_weights": Field(str, "imagenet"),
+        },
+    })
+
+    # 1. Data ---------------------------------------------------------------------------
+
+    def load_data(self):
+        data = self.recipe["data"]
+        images, captions = self.image_captions()
+        keys = [zlib.crc32(image) for image in images]
+        parts = group_split(keys, data["split"], data["seed"])
+        return CaptionData({split: (images[rows], captions[rows]) for split, rows in parts.items()})
+
+    def image_captions(self):
+        """`(image bytes, captions)` object arrays, one row per caption."""
+        data = self.recipe["data"]
+        columns = [data["image_column"], data["caption_column"]]
+        frame = self.read_frame(columns).dropna(subset=columns)
+        frame = frame[frame[columns[1]].astype(str).str.strip() != ""]
+        if frame.empty:
+            raise UserError("data: no rows with both an image and a caption")
+        images = frame[columns[0]].to_numpy(dtype=object)
+        if isinstance(images[0], str):  # file names, relative to image_dir or the table's folder
+            folder = Path(data["image_dir"] or (Path(data["path"]).parent if data["path"] else "."))
+            files = {name: read_image_file(folder / name) for name in set(images)}
+            images = np.array([files[name] for name in images], dtype=object)
+        else:
+            for image in images[:1]:
+                check_image_bytes(image, f"the first {columns[0]!r} value")
+        return images, frame[columns[1]].astype(str).to_numpy(dtype=object)
+
+    # 2. Preprocessing ---------------------------------------------------------------------
+
+    def build_preprocessing(self):
+        """The image decoder and the caption vocabulary (the model's after load)."""
+        if self.model is not None:
+            return self.preprocessing_layers()
+        data = self.recipe["data"]
+        tokenize = Tokenize(wrap=True, name="caption_tokenize")
+        vectorizer = keras.layers.TextVectorization(
+            max_tokens=data["vocabulary_size"], standardize=None, split="whitespace",
+            output_sequence_length=data["max_caption_length"] + 2, name="caption_vectorizer")
+        vectorizer.adapt(tokenize(self.data.splits["train"][1]))
+        return {"decode_images": DecodeImages(data["image_size"], name="decode_images"),
+                "caption_tokenize": tokenize, "caption_vectorizer": vectorizer}
+
+    def preprocessing_layers(self):
+        if self.model is None:
+            return self.preprocessing
+        return {name: self.model.get_layer(name)
+                for name in ("decode_images", "caption_tokenize", "caption_vectorizer")}
+
+    def target_vectorizer(self):
+        return self.preprocessing_layers()["caption_vectorizer"]
+
+    @property
+    def target_length(self):
+        return self.recipe["data"]["max_caption_length"]
+
+    def training_data(self, split):
+        """Batches of `((images, caption ids but last), caption ids but first)`."""
+        images, captions = self.data.splits[split]
+        layers = self.preprocessing_layers()
+        size = self.recipe["data"]["image_size"]
+        # tf.constant keeps bytes exact (a NumPy "S" array would drop trailing NUL bytes).
+        dataset = tf.data.Dataset.from_tensor_slices((tf.constant(list(images)), captions.astype(str)))
+        dataset = dataset.map(lambda image, caption: (decode_image(image, size), caption),
+                              num_parallel_calls=tf.data.AUTOTUNE)
+        if len(images) <= CACHE_LIMIT:
+            dataset = dataset.cache()
+        if split == "train":
+            dataset = dataset.shuffle(len(images), seed=self.recipe["data"]["seed"])
+
+        def vectorize(image, caption):
+            ids = layers["caption_vectorizer"](layers["caption_tokenize"](caption))
+            return (image, ids[:, :-1]), ids[:, 1:]
+
+        return (dataset.batch(self.global_batch_size)
+                .map(vectorize, num_parallel_calls=tf.data.AUTOTUNE)
+                .prefetch(tf.data.AUTOTUNE))
+
+    # 3. Model ---------------------------------------------------------------------------
+
+    def build_model(self):
+        """The core: `(images [size, size, 3], caption ids)` -> next-token logits, from an
+        `encoder` (image -> vector and decoder states) and a step-able `decoder`."""
+        data = self.recipe["data"]
+        encoder = self.build_encoder()
+        decoder = self.build_decoder(encoder)
+        images = keras.Input((data["image_size"], data["image_size"], 3), name="images")
+        tokens = keras.Input((data["max_caption_length"] + 1,), dtype="int64", name="caption_ids")
+        vector, *states = encoder(images)
+        logits, *_ = decoder([tokens, vector, *states])
+        return keras.Model([images, tokens], logits, name="captioning_core")
+
+    def build_encoder(self):
+        """Images -> `[vector, *decoder initial states]`."""
+        spec, size = self.recipe["model"], self.recipe["data"]["image_size"]
+        images = keras.Input((size, size, 3), name="images")
+        if spec["backbone"] == "none":
+            x = images
+            for filters in spec["filters"]:
+                x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
+                x = keras.layers.MaxPooling2D()(x)
+            x = keras.layers.Flatten()(x)  # keeps where things are: captions say "left of"
+        else:
+            x = self.backbone(size)(images * 255.0)
+        if spec["dropout"]:
+            x = keras.layers.Dropout(spec["dropout"])(x)
+        vector = keras.layers.Dense(spec["units"], activation="tanh", name="image_vector")(x)
+        count = 2 if spec["cell"] == "lstm" else 1
+        states = [keras.layers.Dense(spec["units"], activation="tanh", name=f"initial_state_{i}")(vector)
+                  for i in range(count)]
+        return keras.Model(images, [vector, *states], name="encoder")
+
+    def backbone(self, size):
+        """A frozen `keras.applications` network, pooled to one vector per image."""
+        spec = self.recipe["model"]
+        weights = spec["backbone_weights"] or None
+        if weights not in (None, "imagenet") and not Path(weights).is_file():
+            raise UserError(f"recipe: `model.backbone_weights` must be 'imagenet', '' or a weights "
+                            f"file, got {weights!r} (file not found)")
+        constructor = getattr(keras.applications, BACKBONES[spec["backbone"]])
+        try:
+            network = constructor(include_top=False, weights=weights, input_shape=(size, size, 3),
+                                  pooling="avg")
+        except Exception as error:  # keras raises several types for a failed download
+            raise UserError(
+                f"model.backbone {spec['backbone']!r}: cannot load weights {weights!r} "
+                f"({type(error).__name__}); without network, download them elsewhere and pass "
+                "--set model.backbone_weights=FILE, or use --set model.backbone=none"
+            ) from None
+        network.trainable = False
+        return network
+
+    def build_decoder(self, encoder):
+        """`[caption ids, image vector, *states]` -> `[logits, *states]`."""
+        spec = self.recipe["model"]
+        vector_spec, *state_specs = encoder.outputs
+        tokens = keras.Input((None,), dtype="int64", name="caption_ids")
+        vector = keras.Input((vector_spec.shape[-1],), name="image_vector")
+        states = [keras.Input((s.shape[-1],), name=f"state_{i}") for i, s in enumerate(state_specs)]
+        x = keras.layers.Embedding(self.target_vectorizer().vocabulary_size(), spec["embedding_dim"],
+                                   mask_zero=True, name="caption_embedding")(tokens)
+        # The image vector beside every token: the decoder never forgets the image.
+        condition = keras.ops.expand_dims(vector, 1) * keras.ops.ones_like(x[:, :, :1])
+        x = keras.layers.Concatenate()([x, condition])
+        rnn = recurrent_layer(spec["cell"], spec["units"], spec["layer_norm"],
+                              return_sequences=True, return_state=True)
+        x, *new_states = rnn(x, initial_state=states)
+        if spec["dropout"]:
+            x = keras.layers.Dropout(spec["dropout"])(x)
+        logits = keras.layers.Dense(self.target_vectorizer().vocabulary_size(), name="logits")(x)
+        return keras.Model([tokens, vector, *states], [logits, *new_states], name="decoder")
+
+    def assemble(self, core):
+        """Raw `(image bytes, caption)` -> teacher-forced logits, with every layer serving needs."""
+        image_bytes = keras.Input((), dtype="string", name="image_bytes")
+        caption = keras.Input((), dtype="string", name="caption")
+        layers = self.preprocessing
+        ids = layers["caption_vectorizer"](layers["caption_tokenize"](caption))
+        logits = core([layers["decode_images"](image_bytes), ids[:, :-1]])
+        return keras.Model([image_bytes, caption], logits, name="captioning")
+
+    # Decoding ------------------------------------------------------------------------------
+
+    def part(self, name):
+        return self.model.get_layer("captioning_core").get_layer(name)
+
+    def caption_ids(self, image_bytes):
+        """Image bytes -> generated caption ids (graph-safe)."""
+        images = self.preprocessing_layers()["decode_images"](image_bytes)
+        vector, *states = self.part("encoder")(images, training=False)
+        decoder = self.part("decoder")
+
+        def step(tokens, state):
+            vector, *states = state
+            logits, *states = decoder([tf.cast(tokens[:, None], "int64"), vector, *states],
+                                      training=False)
+            return tf.nn.log_softmax(logits[:, 0]), (vector, *states)
+
+        return self.search(step, (vector, *states), tf.shape(images)[0])
+
+    def caption(self, images, batch_size=256):
+        """Image bytes -> captions (str), through the serving graph."""
+        images = np.asarray(images, dtype=object)
+        return [c.decode("utf-8") for i in range(0, len(images), batch_size)
+                for c in self.predict(images[i:i + batch_size])["caption"]]
+
+    # 5. Evaluation ----------------------------------------------------------------------
+
+    @timed
+    def evaluate(self):
+        """Test metrics: `{bleu, exact_match, chrf, n_examples (images), n_captions, seconds}`."""
+        self.prepare()
+        return self.caption_metrics(*self.data.splits["test"])
+
+    def evaluate_file(self, path):
+        """Metrics on every image of another captions table (same layout)."""
+        self.recipe["data"]["path"] = str(path)
+        return self.caption_metrics(*self.image_captions())
+
+    def references(self, images, captions):
+        """`{image bytes: [its captions]}`, in first-seen order."""
+        references = {}
+        for image, caption in zip(images, captions):
+            references.setdefault(image, []).append(caption.lower())  # captions are generated lower-case
+        return references
+
+    def caption_metrics(self, images, captions):
+        references = self.references(images, captions)
+        metrics = self.text_metrics(self.caption(list(references)), list(references.values()))
+        return {**metrics, "n_captions": int(len(captions))}
+
+    def report_rows(self, metrics):
+        return [("model", {k: metrics[k] for k in ("bleu", "exact_match", "chrf")})]
+
+    def plot(self, plots_dir, metrics):
+        """`captions.png`: 8 test images with the generated and a reference caption."""
+        plt = pyplot()
+        references = list(self.references(*self.data.splits["test"]).items())[:8]
+        generated = self.caption([image for image, _ in references])
+        fig, axes = plt.subplots(2, 4, figsize=(14, 8))
+        for ax, (image, refs), caption in zip(axes.flat, references, generated):
+            ax.imshow(decode_image(image, self.recipe["data"]["image_size"]).numpy())
+            ax.set_title(f"model: {caption}\nreference: {refs[0]}", fontsize=7,
+                         color="black" if caption in refs else "tab:red")
+            ax.axis("off")
+        fig.suptitle(f"{self.recipe_name}: test images (red: not one of the references)")
+        fig.tight_layout()
+        fig.savefig(Path(plots_dir) / "captions.png", dpi=100)
+        plt.close(fig)
+
+    # 6. Serving ------------------------------------------------------------------------
+
+    def serving_signature(self):
+        return {"image_bytes": tf.TensorSpec([None], tf.string, name="image_bytes")}
+
+    def serve(self, inputs):
+        return {"caption": self.detokenize(self.caption_ids(inputs["image_bytes"]))}
+
+    def _as_input_list(self, inputs):
+        if isinstance(inputs, dict):
+            inputs = inputs["image_bytes"]
+        if isinstance(inputs, bytes):
+            inputs = [inputs]
+        images = np.asarray(inputs, dtype=object)
+        for index, image in enumerate(images):
+            check_decodable(image, f"predict: image {index}")
+        return [images]
+
+    def warmup_inputs(self, count):
+        images = list(dict.fromkeys(self.data.splits["validation"][0]))[:count]
+        return {"image_bytes": np.asarray(images, dtype=object)}
+
+    def inputs_from_files(self, paths):
+        images = [read_image_file(path) for path in paths]
+        for path, image in zip(paths, images):
+            check_decodable(image, str(path))
+        return {"image_bytes": np.asarray(images, dtype=object)}

@@ -1,0 +1,239 @@
+"""CaptioningTask end to end: generated scenes, image layouts, metrics, export, CLI."""
+
+import io
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import sacrebleu
+import tensorflow as tf
+from PIL import Image, ImageDraw
+
+from rnn_tasks.data import catalog
+from rnn_tasks.data.generators import COLOURS, shape_scenes
+from rnn_tasks.data.images import DecodeImages
+from rnn_tasks.errors import UserError
+from rnn_tasks.export import non_core_ops
+from rnn_tasks.templates import CaptioningTask, Task
+from tests.helpers import cli, serve_in_tensorflow_only_process
+
+TINY = {"train.epochs": 2, "model.units": 16, "model.embedding_dim": 8, "model.filters": [8, 8],
+        "train.batch_size": 32, "train.patience": 0, "data.image_size": 32,
+        "decode.method": "beam", "decode.beam_width": 2, "export.warmup_examples": 2}
+
+
+def png(image):
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def drawn_elsewhere():
+    """Scenes drawn here with Pillow directly, not by the project's generator."""
+    red_circle = Image.new("RGB", (64, 64), (10, 10, 10))
+    ImageDraw.Draw(red_circle).ellipse([20, 20, 44, 44], fill=(230, 30, 30))
+    blue_square = Image.new("RGB", (64, 64), (0, 0, 30))
+    ImageDraw.Draw(blue_square).rectangle([10, 25, 22, 37], fill=(40, 70, 240))
+    return [png(red_circle), png(blue_square)]
+
+
+@pytest.fixture(scope="module")
+def captions_table(tmp_path_factory):
+    """A Flickr8k-style layout: an image folder and a captions.csv, several rows per image."""
+    folder = tmp_path_factory.mktemp("flickr")
+    scenes = shape_scenes(240, seed=0)
+    names = {image: f"img_{i}.png" for i, image in enumerate(scenes["image"].unique())}
+    (folder / "images").mkdir()
+    for image, name in names.items():
+        (folder / "images" / name).write_bytes(image)
+    table = pd.DataFrame({"image": [f"images/{names[i]}" for i in scenes["image"]],
+                          "caption": scenes["caption"]})
+    table.to_csv(folder / "captions.csv", index=False)
+    return folder / "captions.csv"
+
+
+@pytest.fixture(scope="module")
+def trained(captions_table, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("run")
+    task = CaptioningTask.from_recipe("captioning", {**TINY, "data.path": str(captions_table)})
+    task.fit(run_dir=run_dir, verbose=0)
+    metrics = task.evaluate()
+    task.save(run_dir, metrics)
+    return task, run_dir, metrics
+
+
+def bright_pixels(image_bytes):
+    pixels = np.asarray(Image.open(io.BytesIO(image_bytes)).convert("RGB")).astype(int)
+    return pixels, pixels.max(axis=-1) > 110  # shapes are bright, backgrounds dark
+
+
+def nearest_colour(rgb):
+    return min(COLOURS, key=lambda name: np.sum((np.array(COLOURS[name]) - rgb) ** 2))
+
+
+def test_generated_captions_describe_the_pixels():
+    scenes = shape_scenes(200, seed=4)
+    checked = 0
+    for image, group in scenes.groupby("image", sort=False):
+        caption = group["caption"].iloc[0]
+        pixels, bright = bright_pixels(image)
+        words = caption.split()
+        if len(group) == 2 and "of" not in words and "above" not in words:  # one shape
+            size, colour = words[1], words[2]
+            assert nearest_colour(pixels[bright].mean(axis=0)) == colour, caption
+            columns = np.flatnonzero(bright.any(axis=0))
+            width = columns.max() - columns.min() + 1
+            assert (width >= 19) if size == "large" else (width <= 16), (caption, width)
+            checked += 1
+        elif "left" in words and words[2] != words[-2]:  # two colours side by side
+            first, second = words[2], words[-2]
+            names = np.array([[nearest_colour(p) for p in row] for row in pixels])
+            xs = {c: np.flatnonzero((names == c) & bright)[:] % 64 for c in (first, second)}
+            assert xs[first].mean() < xs[second].mean(), caption
+            checked += 1
+    assert checked > 60
+    assert set(" ".join(scenes["caption"]).split()) >= {"circle", "square", "triangle", "left",
+                                                          "above", "small", "large", "white"}
+
+
+def test_decode_images_reads_png_and_jpeg_grey_and_rgba():
+    image = Image.new("RGBA", (40, 20), (255, 0, 0, 255))
+    jpeg = io.BytesIO()
+    Image.new("L", (16, 16), 128).save(jpeg, format="JPEG")
+    decoded = DecodeImages(8)(tf.constant([png(image), jpeg.getvalue()])).numpy()
+    assert decoded.shape == (2, 8, 8, 3)
+    np.testing.assert_allclose(decoded[0, 4, 4], [1.0, 0.0, 0.0], atol=1e-6)
+    np.testing.assert_allclose(decoded[1, 4, 4], [128 / 255] * 3, atol=0.02)
+
+
+def test_metrics_agree_with_sacrebleu_on_the_captions(trained):
+    task, run_dir, metrics = trained
+    images, captions = task.data.splits["test"]
+    references = {}
+    for image, caption in zip(images, captions):
+        references.setdefault(image, []).append(caption)
+    generated = task.caption(list(references))
+    width = max(map(len, references.values()))
+    streams = [[r[i] if i < len(r) else None for r in references.values()] for i in range(width)]
+    assert metrics["bleu"] == pytest.approx(sacrebleu.corpus_bleu(generated, streams).score)
+    assert metrics["exact_match"] == pytest.approx(
+        np.mean([g in r for g, r in zip(generated, references.values())]))
+    assert metrics["n_examples"] == len(references) and metrics["n_captions"] == len(captions)
+    for name in ("model.keras", "metrics.json", "history.csv", "report.md", "plots/captions.png",
+                 "plots/training_curves.png"):
+        assert (run_dir / name).is_file(), name
+
+
+def test_split_keeps_an_image_and_its_captions_together(trained):
+    task, _, _ = trained
+    seen = {}
+    for split, (images, _) in task.data.splits.items():
+        for image in images:
+            seen.setdefault(image, set()).add(split)
+    assert all(len(splits) == 1 for splits in seen.values())
+    assert sum(len(images) for images, _ in task.data.splits.values()) == 480  # 2 per image
+
+
+def test_save_load_round_trip(trained):
+    task, run_dir, _ = trained
+    loaded = Task.load(run_dir)
+    assert type(loaded) is CaptioningTask
+    images = drawn_elsewhere()
+    assert loaded.caption(images) == task.caption(images)
+
+
+def test_export_captions_foreign_pngs_in_a_tensorflow_only_process(trained, tmp_path):
+    task, _, _ = trained
+    path = task.export(tmp_path / "models")
+    assert non_core_ops(path) == []
+    images = drawn_elsewhere()
+    served = serve_in_tensorflow_only_process(path, {"image_bytes": images}, tmp_path)
+    assert served["caption"] == task.caption(images)
+
+
+def test_corrupt_image_bytes_are_a_clear_error(trained, tmp_path):
+    task, _, _ = trained
+    good = drawn_elsewhere()[0]
+    with pytest.raises(UserError, match="predict: image 1 is not a PNG or JPEG image"):
+        task.predict([good, b"hello"])
+    with pytest.raises(UserError, match="predict: image 0 cannot be decoded"):
+        task.predict([good[:40]])
+    signature = tf.saved_model.load(str(task.export(tmp_path / "m"))).signatures["serving_default"]
+    with pytest.raises(tf.errors.InvalidArgumentError):  # a failed request, not a dead server
+        signature(image_bytes=tf.constant([good[:40]]))
+    assert signature(image_bytes=tf.constant([good]))["caption"].shape == (1,)
+
+
+def test_missing_and_unreadable_images_are_named(captions_table, tmp_path):
+    table = pd.read_csv(captions_table)
+    table.loc[3, "image"] = "images/missing.png"
+    table.to_csv(tmp_path / "missing.csv", index=False)
+    task = CaptioningTask.from_recipe("captioning", {**TINY, "data.path": str(tmp_path / "missing.csv"),
+                                                     "data.image_dir": str(captions_table.parent)})
+    with pytest.raises(UserError, match="cannot read image .*missing.png"):
+        task.prepare()
+    (tmp_path / "notes.png").write_text("not an image")
+    pd.DataFrame({"image": ["notes.png"], "caption": ["a note"]}).to_csv(tmp_path / "bad.csv", index=False)
+    task = CaptioningTask.from_recipe("captioning", {**TINY, "data.path": str(tmp_path / "bad.csv")})
+    with pytest.raises(UserError, match="notes.png is not a PNG or JPEG image"):
+        task.prepare()
+
+
+def test_backbone_without_weights_is_a_clear_error(captions_table, monkeypatch):
+    import keras
+
+    def offline(*args, **kwargs):
+        raise OSError("no network")
+
+    monkeypatch.setattr(keras.applications, "MobileNetV3Small", offline)
+    task = CaptioningTask.from_recipe("captioning", {**TINY, "data.path": str(captions_table),
+                                                     "model.backbone": "mobilenet_v3_small"})
+    with pytest.raises(UserError, match="cannot load weights 'imagenet' .*backbone_weights=FILE"):
+        task.fit(verbose=0)
+
+
+def test_coco_card_reads_one_row_per_caption_with_image_bytes(tmp_path):
+    tfds = pytest.importorskip("tensorflow_datasets")
+    from rnn_tasks.data.tfds import read_tfds
+
+    images = drawn_elsewhere()
+
+    def as_dataset(self, *args, **kwargs):
+        return tf.data.Dataset.from_generator(
+            lambda: ({"image": images[i], "image/filename": f"{i}.png", "image/id": i,
+                      "captions": {"id": [1, 2], "text": [f"caption {i}a", f"caption {i}b"]}}
+                     for i in range(2)),
+            output_signature={"image": tf.TensorSpec([], tf.string),
+                              "image/filename": tf.TensorSpec([], tf.string),
+                              "image/id": tf.TensorSpec([], tf.int64),
+                              "captions": {"id": tf.TensorSpec([None], tf.int64),
+                                           "text": tf.TensorSpec([None], tf.string)}})
+
+    source = catalog.load_card("coco_captions")["source"] | {"data_dir": str(tmp_path)}
+    with tfds.testing.mock_data(as_dataset_fn=as_dataset):
+        frame = read_tfds("coco_captions", source)
+    assert list(frame.columns) == ["image", "caption", "split"]
+    assert len(frame) == 8  # 2 splits x 2 images x 2 captions
+    assert frame["caption"].tolist()[:2] == ["caption 0a", "caption 0b"]
+    assert frame["image"].iloc[0] == images[0]
+
+
+def test_cli_train_predict_files_export(captions_table, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    sets = [x for k, v in {**TINY, "train.epochs": 1, "data.path": json.dumps(str(captions_table))}.items()
+            for x in ("--set", f"{k}={json.dumps(v) if isinstance(v, list) else v}")]
+    status, _, _ = cli(capsys, "train", "captioning", "--run-dir", run_dir, *sets)
+    assert status == 0
+    files = []
+    for i, image in enumerate(drawn_elsewhere()):
+        files.append(tmp_path / f"scene{i}.png")
+        files[-1].write_bytes(image)
+    status, from_run, _ = cli(capsys, "predict", run_dir, *files)
+    assert status == 0 and len(json.loads(from_run)["caption"]) == 2
+    cli(capsys, "export", run_dir, "--to", tmp_path / "models")
+    status, served, _ = cli(capsys, "predict", tmp_path / "models" / "1", *files)
+    assert status == 0 and json.loads(served) == json.loads(from_run)
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    status, _, err = cli(capsys, "predict", run_dir, tmp_path / "broken.png")
+    assert status == 2 and "cannot be decoded" in err and err.count("\n") == 1
