@@ -122,6 +122,8 @@ def read_toml(path):
         raise UserError(f"{path} is not UTF-8 text, so not a TOML recipe") from None
     except tomllib.TOMLDecodeError as error:
         raise UserError(f"{path} is not valid TOML: {error}") from None
+    except OSError as error:
+        raise UserError(f"cannot read {path}: {error.strerror}") from None
 
 
 def parse_overrides(items):

@@ -34,6 +34,10 @@ def read_table(path, required_columns=()):
         raise UserError(f"data file not found: {path}")
     suffixes = [s for s in path.suffixes if s not in (".gz", ".bz2", ".zip", ".xz")]
     kind = suffixes[-1] if suffixes else ".csv"
+    if path.suffix not in (".gz", ".bz2", ".zip", ".xz"):
+        with open(path, "rb") as handle:
+            if b"\x00" in handle.read(1 << 16):
+                raise UserError(f"{path} is a binary file (it has NUL bytes), not {kind[1:].upper()} text")
     try:
         if kind == ".jsonl":
             frame = pd.read_json(path, lines=True)

@@ -53,13 +53,37 @@ def export_task(task, base_dir, version=None):
         raise UserError(f"export: {target} already exists; versions are never overwritten "
                         f"(next free: {next_version(base)})")
     base.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=base))
+    remove_abandoned_staging(base)
+    staging = Path(tempfile.mkdtemp(prefix=f"{_staging_prefix(base)}{os.getpid()}-", dir=base.resolve().parent))
     try:
         _write_saved_model(task, staging)
         os.rename(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def _staging_prefix(base):
+    return f".{base.resolve().name}.export-"
+
+
+def remove_abandoned_staging(base):
+    """Deletes staging folders of exports to `base` whose process is gone (killed)."""
+    prefix = _staging_prefix(base)
+    for folder in Path(base).resolve().parent.glob(prefix + "*"):
+        pid = folder.name[len(prefix):].split("-")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _write_saved_model(task, path):

@@ -210,15 +210,18 @@ class Task:
     def callbacks(self):
         """Early stopping, NaN guard and, with a run directory, its logs and backups."""
         patience = self.recipe["train"]["patience"]
-        callbacks = [keras.callbacks.TerminateOnNaN()]
+        callbacks = [StopOnNonFiniteLoss()]
         if patience:
             callbacks.append(keras.callbacks.EarlyStopping(
                 patience=patience, restore_best_weights=True, monitor="val_loss"))
         if self.run_dir is not None:
             run = Path(self.run_dir)
+            # The epoch's history row is written before its backup: a kill between
+            # the two repeats the epoch on resume, and `save` keeps its last row.
             callbacks += [
-                keras.callbacks.BackupAndRestore(str(run / "checkpoints")),
                 keras.callbacks.CSVLogger(str(run / "history.csv"), append=self.resume),
+                # Two copies: a kill while one is written leaves the other readable.
+                keras.callbacks.BackupAndRestore(str(run / "checkpoints"), double_checkpoint=True),
                 keras.callbacks.TensorBoard(str(run / "logs")),
             ]
         return callbacks
@@ -302,15 +305,21 @@ class Task:
             x, y, batch_size = *train, self.global_batch_size
         else:
             x, y, batch_size = train, None, None
+        callbacks = self.callbacks()
         self.history = core.fit(
             x, y,
             validation_data=self.training_data("validation"),
             epochs=self.recipe["train"]["epochs"],
             batch_size=batch_size,
             shuffle=batch_size is not None,  # a tf.data pipeline shuffles itself
-            callbacks=self.callbacks(),
+            callbacks=callbacks,
             verbose=verbose,
         )
+        for callback in callbacks:
+            if isinstance(callback, StopOnNonFiniteLoss) and callback.failure:
+                raise UserError(f"training stopped: {callback.failure}; lower train.learning_rate "
+                                f"(now {self.recipe['train']['learning_rate']:g}) or look for "
+                                "extreme values in the data")
         return self.history
 
     def predict(self, inputs):
@@ -401,6 +410,10 @@ class Task:
         run.mkdir(parents=True, exist_ok=True)
         write_recipe(self.recipe, run / "recipe.toml")
         self.model.save(run / "model.keras")
+        history = run / "history.csv"
+        if history.is_file():  # one row per epoch, also after an interrupted run resumed
+            frame = pd.read_csv(history)
+            frame.drop_duplicates("epoch", keep="last").to_csv(history, index=False)
         if metrics is not None:
             (run / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
             plots = run / "plots"
@@ -424,7 +437,11 @@ class Task:
         task.run_dir = run
         import rnn_tasks.layers  # noqa: F401  registers the custom layers
 
-        task.model = keras.saving.load_model(run / "model.keras", safe_mode=True)
+        try:
+            task.model = keras.saving.load_model(run / "model.keras", safe_mode=True)
+        except ValueError as error:  # e.g. a Lambda layer: arbitrary code is never loaded
+            raise UserError(f"{run / 'model.keras'} cannot be loaded safely: "
+                            f"{str(error).strip().splitlines()[0][:200]}") from None
         return task
 
     def export(self, base_dir, version=None):
@@ -472,6 +489,28 @@ class Task:
         plots = sorted((Path(path).parent / "plots").glob("*.png"))
         lines += [f"![{p.stem}](plots/{p.name})" for p in plots]
         Path(path).write_text("\n".join(lines) + "\n")
+
+
+class StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """Stops training at the first NaN or infinite batch loss and says where.
+
+    After `fit`, `failure` is `None` or a sentence naming the value, epoch
+    and batch (Keras's `TerminateOnNaN` only prints the batch).
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.failure = None
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not np.isfinite(float(loss)):
+            self.failure = f"the loss became {float(loss)} at epoch {self.epoch + 1}, batch {batch + 1}"
+            self.model.stop_training = True
 
 
 def pyplot():

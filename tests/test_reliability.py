@@ -1,0 +1,277 @@
+"""Reliability: every bad input is one clear line (exit 2), killed runs resume,
+killed exports leave nothing, NaN stops training, unsafe models never load,
+and the recipe and table readers survive arbitrary input."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rnn_tasks.data.readers import read_table
+from rnn_tasks.errors import UserError
+from rnn_tasks.recipes import parse_overrides, read_toml, validate
+from rnn_tasks.templates import ForecastingTask, Task
+from tests.helpers import cli
+from tests.test_forecasting import TINY, write_prices
+from tests.test_sentiment import write_reviews
+
+FAST = ["--set", "train.epochs=1", "--set", "model.units=4"]
+
+
+def write(path, content):
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8")
+    return path.name
+
+
+def prices_with(tmp_path, name, edit):
+    """Writes prices changed by `edit(frame) -> frame`; returns the file name."""
+    edit(pd.read_csv(write_prices(tmp_path / name, rows=300))).to_csv(tmp_path / name, index=False)
+    return name
+
+
+def price_args(path):
+    return ["train", "price_forecasting", "--set", f"data.path={path}", "--set", "data.window=20", *FAST]
+
+
+# (case id, files to write {name: content or callable(tmp_path)}, command, expected message)
+BAD_INPUTS = [
+    ("recipe missing", {}, ["train", "missing.toml"], "recipe 'missing.toml' not found"),
+    ("recipe not TOML", {"bad.toml": "task = [\n"}, ["train", "bad.toml"], "bad.toml is not valid TOML"),
+    ("recipe not UTF-8", {"bad.toml": b"task = '\xff'"}, ["train", "bad.toml"], "is not UTF-8 text"),
+    ("recipe unknown task", {"bad.toml": 'task = "poetry"\n'}, ["train", "bad.toml"],
+     "recipe: `task` must be one of"),
+    ("unknown key", {}, ["train", "price_forecasting", "--set", "model.unit=3"],
+     "unknown key `model.unit` (allowed in [model]: cell,"),
+    ("wrong type", {}, ["train", "price_forecasting", "--set", "train.epochs=many"],
+     "`train.epochs` must be an integer >= 1, got 'many'"),
+    ("not a choice", {}, ["train", "sentiment", "--set", "model.cell=transformer"],
+     "`model.cell` must be one of 'simple_rnn', 'lstm', 'gru'"),
+    ("bad --set", {}, ["train", "price_forecasting", "--set", "epochs"],
+     "--set expects section.key=value"),
+    ("data file missing", {}, price_args("nope.csv"), "data file not found: nope.csv"),
+    ("data file empty", {"empty.csv": ""}, price_args("empty.csv"), "cannot read empty.csv as CSV"),
+    ("binary garbage", {"garbage.csv": bytes(range(256)) * 4}, price_args("garbage.csv"),
+     "garbage.csv is a binary file (it has NUL bytes), not CSV text"),
+    ("not UTF-8", {"latin.csv": "Date,Adj Close\n2001-01-01,caf\xe9\n".encode("latin-1")},
+     price_args("latin.csv"), "latin.csv is not UTF-8 text"),
+    ("missing columns", {"cols.csv": "Date,Close\n2001-01-01,1\n"}, price_args("cols.csv"),
+     "cols.csv lacks column(s) 'Adj Close'"),
+    ("wrong dtype", {"p.csv": lambda t: prices_with(t, "p.csv", lambda f: f.assign(
+        **{"Adj Close": f["Adj Close"].astype(object).where(f.index != 5, "n/a")}))},
+     price_args("p.csv"), "column 'Adj Close' has 1 missing or non-numeric values"),
+    ("missing values", {"p.csv": lambda t: prices_with(t, "p.csv", lambda f: f.assign(
+        **{"Adj Close": f["Adj Close"].where(f.index != 7)}))},
+     price_args("p.csv"), "has 1 missing or non-numeric values; fill or drop them first"),
+    ("series too short", {"p.csv": lambda t: prices_with(t, "p.csv", lambda f: f.iloc[:24])},
+     price_args("p.csv"), "too few for window=20 + horizon=5"),
+    ("bad date", {"p.csv": lambda t: prices_with(t, "p.csv", lambda f: f.assign(
+        Date=f["Date"].where(f.index != 3, "someday")))}, price_args("p.csv"),
+     "column 'Date' has a non-date value 'someday'"),
+    ("labels outside `labels`", {"r.csv": lambda t: write_reviews(t / "r.csv").name},
+     ["train", "sentiment", "--set", "data.path=r.csv", "--set", 'data.labels=["bad", "good"]', *FAST],
+     "needs both labels ['bad', 'good'] (found: fresh, plot, rotten)"),
+    ("one class only", {"r.csv": "category,text,movie_name\nfresh,good,a\nfresh,fine,b\n"},
+     ["train", "sentiment", "--set", "data.path=r.csv", *FAST], "needs both labels"),
+    ("line without a tab", {"p.tsv": "Hello.\tHola.\nGood night. Buenas noches.\n"},
+     ["train", "translation", "--set", "data.path=p.tsv", *FAST],
+     "p.tsv:2: expected source<TAB>target with both sides non-empty"),
+    ("empty side", {"p.tsv": "Hello.\tHola.\n\t¡Adiós!\n"},
+     ["train", "translation", "--set", "data.path=p.tsv", *FAST], "p.tsv:2: expected source<TAB>target"),
+    ("unreadable image", {"c.csv": "image,caption\nnote.png,a note\n", "note.png": "just text"},
+     ["train", "captioning", "--set", "data.path=c.csv", *FAST], "note.png is not a PNG or JPEG image"),
+    ("missing image", {"c.csv": "image,caption\ngone.png,a thing\n"},
+     ["train", "captioning", "--set", "data.path=c.csv", *FAST], "cannot read image gone.png"),
+    ("evaluate without a model", {}, ["evaluate", "."], "is not a finished run directory"),
+    ("predict without a model", {}, ["predict", ".", "x.csv"], "is not a finished run directory"),
+    ("export without a model", {}, ["export", ".", "--to", "exports"], "is not a finished run directory"),
+    ("resume without a run", {}, ["train", "price_forecasting", "--resume"], "--resume needs --run-dir"),
+]
+
+
+@pytest.mark.parametrize("files, args, message", [case[1:] for case in BAD_INPUTS],
+                         ids=[case[0] for case in BAD_INPUTS])
+def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys, monkeypatch,
+                                                             files, args, message):
+    monkeypatch.chdir(tmp_path)
+    for name, content in files.items():
+        content(tmp_path) if callable(content) else write(tmp_path / name, content)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    status, _, err = cli(capsys, *args)
+    assert status == 2, err
+    assert message in err, err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no run dir, no export
+
+
+def test_dataset_that_needs_the_network_fails_in_seconds(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RNN_TASKS_CACHE", str(tmp_path / "cache"))
+    for proxy in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+        monkeypatch.setenv(proxy, "http://127.0.0.1:9")  # nothing listens: as if offline
+    start = time.perf_counter()
+    status, _, err = cli(capsys, "train", "translation", "--run-dir", "run")
+    assert status == 2 and time.perf_counter() - start < 30
+    assert "needs the network to download" in err and "--set data.path=FILE" in err
+    assert not (tmp_path / "run").exists()
+
+
+# Killed processes -----------------------------------------------------------------------------
+
+
+def start_cli(*args, cwd):
+    return subprocess.Popen([sys.executable, "-m", "rnn_tasks.cli", *map(str, args)], cwd=cwd,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def wait_for(condition, process, timeout=120):
+    deadline = time.time() + timeout
+    while not condition():
+        assert process.poll() is None, "the process ended before it could be killed"
+        assert time.time() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_training_killed_with_sigkill_resumes_from_its_last_epoch(tmp_path):
+    prices = write_prices(tmp_path / "prices.csv", rows=400)
+    run = tmp_path / "run"
+    sets = ["--set", f"data.path={prices}", "--set", "data.window=20", "--set", "model.units=8",
+            "--set", "train.epochs=12", "--set", "train.patience=0", "--set", "train.batch_size=16"]
+    process = start_cli("train", "price_forecasting", "--run-dir", run, *sets, cwd=tmp_path)
+
+    def epochs_logged():
+        history = run / "history.csv"
+        return history.is_file() and len(history.read_text().splitlines()) >= 4  # header + 3
+
+    wait_for(epochs_logged, process)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    done_before = len(pd.read_csv(run / "history.csv"))
+    assert done_before < 12 and not (run / "metrics.json").exists()
+
+    resumed = subprocess.run([sys.executable, "-m", "rnn_tasks.cli", "train", "price_forecasting",
+                              "--run-dir", run, "--resume"], cwd=tmp_path, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    history = pd.read_csv(run / "history.csv")
+    assert history["epoch"].tolist() == list(range(12))  # every epoch once, as if uninterrupted
+    assert "Epoch 1/12" not in resumed.stdout  # it did not start over
+    assert json.loads((run / "metrics.json").read_text())["mae"] > 0
+    assert (run / "plots" / "training_curves.png").is_file()
+
+
+def test_export_killed_midway_leaves_the_base_as_it_was(tmp_path):
+    prices = write_prices(tmp_path / "prices.csv")
+    task = ForecastingTask.from_recipe("price_forecasting", {**TINY, "data.path": str(prices)})
+    task.fit(verbose=0)
+    task.save(tmp_path / "run", task.evaluate())
+    base = tmp_path / "exports"
+    task.export(base)
+    process = start_cli("export", tmp_path / "run", "--to", base, cwd=tmp_path)
+    wait_for(lambda: any(tmp_path.glob(".exports.export-*")), process)
+    time.sleep(0.3)  # let it write part of the SavedModel
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert sorted(p.name for p in base.iterdir()) == ["1"]  # what TF Serving sees is unchanged
+    assert task.export(base).name == "2"
+    assert not any(tmp_path.glob(".exports.export-*"))  # the killed export's leftovers are gone
+
+
+# Numbers and loading -----------------------------------------------------------------------------
+
+
+class NaNForecaster(ForecastingTask):
+    def loss(self):
+        return lambda y, p: keras.ops.mean(p) * float("nan")
+
+
+def test_nan_loss_stops_training_with_epoch_and_batch(tmp_path):
+    task = NaNForecaster.from_recipe("price_forecasting",
+                                     {**TINY, "data.path": str(write_prices(tmp_path / "p.csv"))})
+    with pytest.raises(UserError, match="training stopped: the loss became nan at epoch 1, batch 1; "
+                                        "lower train.learning_rate"):
+        task.fit(verbose=0)
+    assert len(task.model.predict(np.ones((1, 20, 1), "float32"), verbose=0)) == 1
+
+
+def test_every_builtin_recipe_clips_gradients():
+    from rnn_tasks.recipes import builtin_recipes
+
+    for name in builtin_recipes():
+        assert Task.from_recipe(name).recipe["train"]["clipnorm"] > 0, name
+
+
+def test_a_model_with_code_inside_is_never_loaded(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "recipe.toml").write_text('task = "forecasting"\n[data]\ntarget_columns = ["x"]\n')
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, keras.layers.Lambda(lambda x: x * 2)(inputs))
+    model.save(run / "model.keras")
+    with pytest.raises(UserError, match="cannot be loaded safely"):
+        Task.load(run)
+
+
+# Fuzzing ---------------------------------------------------------------------------------------
+
+FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+toml_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children,
+                                                                       max_size=4),
+    max_leaves=12)
+
+
+@FUZZ
+@given(st.binary(max_size=300) | st.text(max_size=300).map(str.encode))
+def test_read_toml_gives_a_dict_or_a_user_error(tmp_path, content):
+    path = tmp_path / "fuzz.toml"
+    path.write_bytes(content)
+    try:
+        assert isinstance(read_toml(path), dict)
+    except UserError:
+        pass
+
+
+@FUZZ
+@given(st.dictionaries(st.sampled_from(["task", "data", "model", "train", "export", "extra"]),
+                       toml_values, max_size=5))
+def test_validate_gives_a_recipe_or_a_user_error(raw):
+    raw = {"task": "forecasting", **raw}
+    try:
+        recipe = validate(raw, ForecastingTask.schema)
+        assert set(recipe) >= {"data", "model", "train"}
+    except UserError as error:
+        assert "\n" not in str(error)
+
+
+@FUZZ
+@given(st.lists(st.text(max_size=30), max_size=4))
+def test_parse_overrides_gives_overrides_or_a_user_error(items):
+    try:
+        assert isinstance(parse_overrides(items), dict)
+    except UserError:
+        pass
+
+
+@FUZZ
+@given(content=st.binary(max_size=400) | st.text(max_size=400).map(str.encode),
+       suffix=st.sampled_from([".csv", ".tsv", ".jsonl", ".csv.gz", ".txt"]))
+def test_read_table_gives_a_frame_or_a_user_error(tmp_path, content, suffix):
+    path = tmp_path / f"fuzz{suffix}"
+    path.write_bytes(content)
+    try:
+        frame = read_table(path, ["a"])
+        assert "a" in frame.columns and len(frame) > 0
+    except UserError as error:
+        assert str(error)
