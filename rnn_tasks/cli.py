@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -81,6 +82,9 @@ def run_train(args):
         task = Task.from_recipe(Path(args.run_dir) / "recipe.toml", args.overrides)
     else:
         task = Task.from_recipe(args.recipe, args.overrides)
+    task.strategy  # a multi-worker strategy must exist before any other TensorFlow work
+    if not task.is_chief:
+        return _train_as_worker(task)
     run_dir = Path(args.run_dir or f"runs/{task.recipe_name}-{time.strftime('%Y%m%d-%H%M%S')}")
     if run_dir.exists() and any(run_dir.iterdir()) and not args.resume:
         raise UserError(f"run directory {run_dir} exists and is not empty (use --resume to continue it)")
@@ -98,6 +102,15 @@ def run_train(args):
         raise
     print(json.dumps(metrics, indent=2))
     print(f"run directory: {run_dir}")
+
+
+def _train_as_worker(task):
+    """A non-chief multi-worker process: trains in step with the chief, writes nothing to keep."""
+    scratch = tempfile.mkdtemp(prefix="rnn-tasks-worker-")
+    try:
+        task.fit(run_dir=scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def run_evaluate(args):

@@ -38,11 +38,9 @@ def drawn_elsewhere():
     return [png(red_circle), png(blue_square)]
 
 
-@pytest.fixture(scope="module")
-def captions_table(tmp_path_factory):
+def write_captions_table(folder, count=240):
     """A Flickr8k-style layout: an image folder and a captions.csv, several rows per image."""
-    folder = tmp_path_factory.mktemp("flickr")
-    scenes = shape_scenes(240, seed=0)
+    scenes = shape_scenes(count, seed=0)
     names = {image: f"img_{i}.png" for i, image in enumerate(scenes["image"].unique())}
     (folder / "images").mkdir()
     for image, name in names.items():
@@ -51,6 +49,11 @@ def captions_table(tmp_path_factory):
                           "caption": scenes["caption"]})
     table.to_csv(folder / "captions.csv", index=False)
     return folder / "captions.csv"
+
+
+@pytest.fixture(scope="module")
+def captions_table(tmp_path_factory):
+    return write_captions_table(tmp_path_factory.mktemp("flickr"))
 
 
 @pytest.fixture(scope="module")

@@ -60,7 +60,7 @@ BASE_SCHEMA = {
         "loss": Field(str, "mse", choices=("mse", "mae", "huber")),
         "clipnorm": Field(float, 1.0, minimum=0.0),
         "patience": Field(int, 5, minimum=0),
-        "strategy": Field(str, "auto", choices=("auto", "mirrored", "multi_worker")),
+        "strategy": Field(str, "auto", choices=("auto", "mirrored", "multi_worker", "tpu")),
     },
     "export": {"warmup_examples": Field(int, 8, minimum=0)},
 }
@@ -153,18 +153,49 @@ class Task:
 
     @property
     def strategy(self):
-        """The `tf.distribute` strategy the model is built and trained under."""
+        """The `tf.distribute` strategy the model is built and trained under.
+
+        `train.strategy`: `auto` (MirroredStrategy over the GPUs when there
+        are several, else the default), `mirrored` (all GPUs, or all logical
+        CPUs without GPUs), `multi_worker` (MultiWorkerMirroredStrategy from
+        `TF_CONFIG`), `tpu` (TPUStrategy; needs a TPU, not tested here).
+        """
         if self._strategy is None:
             import tensorflow as tf
 
             kind = self.recipe["train"]["strategy"]
-            if kind == "mirrored" or (kind == "auto" and len(tf.config.list_logical_devices("GPU")) > 1):
-                self._strategy = tf.distribute.MirroredStrategy()
-            elif kind == "multi_worker":
+            if kind == "multi_worker":  # first: listing devices would start TensorFlow's runtime
                 self._strategy = tf.distribute.MultiWorkerMirroredStrategy()
+            elif kind in ("auto", "mirrored"):
+                gpus = tf.config.list_logical_devices("GPU")
+                if kind == "mirrored" and not gpus:
+                    # Logical CPUs: reduce on one device, which also takes the sparse
+                    # (IndexedSlices) gradients of embeddings that differ per replica.
+                    devices = [d.name for d in tf.config.list_logical_devices("CPU")]
+                    self._strategy = tf.distribute.MirroredStrategy(
+                        devices, cross_device_ops=tf.distribute.ReductionToOneDevice())
+                elif kind == "mirrored" or len(gpus) > 1:
+                    self._strategy = tf.distribute.MirroredStrategy([d.name for d in gpus])
+                else:
+                    self._strategy = tf.distribute.get_strategy()
+            elif kind == "tpu":
+                resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+                tf.config.experimental_connect_to_cluster(resolver)
+                tf.tpu.experimental.initialize_tpu_system(resolver)
+                self._strategy = tf.distribute.TPUStrategy(resolver)
             else:
                 self._strategy = tf.distribute.get_strategy()
         return self._strategy
+
+    @property
+    def is_chief(self):
+        """Whether this process writes the run directory and exports (always, on one machine)."""
+        resolver = getattr(self.strategy, "cluster_resolver", None)
+        if resolver is None or not resolver.task_type:
+            return True
+        has_chief = "chief" in resolver.cluster_spec().as_dict()
+        return resolver.task_type == "chief" or (
+            not has_chief and resolver.task_type == "worker" and resolver.task_id == 0)
 
     # The story: overridable steps ------------------------------------------------
 
@@ -240,6 +271,25 @@ class Task:
         """The recipe's batch size per replica times the replicas in sync."""
         return self.recipe["train"]["batch_size"] * self.strategy.num_replicas_in_sync
 
+    def as_dataset(self, data, shuffle):
+        """`training_data`'s output as a batched `tf.data` pipeline sharded by DATA.
+
+        Arrays `(x, y)` are sliced, shuffled (seeded, every epoch) and batched
+        with `global_batch_size`. Our pipelines start from tensors, not files,
+        so FILE sharding cannot apply: with DATA every worker reads the
+        pipeline and keeps its share of each global batch.
+        """
+        import tensorflow as tf
+
+        if isinstance(data, tuple):
+            dataset = tf.data.Dataset.from_tensor_slices(data)
+            if shuffle:
+                dataset = dataset.shuffle(len(data[0]), seed=self.recipe["data"]["seed"])
+            data = dataset.batch(self.global_batch_size).prefetch(tf.data.AUTOTUNE)
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+        return data.with_options(options)
+
     def evaluate(self):
         """Test-split metrics, the keys of metrics.json."""
         raise NotImplementedError
@@ -294,24 +344,23 @@ class Task:
             The Keras `History`.
         """
         self.run_dir, self.resume = run_dir, resume
+        import tensorflow as tf
+
         keras.utils.set_random_seed(self.recipe["data"]["seed"])
         self.prepare()
         with self.strategy.scope():
             core = self.build_model()
             self.compile_model(core)
         self.model = self.assemble(core)
-        train = self.training_data("train")
-        if isinstance(train, tuple):
-            x, y, batch_size = *train, self.global_batch_size
-        else:
-            x, y, batch_size = train, None, None
+        train = self.as_dataset(self.training_data("train"), shuffle=True)
+        validation = self.as_dataset(self.training_data("validation"), shuffle=False)
+        if isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            _build_before_multi_worker_fit(core, train, self.strategy)
         callbacks = self.callbacks()
         self.history = core.fit(
-            x, y,
-            validation_data=self.training_data("validation"),
+            train,
+            validation_data=validation,
             epochs=self.recipe["train"]["epochs"],
-            batch_size=batch_size,
-            shuffle=batch_size is not None,  # a tf.data pipeline shuffles itself
             callbacks=callbacks,
             verbose=verbose,
         )
@@ -489,6 +538,24 @@ class Task:
         plots = sorted((Path(path).parent / "plots").glob("*.png"))
         lines += [f"![{p.stem}](plots/{p.name})" for p in plots]
         Path(path).write_text("\n".join(lines) + "\n")
+
+
+def _build_before_multi_worker_fit(core, dataset, strategy):
+    """Works around Keras 3 `fit` under MultiWorkerMirroredStrategy (keras-team/keras#20585).
+
+    Keras averages a distributed batch with an eager `strategy.reduce` to
+    build the optimizer, loss and metrics, and reduces scalar logs with
+    `axis=0`; both fail with several workers. Here the model is built on one
+    local batch instead, and logs (already global: Keras metrics aggregate
+    across workers) are averaged over this worker's replicas only.
+    """
+    from keras.src.backend.tensorflow import trainer
+
+    inputs, targets = next(iter(dataset.take(1)))
+    with strategy.scope():
+        core._symbolic_build(data_batch=(inputs, targets))
+    core._maybe_symbolic_build = lambda *args, **kwargs: None
+    trainer._collective_all_reduce_multi_worker = lambda strategy: False
 
 
 class StopOnNonFiniteLoss(keras.callbacks.Callback):

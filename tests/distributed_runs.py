@@ -1,0 +1,58 @@
+"""Runs each template on one device and on two logical CPUs (MirroredStrategy).
+
+Run as a script: logical devices must be set before TensorFlow starts, so
+`tests/test_distribute.py` calls it in a fresh process. Prints one JSON
+object: `{template: {"single": losses, "mirrored": losses, "replicas": n}}`.
+"""
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import tensorflow as tf
+
+
+def datasets(folder):
+    """Small files of each template's format, written with the tests' helpers."""
+    from tests.test_captioning import write_captions_table
+    from tests.test_forecasting import write_prices
+    from tests.test_sentiment import write_reviews
+    from tests.test_translation import write_pairs
+
+    return {
+        "price_forecasting": write_prices(folder / "prices.csv"),
+        "sentiment": write_reviews(folder / "reviews.csv", rows=300),
+        "translation": write_pairs(folder / "pairs.tsv", count=300),
+        "captioning": write_captions_table(folder, count=60),
+    }
+
+
+SMALL = {"model.units": 8, "model.dropout": 0.0, "train.epochs": 2, "train.patience": 0,
+         "export.warmup_examples": 1}
+EXTRA = {"captioning": {"model.filters": [8], "data.image_size": 32},
+         "translation": {"model.embedding_dim": 8}, "sentiment": {"model.embedding_dim": 8}}
+
+
+def main():
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    from rnn_tasks.templates import Task
+
+    results = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for recipe, path in datasets(Path(folder)).items():
+            runs = {}
+            for strategy, batch_size in (("auto", 32), ("mirrored", 16)):
+                task = Task.from_recipe(recipe, {**SMALL, **EXTRA.get(recipe, {}), "data.path": str(path),
+                                                 "train.strategy": strategy,
+                                                 "train.batch_size": batch_size})
+                task.fit(verbose=0)
+                runs[strategy] = task.history.history["loss"]
+                runs[f"{strategy}_replicas"] = task.strategy.num_replicas_in_sync
+            results[recipe] = runs
+    json.dump(results, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
