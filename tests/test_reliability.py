@@ -3,7 +3,6 @@ killed exports leave nothing, NaN stops training, unsafe models never load,
 and the recipe and table readers survive arbitrary input."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
