@@ -66,6 +66,11 @@ def build_parser():
     export.add_argument("run_dir")
     export.add_argument("--to", required=True, metavar="BASE_DIR", help="model base path")
     export.add_argument("--version", type=int, help="version number (default: next free)")
+    export.add_argument("--models-config", metavar="FILE",
+                        help="also add or update this model in a TF Serving model config file")
+    export.add_argument("--name", help="model name in --models-config (default: the base folder's name)")
+    export.add_argument("--serving-base", metavar="PATH",
+                        help="base path as the server sees it (default: --to, absolute)")
     export.set_defaults(run=run_export)
 
     commands.add_parser("recipes", help="list the built-in recipes").set_defaults(run=run_recipes)
@@ -149,8 +154,16 @@ def run_export(args):
     from rnn_tasks.templates import Task
 
     task = Task.load(args.run_dir)
+    if args.models_config:  # a bad config fails before anything is exported
+        from rnn_tasks.export.saved_model import read_models_config, update_models_config
+
+        read_models_config(args.models_config)
     task.prepare()  # warmup requests come from real validation inputs
     print(task.export(args.to, args.version))
+    if args.models_config:
+        name = args.name or Path(args.to).resolve().name
+        update_models_config(args.models_config, name, args.to, args.serving_base)
+        print(f"{args.models_config}: model {name!r} -> {args.serving_base or Path(args.to).resolve()}")
 
 
 def run_recipes(args):

@@ -90,7 +90,7 @@ def test_unsupported_source_kind(tmp_path):
 @pytest.mark.parametrize("content, message", [
     (b"", "cannot read"),
     (b"a,b\n", "has no data rows"),
-    (b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe", "cannot read|not UTF-8"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe", "is a binary file \\(it has NUL bytes\\)"),
     ("caf\xe9,b\n1,2\n".encode("latin-1"), "not UTF-8"),
 ])
 def test_read_table_bad_files(tmp_path, content, message):
@@ -107,3 +107,12 @@ def test_read_table_missing_columns(tmp_path):
         read_table(path, ["Date", "x"])
     with pytest.raises(UserError, match="data file not found"):
         read_table(tmp_path / "nope.csv")
+
+
+def test_read_table_reads_sharded_files_from_a_glob(tmp_path):
+    for i in range(3):
+        (tmp_path / f"part-{i}.csv").write_text(f"a,b\n{i},{10 * i}\n{i},{10 * i + 1}\n")
+    frame = read_table(tmp_path / "part-*.csv", ["a", "b"])
+    assert frame["b"].tolist() == [0, 1, 10, 11, 20, 21]
+    with pytest.raises(UserError, match="no file matches the pattern"):
+        read_table(tmp_path / "nothing-*.csv")

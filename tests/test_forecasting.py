@@ -262,3 +262,25 @@ def test_dropout_recipe_trains_with_finite_loss(prices):
     task.fit(verbose=0)
     assert np.isfinite(task.history.history["loss"]).all()
     assert any(isinstance(layer, keras.layers.Dropout) for layer in task.model.layers[2].layers)
+
+
+def test_export_adds_the_model_to_a_tf_serving_models_config(trained, tmp_path, capsys):
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
+
+    _, run_dir, _ = trained
+    config = tmp_path / "models.config"
+    config.write_text('model_config_list { config { name: "other" base_path: "/models/other" '
+                      'model_platform: "tensorflow" } }\n')
+    for _ in range(2):  # exporting again updates the entry, never duplicates it
+        status, _, _ = cli(capsys, "export", run_dir, "--to", tmp_path / "prices",
+                           "--models-config", config, "--serving-base", "/models/prices")
+        assert status == 0
+    parsed = text_format.Parse(config.read_text(), model_server_config_pb2.ModelServerConfig())
+    entries = {m.name: m.base_path for m in parsed.model_config_list.config}
+    assert entries == {"other": "/models/other", "prices": "/models/prices"}
+    assert sorted(p.name for p in (tmp_path / "prices").iterdir()) == ["1", "2"]
+    config.write_text("not a config {")
+    status, _, err = cli(capsys, "export", run_dir, "--to", tmp_path / "prices", "--models-config", config)
+    assert status == 2 and "is not a TF Serving model config" in err
+    assert sorted(p.name for p in (tmp_path / "prices").iterdir()) == ["1", "2"]  # nothing exported

@@ -166,3 +166,9 @@ def test_cli_train_evaluate_predict_export(pairs, tmp_path, capsys):
                          "--run-dir", tmp_path / "bad_run")
     assert status == 2 and "bad.tsv:2: expected source<TAB>target" in err and err.count("\n") == 1
     assert not (tmp_path / "bad_run").exists()
+
+
+def test_pairs_from_a_glob_of_shards(tmp_path):
+    (tmp_path / "a.tsv").write_text("One.\tUno.\n", encoding="utf-8")
+    (tmp_path / "b.tsv").write_text("Two.\tDos.\n", encoding="utf-8")
+    assert read_pairs(tmp_path / "*.tsv")["target"].tolist() == ["Uno.", "Dos."]

@@ -1,10 +1,25 @@
 """Reading tabular files (CSV, TSV, JSON lines, optionally compressed) with clear errors."""
 
+import glob
 from pathlib import Path
 
 import pandas as pd
 
 from rnn_tasks.errors import UserError
+
+
+def expand_paths(pattern):
+    """A file path, or a glob pattern (`shards/part-*.csv`) -> sorted list of paths.
+
+    Raises:
+        UserError: a pattern that matches no file.
+    """
+    if not glob.has_magic(str(pattern)):
+        return [Path(pattern)]
+    paths = sorted(Path(p) for p in glob.glob(str(pattern)))
+    if not paths:
+        raise UserError(f"no file matches the pattern {str(pattern)!r}")
+    return paths
 
 
 def read_table(path, required_columns=()):
@@ -13,8 +28,9 @@ def read_table(path, required_columns=()):
     Args:
         path: file path; the format comes from the suffix before any
             compression suffix (`.tsv` -> tab separated, `.jsonl` -> JSON
-            lines, anything else -> comma separated).
-        required_columns: columns that must be present.
+            lines, anything else -> comma separated). A glob pattern reads
+            every matching file (shards), in sorted order, into one frame.
+        required_columns: columns that must be present (in every file).
 
     Returns:
         `pandas.DataFrame`.
@@ -29,7 +45,10 @@ def read_table(path, required_columns=()):
     >>> read_table(path, ["a"]).shape
     (1, 2)
     """
-    path = Path(path)
+    paths = expand_paths(path)
+    if len(paths) > 1:
+        return pd.concat([read_table(p, required_columns) for p in paths], ignore_index=True)
+    path = paths[0]
     if not path.is_file():
         raise UserError(f"data file not found: {path}")
     suffixes = [s for s in path.suffixes if s not in (".gz", ".bz2", ".zip", ".xz")]

@@ -137,3 +137,57 @@ def non_core_ops(export_dir):
             functions.add(function.signature.name)
             ops.update(node.op for node in function.node_def)
     return sorted(op for op in ops - functions if op_def_registry.get(op) is None)
+
+
+def read_models_config(path):
+    """The `ModelServerConfig` in a text-format file (empty if there is no file)."""
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
+
+    config = model_server_config_pb2.ModelServerConfig()
+    if Path(path).is_file():
+        try:
+            text_format.Parse(Path(path).read_text(), config)
+        except (text_format.ParseError, UnicodeDecodeError) as error:
+            raise UserError(f"{path} is not a TF Serving model config: "
+                            f"{str(error).splitlines()[0]}") from None
+    return config
+
+
+def update_models_config(config_path, name, base_dir, serving_base=None):
+    """Adds or replaces model `name` in a TF Serving `--model_config_file`.
+
+    Args:
+        config_path: the text-format `ModelServerConfig` file (created if missing;
+            other models in it are kept).
+        name: the model name clients use (`/v1/models/<name>:predict`).
+        base_dir: the export base folder on this machine.
+        serving_base: the base folder as the server sees it (e.g.
+            `/models/<name>` inside a container); default: `base_dir`, absolute.
+
+    Returns:
+        The config entry, as text.
+
+    Example:
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "models.config")
+    >>> print(update_models_config(path, "dates", "exports/dates", "/models/dates").strip())
+    name: "dates"
+    base_path: "/models/dates"
+    model_platform: "tensorflow"
+    """
+    from google.protobuf import text_format
+
+    path = Path(config_path)
+    config = read_models_config(path)
+    models = config.model_config_list.config
+    kept = [m for m in models if m.name != name]
+    del models[:]
+    models.extend(kept)
+    entry = models.add(name=name, base_path=str(serving_base or Path(base_dir).resolve()),
+                       model_platform="tensorflow")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text_format.MessageToString(config))
+    os.replace(partial, path)
+    return text_format.MessageToString(entry)

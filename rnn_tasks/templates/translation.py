@@ -29,6 +29,7 @@ import pandas as pd
 import tensorflow as tf
 
 from rnn_tasks.data.catalog import fetch, load_card
+from rnn_tasks.data.readers import expand_paths
 from rnn_tasks.data.splits import group_split
 from rnn_tasks.data.text import END, START, Tokenize
 from rnn_tasks.errors import UserError
@@ -52,7 +53,8 @@ class PairData:
 
 
 def read_pairs(path):
-    """Reads `source<TAB>target[<TAB>...]` lines (UTF-8; blank lines skipped).
+    """Reads `source<TAB>target[<TAB>...]` lines (UTF-8; blank lines skipped);
+    a glob pattern reads every matching file.
 
     Returns:
         `pandas.DataFrame` with columns `source`, `target`.
@@ -61,7 +63,10 @@ def read_pairs(path):
         UserError: missing file, not UTF-8, a line without a tab or with an
             empty side (named by line number).
     """
-    path = Path(path)
+    paths = expand_paths(path)
+    if len(paths) > 1:
+        return pd.concat([read_pairs(p) for p in paths], ignore_index=True)
+    path = paths[0]
     if not path.is_file():
         raise UserError(f"data file not found: {path}")
     try:
