@@ -92,7 +92,8 @@ def test_recipe_errors(tmp_path):
         read_toml(binary)
     unknown = tmp_path / "unknown.toml"
     unknown.write_text('task = "dancing"\n')
-    with pytest.raises(UserError, match="`task` must be one of 'forecasting'"):
+    with pytest.raises(UserError, match="`task` must be one of 'captioning', 'forecasting', "
+                                        "'sentiment', 'translation', got 'dancing'"):
         Task.from_recipe(unknown)
     with pytest.raises(UserError, match="unknown key `model.unit`"):
         Task.from_recipe("price_forecasting", {"model.unit": 3})
