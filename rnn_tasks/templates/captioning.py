@@ -281,6 +281,7 @@ class CaptioningTask(SequenceOutputTask):
         self.prepare()
         return self.caption_metrics(*self.data.splits["test"])
 
+    @timed
     def evaluate_file(self, path):
         """Metrics on every image of another captions table (same layout)."""
         self.recipe["data"]["path"] = str(path)

@@ -185,6 +185,7 @@ class SentimentTask(Task):
         metrics = self.classification_metrics(*self.data.splits["test"])
         return {**metrics, **{f"dropped_{k}": v for k, v in self.data.dropped.items() if v}}
 
+    @timed
     def evaluate_file(self, path):
         """Metrics on every labelled row of another CSV/TSV/JSONL file."""
         texts, labels, _, dropped = self.labelled_texts(read_table(path, self.columns()[:2]))

@@ -394,7 +394,9 @@ class Task:
             signature = self.serving_signature()
             names = list(signature)
 
-            @tf.function(input_signature=list(signature.values()))
+            # No autograph: serve() has no Python control flow on tensors (decoding
+            # loops are explicit tf.while_loops), so nothing needs converting.
+            @tf.function(input_signature=list(signature.values()), autograph=False)
             def serving_default(*args):
                 return self.serve(dict(zip(names, args)))
 
@@ -451,7 +453,7 @@ class Task:
                 return [v.decode("utf-8") if isinstance(v, bytes) else v for v in value.tolist()]
             return value.tolist()
 
-        return json.dumps({name: plain(value) for name, value in outputs.items()})
+        return json.dumps({name: plain(value) for name, value in outputs.items()}, ensure_ascii=False)
 
     def save(self, run_dir, metrics=None):
         """Writes recipe.toml, model.keras, metrics.json, plots/ and report.md."""

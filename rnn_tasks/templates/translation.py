@@ -306,6 +306,7 @@ class TranslationTask(SequenceOutputTask):
         metrics = self.translation_metrics(*self.data.splits["test"])
         return {**metrics, **{f"dropped_{k}": v for k, v in self.data.dropped.items() if v}}
 
+    @timed
     def evaluate_file(self, path):
         """Metrics on every pair of another file of the recipe's format."""
         self.recipe["data"]["path"] = str(path)
