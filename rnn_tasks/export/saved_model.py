@@ -54,7 +54,8 @@ def export_task(task, base_dir, version=None):
                         f"(next free: {next_version(base)})")
     base.mkdir(parents=True, exist_ok=True)
     remove_abandoned_staging(base)
-    staging = Path(tempfile.mkdtemp(prefix=f"{_staging_prefix(base)}{os.getpid()}-", dir=base.resolve().parent))
+    staging = Path(tempfile.mkdtemp(prefix=f"{_staging_prefix(base)}{os.getpid()}-",
+                                    dir=base.resolve().parent))
     try:
         _write_saved_model(task, staging)
         os.rename(staging, target)

@@ -70,6 +70,7 @@ class CaptioningTask(SequenceOutputTask):
     """
 
     name = "captioning"
+    preprocessing_names = ("decode_images", "caption_tokenize", "caption_vectorizer")
     schema = extend_schema(SEQUENCE_SCHEMA, {
         "data": {
             "image_column": Field(str, "image"),
@@ -129,12 +130,6 @@ class CaptioningTask(SequenceOutputTask):
         vectorizer.adapt(tokenize(self.data.splits["train"][1]))
         return {"decode_images": DecodeImages(data["image_size"], name="decode_images"),
                 "caption_tokenize": tokenize, "caption_vectorizer": vectorizer}
-
-    def preprocessing_layers(self):
-        if self.model is None:
-            return self.preprocessing
-        return {name: self.model.get_layer(name)
-                for name in ("decode_images", "caption_tokenize", "caption_vectorizer")}
 
     def target_vectorizer(self):
         return self.preprocessing_layers()["caption_vectorizer"]

@@ -30,12 +30,21 @@ SEQUENCE_SCHEMA = extend_schema(BASE_SCHEMA, {
 class SequenceOutputTask(Task):
     """Base of templates whose output is text generated token by token.
 
-    Subclasses provide `target_vectorizer()` (the `TextVectorization` of the
-    targets, with `START` and `END` in its vocabulary) and `target_length`.
+    Subclasses name their preprocessing layers in `preprocessing_names` and
+    provide `target_vectorizer()` (the `TextVectorization` of the targets,
+    with `START` and `END` in its vocabulary) and `target_length`.
     """
 
     schema = SEQUENCE_SCHEMA
+    preprocessing_names = ()
     vocabulary = None
+
+    def preprocessing_layers(self):
+        """`{name: layer}`: the trained model's once it exists (after `Task.load`
+        too), else the ones `build_preprocessing` just fitted."""
+        if self.model is None:
+            return self.preprocessing
+        return {name: self.model.get_layer(name) for name in self.preprocessing_names}
 
     def target_vectorizer(self):
         raise NotImplementedError

@@ -97,6 +97,8 @@ class TranslationTask(SequenceOutputTask):
     """
 
     name = "translation"
+    preprocessing_names = ("source_tokenize", "target_tokenize", "source_vectorizer",
+                           "target_vectorizer")
     schema = extend_schema(SEQUENCE_SCHEMA, {
         "data": {
             "source_column": Field(str, ""),
@@ -157,29 +159,24 @@ class TranslationTask(SequenceOutputTask):
     def build_preprocessing(self):
         """Tokenizers and vocabularies, adapted on the training pairs (the trained ones after load)."""
         if self.model is not None:
-            return self.text_layers()
+            return self.preprocessing_layers()
         data = self.recipe["data"]
         sources, targets = self.data.splits["train"]
         layers = {"source_tokenize": Tokenize(name="source_tokenize"),
                   "target_tokenize": Tokenize(lowercase=False, wrap=True, name="target_tokenize")}
-        for side, length in (("source", data["max_source_length"]), ("target", data["max_target_length"] + 2)):
+        sides = {"source": (sources, data["max_source_length"]),
+                 "target": (targets, data["max_target_length"] + 2)}  # + start and end
+        for side, (texts, length) in sides.items():
             vectorizer = keras.layers.TextVectorization(
                 max_tokens=data["vocabulary_size"], standardize=None, split="whitespace",
                 output_sequence_length=length, name=f"{side}_vectorizer")
-            vectorizer.adapt(layers[f"{side}_tokenize"](sources if side == "source" else targets))
+            vectorizer.adapt(layers[f"{side}_tokenize"](texts))
             layers[f"{side}_vectorizer"] = vectorizer
         return layers
 
-    def text_layers(self):
-        """`{source,target}_{tokenize,vectorizer}`: the model's, or the fitted ones before it exists."""
-        if self.model is None:
-            return self.preprocessing
-        return {name: self.model.get_layer(name) for name in
-                ("source_tokenize", "target_tokenize", "source_vectorizer", "target_vectorizer")}
-
     def ids(self, side, texts):
         """Raw texts -> padded token ids of one side (`source` or `target`)."""
-        layers = self.text_layers()
+        layers = self.preprocessing_layers()
         return layers[f"{side}_vectorizer"](layers[f"{side}_tokenize"](texts))
 
     def training_data(self, split):
@@ -215,8 +212,9 @@ class TranslationTask(SequenceOutputTask):
         """Source ids -> `[outputs, *decoder initial states]`."""
         spec = self.recipe["model"]
         source = keras.Input((None,), dtype="int64", name="source_ids")
-        x = keras.layers.Embedding(self.text_layers()["source_vectorizer"].vocabulary_size(),
-                                   spec["embedding_dim"], mask_zero=True, name="source_embedding")(source)
+        vocabulary = self.preprocessing_layers()["source_vectorizer"].vocabulary_size()
+        x = keras.layers.Embedding(vocabulary, spec["embedding_dim"], mask_zero=True,
+                                   name="source_embedding")(source)
         for depth in range(spec["layers"]):
             last = depth == spec["layers"] - 1
             layer = recurrent_layer(spec["cell"], spec["units"], spec["layer_norm"],
@@ -239,7 +237,7 @@ class TranslationTask(SequenceOutputTask):
         memory = keras.Input((None, memory_spec.shape[-1]), name="encoder_outputs")
         source = keras.Input((None,), dtype="int64", name="source_ids")
         states = [keras.Input((s.shape[-1],), name=f"state_{i}") for i, s in enumerate(state_specs)]
-        vocabulary = self.text_layers()["target_vectorizer"].vocabulary_size()
+        vocabulary = self.preprocessing_layers()["target_vectorizer"].vocabulary_size()
         x = keras.layers.Embedding(vocabulary, spec["embedding_dim"], mask_zero=True,
                                    name="target_embedding")(tokens)
         rnn = recurrent_layer(spec["cell"], spec["units"], spec["layer_norm"],
@@ -277,7 +275,7 @@ class TranslationTask(SequenceOutputTask):
         return self.model.get_layer("translation_core").get_layer(name)
 
     def target_vectorizer(self):
-        return self.text_layers()["target_vectorizer"]
+        return self.preprocessing_layers()["target_vectorizer"]
 
     @property
     def target_length(self):
@@ -346,7 +344,7 @@ class TranslationTask(SequenceOutputTask):
 
     def attention_map(self, text):
         """Greedy-decodes one text eagerly; returns `(source tokens, output tokens, weights)`."""
-        layers = self.text_layers()
+        layers = self.preprocessing_layers()
         source = self.ids("source", tf.constant([text]))
         source_tokens = layers["source_tokenize"](tf.constant([text])).numpy()[0].decode().split()
         source_tokens = source_tokens[:int(tf.reduce_sum(tf.cast(source > 0, tf.int32)))]
