@@ -79,7 +79,11 @@ class SentimentTask(Task):
     @property
     def labels(self):
         """`[negative, positive]` as strings (a recipe may write `[0, 1]`)."""
-        return [str(label) for label in self.recipe["data"]["labels"]]
+        labels = [str(label) for label in self.recipe["data"]["labels"]]
+        if len(labels) != 2 or labels[0] == labels[1]:
+            raise UserError(f"recipe: `data.labels` must be two different labels, negative first, "
+                            f"got {self.recipe['data']['labels']}")
+        return labels
 
     # 1. Data ---------------------------------------------------------------------------
 
