@@ -262,11 +262,9 @@ class CaptioningTask(SequenceOutputTask):
 
         return self.search(step, (vector, *states), tf.shape(images)[0])
 
-    def caption(self, images, batch_size=256):
+    def caption(self, images):
         """Image bytes -> captions (str), through the serving graph."""
-        images = np.asarray(images, dtype=object)
-        return [c.decode("utf-8") for i in range(0, len(images), batch_size)
-                for c in self.predict(images[i:i + batch_size])["caption"]]
+        return list(self.predict_output(images, "caption"))
 
     # 5. Evaluation ----------------------------------------------------------------------
 

@@ -32,7 +32,14 @@ from rnn_tasks.data.splits import group_split
 from rnn_tasks.errors import UserError
 from rnn_tasks.layers import recurrent_layer
 from rnn_tasks.recipes import Field
-from rnn_tasks.templates.task import BASE_SCHEMA, Task, extend_schema, pyplot, timed
+from rnn_tasks.templates.task import (
+    BASE_SCHEMA,
+    Task,
+    dropped_counts,
+    extend_schema,
+    pyplot,
+    timed,
+)
 
 
 @dataclasses.dataclass
@@ -187,14 +194,14 @@ class SentimentTask(Task):
         """Test metrics: `{accuracy, auc, f1, loss, majority_accuracy, n_examples, seconds}`."""
         self.prepare()
         metrics = self.classification_metrics(*self.data.splits["test"])
-        return {**metrics, **{f"dropped_{k}": v for k, v in self.data.dropped.items() if v}}
+        return {**metrics, **dropped_counts(self.data.dropped)}
 
     @timed
     def evaluate_file(self, path):
         """Metrics on every labelled row of another CSV/TSV/JSONL file."""
         texts, labels, _, dropped = self.labelled_texts(read_table(path, self.columns()[:2]))
         metrics = self.classification_metrics(texts, labels)
-        return {**metrics, **{f"dropped_{k}": v for k, v in dropped.items() if v}}
+        return {**metrics, **dropped_counts(dropped)}
 
     def classification_metrics(self, texts, labels):
         from sklearn.metrics import f1_score, roc_auc_score
@@ -212,11 +219,9 @@ class SentimentTask(Task):
         }
         return metrics
 
-    def probabilities(self, texts, batch_size=512):
+    def probabilities(self, texts):
         """Positive-label probabilities of `texts`, through the serving graph."""
-        chunks = [self.predict(texts[i:i + batch_size])["probability"]
-                  for i in range(0, len(texts), batch_size)]
-        return np.concatenate(chunks).astype("float64")
+        return self.predict_output(texts, "probability", batch_size=512).astype("float64")
 
     def report_rows(self, metrics):
         return [("model", {k: metrics[k] for k in ("accuracy", "auc", "f1", "loss")}),

@@ -383,6 +383,24 @@ class Task:
         outputs = self.serving_function()(*tensors)
         return {name: np.asarray(value) for name, value in outputs.items()}
 
+    def predict_output(self, inputs, output, batch_size=256):
+        """One output of `predict` over many raw inputs, `batch_size` at a time.
+
+        Args:
+            inputs: a sequence of raw inputs of the single serving input.
+            output: the serving output's name.
+
+        Returns:
+            NumPy array of the output for all inputs; strings decoded to `str`.
+        """
+        if not isinstance(inputs, np.ndarray):  # lists of texts or bytes stay whole objects
+            inputs = np.asarray(inputs, dtype=object)
+        values = np.concatenate([self.predict(inputs[i:i + batch_size])[output]
+                                 for i in range(0, len(inputs), batch_size)])
+        if values.dtype == object:
+            return np.array([v.decode("utf-8") for v in values], dtype=object)
+        return values
+
     def serving_function(self):
         """`serve` as a `tf.function` over the serving signature, traced once per model.
 
@@ -580,6 +598,11 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
         if loss is not None and not np.isfinite(float(loss)):
             self.failure = f"the loss became {float(loss)} at epoch {self.epoch + 1}, batch {batch + 1}"
             self.model.stop_training = True
+
+
+def dropped_counts(dropped):
+    """`{reason: count}` -> metrics keys `dropped_<reason>`, zero counts left out."""
+    return {f"dropped_{reason}": count for reason, count in dropped.items() if count}
 
 
 def pyplot():

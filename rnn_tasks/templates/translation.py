@@ -36,7 +36,7 @@ from rnn_tasks.errors import UserError
 from rnn_tasks.layers import recurrent_layer
 from rnn_tasks.recipes import Field
 from rnn_tasks.templates.sequence import SEQUENCE_SCHEMA, SequenceOutputTask
-from rnn_tasks.templates.task import extend_schema, pyplot, timed
+from rnn_tasks.templates.task import dropped_counts, extend_schema, pyplot, timed
 
 
 @dataclasses.dataclass
@@ -302,7 +302,7 @@ class TranslationTask(SequenceOutputTask):
         """Test metrics: `{bleu, chrf, exact_match, n_examples, n_pairs, seconds}`."""
         self.prepare()
         metrics = self.translation_metrics(*self.data.splits["test"])
-        return {**metrics, **{f"dropped_{k}": v for k, v in self.data.dropped.items() if v}}
+        return {**metrics, **dropped_counts(self.data.dropped)}
 
     @timed
     def evaluate_file(self, path):
@@ -318,11 +318,9 @@ class TranslationTask(SequenceOutputTask):
         metrics = self.text_metrics(self.translate(list(references)), list(references.values()))
         return {**metrics, "n_pairs": int(len(sources))}
 
-    def translate(self, texts, batch_size=256):
+    def translate(self, texts):
         """Source texts -> translations (str), through the serving graph."""
-        texts = np.asarray(texts, dtype=object)
-        return [t.decode("utf-8") for i in range(0, len(texts), batch_size)
-                for t in self.predict(texts[i:i + batch_size])["translation"]]
+        return list(self.predict_output(texts, "translation"))
 
     def report_rows(self, metrics):
         return [("model", {k: metrics[k] for k in ("bleu", "chrf", "exact_match")})]
