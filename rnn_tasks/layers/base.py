@@ -2,22 +2,24 @@
 
 A cell splits one time step into two halves:
 
-- `project_inputs(inputs)`: everything that depends only on the inputs (the
-  input projection, its layer normalization and the constant offsets). It
-  works on a single step `(batch, features)` or a whole sequence
-  `(batch, time, features)`.
-- `step(projected, states, step_weights, recurrent_mask, zoneout_mask)`: the
+- `project_inputs(inputs, weights)`: everything that depends only on the
+  inputs (the input projection, its layer normalization and the constant
+  offsets). It works on a single step `(batch, features)` or a whole
+  sequence `(batch, time, features)`.
+- `step(projected, states, weights, recurrent_mask, zoneout_mask)`: the
   recurrent half, the only work that must run inside the time loop.
 
-`cell.call` runs both halves for one step, so `keras.layers.RNN(cell)` works
-as usual. The sequence layers (`LayerNormRNN` subclasses) prepare the loop's
-weights once per call and, with `precompute_inputs`, run `project_inputs`
-once over the whole sequence and loop over `step` alone.
+Both take their weights prepared once per call (`input_weights()`,
+`step_weights()`): kernels centered, offsets summed. `cell.call` runs both
+halves for one step, so `keras.layers.RNN(cell)` works as usual. The
+sequence layers (`LayerNormRNN` subclasses) prepare the weights once per
+sequence and, with `precompute_inputs`, run `project_inputs` once over the
+whole sequence and loop over `step` alone.
 
 Both halves use a centering identity to keep the loop short: the mean of
-`h @ U` over its last axis is `h @ mean(U, axis=1)`, so with `U` centered
-column-wise once per call (`center_columns`), `h @ U_c` already has zero mean
-and its layer normalization needs only the variance.
+`x @ W` over its last axis is `x @ mean(W, axis=1)`, so with `W` centered
+column-wise (`center_columns`), `x @ W_c` already has zero mean and its
+layer normalization needs only the variance (`centered_norm`).
 """
 
 import inspect
@@ -46,8 +48,7 @@ def layer_norm(x, gamma, beta, epsilon):
     >>> np.round(keras.ops.convert_to_numpy(y), 3).tolist()
     [[-1.0, 1.0]]
     """
-    mean, variance = ops.moments(x, axes=[-1], keepdims=True)
-    y = (x - mean) * ops.rsqrt(variance + epsilon) * gamma
+    y = centered_norm(x - ops.mean(x, axis=-1, keepdims=True), gamma, epsilon)
     return y if beta is None else y + beta
 
 
@@ -75,7 +76,7 @@ class LayerNormCell(keras.layers.Layer, DropoutRNNCell):
     """Base class of the layer-normalized cells: arguments, weights, config.
 
     Subclasses set `gates` (projections per unit: 1, 4 or 3) and implement
-    `project_inputs`, `step_weights` and `step`.
+    `input_weights`, `project_inputs`, `step_weights` and `step`.
     """
 
     gates = 1
@@ -191,7 +192,10 @@ class LayerNormCell(keras.layers.Layer, DropoutRNNCell):
         """Width of the zoneout mask one step needs (0: no zoneout)."""
         return 0
 
-    def project_inputs(self, inputs):
+    def input_weights(self):
+        raise NotImplementedError
+
+    def project_inputs(self, inputs, weights):
         raise NotImplementedError
 
     def step_weights(self):
@@ -209,7 +213,7 @@ class LayerNormCell(keras.layers.Layer, DropoutRNNCell):
         recurrent_mask = self.get_recurrent_dropout_mask(states[0]) if training else None
         zoneout_mask = self.zoneout_mask(ops.shape(inputs)[:1], training)
         output, new_states = self.step(
-            self.project_inputs(inputs),
+            self.project_inputs(inputs, self.input_weights()),
             states,
             self.step_weights(),
             recurrent_mask,
@@ -361,7 +365,9 @@ class LayerNormRNN(keras.layers.RNN):
         if mask is not None:
             mask = ops.swapaxes(mask, 0, 1)  # (T, B)
         project_per_step = not self._precompute()
-        inputs = sequences if project_per_step else cell.project_inputs(sequences)
+        input_weights = cell.input_weights()
+        inputs = (sequences if project_per_step
+                  else cell.project_inputs(sequences, input_weights))
         width = inputs.shape[-1]  # D, or gates * units when precomputed
         zoneout = cell.zoneout_mask(ops.shape(sequences)[:2], training)
         per_step_zoneout = zoneout is not None and training
@@ -374,7 +380,7 @@ class LayerNormRNN(keras.layers.RNN):
             if per_step_zoneout:
                 x, keep = x[:, :width], x[:, width:]
             if project_per_step:
-                x = cell.project_inputs(x)
+                x = cell.project_inputs(x, input_weights)
             return cell.step(x, list(states), weights, recurrent_mask, keep)
 
         last_output, outputs, states = backend.rnn(

@@ -6,9 +6,9 @@ from keras import activations, initializers, ops
 from rnn_tasks.layers.base import (
     LayerNormCell,
     LayerNormRNN,
-    check_rate,
     center_columns,
     centered_norm,
+    check_rate,
     layer_norm,
     zone_out,
 )
@@ -111,13 +111,17 @@ class LayerNormLSTMCell(LayerNormCell):
     def zoneout_units(self):
         return 2 * self.units if self.zoneout else 0
 
-    def project_inputs(self, inputs):
-        offset = self.recurrent_norm_beta  # folded in: the loop adds no constant
+    def input_weights(self):
+        # Both normalizations' offsets and the bias, folded into one constant
+        # added outside the recurrent half.
+        offset = self.kernel_norm_beta + self.recurrent_norm_beta
         if self.bias is not None:
             offset = offset + self.bias
-        z = layer_norm(ops.matmul(inputs, self.kernel), self.kernel_norm_gamma,
-                       self.kernel_norm_beta, self.norm_epsilon)
-        return z + offset
+        return center_columns(self.kernel), self.kernel_norm_gamma, offset
+
+    def project_inputs(self, inputs, weights):
+        kernel, gamma, offset = weights
+        return centered_norm(ops.matmul(inputs, kernel), gamma, self.norm_epsilon) + offset
 
     def step_weights(self):
         return (center_columns(self.recurrent_kernel), self.recurrent_norm_gamma,

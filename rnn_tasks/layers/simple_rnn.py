@@ -48,11 +48,14 @@ class LayerNormSimpleRNNCell(LayerNormCell):
     def build_norms(self):
         self.norm_gamma, self.norm_beta = self.add_norm_weights("norm", self.units)
 
-    def project_inputs(self, inputs):
+    def input_weights(self):
+        return (center_columns(self.kernel),)
+
+    def project_inputs(self, inputs, weights):
         # The normalization is over x W + h U, so only the centering of x W
-        # can move out of the loop.
-        z = ops.matmul(inputs, self.kernel)
-        return z - ops.mean(z, axis=-1, keepdims=True)
+        # can move out of the loop (into the kernel).
+        (kernel,) = weights
+        return ops.matmul(inputs, kernel)
 
     def step_weights(self):
         offset = self.norm_beta if self.bias is None else self.norm_beta + self.bias
