@@ -53,9 +53,29 @@ def layer_norm(x, gamma, beta, epsilon):
 
 
 def centered_norm(x, gamma, epsilon):
-    """Layer normalization, without offset, of `x` whose mean is already 0."""
-    variance = ops.mean(ops.square(x), axis=-1, keepdims=True)
-    return x * ops.rsqrt(variance + epsilon) * gamma
+    """Layer normalization, without offset, of `x` whose mean is already 0.
+
+    The gradient is written out (`d_x = s * (d_n - n * mean(d_n * n))`): in a
+    time loop it takes half the operations automatic differentiation does.
+    """
+    if isinstance(gamma, keras.Variable):
+        gamma = ops.copy(gamma)  # a custom gradient must not read variables itself
+
+    @ops.custom_gradient
+    def norm(x, gamma):
+        scale = ops.rsqrt(ops.mean(ops.square(x), axis=-1, keepdims=True) + epsilon)
+        normed = x * scale
+
+        def grad(*args, upstream=None):
+            d_y = args[0] if upstream is None else upstream
+            d_normed = d_y * gamma
+            d_x = scale * (d_normed - normed * ops.mean(d_normed * normed, axis=-1, keepdims=True))
+            d_gamma = ops.sum(ops.reshape(d_y * normed, (-1, normed.shape[-1])), axis=0)
+            return d_x, d_gamma
+
+        return normed * gamma, grad
+
+    return norm(x, gamma)
 
 
 def center_columns(kernel):
