@@ -122,12 +122,34 @@ def time_steps_ms(model, x, y, steps):
     return 1000 * (time.perf_counter() - start) / steps
 
 
-def benchmark(shape, kind, steps, rounds, jit_compile):
-    batch, time_steps, features, units = SHAPES[shape]
-    sequence_layer, cell, keras_layer = KINDS[kind]
+def median_ms(models, shape, steps, rounds):
+    """Median ms per training step of each model, timed in alternating rounds.
+
+    Args:
+        models: name -> compiled model taking the `shape`'s batch.
+        shape: a key of `SHAPES`.
+        steps: training steps per round.
+        rounds: rounds over all models.
+
+    Returns:
+        name -> median milliseconds per step.
+    """
+    batch, time_steps, features, _ = SHAPES[shape]
     rng = np.random.default_rng(0)
     x = rng.standard_normal((batch, time_steps, features)).astype("float32")
     y = rng.standard_normal((batch, 1)).astype("float32")
+    for model in models.values():  # compile outside the timing
+        model.train_on_batch(x, y)
+    times = {name: [] for name in models}
+    for _ in range(rounds):
+        for name, model in models.items():
+            times[name].append(time_steps_ms(model, x, y, steps))
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def benchmark(shape, kind, steps, rounds, jit_compile):
+    _, time_steps, features, units = SHAPES[shape]
+    sequence_layer, cell, keras_layer = KINDS[kind]
     models = {
         "ours": build_model(sequence_layer(units), time_steps, features, jit_compile),
         "ours_precomputed": build_model(sequence_layer(units, precompute_inputs=True),
@@ -135,13 +157,7 @@ def benchmark(shape, kind, steps, rounds, jit_compile):
         "cell": build_model(keras.layers.RNN(cell(units)), time_steps, features, jit_compile),
         "keras": build_model(keras_layer(units), time_steps, features, jit_compile),
     }
-    for model in models.values():  # compile outside the timing
-        model.train_on_batch(x, y)
-    times = {name: [] for name in models}
-    for _ in range(rounds):
-        for name, model in models.items():
-            times[name].append(time_steps_ms(model, x, y, steps))
-    ms = {name: statistics.median(values) for name, values in times.items()}
+    ms = median_ms(models, shape, steps, rounds)
     return {
         "backend": keras.backend.backend(),
         "shape": shape,
@@ -157,10 +173,7 @@ def benchmark(shape, kind, steps, rounds, jit_compile):
 
 def norm_cost(shape, steps, rounds, jit_compile):
     """Training ms/step of an LSTM cell with each normalization on, and their cost."""
-    batch, time_steps, features, units = SHAPES[shape]
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((batch, time_steps, features)).astype("float32")
-    y = rng.standard_normal((batch, 1)).astype("float32")
+    _, time_steps, features, units = SHAPES[shape]
     variants = {"plain": (), **{name: (name,) for name in NORMS}, "all": NORMS}
     models = {
         name: build_model(keras.layers.RNN(AblationLSTMCell(units, norms)), time_steps,
@@ -169,13 +182,7 @@ def norm_cost(shape, steps, rounds, jit_compile):
     }
     models["keras_lstm"] = build_model(keras.layers.LSTM(units), time_steps, features,
                                        jit_compile)
-    for model in models.values():
-        model.train_on_batch(x, y)
-    times = {name: [] for name in models}
-    for _ in range(rounds):
-        for name, model in models.items():
-            times[name].append(time_steps_ms(model, x, y, steps))
-    ms = {name: statistics.median(values) for name, values in times.items()}
+    ms = median_ms(models, shape, steps, rounds)
     return {
         "backend": keras.backend.backend(),
         "shape": shape,
