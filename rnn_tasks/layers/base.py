@@ -83,6 +83,11 @@ def center_columns(kernel):
     return kernel - ops.mean(kernel, axis=-1, keepdims=True)
 
 
+def read_values(weights):
+    """`weights` with variables read into tensors: once before a loop, not per step."""
+    return tuple(ops.copy(w) if isinstance(w, keras.Variable) else w for w in weights)
+
+
 def check_rate(name, value):
     if not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
         raise ValueError(
@@ -216,7 +221,9 @@ class LayerNormCell(keras.layers.Layer, DropoutRNNCell):
         raise NotImplementedError
 
     def project_inputs(self, inputs, weights):
-        raise NotImplementedError
+        """`LN(inputs @ kernel) + offset` from `(centered kernel, gamma, offset)`."""
+        kernel, gamma, offset = weights
+        return centered_norm(ops.matmul(inputs, kernel), gamma, self.norm_epsilon) + offset
 
     def step_weights(self):
         raise NotImplementedError
@@ -385,7 +392,7 @@ class LayerNormRNN(keras.layers.RNN):
         if mask is not None:
             mask = ops.swapaxes(mask, 0, 1)  # (T, B)
         project_per_step = not self._precompute()
-        input_weights = cell.input_weights()
+        input_weights = read_values(cell.input_weights())
         inputs = (sequences if project_per_step
                   else cell.project_inputs(sequences, input_weights))
         width = inputs.shape[-1]  # D, or gates * units when precomputed
@@ -393,7 +400,7 @@ class LayerNormRNN(keras.layers.RNN):
         per_step_zoneout = zoneout is not None and training
         if per_step_zoneout:  # the loop slices one mask per step with the inputs
             inputs = ops.concatenate([inputs, ops.cast(zoneout, inputs.dtype)], axis=-1)
-        weights = cell.step_weights()
+        weights = read_values(cell.step_weights())
 
         def step(x, states):
             keep = zoneout

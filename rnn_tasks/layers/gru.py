@@ -85,10 +85,6 @@ class LayerNormGRUCell(LayerNormCell):
             offset = offset + (self.bias[0] if self.reset_after else self.bias)
         return center_columns(self.kernel), self.kernel_norm_gamma, offset
 
-    def project_inputs(self, inputs, weights):
-        kernel, gamma, offset = weights
-        return centered_norm(ops.matmul(inputs, kernel), gamma, self.norm_epsilon) + offset
-
     def step_weights(self):
         kernel, gamma, beta = self.recurrent_kernel, self.recurrent_norm_gamma, self.recurrent_norm_beta
         if self.reset_after:

@@ -119,10 +119,6 @@ class LayerNormLSTMCell(LayerNormCell):
             offset = offset + self.bias
         return center_columns(self.kernel), self.kernel_norm_gamma, offset
 
-    def project_inputs(self, inputs, weights):
-        kernel, gamma, offset = weights
-        return centered_norm(ops.matmul(inputs, kernel), gamma, self.norm_epsilon) + offset
-
     def step_weights(self):
         return (center_columns(self.recurrent_kernel), self.recurrent_norm_gamma,
                 self.state_norm_gamma, self.state_norm_beta)
