@@ -58,8 +58,7 @@ def centered_norm(x, gamma, epsilon):
     The gradient is written out (`d_x = s * (d_n - n * mean(d_n * n))`): in a
     time loop it takes half the operations automatic differentiation does.
     """
-    if isinstance(gamma, keras.Variable):
-        gamma = ops.copy(gamma)  # a custom gradient must not read variables itself
+    gamma = read_value(gamma)  # a custom gradient must not read variables itself
 
     @ops.custom_gradient
     def norm(x, gamma):
@@ -83,9 +82,14 @@ def center_columns(kernel):
     return kernel - ops.mean(kernel, axis=-1, keepdims=True)
 
 
+def read_value(weight):
+    """`weight` read into a tensor if it is a variable, else unchanged."""
+    return ops.copy(weight) if isinstance(weight, keras.Variable) else weight
+
+
 def read_values(weights):
     """`weights` with variables read into tensors: once before a loop, not per step."""
-    return tuple(ops.copy(w) if isinstance(w, keras.Variable) else w for w in weights)
+    return tuple(read_value(w) for w in weights)
 
 
 def check_rate(name, value):
