@@ -5,107 +5,153 @@ with status 2; nothing half-written is left behind.
 """
 
 import argparse
-import json
-import os
 import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from rnn_tasks import checks
 from rnn_tasks.errors import UserError
-from rnn_tasks.recipes import write_recipe
 
 EXIT_BAD_INPUT = 2
 
 
 def main(argv=None):
-    """Entry point of `rnn-tasks`; returns the exit status."""
+    """Entry point of `rnn-tasks`; returns the exit status.
+
+    Every failure a user can cause, `UserError` or one from the file system
+    (a folder that cannot be written, a full disk), ends here as one line.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         return args.run(args) or 0
     except UserError as error:
-        print(f"rnn-tasks {args.command}: error: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return _fail(args.command, error)
+    except OSError as error:
+        where = f": {error.filename}" if error.filename else ""
+        return _fail(args.command, f"{error.strerror or error}{where}")
     except KeyboardInterrupt:
         print("rnn-tasks: interrupted", file=sys.stderr)
         return 130
 
 
+def _fail(command, message):
+    print(f"rnn-tasks {command}: error: {message}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+def templates(args):
+    """`rnn_tasks.templates.Task`, imported after the checks that need no TensorFlow."""
+    from rnn_tasks.quiet import import_tensorflow
+
+    import_tensorflow(args.verbose)
+    from rnn_tasks.templates import Task
+
+    return Task
+
+
+
+def positive_int(text):
+    """argparse type: an integer from 1 to 2**63 - 1 (TF Serving's version numbers are int64)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"expected a positive integer below 2**63, got {text!r}")
+    return value
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, with usage errors as one line (usage itself stays in `--help`)."""
+
+    def error(self, message):
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--verbose", action="store_true",
+                        help="show TensorFlow's start-up and library log lines")
+    parser = OneLineParser(
         prog="rnn-tasks", description="Train, evaluate and export recurrent-network tasks.")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    train = commands.add_parser("train", help="train a recipe into a run directory")
+    def command(name, help, run):
+        sub = commands.add_parser(name, help=help, parents=[common])
+        sub.set_defaults(run=run)
+        return sub
+
+    def overrides(sub):
+        sub.add_argument("--set", dest="overrides", action="append", default=[],
+                         metavar="SECTION.KEY=VALUE", help="override a recipe value (repeatable)")
+
+    train = command("train", "train a recipe into a run directory", run_train)
     train.add_argument("recipe", help="recipe file (tasks/*.toml) or built-in recipe name")
     train.add_argument("--run-dir", help="output folder (default: runs/<recipe>-<time>)")
-    train.add_argument("--set", dest="overrides", action="append", default=[],
-                       metavar="SECTION.KEY=VALUE", help="override a recipe value (repeatable)")
+    overrides(train)
     train.add_argument("--resume", action="store_true",
                        help="continue an interrupted run in --run-dir from its last epoch")
-    train.set_defaults(run=run_train)
 
-    evaluate = commands.add_parser("evaluate", help="test metrics of a trained run")
+    evaluate = command("evaluate", "test metrics of a trained run", run_evaluate)
     evaluate.add_argument("run_dir")
     evaluate.add_argument("--data", help="another data file of the same format")
-    evaluate.add_argument("--set", dest="overrides", action="append", default=[],
-                          metavar="SECTION.KEY=VALUE")
-    evaluate.add_argument("--backtest", type=int, metavar="K",
+    overrides(evaluate)
+    evaluate.add_argument("--backtest", type=positive_int, metavar="K",
                           help="forecasting: also report K rolling forecast origins")
-    evaluate.set_defaults(run=run_evaluate)
 
-    predict = commands.add_parser("predict", help="predict raw inputs with a run or an export")
+    predict = command("predict", "predict raw inputs with a run or an export", run_predict)
     predict.add_argument("model_dir", help="run directory or export version directory")
     predict.add_argument("inputs", nargs="+", help="input files (forecasting: CSV history)")
-    predict.set_defaults(run=run_predict)
 
-    export = commands.add_parser("export", help="export a run as a TF Serving SavedModel")
+    export = command("export", "export a run as a TF Serving SavedModel", run_export)
     export.add_argument("run_dir")
     export.add_argument("--to", required=True, metavar="BASE_DIR", help="model base path")
-    export.add_argument("--version", type=int, help="version number (default: next free)")
+    export.add_argument("--version", type=positive_int, help="version number (default: next free)")
     export.add_argument("--models-config", metavar="FILE",
                         help="also add or update this model in a TF Serving model config file")
     export.add_argument("--name", help="model name in --models-config (default: the base folder's name)")
     export.add_argument("--serving-base", metavar="PATH",
                         help="base path as the server sees it (default: --to, absolute)")
-    export.set_defaults(run=run_export)
 
-    commands.add_parser("recipes", help="list the built-in recipes").set_defaults(run=run_recipes)
-    commands.add_parser("datasets", help="list the dataset catalog").set_defaults(run=run_datasets)
+    command("recipes", "list the built-in recipes", run_recipes)
+    command("datasets", "list the dataset catalog", run_datasets)
     return parser
 
 
 def run_train(args):
-    from rnn_tasks.templates import Task
-
-    if args.resume:
-        if not args.run_dir or not (Path(args.run_dir) / "recipe.toml").is_file():
-            raise UserError("--resume needs --run-dir pointing at an interrupted run (with recipe.toml)")
-        task = Task.from_recipe(Path(args.run_dir) / "recipe.toml", args.overrides)
-    else:
-        task = Task.from_recipe(args.recipe, args.overrides)
+    if args.resume and not args.run_dir:
+        raise UserError("--resume needs --run-dir pointing at an interrupted run (with recipe.toml)")
+    source = Path(args.run_dir) / checks.RECIPE_FILE if args.resume else args.recipe
+    recipe, name = checks.training_recipe(source, args.overrides)
+    run_dir = Path(args.run_dir or f"runs/{name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    multi_worker = recipe["train"]["strategy"] == "multi_worker"
+    if not multi_worker:  # workers share one --run-dir that only the chief writes
+        checks.check_training_run_dir(run_dir, args.resume)
+    checks.check_data(recipe)
+    task = templates(args).from_recipe(source, args.overrides)
     task.strategy  # a multi-worker strategy must exist before any other TensorFlow work
     if not task.is_chief:
         return _train_as_worker(task)
-    run_dir = Path(args.run_dir or f"runs/{task.recipe_name}-{time.strftime('%Y%m%d-%H%M%S')}")
-    if run_dir.exists() and any(run_dir.iterdir()) and not args.resume:
-        raise UserError(f"run directory {run_dir} exists and is not empty (use --resume to continue it)")
+    if multi_worker:
+        checks.check_training_run_dir(run_dir, args.resume)
     task.prepare()  # bad data fails here, before anything is written
     created = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
-        write_recipe(task.recipe, run_dir / "recipe.toml")
-        task.fit(run_dir=run_dir, resume=args.resume)
-        metrics = task.evaluate()
-        task.save(run_dir, metrics)
+        with checks.run_lock(run_dir):
+            task.fit(run_dir=run_dir, resume=args.resume)
+            metrics = task.evaluate()
+            task.save(run_dir, metrics)
     except BaseException:
-        if created and not args.resume and not (run_dir / "checkpoints").exists():
+        if created and not (run_dir / "checkpoints").exists():
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
-    print(json.dumps(metrics, indent=2))
+    from rnn_tasks.templates.task import metrics_json
+
+    print(metrics_json(metrics))
     print(f"run directory: {run_dir}")
 
 
@@ -119,41 +165,48 @@ def _train_as_worker(task):
 
 
 def run_evaluate(args):
-    from rnn_tasks.templates import Task
-
-    task = Task.load(args.run_dir, args.overrides)
+    checks.check_evaluate_options(args.run_dir, args.overrides, args.backtest, args.data)
+    task = templates(args).load(args.run_dir, args.overrides)
     kwargs = {"backtest": args.backtest} if args.backtest else {}
     metrics = task.evaluate_file(args.data, **kwargs) if args.data else task.evaluate(**kwargs)
-    print(json.dumps(metrics, indent=2))
+    from rnn_tasks.templates.task import metrics_json
+
+    print(metrics_json(metrics))
 
 
 def run_predict(args):
     model_dir = Path(args.model_dir)
     if (model_dir / "saved_model.pb").is_file():
-        return _predict_export(model_dir, args.inputs)
-    from rnn_tasks.templates import Task
-
-    task = Task.load(model_dir)
+        return _predict_export(model_dir, args)
+    checks.finished_run_recipe(model_dir)
+    task = templates(args).load(model_dir)
     print(task.format_outputs(task.predict(task.inputs_from_files(args.inputs))))
 
 
-def _predict_export(export_dir, inputs):
-    import tensorflow as tf
-
+def _predict_export(export_dir, args):
     from rnn_tasks.export.saved_model import RECIPE_FILE
     from rnn_tasks.recipes import read_toml
-    from rnn_tasks.templates import Task
 
-    task = Task.from_dict(read_toml(export_dir / "assets.extra" / RECIPE_FILE))
+    recipe = read_toml(export_dir / "assets.extra" / RECIPE_FILE)
+    task = templates(args).from_dict(recipe)
+    import tensorflow as tf
+
     signature = tf.saved_model.load(str(export_dir)).signatures["serving_default"]
-    outputs = signature(**{k: tf.constant(v) for k, v in task.inputs_from_files(inputs).items()})
+    outputs = signature(**{k: tf.constant(v) for k, v in task.inputs_from_files(args.inputs).items()})
     print(task.format_outputs({k: v.numpy() for k, v in outputs.items()}))
 
 
 def run_export(args):
-    from rnn_tasks.templates import Task
-
-    task = Task.load(args.run_dir)
+    checks.finished_run_recipe(args.run_dir)
+    checks.check_writable(args.to, "--to")
+    target = Path(args.to) / str(args.version) if args.version else None
+    if target is not None and target.exists():
+        raise UserError(f"export: {target} already exists; versions are never overwritten")
+    if args.models_config:
+        checks.check_models_config_path(args.models_config)
+        if args.name is not None and not args.name.strip():
+            raise UserError("--name must be a non-empty model name")
+    task = templates(args).load(args.run_dir)
     if args.models_config:  # a bad config fails before anything is exported
         from rnn_tasks.export.saved_model import read_models_config, update_models_config
 

@@ -32,14 +32,23 @@ _TYPE_NAMES = {bool: "a boolean", int: "an integer", float: "a number", str: "a 
 
 @dataclasses.dataclass(frozen=True)
 class Field:
-    """One recipe key: its type, default and, optionally, allowed values.
+    """One recipe key: its type, default and allowed values.
 
     Args:
         kind: `bool`, `int`, `float`, `str` or `list`.
         default: value when the recipe omits the key; `Field.REQUIRED` for none.
         choices: allowed values (for `list`: allowed items), or `None`.
         items: type of list items (a tuple for several), or `None`.
-        minimum: smallest allowed number, or `None`.
+        minimum: smallest allowed number (for `list`: of each item), or `None`.
+        maximum: largest allowed number (for `list`: of each item), or `None`.
+        above: the minimum itself is not allowed (`> minimum`).
+        below: the maximum itself is not allowed (`< maximum`).
+        length: `(fewest, most)` items of a list or characters of a string
+            (`None` for no bound on that side), or `None`.
+
+    Example:
+    >>> Field(float, 0.0, minimum=0.0, maximum=1.0, below=True).describe()
+    'a number >= 0.0 and < 1.0'
     """
 
     kind: type
@@ -47,35 +56,83 @@ class Field:
     choices: tuple = None
     items: type = None
     minimum: float = None
+    maximum: float = None
+    above: bool = False
+    below: bool = False
+    length: tuple = None
 
     REQUIRED = _MISSING
 
     def describe(self):
         if self.choices:
-            return "one of " + ", ".join(repr(c) for c in self.choices)
+            text = "one of " + ", ".join(repr(c) for c in self.choices)
+            return f"a list of {text}" if self.kind is list else text
         text = _TYPE_NAMES[self.kind]
-        if self.items:
+        if self.kind is list:
             kinds = self.items if isinstance(self.items, tuple) else (self.items,)
-            text += " of " + " or ".join(_TYPE_NAMES[k].split(" ", 1)[1] + "s" for k in kinds)
+            items = " or ".join(_TYPE_NAMES[k].split(" ", 1)[1] + "s" for k in kinds) \
+                if self.items else "items"
+            text = (f"a non-empty list of {items}" if self.length == (1, None)
+                    else f"a list of {self._describe_length()}{items}")
+        elif self.kind is str and self.length:
+            text = ("a non-empty string" if self.length == (1, None)
+                    else f"a string of {self._describe_length()}characters")
+        bounds = []
         if self.minimum is not None:
-            text += f" >= {self.minimum}"
-        return text
+            bounds.append(f"{'>' if self.above else '>='} {self.minimum}")
+        if self.maximum is not None:
+            bounds.append(f"{'<' if self.below else '<='} {self.maximum}")
+        return " ".join([text, " and ".join(bounds)]) if bounds else text
+
+    def _describe_length(self):
+        """`"3 "`, `"1 to 16 "`, `"at least 1 "` or `""`: how many items (or characters)."""
+        fewest, most = self.length or (0, None)
+        if most is None:
+            return f"at least {fewest} " if fewest else ""
+        return f"{fewest} " if fewest == most else f"{fewest} to {most} "
 
     def check(self, key, value):
         """Returns `value` converted to this field's type, or raises `UserError`."""
-        ok = isinstance(value, self.kind) and not (self.kind is not bool and isinstance(value, bool))
         if self.kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value, ok = float(value), True
-        if ok and self.items:
-            ok = all(isinstance(v, self.items) and not isinstance(v, bool) for v in value)
-        if ok and self.choices:
-            values = value if self.kind is list else [value]
-            ok = all(v in self.choices for v in values)
-        if ok and self.minimum is not None:
-            ok = value >= self.minimum
-        if not ok:
+            value = float(value)
+        if self.kind is list and self.items is float and isinstance(value, list):
+            value = [float(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in value]
+        if not self._allows(value):
             raise UserError(f"recipe: `{key}` must be {self.describe()}, got {value!r}")
         return value
+
+    def _allows(self, value):
+        if not _is(value, self.kind):
+            return False
+        if self.length:
+            fewest, most = self.length
+            if len(value) < fewest or (most is not None and len(value) > most):
+                return False
+        values = value if self.kind is list else [value]
+        if self.items and not all(_is(v, self.items) for v in values):
+            return False
+        if self.choices and not all(v in self.choices for v in values):
+            return False
+        numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        if any(v != v for v in numbers):  # NaN
+            return False
+        if self.minimum is not None and any(v < self.minimum or (self.above and v == self.minimum)
+                                            for v in numbers):
+            return False
+        if self.maximum is not None and any(v > self.maximum or (self.below and v == self.maximum)
+                                            for v in numbers):
+            return False
+        return True
+
+
+def _is(value, kinds):
+    """`isinstance` where `True` is not an integer and integers are numbers."""
+    kinds = kinds if isinstance(kinds, tuple) else (kinds,)
+    if isinstance(value, bool):
+        return bool in kinds
+    if float in kinds and isinstance(value, int):
+        return True
+    return isinstance(value, kinds)
 
 
 def builtin_dir(kind):
@@ -147,6 +204,33 @@ def parse_overrides(items):
             value = text.strip()
         overrides[tuple(parts)] = value
     return overrides
+
+
+def as_overrides(overrides):
+    """`{"train.epochs": 2}` or `["train.epochs=2"]` -> `{("train", "epochs"): 2}`."""
+    if overrides is None or isinstance(overrides, dict):
+        return {tuple(k.split(".")) if isinstance(k, str) else k: v
+                for k, v in (overrides or {}).items()}
+    return parse_overrides(overrides)
+
+
+def load_recipe(source, overrides=None):
+    """Reads a recipe file or built-in recipe name and applies overrides (not validated).
+
+    Args:
+        source: path to a TOML recipe, or a built-in name like `"price_forecasting"`.
+        overrides: `{"section.key": value}` or `["section.key=value"]`.
+
+    Returns:
+        `(recipe dict, recipe name)`; the name is the file's stem.
+
+    Example:
+    >>> recipe, name = load_recipe("price_forecasting", ["train.epochs=2"])
+    >>> name, recipe["task"], recipe["train"]["epochs"]
+    ('price_forecasting', 'forecasting', 2)
+    """
+    path = resolve_recipe_path(source)
+    return apply_overrides(read_toml(path), as_overrides(overrides)), Path(path).stem
 
 
 def apply_overrides(recipe, overrides):

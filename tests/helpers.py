@@ -5,8 +5,11 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 from rnn_tasks.cli import main
+
+RNN_TASKS = str(Path(sys.executable).with_name("rnn-tasks"))  # the installed command
 
 
 def cli(capsys, *args):
@@ -14,6 +17,17 @@ def cli(capsys, *args):
     status = main([str(a) for a in args])
     out, err = capsys.readouterr()
     return status, out, err
+
+
+def shell(*args, cwd, env=None, timeout=600):
+    """Runs the installed `rnn-tasks args...` in its own process, as a terminal would.
+
+    Returns:
+        `subprocess.CompletedProcess` with text `stdout` and `stderr` (TensorFlow's
+        native log lines included: nothing is filtered).
+    """
+    return subprocess.run([RNN_TASKS, *map(str, args)], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=timeout)
 
 
 def serve_in_tensorflow_only_process(export_dir, inputs, tmp_path):

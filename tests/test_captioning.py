@@ -52,18 +52,14 @@ def write_captions_table(folder, count=240):
 
 
 @pytest.fixture(scope="module")
-def captions_table(tmp_path_factory):
-    return write_captions_table(tmp_path_factory.mktemp("flickr"))
+def captions_table(captions_csv):
+    return captions_csv
 
 
 @pytest.fixture(scope="module")
-def trained(captions_table, tmp_path_factory):
-    run_dir = tmp_path_factory.mktemp("run")
-    task = CaptioningTask.from_recipe("captioning", {**TINY, "data.path": str(captions_table)})
-    task.fit(run_dir=run_dir, verbose=0)
-    metrics = task.evaluate()
-    task.save(run_dir, metrics)
-    return task, run_dir, metrics
+def trained(captioning_run):
+    """The session's tiny trained run (tests/conftest.py)."""
+    return captioning_run
 
 
 def bright_pixels(image_bytes):

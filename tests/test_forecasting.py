@@ -29,19 +29,14 @@ def write_prices(path, rows=300, seed=0, ticker="AAPL"):
 
 
 @pytest.fixture(scope="module")
-def prices(tmp_path_factory):
-    return write_prices(tmp_path_factory.mktemp("data") / "prices.csv")
+def prices(prices_csv):
+    return prices_csv
 
 
 @pytest.fixture(scope="module")
-def trained(prices, tmp_path_factory):
-    """A tiny task trained on a CSV with the default recipe's columns (`data.path`)."""
-    run_dir = tmp_path_factory.mktemp("run")
-    task = ForecastingTask.from_recipe("price_forecasting", {**TINY, "data.path": str(prices)})
-    task.fit(run_dir=run_dir, verbose=0)
-    metrics = task.evaluate()
-    task.save(run_dir, metrics)
-    return task, run_dir, metrics
+def trained(forecasting_run):
+    """The session's tiny trained run (tests/conftest.py)."""
+    return forecasting_run
 
 
 def test_metrics_have_the_contract_keys(trained):

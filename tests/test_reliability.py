@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -15,15 +16,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from rnn_tasks import checks
 from rnn_tasks.data.readers import read_table
 from rnn_tasks.errors import UserError
 from rnn_tasks.recipes import parse_overrides, read_toml, validate
 from rnn_tasks.templates import ForecastingTask, Task
-from tests.helpers import cli
+from tests.helpers import cli, shell
 from tests.test_forecasting import TINY, write_prices
 from tests.test_sentiment import write_reviews
 
 FAST = ["--set", "train.epochs=1", "--set", "model.units=4"]
+TEMPLATES = ("forecasting", "sentiment", "translation", "captioning")
 
 
 def write(path, content):
@@ -44,27 +47,89 @@ def price_args(path):
     return ["train", "price_forecasting", "--set", f"data.path={path}", "--set", "data.window=20", *FAST]
 
 
-# (case id, files to write {name: content or callable(tmp_path)}, command, expected message)
+def truncated_png(tmp_path):
+    """A captions table whose one image is a PNG cut in half."""
+    from tests.test_captioning import drawn_elsewhere
+
+    image = drawn_elsewhere()[0]
+    (tmp_path / "half.png").write_bytes(image[:len(image) // 2])
+    write(tmp_path / "c.csv", "image,caption\nhalf.png,a red circle\n")
+    return "c.csv"
+
+
+# (case id, files to write {name: content or callable(tmp_path)}, command, expected message).
+# "{forecasting}" etc. in a command stand for the session's tiny trained run of that template.
 BAD_INPUTS = [
+    # Recipes and --set: answered before TensorFlow starts.
     ("recipe missing", {}, ["train", "missing.toml"], "recipe 'missing.toml' not found"),
     ("recipe not TOML", {"bad.toml": "task = [\n"}, ["train", "bad.toml"], "bad.toml is not valid TOML"),
     ("recipe not UTF-8", {"bad.toml": b"task = '\xff'"}, ["train", "bad.toml"], "is not UTF-8 text"),
     ("recipe unknown task", {"bad.toml": 'task = "poetry"\n'}, ["train", "bad.toml"],
      "recipe: `task` must be one of"),
+    ("recipe is a folder", {"sub/x.txt": ""}, ["train", "sub"], "recipe 'sub' not found"),
     ("unknown key", {}, ["train", "price_forecasting", "--set", "model.unit=3"],
      "unknown key `model.unit` (allowed in [model]: cell,"),
     ("wrong type", {}, ["train", "price_forecasting", "--set", "train.epochs=many"],
-     "`train.epochs` must be an integer >= 1, got 'many'"),
+     "`train.epochs` must be an integer >= 1 and <= 1000000, got 'many'"),
     ("not a choice", {}, ["train", "sentiment", "--set", "model.cell=transformer"],
      "`model.cell` must be one of 'simple_rnn', 'lstm', 'gru'"),
     ("bad --set", {}, ["train", "price_forecasting", "--set", "epochs"],
      "--set expects section.key=value"),
+    ("dropout 1.5", {}, ["train", "price_forecasting", "--set", "model.dropout=1.5"],
+     "`model.dropout` must be a number >= 0.0 and < 1.0, got 1.5"),
+    ("negative seed", {}, ["train", "price_forecasting", "--set", "data.seed=-1"],
+     "`data.seed` must be an integer >= 0 and <= 4294967295, got -1"),
+    ("no target columns", {}, ["train", "price_forecasting", "--set", "data.target_columns=[]"],
+     "`data.target_columns` must be a non-empty list of strings, got []"),
+    ("negative filters", {}, ["train", "captioning", "--set", "model.filters=[-3]"],
+     "`model.filters` must be a list of 0 to 16 integers >= 1 and <= 65536, got [-3]"),
+    ("learning rate 0", {}, ["train", "price_forecasting", "--set", "train.learning_rate=0"],
+     "`train.learning_rate` must be a number > 0.0 and <= 10.0, got 0.0"),
+    ("learning rate nan", {}, ["train", "sentiment", "--set", "train.learning_rate=nan"],
+     "`train.learning_rate` must be a number > 0.0"),
+    ("empty data.path", {}, ["train", "price_forecasting", "--set", "data.path="],
+     "`data.path` must be a non-empty string, got ''"),
+    ("units beyond int32", {}, ["train", "translation_dates", "--set", "model.units=1099511627776"],
+     "`model.units` must be an integer >= 1 and <= 65536"),
+    ("two split fractions", {}, ["train", "sentiment", "--set", "data.split=[0.5, 0.5]"],
+     "`data.split` must be a list of 3 numbers > 0.0"),
+    ("season beyond window", {}, ["train", "price_forecasting", "--set", "data.season=90"],
+     "`data.season` (90) must be <= `data.window` (60)"),
+    ("pooling beyond image", {}, ["train", "captioning", "--set", "data.image_size=8",
+                                  "--set", "model.filters=[4, 4, 4, 4]"],
+     "4 convolution blocks halve a 8-pixel image 4 times, to nothing"),
+    ("beam wider than vocabulary", {}, ["train", "translation_dates", "--set", "decode.beam_width=200",
+                                        "--set", "data.vocabulary_size=100"],
+     "`decode.beam_width` (200) must be <= `data.vocabulary_size` (100)"),
+    ("vocabulary without room", {}, ["train", "captioning", "--set", "data.vocabulary_size=4"],
+     "`data.vocabulary_size` must be an integer >= 5"),
+    ("group without its column", {}, ["train", "price_forecasting", "--set", 'data.group_column=""'],
+     "`data.group_column` must be a non-empty string"),
+    ("three labels", {}, ["train", "sentiment", "--set", 'data.labels=["a", "b", "c"]'],
+     "`data.labels` must be a list of 2 strings or integers, got ['a', 'b', 'c']"),
+    ("same label twice", {}, ["train", "sentiment", "--set", "data.labels=[1, 1]"],
+     "`data.labels` must be two different labels, negative first, got [1, 1]"),
+    ("warmup over TF Serving's limit", {}, ["train", "sentiment", "--set", "export.warmup_examples=5000"],
+     "`export.warmup_examples` must be an integer >= 0 and <= 1000"),
+    ("usage error", {}, ["train"], "the following arguments are required: recipe"),
+    # Paths and the environment.
     ("data file missing", {}, price_args("nope.csv"), "data file not found: nope.csv"),
+    ("data path a folder", {"shards/a.txt": ""}, price_args("shards"), "data.path 'shards' is a folder"),
+    ("glob matching nothing", {}, price_args("parts-*.csv"), "no file matches the pattern 'parts-*.csv'"),
+    ("run dir a file", {"taken": "x"}, ["train", "price_forecasting", "--run-dir", "taken"],
+     "run directory taken is a file, not a folder"),
+    ("run dir under a file", {"taken": "x"}, ["train", "price_forecasting", "--run-dir", "taken/run"],
+     "run directory taken/run cannot be created: taken is a file"),
+    ("resume without a run", {}, ["train", "price_forecasting", "--resume"], "--resume needs --run-dir"),
+    ("resume a finished run", {}, ["train", "price_forecasting", "--resume", "--run-dir", "{forecasting}"],
+     "is a finished run (it has model.keras)"),
+    # Data: refused, never trained on.
     ("data file empty", {"empty.csv": ""}, price_args("empty.csv"), "cannot read empty.csv as CSV"),
     ("binary garbage", {"garbage.csv": bytes(range(256)) * 4}, price_args("garbage.csv"),
      "garbage.csv is a binary file (it has NUL bytes), not CSV text"),
     ("not UTF-8", {"latin.csv": "Date,Adj Close\n2001-01-01,caf\xe9\n".encode("latin-1")},
      price_args("latin.csv"), "latin.csv is not UTF-8 text"),
+    ("header only", {"h.csv": "Ticker,Date,Adj Close\n"}, price_args("h.csv"), "h.csv has no data rows"),
     ("missing columns", {"cols.csv": "Date,Close\n2001-01-01,1\n"}, price_args("cols.csv"),
      "cols.csv lacks column(s) 'Adj Close'"),
     ("wrong dtype", {"p.csv": lambda t: prices_with(t, "p.csv", lambda f: f.assign(
@@ -73,18 +138,30 @@ BAD_INPUTS = [
     ("missing values", {"p.csv": lambda t: prices_with(t, "p.csv", lambda f: f.assign(
         **{"Adj Close": f["Adj Close"].where(f.index != 7)}))},
      price_args("p.csv"), "has 1 missing or non-numeric values; fill or drop them first"),
+    ("infinite value", {"p.csv": lambda t: prices_with(t, "p.csv", lambda f: f.assign(
+        **{"Adj Close": f["Adj Close"].where(f.index != 290, float("inf"))}))},
+     price_args("p.csv"), "column 'Adj Close' has 1 infinite or too large values (first: inf"),
+    ("beyond float32", {"p.csv": lambda t: prices_with(t, "p.csv", lambda f: f.assign(
+        **{"Adj Close": f["Adj Close"].where(f.index != 9, 1e39)}))},
+     price_args("p.csv"), "infinite or too large values (first: 1e+39"),
     ("series too short", {"p.csv": lambda t: prices_with(t, "p.csv", lambda f: f.iloc[:24])},
      price_args("p.csv"), "too few for window=20 + horizon=5"),
     ("bad date", {"p.csv": lambda t: prices_with(t, "p.csv", lambda f: f.assign(
         Date=f["Date"].where(f.index != 3, "someday")))}, price_args("p.csv"),
      "column 'Date' has a non-date value 'someday'"),
+    ("day-first dates", {"p.csv": lambda t: prices_with(t, "p.csv", lambda f: f.assign(
+        Date=pd.to_datetime(f["Date"]).dt.strftime("%d/%m/%Y")))}, price_args("p.csv"),
+     "has a non-date value '01/01/2001'; expected ISO 8601 (2020-12-31, 2020-12-31 23:59); "
+     "for other formats set `data.date_format`"),
+    ("dates not in date_format", {"p.csv": lambda t: prices_with(t, "p.csv", lambda f: f)},
+     [*price_args("p.csv"), "--set", "data.date_format=%d/%m/%Y"],
+     "has a non-date value '2001-01-01'; expected the format '%d/%m/%Y' of `data.date_format`"),
     ("labels outside `labels`", {"r.csv": lambda t: write_reviews(t / "r.csv").name},
      ["train", "sentiment", "--set", "data.path=r.csv", "--set", 'data.labels=["bad", "good"]', *FAST],
      "needs both labels ['bad', 'good'] (found: fresh, plot, rotten)"),
-    ("three labels", {"r.csv": lambda t: write_reviews(t / "r.csv").name},
-     ["train", "sentiment", "--set", "data.path=r.csv", "--set", 'data.labels=["a", "b", "c"]', *FAST],
-     "`data.labels` must be two different labels, negative first, got ['a', 'b', 'c']"),
     ("one class only", {"r.csv": "category,text,movie_name\nfresh,good,a\nfresh,fine,b\n"},
+     ["train", "sentiment", "--set", "data.path=r.csv", *FAST], "needs both labels"),
+    ("texts without words", {"r.csv": "category,text,movie_name\nfresh,!!,a\nrotten,...,b\n"},
      ["train", "sentiment", "--set", "data.path=r.csv", *FAST], "needs both labels"),
     ("line without a tab", {"p.tsv": "Hello.\tHola.\nGood night. Buenas noches.\n"},
      ["train", "translation", "--set", "data.path=p.tsv", *FAST],
@@ -93,28 +170,81 @@ BAD_INPUTS = [
      ["train", "translation", "--set", "data.path=p.tsv", *FAST], "p.tsv:2: expected source<TAB>target"),
     ("unreadable image", {"c.csv": "image,caption\nnote.png,a note\n", "note.png": "just text"},
      ["train", "captioning", "--set", "data.path=c.csv", *FAST], "note.png is not a PNG or JPEG image"),
+    ("truncated image", {"c.csv": truncated_png}, ["train", "captioning", "--set", "data.path=c.csv", *FAST],
+     "half.png cannot be decoded"),
     ("missing image", {"c.csv": "image,caption\ngone.png,a thing\n"},
      ["train", "captioning", "--set", "data.path=c.csv", *FAST], "cannot read image gone.png"),
+    # Trained runs: evaluate, predict, export.
     ("evaluate without a model", {}, ["evaluate", "."], "is not a finished run directory"),
     ("predict without a model", {}, ["predict", ".", "x.csv"], "is not a finished run directory"),
     ("export without a model", {}, ["export", ".", "--to", "exports"], "is not a finished run directory"),
-    ("resume without a run", {}, ["train", "price_forecasting", "--resume"], "--resume needs --run-dir"),
+    ("backtest on sentiment", {}, ["evaluate", "{sentiment}", "--backtest", "3"],
+     "--backtest applies to forecasting runs"),
+    ("backtest zero", {}, ["evaluate", "{forecasting}", "--backtest", "0"],
+     "argument --backtest: expected a positive integer"),
+    ("evaluate changes the model", {}, ["evaluate", "{forecasting}", "--set", "model.units=3"],
+     "evaluate --set model.units: fixed by the trained model"),
+    ("evaluate changes a shape", {}, ["evaluate", "{translation}", "--set", "data.vocabulary_size=50"],
+     "evaluate --set data.vocabulary_size: fixed by the trained model"),
+    ("evaluate a missing file", {}, ["evaluate", "{sentiment}", "--data", "gone.csv"],
+     "data file not found: gone.csv"),
+    ("predict a missing image", {}, ["predict", "{captioning}", "gone.png"], "cannot read image gone.png"),
+    ("predict a short history", {"h.csv": "Date,Adj Close\n2001-01-01,3\n"}, ["predict", "{forecasting}", "h.csv"],
+     "h.csv: has 1 rows, the model needs the last 20"),
+    ("export to a file", {"taken": "x"}, ["export", "{forecasting}", "--to", "taken"],
+     "--to taken is a file, not a folder"),
+    ("export version zero", {}, ["export", "{forecasting}", "--to", "e", "--version", "0"],
+     "argument --version: expected a positive integer"),
+    ("models config a folder", {"cfg/x": ""},
+     ["export", "{forecasting}", "--to", "e", "--models-config", "cfg"], "--models-config cfg is a folder"),
+    ("models config garbage", {"m.config": "not { a config"},
+     ["export", "{forecasting}", "--to", "e", "--models-config", "m.config"],
+     "m.config is not a TF Serving model config"),
 ]
+
+
+def snapshot(*folders):
+    """Every path under `folders`, to compare before and after a command."""
+    return sorted(str(p) for folder in folders for p in Path(folder).rglob("*"))
 
 
 @pytest.mark.parametrize("files, args, message", [case[1:] for case in BAD_INPUTS],
                          ids=[case[0] for case in BAD_INPUTS])
-def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys, monkeypatch,
-                                                             files, args, message):
-    monkeypatch.chdir(tmp_path)
+def test_bad_input_in_a_real_shell_is_one_line_exit_2_and_writes_nothing(
+        tmp_path, request, files, args, message):
     for name, content in files.items():
-        content(tmp_path) if callable(content) else write(tmp_path / name, content)
-    before = sorted(p.name for p in tmp_path.iterdir())
-    status, _, err = cli(capsys, *args)
-    assert status == 2, err
-    assert message in err, err
-    assert err.count("\n") == 1 and "Traceback" not in err
-    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no run dir, no export
+        if callable(content):
+            content(tmp_path)
+        else:
+            (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+            write(tmp_path / name, content)
+    runs = {name: request.getfixturevalue(f"{name}_run")[1] for name in TEMPLATES
+            if any(f"{{{name}}}" in a for a in args)}
+    args = [a.format(**runs) for a in args]
+    before = snapshot(tmp_path, *runs.values())
+    result = shell(*args, cwd=tmp_path)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2, result.stderr
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert snapshot(tmp_path, *runs.values()) == before  # no run dir, no export, no lock
+
+
+def test_recipe_errors_are_answered_before_tensorflow_starts(tmp_path):
+    start = time.perf_counter()
+    result = shell("train", "price_forcasting", cwd=tmp_path)
+    assert result.returncode == 2 and "recipe 'price_forcasting' not found" in result.stderr
+    assert time.perf_counter() - start < 3  # TensorFlow's import alone takes longer here
+
+
+def test_a_run_directory_in_use_is_refused(forecasting_run, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    with checks.run_lock(run):
+        result = shell("train", "price_forecasting", "--run-dir", run, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"rnn-tasks train: error: run directory {run} is in use by " \
+                                    "another rnn-tasks process"
+    assert not (run / checks.LOCK_FILE).exists()  # released with the block
 
 
 def test_dataset_that_needs_the_network_fails_in_seconds(tmp_path, capsys, monkeypatch):
@@ -216,7 +346,7 @@ def test_every_builtin_recipe_clips_gradients():
 def test_a_model_with_code_inside_is_never_loaded(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
-    (run / "recipe.toml").write_text('task = "forecasting"\n[data]\ntarget_columns = ["x"]\n')
+    (run / "recipe.toml").write_text('task = "forecasting"\n[data]\npath = "x.csv"\ntarget_columns = ["x"]\n')
     inputs = keras.Input((3,))
     model = keras.Model(inputs, keras.layers.Lambda(lambda x: x * 2)(inputs))
     model.save(run / "model.keras")

@@ -39,18 +39,14 @@ def write_reviews(path, rows=600, seed=0, labels=("rotten", "fresh"), extra_labe
 
 
 @pytest.fixture(scope="module")
-def reviews(tmp_path_factory):
-    return write_reviews(tmp_path_factory.mktemp("data") / "reviews.csv")
+def reviews(reviews_csv):
+    return reviews_csv
 
 
 @pytest.fixture(scope="module")
-def trained(reviews, tmp_path_factory):
-    run_dir = tmp_path_factory.mktemp("run")
-    task = SentimentTask.from_recipe("sentiment", {**TINY, "data.path": str(reviews)})
-    task.fit(run_dir=run_dir, verbose=0)
-    metrics = task.evaluate()
-    task.save(run_dir, metrics)
-    return task, run_dir, metrics
+def trained(sentiment_run):
+    """The session's tiny trained run (tests/conftest.py)."""
+    return sentiment_run
 
 
 def mann_whitney_auc(labels, scores):
@@ -162,7 +158,7 @@ def test_labels_must_name_two_present_classes(reviews, tmp_path, labels, message
     task = SentimentTask.from_recipe("sentiment", {**TINY, "data.path": str(path), "data.labels": labels})
     if message is None:
         task.prepare()
-        assert task.data.dropped == {"other_labels": 5, "missing_texts": 0}
+        assert task.data.dropped == {"other_labels": 5, "texts_without_words": 0}
     else:
         with pytest.raises(UserError, match=message):
             task.prepare()

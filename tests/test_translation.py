@@ -30,18 +30,14 @@ def write_pairs(path, count=1500, seed=0):
 
 
 @pytest.fixture(scope="module")
-def pairs(tmp_path_factory):
-    return write_pairs(tmp_path_factory.mktemp("data") / "pairs.tsv")
+def pairs(pairs_tsv):
+    return pairs_tsv
 
 
 @pytest.fixture(scope="module")
-def trained(pairs, tmp_path_factory):
-    run_dir = tmp_path_factory.mktemp("run")
-    task = TranslationTask.from_recipe("translation", {**TINY, "data.path": str(pairs)})
-    task.fit(run_dir=run_dir, verbose=0)
-    metrics = task.evaluate()
-    task.save(run_dir, metrics)
-    return task, run_dir, metrics
+def trained(translation_run):
+    """The session's tiny trained run (tests/conftest.py)."""
+    return translation_run
 
 
 def test_generated_dates_are_real_spanish():

@@ -50,14 +50,14 @@ class DecodeImages(keras.layers.Layer):
 
 
 def check_image_bytes(data, name):
-    """Raises `UserError` unless `data` starts like a PNG or JPEG file."""
-    if not any(data.startswith(magic) for magic in MAGIC):
-        raise UserError(f"{name} is not a PNG or JPEG image (starts with {data[:8]!r})")
+    """Raises `UserError` unless `data` is a PNG or JPEG image that decodes whole.
 
-
-def check_decodable(data, name):
-    """Raises `UserError` unless `data` decodes as a PNG or JPEG image."""
-    check_image_bytes(data, name)
+    The format comes from the first bytes; decoding (the same op the model
+    and the export run) catches truncated and corrupt files.
+    """
+    if not isinstance(data, bytes) or not any(data.startswith(magic) for magic in MAGIC):
+        start = data[:8] if isinstance(data, bytes) else type(data).__name__
+        raise UserError(f"{name} is not a PNG or JPEG image (starts with {start!r})")
     try:
         tf.io.decode_image(data, channels=3, expand_animations=False)
     except tf.errors.InvalidArgumentError as error:
@@ -65,7 +65,7 @@ def check_decodable(data, name):
 
 
 def read_image_file(path):
-    """The bytes of a PNG or JPEG file; `UserError` if missing or another format."""
+    """The bytes of a PNG or JPEG file that decodes; `UserError` if missing or not."""
     try:
         data = open(path, "rb").read()
     except OSError as error:

@@ -59,9 +59,9 @@ def read_table(path, required_columns=()):
                 raise UserError(f"{path} is a binary file (it has NUL bytes), not {kind[1:].upper()} text")
     try:
         if kind == ".jsonl":
-            frame = pd.read_json(path, lines=True)
-        else:
-            frame = pd.read_csv(path, sep="\t" if kind == ".tsv" else ",")
+            frame = pd.read_json(path, lines=True, encoding="utf-8-sig")
+        else:  # utf-8-sig: a byte-order mark (Excel's "CSV UTF-8") is not part of the header
+            frame = pd.read_csv(path, sep="\t" if kind == ".tsv" else ",", encoding="utf-8-sig")
     except UnicodeDecodeError:
         raise UserError(f"{path} is not UTF-8 text (expected CSV, TSV or JSON lines)") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, OSError, EOFError) as error:

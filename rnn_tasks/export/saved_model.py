@@ -58,10 +58,19 @@ def export_task(task, base_dir, version=None):
                                     dir=base.resolve().parent))
     try:
         _write_saved_model(task, staging)
+        readable_by_all(staging)
         os.rename(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def readable_by_all(folder):
+    """Folders 0755 and files 0644 under `folder`: TF Serving often runs as another user."""
+    for root, dirs, files in os.walk(folder):
+        os.chmod(root, 0o755)
+        for name in files:
+            os.chmod(os.path.join(root, name), 0o644)
 
 
 def _staging_prefix(base):

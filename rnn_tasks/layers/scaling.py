@@ -11,9 +11,6 @@ back into raw values. With `mode="log"` the change is `log(x_t / x_{t-1})`
 import keras
 from keras import ops
 
-MODES = ("log", "difference")
-
-
 def change(new, old, mode):
     """`log(new / old)` or `new - old`."""
     return ops.log(new / old) if mode == "log" else new - old

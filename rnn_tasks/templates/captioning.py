@@ -31,7 +31,6 @@ import tensorflow as tf
 
 from rnn_tasks.data.images import (
     DecodeImages,
-    check_decodable,
     check_image_bytes,
     decode_image,
     read_image_file,
@@ -40,12 +39,10 @@ from rnn_tasks.data.splits import group_split
 from rnn_tasks.data.text import Tokenize
 from rnn_tasks.errors import UserError
 from rnn_tasks.layers import recurrent_layer
-from rnn_tasks.recipes import Field
-from rnn_tasks.templates.sequence import SEQUENCE_SCHEMA, SequenceOutputTask
-from rnn_tasks.templates.task import extend_schema, pyplot, timed
+from rnn_tasks.schemas import BACKBONES, CAPTIONING
+from rnn_tasks.templates.sequence import SequenceOutputTask
+from rnn_tasks.templates.task import pyplot, timed
 
-BACKBONES = {"mobilenet_v3_small": "MobileNetV3Small", "efficientnet_b0": "EfficientNetB0",
-             "resnet50": "ResNet50"}
 CACHE_LIMIT = 20000  # images decoded once and kept in memory when there are at most this many
 
 
@@ -71,23 +68,7 @@ class CaptioningTask(SequenceOutputTask):
 
     name = "captioning"
     preprocessing_names = ("decode_images", "caption_tokenize", "caption_vectorizer")
-    schema = extend_schema(SEQUENCE_SCHEMA, {
-        "data": {
-            "image_column": Field(str, "image"),
-            "caption_column": Field(str, "caption"),
-            "image_dir": Field(str, ""),
-            "split": Field(list, [0.8, 0.1, 0.1], items=float),
-            "image_size": Field(int, 64, minimum=8),
-            "max_caption_length": Field(int, 16, minimum=1),
-            "vocabulary_size": Field(int, 5000, minimum=4),
-        },
-        "model": {
-            "embedding_dim": Field(int, 32, minimum=1),
-            "filters": Field(list, [32, 64, 128], items=int),
-            "backbone": Field(str, "none", choices=("none", *BACKBONES)),
-            "backbone_weights": Field(str, "imagenet"),
-        },
-    })
+    schema = CAPTIONING
 
     # 1. Data ---------------------------------------------------------------------------
 
@@ -98,17 +79,19 @@ class CaptioningTask(SequenceOutputTask):
         parts = group_split(keys, data["split"], data["seed"])
         return CaptionData({split: (images[rows], captions[rows]) for split, rows in parts.items()})
 
-    def image_captions(self):
-        """`(image bytes, captions)` object arrays, one row per caption."""
+    def image_captions(self, path=None):
+        """`(image bytes, captions)` object arrays, one row per caption, from the table at
+        `path` (default: the recipe's data)."""
         data = self.recipe["data"]
+        path = path or data["path"]
         columns = [data["image_column"], data["caption_column"]]
-        frame = self.read_frame(columns).dropna(subset=columns)
+        frame = self.read_frame(columns, path).dropna(subset=columns)
         frame = frame[frame[columns[1]].astype(str).str.strip() != ""]
         if frame.empty:
             raise UserError("data: no rows with both an image and a caption")
         images = frame[columns[0]].to_numpy(dtype=object)
         if isinstance(images[0], str):  # file names, relative to image_dir or the table's folder
-            folder = Path(data["image_dir"] or (Path(data["path"]).parent if data["path"] else "."))
+            folder = Path(data["image_dir"] or (Path(path).parent if path else "."))
             files = {name: read_image_file(folder / name) for name in set(images)}
             images = np.array([files[name] for name in images], dtype=object)
         else:
@@ -277,8 +260,7 @@ class CaptioningTask(SequenceOutputTask):
     @timed
     def evaluate_file(self, path):
         """Metrics on every image of another captions table (same layout)."""
-        self.recipe["data"]["path"] = str(path)
-        return self.caption_metrics(*self.image_captions())
+        return self.caption_metrics(*self.image_captions(path))
 
     def references(self, images, captions):
         """`{image bytes: [its captions]}`, in first-seen order."""
@@ -326,7 +308,7 @@ class CaptioningTask(SequenceOutputTask):
             inputs = [inputs]
         images = np.asarray(inputs, dtype=object)
         for index, image in enumerate(images):
-            check_decodable(image, f"predict: image {index}")
+            check_image_bytes(image, f"predict: image {index}")
         return [images]
 
     def warmup_inputs(self, count):
@@ -335,6 +317,4 @@ class CaptioningTask(SequenceOutputTask):
 
     def inputs_from_files(self, paths):
         images = [read_image_file(path) for path in paths]
-        for path, image in zip(paths, images):
-            check_decodable(image, str(path))
         return {"image_bytes": np.asarray(images, dtype=object)}

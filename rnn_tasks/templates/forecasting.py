@@ -33,11 +33,12 @@ from rnn_tasks.data.windows import (
 )
 from rnn_tasks.errors import UserError
 from rnn_tasks.layers import DecodeForecast, EncodeHistory, recurrent_layer
-from rnn_tasks.layers.scaling import MODES, change
-from rnn_tasks.recipes import Field
-from rnn_tasks.templates.task import BASE_SCHEMA, Task, extend_schema, pyplot, timed
+from rnn_tasks.layers.scaling import change
+from rnn_tasks.schemas import FORECASTING
+from rnn_tasks.templates.task import Task, pyplot, timed
 
 SPLITS = ("train", "validation", "test")
+FLOAT32_MAX = float(np.finfo("float32").max)
 
 
 @dataclasses.dataclass
@@ -71,18 +72,7 @@ class ForecastingTask(Task):
     """
 
     name = "forecasting"
-    schema = extend_schema(BASE_SCHEMA, {"data": {
-        "date_column": Field(str),
-        "group_column": Field(str),
-        "group": Field(str),
-        "target_columns": Field(list, Field.REQUIRED, items=str),
-        "feature_columns": Field(list, [], items=str),
-        "window": Field(int, 60, minimum=2),
-        "horizon": Field(int, 5, minimum=1),
-        "season": Field(int, 5, minimum=1),
-        "scaling": Field(str, "log", choices=MODES),
-        "split": Field(list, [0.7, 0.15, 0.15], items=float),
-    }})
+    schema = FORECASTING
 
     # Shortcuts to the recipe -------------------------------------------------------
 
@@ -91,6 +81,11 @@ class ForecastingTask(Task):
         data = self.recipe["data"]
         return list(data["target_columns"]) + list(data["feature_columns"])
 
+    def value_columns(self):
+        """Columns every file of a series needs: the values, and the dates if the recipe has them."""
+        date = self.recipe["data"]["date_column"]
+        return self.columns + ([date] if date else [])
+
     @property
     def n_targets(self):
         return len(self.recipe["data"]["target_columns"])
@@ -98,13 +93,14 @@ class ForecastingTask(Task):
     # 1. Data ---------------------------------------------------------------------------
 
     def series(self, frame):
-        """Selects the group, sorts by date, drops repeated dates, checks values.
+        """Selects the group (when the frame has the group column), sorts by date,
+        drops repeated dates, checks values.
 
         Returns:
             `(dates, values (N, F), dropped_duplicates)`.
         """
         data = self.recipe["data"]
-        if data["group_column"]:
+        if data["group_column"] in frame.columns:  # a file without it is one series
             groups = frame[data["group_column"]].astype(str)
             if data["group"] not in set(groups):
                 raise UserError(
@@ -114,10 +110,7 @@ class ForecastingTask(Task):
             frame = frame[groups == data["group"]]
         dropped = 0
         if data["date_column"]:
-            dates = pd.to_datetime(frame[data["date_column"]], errors="coerce", utc=True)
-            if dates.isna().any():
-                bad = frame[data["date_column"]][dates.isna()].iloc[0]
-                raise UserError(f"data: column {data['date_column']!r} has a non-date value {bad!r}")
+            dates = parse_dates(frame[data["date_column"]], data["date_format"])
             frame = frame.assign(_date=dates).sort_values("_date", kind="stable")
             before = len(frame)
             frame = frame.drop_duplicates("_date", keep="last")
@@ -134,6 +127,13 @@ class ForecastingTask(Task):
                     "fill or drop them first (training on NaN is refused)"
                 )
         values = values.to_numpy(dtype="float64")
+        too_large = ~(np.abs(values) <= FLOAT32_MAX)
+        if too_large.any():
+            row, column = np.argwhere(too_large)[0]
+            raise UserError(
+                f"data: column {self.columns[column]!r} has {int(too_large[:, column].sum())} "
+                f"infinite or too large values (first: {values[row, column]:g} on {dates[row]}; "
+                f"float32 holds up to {FLOAT32_MAX:.3g}); fix or drop them first")
         if self.recipe["data"]["scaling"] == "log" and (values <= 0).any():
             column = self.columns[int(np.argmax((values <= 0).any(axis=0)))]
             raise UserError(
@@ -144,11 +144,9 @@ class ForecastingTask(Task):
 
     def load_data(self):
         data = self.recipe["data"]
-        required = self.columns + [c for c in (data["date_column"], data["group_column"]) if c]
+        required = self.value_columns() + ([data["group_column"]] if data["group_column"] else [])
         dates, values, dropped = self.series(self.read_frame(required))
         window, horizon = data["window"], data["horizon"]
-        if len(data["split"]) != 3 or min(data["split"]) <= 0:
-            raise UserError(f"recipe: `data.split` must be 3 positive fractions, got {data['split']}")
         bounds = dict(zip(SPLITS, split_bounds(len(values), data["split"])))
         windows = {}
         for split, span in bounds.items():
@@ -159,8 +157,6 @@ class ForecastingTask(Task):
                     f"window={window} + horizon={horizon} (series length {len(values)})"
                 )
             windows[split] = (*make_windows(values, starts, window, horizon, self.n_targets), starts)
-        if data["season"] > window:
-            raise UserError(f"recipe: `data.season` ({data['season']}) must be <= `data.window` ({window})")
         return SeriesData(dates, values, bounds, windows, dropped)
 
     # 2. Preprocessing ---------------------------------------------------------------------
@@ -242,18 +238,53 @@ class ForecastingTask(Task):
             n_examples, seconds[, backtest]}`.
         """
         self.prepare()
-        history, future, starts = self.data.windows["test"]
-        actual = future[:, -1]
-        forecasts = self._forecasts(history)
-        scale = self.preprocessing["naive_scale"]
-        metrics = forecast_metrics(actual, forecasts["model"], scale)
-        metrics["baselines"] = {name: forecast_metrics(actual, values, scale)
-                                for name, values in forecasts.items() if name != "model"}
-        metrics["n_examples"] = int(len(actual))
+        metrics = self.score(self.data.windows["test"], self.data.dates,
+                             self.preprocessing["naive_scale"], backtest)
         if self.data.dropped_duplicates:
             metrics["dropped_duplicate_dates"] = self.data.dropped_duplicates
+        return metrics
+
+    @timed
+    def evaluate_file(self, path, backtest=None):
+        """Metrics over a whole other file: a forecast from every origin it allows.
+
+        The file needs the recipe's value and date columns; without the group
+        column it is one series. MASE is scaled by the file's own one-step
+        naive error (there is no training span in it).
+
+        Args:
+            path: a CSV/TSV/JSONL file (or glob) of the recipe's format.
+            backtest: as in `evaluate`, over the file.
+
+        Returns:
+            The keys of `evaluate`.
+        """
+        data = self.recipe["data"]
+        dates, values, dropped = self.series(read_table(path, self.value_columns()))
+        starts = window_starts((0, len(values)), data["window"], data["horizon"])
+        if len(starts) == 0:
+            raise UserError(f"{path}: has {len(values)} rows, too few for window={data['window']} "
+                            f"+ horizon={data['horizon']}")
+        windows = (*make_windows(values, starts, data["window"], data["horizon"], self.n_targets),
+                   starts)
+        targets = values[:, :self.n_targets]
+        metrics = self.score(windows, dates, _positive(np.abs(np.diff(targets, axis=0)).mean(axis=0)),
+                             backtest)
+        if dropped:
+            metrics["dropped_duplicate_dates"] = dropped
+        return metrics
+
+    def score(self, windows, dates, naive_scale, backtest=None):
+        """Metrics of the model and the baselines on `(history, future, starts)` windows."""
+        history, future, starts = windows
+        actual = future[:, -1]
+        forecasts = self._forecasts(history)
+        metrics = forecast_metrics(actual, forecasts["model"], naive_scale)
+        metrics["baselines"] = {name: forecast_metrics(actual, values, naive_scale)
+                                for name, values in forecasts.items() if name != "model"}
+        metrics["n_examples"] = int(len(actual))
         if backtest:
-            metrics["backtest"] = self._backtest(forecasts, backtest)
+            metrics["backtest"] = self._backtest(forecasts, windows, dates, naive_scale, backtest)
         return metrics
 
     def _forecasts(self, history):
@@ -263,29 +294,29 @@ class ForecastingTask(Task):
         return {"model": predicted, **baseline_forecasts(history, data["horizon"], data["season"],
                                                           self.n_targets)}
 
-    def _backtest(self, forecasts, origins):
-        """MASE at `origins` forecast origins, `horizon` apart, ending at the last test window.
+    def _backtest(self, forecasts, windows, dates, naive_scale, origins):
+        """MASE at `origins` forecast origins, `horizon` apart, ending at the last window.
 
         Args:
-            forecasts: `_forecasts` of every test window.
+            forecasts: `_forecasts` of every window.
+            windows: `(history, future, starts)`.
+            dates: the series' dates.
+            naive_scale: MASE's denominator.
             origins: how many origins.
         """
-        _, future, starts = self.data.windows["test"]
-        picks = self._origins(origins)
-        scale = self.preprocessing["naive_scale"]
+        _, future, starts = windows
         window = self.recipe["data"]["window"]
         rows = []
-        for pick in picks:
+        for pick in self._origins(starts, origins):
             actual = future[pick:pick + 1, -1]
-            row = {"origin": str(self.data.dates[starts[pick] + window - 1])}
+            row = {"origin": str(dates[starts[pick] + window - 1])}
             for name, values in forecasts.items():
-                row[name] = forecast_metrics(actual, values[pick:pick + 1], scale)["mase"]
+                row[name] = forecast_metrics(actual, values[pick:pick + 1], naive_scale)["mase"]
             rows.append(row)
         return rows
 
-    def _origins(self, count):
-        """Indices of the last `count` test windows, `horizon` apart, oldest first."""
-        starts = self.data.windows["test"][2]
+    def _origins(self, starts, count):
+        """Indices of the last `count` windows, `horizon` apart, oldest first."""
         return np.arange(len(starts) - 1, -1, -self.recipe["data"]["horizon"])[:count][::-1]
 
     def report_rows(self, metrics):
@@ -300,7 +331,7 @@ class ForecastingTask(Task):
         data = self.recipe["data"]
         history, future, starts = self.data.windows["test"]
         horizon, window = data["horizon"], data["window"]
-        picks = self._origins(12)
+        picks = self._origins(starts, 12)
         forecasts = self._forecasts(history[picks])
         first = starts[picks[0]] + window - 3 * horizon
         last = starts[picks[-1]] + window + horizon
@@ -357,15 +388,40 @@ class ForecastingTask(Task):
         histories = []
         window = self.recipe["data"]["window"]
         for path in paths:
-            data = self.recipe["data"]
-            frame = read_table(path, self.columns + ([data["date_column"]] if data["date_column"] else []))
-            if data["group_column"] and data["group_column"] not in frame.columns:
-                frame = frame.assign(**{data["group_column"]: data["group"]})
+            frame = read_table(path, self.value_columns())
             _, values, _ = self.series(frame)
             if len(values) < window:
                 raise UserError(f"{path}: has {len(values)} rows, the model needs the last {window}")
             histories.append(values[-window:])
         return {"history": np.stack(histories).astype("float32")}
+
+
+def parse_dates(column, date_format=None):
+    """A column of dates -> UTC timestamps; ISO 8601 unless `date_format` says otherwise.
+
+    Day-first and month-first dates (`03/04/2020`) cannot be told apart
+    reliably, so anything but ISO 8601 needs an explicit `data.date_format`.
+
+    Args:
+        column: `pandas.Series` of date strings.
+        date_format: a `strftime` format such as `"%d/%m/%Y"`, or `None` for ISO 8601.
+
+    Returns:
+        `pandas.Series` of UTC timestamps.
+
+    Example:
+    >>> parse_dates(pd.Series(["31/12/2020"]), "%d/%m/%Y").dt.day.tolist()
+    [31]
+    """
+    dates = pd.to_datetime(column, format=date_format or "ISO8601", errors="coerce", utc=True)
+    if dates.isna().any():
+        bad = column[dates.isna()].iloc[0]
+        expected = (f"the format {date_format!r} of `data.date_format`" if date_format else
+                    "ISO 8601 (2020-12-31, 2020-12-31 23:59); for other formats set "
+                    "`data.date_format`, e.g. --set 'data.date_format=%d/%m/%Y'")
+        raise UserError(f"data: column {column.name!r} has a non-date value {bad!r}; "
+                        f"expected {expected}")
+    return dates
 
 
 def _positive(scale):

@@ -31,15 +31,8 @@ from rnn_tasks.data.readers import read_table
 from rnn_tasks.data.splits import group_split
 from rnn_tasks.errors import UserError
 from rnn_tasks.layers import recurrent_layer
-from rnn_tasks.recipes import Field
-from rnn_tasks.templates.task import (
-    BASE_SCHEMA,
-    Task,
-    dropped_counts,
-    extend_schema,
-    pyplot,
-    timed,
-)
+from rnn_tasks.schemas import SENTIMENT
+from rnn_tasks.templates.task import Task, dropped_counts, pyplot, timed
 
 
 @dataclasses.dataclass
@@ -65,32 +58,12 @@ class SentimentTask(Task):
     """
 
     name = "sentiment"
-    schema = extend_schema(BASE_SCHEMA, {
-        "data": {
-            "text_column": Field(str, "text"),
-            "label_column": Field(str, "label"),
-            "labels": Field(list, Field.REQUIRED, items=(str, int)),
-            "group_column": Field(str),
-            "split": Field(list, [0.8, 0.1, 0.1], items=float),
-            "vocabulary_size": Field(int, 20000, minimum=3),
-            "sequence_length": Field(int, 64, minimum=1),
-        },
-        "model": {
-            "embedding_dim": Field(int, 64, minimum=1),
-            "bidirectional": Field(bool, True),
-        },
-        "train": {"loss": Field(str, "binary_crossentropy",
-                                choices=("binary_crossentropy", "binary_focal_crossentropy"))},
-    })
+    schema = SENTIMENT
 
     @property
     def labels(self):
         """`[negative, positive]` as strings (a recipe may write `[0, 1]`)."""
-        labels = [str(label) for label in self.recipe["data"]["labels"]]
-        if len(labels) != 2 or labels[0] == labels[1]:
-            raise UserError(f"recipe: `data.labels` must be two different labels, negative first, "
-                            f"got {self.recipe['data']['labels']}")
-        return labels
+        return [str(label) for label in self.recipe["data"]["labels"]]
 
     # 1. Data ---------------------------------------------------------------------------
 
@@ -113,13 +86,14 @@ class SentimentTask(Task):
             `(texts, labels 0/1, groups or None, {reason: dropped count})`.
         """
         data = self.recipe["data"]
-        labels = frame[data["label_column"]].astype(str)
+        labels = label_strings(frame[data["label_column"]])
         known = labels.isin(self.labels)
         texts = frame[data["text_column"]]
-        has_text = texts.notna()
-        dropped = {"other_labels": int((~known).sum()), "missing_texts": int((known & ~has_text).sum())}
-        keep = known & has_text
-        found = sorted(labels.unique())
+        has_words = texts.notna() & texts.astype(str).str.contains(r"\w", regex=True)
+        dropped = {"other_labels": int((~known).sum()),
+                   "texts_without_words": int((known & ~has_words).sum())}
+        keep = known & has_words
+        found = sorted(set(labels.dropna()))
         present = set(labels[keep])
         if len(present) < 2:
             raise UserError(
@@ -127,7 +101,8 @@ class SentimentTask(Task):
                 f"(found: {', '.join(found[:10])}); set data.labels to its two values, "
                 "negative first"
             )
-        groups = frame[data["group_column"]][keep].astype(str).to_numpy() if data["group_column"] else None
+        groups = (frame[data["group_column"]][keep].astype(str).to_numpy()
+                  if data["group_column"] in frame.columns else None)
         return (texts[keep].astype(str).to_numpy(dtype=object),
                 (labels[keep] == self.labels[1]).to_numpy(dtype="int32"), groups, dropped)
 
@@ -274,3 +249,21 @@ class SentimentTask(Task):
 
     def inputs_from_files(self, paths):
         return {"text": self.texts_from_arguments(paths, self.recipe["data"]["text_column"])}
+
+
+def label_strings(column):
+    """Label cells as strings, as `data.labels` compares them; missing cells stay missing.
+
+    A column of integers with an empty cell is read as floats: `1.0` is the label `"1"`.
+
+    Example:
+    >>> import pandas as pd
+    >>> label_strings(pd.Series([1.0, None, 0.0])).tolist()
+    ['1', nan, '0']
+    """
+    def text(value):
+        if isinstance(value, float) and value.is_integer():
+            return str(int(value))
+        return str(value)
+
+    return column.map(text, na_action="ignore").astype(object)

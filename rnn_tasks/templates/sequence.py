@@ -12,20 +12,7 @@ import tensorflow as tf
 
 from rnn_tasks.data.text import END, START, join_tokens
 from rnn_tasks.decoding import beam_search, greedy_search
-from rnn_tasks.recipes import Field
-from rnn_tasks.templates.task import BASE_SCHEMA, Task, extend_schema
-
-SEQUENCE_SCHEMA = extend_schema(BASE_SCHEMA, {
-    "train": {"loss": Field(str, "sparse_categorical_crossentropy",
-                            choices=("sparse_categorical_crossentropy",))},
-    "decode": {
-        "method": Field(str, "greedy", choices=("greedy", "beam")),
-        "beam_width": Field(int, 4, minimum=1),
-        "max_length": Field(int, 0, minimum=0),
-        "length_penalty": Field(float, 0.6, minimum=0.0),
-    },
-})
-
+from rnn_tasks.templates.task import Task
 
 class SequenceOutputTask(Task):
     """Base of templates whose output is text generated token by token.
@@ -35,7 +22,6 @@ class SequenceOutputTask(Task):
     with `START` and `END` in its vocabulary) and `target_length`.
     """
 
-    schema = SEQUENCE_SCHEMA
     preprocessing_names = ()
     vocabulary = None
 

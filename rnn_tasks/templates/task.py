@@ -27,58 +27,10 @@ import numpy as np
 import pandas as pd
 
 from rnn_tasks.errors import UserError
-from rnn_tasks.recipes import (
-    Field,
-    apply_overrides,
-    parse_overrides,
-    read_toml,
-    resolve_recipe_path,
-    validate,
-    write_recipe,
-)
+from rnn_tasks.recipes import load_recipe, write_recipe
+from rnn_tasks.schemas import resolve_recipe
 
 TASKS = {}  # recipe `task` value -> Task subclass
-
-BASE_SCHEMA = {
-    "": {"task": Field(str, Field.REQUIRED), "description": Field(str, "")},
-    "data": {
-        "dataset": Field(str),
-        "path": Field(str),
-        "seed": Field(int, 0),
-    },
-    "model": {
-        "cell": Field(str, "lstm", choices=("simple_rnn", "lstm", "gru")),
-        "layer_norm": Field(bool, True),
-        "units": Field(int, 64, minimum=1),
-        "layers": Field(int, 1, minimum=1),
-        "dropout": Field(float, 0.0, minimum=0.0),
-    },
-    "train": {
-        "epochs": Field(int, 10, minimum=1),
-        "batch_size": Field(int, 64, minimum=1),
-        "learning_rate": Field(float, 1e-3, minimum=0.0),
-        "loss": Field(str, "mse", choices=("mse", "mae", "huber")),
-        "clipnorm": Field(float, 1.0, minimum=0.0),
-        "patience": Field(int, 5, minimum=0),
-        "strategy": Field(str, "auto", choices=("auto", "mirrored", "multi_worker", "tpu")),
-    },
-    "export": {"warmup_examples": Field(int, 8, minimum=0)},
-}
-
-
-def extend_schema(base, extra):
-    """`base` with `extra`'s sections and keys added (extra wins)."""
-    merged = {section: dict(fields) for section, fields in base.items()}
-    for section, fields in extra.items():
-        merged.setdefault(section, {}).update(fields)
-    return merged
-
-
-def _overrides(overrides):
-    """Accepts `{"train.epochs": 2}` or `["train.epochs=2"]`."""
-    if overrides is None or isinstance(overrides, dict):
-        return {tuple(k.split(".")): v for k, v in (overrides or {}).items()}
-    return parse_overrides(overrides)
 
 
 class Task:
@@ -95,7 +47,7 @@ class Task:
     """
 
     name = None  # the recipe's `task` value
-    schema = BASE_SCHEMA
+    schema = None  # `{section: {key: Field}}`, from `rnn_tasks.schemas`
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -128,10 +80,9 @@ class Task:
             An instance of the template the recipe names (`cls` itself when
             called on a subclass).
         """
-        path = resolve_recipe_path(source)
-        raw = apply_overrides(read_toml(path), _overrides(overrides))
+        raw, name = load_recipe(source, overrides)
         task = cls.from_dict(raw)
-        task.recipe_name = Path(path).stem
+        task.recipe_name = name
         return task
 
     @classmethod
@@ -149,7 +100,7 @@ class Task:
             if base is None:
                 raise UserError(f"recipe: {cls.__name__} runs `task = {cls.name!r}`, got {name!r}")
         raw = {"task": cls.name, **{k: v for k, v in raw.items() if k != "task"}}
-        return cls(validate(raw, cls.schema))
+        return cls(resolve_recipe(raw, cls.schema))
 
     @property
     def strategy(self):
@@ -203,17 +154,15 @@ class Task:
         """Reads the recipe's data and returns the template's splits."""
         raise NotImplementedError
 
-    def read_frame(self, required_columns=()):
-        """The recipe's table: `data.path` if set, else the catalog dataset."""
+    def read_frame(self, required_columns=(), path=None):
+        """A table: `path` if given, else the recipe's `data.path`, else its catalog dataset."""
         from rnn_tasks.data.catalog import load_card, read_frame
         from rnn_tasks.data.readers import read_table
 
-        data = self.recipe["data"]
-        if data["path"]:
-            return read_table(data["path"], required_columns)
-        if data["dataset"]:
-            return read_frame(load_card(data["dataset"]), required_columns)
-        raise UserError("recipe: set `data.dataset` (a catalog name) or `data.path` (a file)")
+        path = path or self.recipe["data"]["path"]
+        if path:
+            return read_table(path, required_columns)
+        return read_frame(load_card(self.recipe["data"]["dataset"]), required_columns)
 
     def build_preprocessing(self):
         """Fits preprocessing state on the training split only; returns it."""
@@ -294,15 +243,10 @@ class Task:
         """Test-split metrics, the keys of metrics.json."""
         raise NotImplementedError
 
-    def evaluate_file(self, path, **kwargs):
-        """Metrics on another data file of the recipe's format (`evaluate --data`).
-
-        By default the file takes the place of `data.path` and its test split
-        is scored; templates whose examples are independent score all of it.
-        """
-        self.recipe["data"]["path"] = str(path)
-        self.data = None
-        return self.evaluate(**kwargs)
+    def evaluate_file(self, path):
+        """Metrics over the whole of another data file of the recipe's format
+        (`evaluate --data`), with the keys of `evaluate`."""
+        raise NotImplementedError
 
     def serve(self, inputs):
         """Serving inputs (dict of tensors) -> serving outputs (dict of tensors)."""
@@ -361,6 +305,7 @@ class Task:
             train,
             validation_data=validation,
             epochs=self.recipe["train"]["epochs"],
+            shuffle=False,  # the tf.data pipeline shuffles (Keras warns it ignores `shuffle`)
             callbacks=callbacks,
             verbose=verbose,
         )
@@ -484,7 +429,7 @@ class Task:
             frame = pd.read_csv(history)
             frame.drop_duplicates("epoch", keep="last").to_csv(history, index=False)
         if metrics is not None:
-            (run / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+            (run / "metrics.json").write_text(metrics_json(metrics) + "\n")
             plots = run / "plots"
             plots.mkdir(exist_ok=True)
             self.plot_training_curves(plots / "training_curves.png")
@@ -496,12 +441,10 @@ class Task:
     @classmethod
     def load(cls, run_dir, overrides=None):
         """Reads a run directory back: the right subclass, its recipe and model."""
+        from rnn_tasks.checks import finished_run_recipe
+
         run = Path(run_dir)
-        if not (run / "recipe.toml").is_file() or not (run / "model.keras").is_file():
-            raise UserError(
-                f"{run} is not a finished run directory (needs recipe.toml and model.keras)"
-            )
-        raw = apply_overrides(read_toml(run / "recipe.toml"), _overrides(overrides))
+        raw = finished_run_recipe(run, overrides)
         task = cls.from_dict(raw)
         task.run_dir = run
         import rnn_tasks.layers  # noqa: F401  registers the custom layers
@@ -598,6 +541,26 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
         if loss is not None and not np.isfinite(float(loss)):
             self.failure = f"the loss became {float(loss)} at epoch {self.epoch + 1}, batch {batch + 1}"
             self.model.stop_training = True
+
+
+def metrics_json(metrics):
+    """Metrics as strict JSON text: a value that is not a finite number (an AUC with one
+    class present, a MAPE with every actual value zero) is written as `null`.
+
+    Example:
+    >>> metrics_json({"auc": float("nan"), "n": 3})
+    '{\\n  "auc": null,\\n  "n": 3\\n}'
+    """
+    def finite(value):
+        if isinstance(value, dict):
+            return {k: finite(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [finite(v) for v in value]
+        if isinstance(value, float) and not np.isfinite(value):
+            return None
+        return value
+
+    return json.dumps(finite(metrics), indent=2, allow_nan=False)
 
 
 def dropped_counts(dropped):

@@ -34,9 +34,9 @@ from rnn_tasks.data.splits import group_split
 from rnn_tasks.data.text import END, START, Tokenize
 from rnn_tasks.errors import UserError
 from rnn_tasks.layers import recurrent_layer
-from rnn_tasks.recipes import Field
-from rnn_tasks.templates.sequence import SEQUENCE_SCHEMA, SequenceOutputTask
-from rnn_tasks.templates.task import dropped_counts, extend_schema, pyplot, timed
+from rnn_tasks.schemas import TRANSLATION
+from rnn_tasks.templates.sequence import SequenceOutputTask
+from rnn_tasks.templates.task import dropped_counts, pyplot, timed
 
 
 @dataclasses.dataclass
@@ -70,7 +70,7 @@ def read_pairs(path):
     if not path.is_file():
         raise UserError(f"data file not found: {path}")
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
     except UnicodeDecodeError:
         raise UserError(f"{path} is not UTF-8 text (expected source<TAB>target lines)") from None
     pairs = []
@@ -99,21 +99,7 @@ class TranslationTask(SequenceOutputTask):
     name = "translation"
     preprocessing_names = ("source_tokenize", "target_tokenize", "source_vectorizer",
                            "target_vectorizer")
-    schema = extend_schema(SEQUENCE_SCHEMA, {
-        "data": {
-            "source_column": Field(str, ""),
-            "target_column": Field(str, ""),
-            "split": Field(list, [0.8, 0.1, 0.1], items=float),
-            "max_source_length": Field(int, 20, minimum=1),
-            "max_target_length": Field(int, 20, minimum=1),
-            "vocabulary_size": Field(int, 10000, minimum=4),
-        },
-        "model": {
-            "embedding_dim": Field(int, 64, minimum=1),
-            "bidirectional": Field(bool, True),
-            "attention": Field(str, "luong", choices=("luong", "bahdanau")),
-        },
-    })
+    schema = TRANSLATION
 
     # 1. Data ---------------------------------------------------------------------------
 
@@ -132,24 +118,21 @@ class TranslationTask(SequenceOutputTask):
         splits = {split: (sources[rows], targets[rows]) for split, rows in parts.items()}
         return PairData(splits, {"too_long": int((~fits).sum())})
 
-    def read_pairs_frame(self):
-        """`(sources, targets)` object arrays from the recipe's file, table or catalog."""
+    def read_pairs_frame(self, path=None):
+        """`(sources, targets)` object arrays from a file at `path`, else the recipe's
+        file, table or catalog dataset."""
         data = self.recipe["data"]
+        path = path or data["path"]
         columns = [data["source_column"], data["target_column"]]
         if all(columns):
-            frame = self.read_frame(columns)
+            frame = self.read_frame(columns, path)
             frame = frame.dropna(subset=columns)
             frame = frame[(frame[columns[0]].astype(str).str.strip() != "")
                           & (frame[columns[1]].astype(str).str.strip() != "")]
             if frame.empty:
                 raise UserError("data: no rows with both a source and a target text")
-        elif any(columns):
-            raise UserError("recipe: set both `data.source_column` and `data.target_column`, "
-                            "or neither for a source<TAB>target file")
         else:
-            if not (data["path"] or data["dataset"]):
-                raise UserError("recipe: set `data.dataset` (a catalog name) or `data.path` (a file)")
-            frame = read_pairs(data["path"] or fetch(load_card(data["dataset"])))
+            frame = read_pairs(path or fetch(load_card(data["dataset"])))
             columns = ["source", "target"]
         return (frame[columns[0]].astype(str).to_numpy(dtype=object),
                 frame[columns[1]].astype(str).to_numpy(dtype=object))
@@ -223,6 +206,9 @@ class TranslationTask(SequenceOutputTask):
             if not last and spec["dropout"]:
                 x = keras.layers.Dropout(spec["dropout"])(x)
         outputs, *states = x
+        # The decoder masks attention with the source ids it is given; a mask carried on
+        # `outputs` would only be dropped, with a warning, at the decoder's input.
+        outputs = keras.ops.copy(outputs)
         if spec["bidirectional"]:  # forward and backward final states -> one decoder state
             half = len(states) // 2
             states = [keras.layers.Dense(spec["units"], activation="tanh", name=f"bridge_{i}")(
@@ -307,8 +293,7 @@ class TranslationTask(SequenceOutputTask):
     @timed
     def evaluate_file(self, path):
         """Metrics on every pair of another file of the recipe's format."""
-        self.recipe["data"]["path"] = str(path)
-        return self.translation_metrics(*self.read_pairs_frame())
+        return self.translation_metrics(*self.read_pairs_frame(path))
 
     def translation_metrics(self, sources, targets):
         """BLEU and chrF of the recipe's decoding; a source's targets are its references."""

@@ -1,0 +1,153 @@
+"""Checks of recipes, paths and options that need no data and no TensorFlow.
+
+The command line runs these first, so a typo in a recipe, a missing file or
+a folder it cannot write is answered in about a second, before TensorFlow's
+start-up and long before training. Each raises `UserError` with one line.
+
+Example:
+>>> recipe, name = training_recipe("price_forecasting", ["train.epochs=2"])
+>>> recipe["train"]["epochs"], name
+(2, 'price_forecasting')
+"""
+
+import contextlib
+import fcntl
+import os
+from pathlib import Path
+
+from rnn_tasks.data.readers import expand_paths
+from rnn_tasks.errors import UserError
+from rnn_tasks.recipes import apply_overrides, as_overrides, load_recipe, read_toml
+from rnn_tasks.schemas import resolve_recipe
+
+RECIPE_FILE, MODEL_FILE, LOCK_FILE = "recipe.toml", "model.keras", ".lock"
+# Keys `evaluate --set` may change: what data is read and how it is decoded. The
+# rest (the network, the shapes its preprocessing was fitted to) is the trained model.
+FIXED_BY_TRAINING = {"window", "horizon", "scaling", "target_columns", "feature_columns",
+                     "vocabulary_size", "sequence_length", "image_size", "max_caption_length",
+                     "max_source_length", "max_target_length"}
+
+
+def training_recipe(source, overrides=None):
+    """The resolved recipe `train` would run, and its name; every key checked."""
+    raw, name = load_recipe(source, overrides)
+    return resolve_recipe(raw), name
+
+
+def check_data(recipe):
+    """The recipe's data file exists (each file of a glob), or its dataset is in the catalog."""
+    from rnn_tasks.data.catalog import cache_dir, load_card
+
+    data = recipe["data"]
+    if data["path"]:
+        for path in expand_paths(data["path"]):
+            if path.is_dir():
+                raise UserError(f"data.path {str(path)!r} is a folder; give a CSV/TSV/JSONL file "
+                                "(or a glob such as 'folder/*.csv')")
+            if not path.is_file():
+                raise UserError(f"data file not found: {path}")
+        return
+    card = load_card(data["dataset"])
+    cache = cache_dir()
+    if card["source"].get("kind") in ("url", "pypi") and cache.exists() and not cache.is_dir():
+        raise UserError(f"the download cache {cache} is a file, not a folder; "
+                        "point RNN_TASKS_CACHE at a folder")
+
+
+def check_writable(path, what):
+    """`path` can be created or written: it is a folder (or absent) under a writable folder."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{what} {path} is a file, not a folder")
+    existing = next(p for p in [path, *path.parents] if p.exists())
+    if not existing.is_dir():
+        raise UserError(f"{what} {path} cannot be created: {existing} is a file")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"{what} {path} cannot be written: no write permission on {existing}")
+
+
+def check_training_run_dir(run_dir, resume):
+    """A new run goes into an absent or empty folder; `--resume` into an unfinished run."""
+    run = Path(run_dir)
+    check_writable(run, "run directory")
+    if _locked(run / LOCK_FILE):
+        raise UserError(f"run directory {run} is in use by another rnn-tasks process")
+    if resume:
+        if not (run / RECIPE_FILE).is_file():
+            raise UserError(f"--resume: {run} is not an interrupted run (it has no {RECIPE_FILE})")
+        if (run / MODEL_FILE).is_file():
+            raise UserError(f"--resume: {run} is a finished run (it has {MODEL_FILE}); "
+                            "train into a new --run-dir, or evaluate or export this one")
+    elif run.is_dir() and any(run.iterdir()):
+        raise UserError(f"run directory {run} exists and is not empty "
+                        "(use --resume to continue it)")
+
+
+def finished_run_recipe(run_dir, overrides=None):
+    """The raw recipe of a finished run directory, with `overrides` applied."""
+    run = Path(run_dir)
+    if not (run / RECIPE_FILE).is_file() or not (run / MODEL_FILE).is_file():
+        raise UserError(
+            f"{run} is not a finished run directory (needs {RECIPE_FILE} and {MODEL_FILE})")
+    return apply_overrides(read_toml(run / RECIPE_FILE), as_overrides(overrides))
+
+
+def check_evaluate_options(run_dir, overrides, backtest, data_path):
+    """`evaluate`'s options fit the run: keys it may change, `--backtest` for forecasting."""
+    raw = finished_run_recipe(run_dir)
+    changes = as_overrides(overrides)
+    for section, *key in changes:
+        name = ".".join([section, *key])
+        if not (section == "decode" or (section == "data" and key and key[0] not in FIXED_BY_TRAINING)):
+            raise UserError(f"evaluate --set {name}: fixed by the trained model; evaluate may change "
+                            "[data] keys that choose the data, and [decode] keys (train again to "
+                            "change the rest)")
+    recipe = resolve_recipe(apply_overrides(raw, changes))
+    if backtest is not None:
+        if recipe["task"] != "forecasting":
+            raise UserError(f"--backtest applies to forecasting runs; {run_dir} is a "
+                            f"{recipe['task']} run")
+        if backtest < 1:
+            raise UserError(f"--backtest must be a positive number of forecast origins, got {backtest}")
+    if data_path is not None:
+        check_data({"data": {"path": data_path, "dataset": None}})
+
+
+def check_models_config_path(path):
+    """A TF Serving model config file can be read (if present) and written at `path`."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"--models-config {path} is a folder; give the config file's path "
+                        "(e.g. exports/models.config)")
+    check_writable(path.parent, "--models-config's folder")
+
+
+def _locked(path):
+    """Whether another process holds the lock file at `path`."""
+    if not path.is_file():
+        return False
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return False
+
+
+@contextlib.contextmanager
+def run_lock(run_dir):
+    """Holds `run_dir/.lock` for the block: a second process training into the same
+    folder stops with one line instead of both writing it."""
+    path = Path(run_dir) / LOCK_FILE
+    handle = open(path, "a")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise UserError(f"run directory {run_dir} is in use by another rnn-tasks process") from None
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+        handle.close()

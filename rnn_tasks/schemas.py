@@ -1,0 +1,264 @@
+"""What each template's recipe may say, checked before any data is read.
+
+`SCHEMAS` maps a recipe's `task` to its schema (`{section: {key: Field}}`),
+with every key's full allowed range; `RULES` maps it to the checks that join
+several keys (window against season, pooling against image size, ...).
+`resolve_recipe` applies both. This module imports neither TensorFlow nor
+Keras, so the command line answers a bad recipe in well under a second.
+
+Example:
+>>> data = {"path": "prices.csv", "target_columns": ["y"]}
+>>> recipe = resolve_recipe({"task": "forecasting", "data": data})
+>>> recipe["data"]["window"], recipe["model"]["cell"]
+(60, 'lstm')
+>>> resolve_recipe({"task": "forecasting", "data": {**data, "season": 90}})
+Traceback (most recent call last):
+...
+rnn_tasks.errors.UserError: recipe: `data.season` (90) must be <= `data.window` (60)
+"""
+
+from rnn_tasks.errors import UserError
+from rnn_tasks.recipes import Field, validate
+
+SEED_MAX = 2**32 - 1  # NumPy's and Keras's seeds are unsigned 32-bit
+SCALING_MODES = ("log", "difference")
+BACKBONES = {"mobilenet_v3_small": "MobileNetV3Small", "efficientnet_b0": "EfficientNetB0",
+             "resnet50": "ResNet50"}
+MIN_BACKBONE_IMAGE_SIZE = 32  # the smallest input keras.applications accept
+CALENDAR = ("day_of_week", "day_of_month", "month", "day_of_year", "hour")
+
+
+def _size(default, maximum, minimum=1):
+    """An integer size (units, lengths, counts) between `minimum` and `maximum`."""
+    return Field(int, default, minimum=minimum, maximum=maximum)
+
+
+def _split(default):
+    """Three positive fractions for train / validation / test (normalized by their sum)."""
+    return Field(list, default, items=float, minimum=0.0, above=True, length=(3, 3))
+
+
+def _columns(default):
+    """A list of column names, each a non-empty string."""
+    return Field(list, default, items=str, length=(0, None))
+
+
+BASE_SCHEMA = {
+    "": {"task": Field(str, Field.REQUIRED), "description": Field(str, "")},
+    "data": {
+        "dataset": Field(str, length=(1, None)),
+        "path": Field(str, length=(1, None)),
+        "seed": Field(int, 0, minimum=0, maximum=SEED_MAX),
+    },
+    "model": {
+        "cell": Field(str, "lstm", choices=("simple_rnn", "lstm", "gru")),
+        "layer_norm": Field(bool, True),
+        "units": _size(64, 2**16),
+        "layers": _size(1, 64),
+        "dropout": Field(float, 0.0, minimum=0.0, maximum=1.0, below=True),
+    },
+    "train": {
+        "epochs": _size(10, 10**6),
+        "batch_size": _size(64, 2**20),
+        "learning_rate": Field(float, 1e-3, minimum=0.0, above=True, maximum=10.0),
+        "clipnorm": Field(float, 1.0, minimum=0.0, maximum=1e6),
+        "patience": _size(5, 10**6, minimum=0),
+        "strategy": Field(str, "auto", choices=("auto", "mirrored", "multi_worker", "tpu")),
+    },
+    # TF Serving reads at most 1,000 warmup records per model version.
+    "export": {"warmup_examples": _size(8, 1000, minimum=0)},
+}
+
+
+def extend_schema(base, extra):
+    """`base` with `extra`'s sections and keys added (extra wins)."""
+    merged = {section: dict(fields) for section, fields in base.items()}
+    for section, fields in extra.items():
+        merged.setdefault(section, {}).update(fields)
+    return merged
+
+
+FORECASTING = extend_schema(BASE_SCHEMA, {
+    "data": {
+        "date_column": Field(str, length=(1, None)),
+        "date_format": Field(str, length=(1, None)),
+        "group_column": Field(str, length=(1, None)),
+        "group": Field(str, length=(1, None)),
+        "target_columns": Field(list, Field.REQUIRED, items=str, length=(1, None)),
+        "feature_columns": _columns([]),
+        "window": _size(60, 2**20, minimum=2),
+        "horizon": _size(5, 2**16),
+        "season": _size(5, 2**20),
+        "scaling": Field(str, "log", choices=SCALING_MODES),
+        "split": _split([0.7, 0.15, 0.15]),
+    },
+    "train": {"loss": Field(str, "mse", choices=("mse", "mae", "huber"))},
+})
+
+SENTIMENT = extend_schema(BASE_SCHEMA, {
+    "data": {
+        "text_column": Field(str, "text", length=(1, None)),
+        "label_column": Field(str, "label", length=(1, None)),
+        "labels": Field(list, Field.REQUIRED, items=(str, int), length=(2, 2)),
+        "group_column": Field(str, length=(1, None)),
+        "split": _split([0.8, 0.1, 0.1]),
+        # Padding and the out-of-vocabulary id, plus at least one word.
+        "vocabulary_size": _size(20000, 2**24, minimum=3),
+        "sequence_length": _size(64, 2**20),
+    },
+    "model": {
+        "embedding_dim": _size(64, 2**16),
+        "bidirectional": Field(bool, True),
+    },
+    "train": {"loss": Field(str, "binary_crossentropy",
+                            choices=("binary_crossentropy", "binary_focal_crossentropy"))},
+})
+
+SEQUENCE = extend_schema(BASE_SCHEMA, {
+    "data": {
+        "split": _split([0.8, 0.1, 0.1]),
+        # Padding, out-of-vocabulary, start and end tokens, plus at least one word.
+        "vocabulary_size": _size(10000, 2**24, minimum=5),
+    },
+    "model": {"embedding_dim": _size(64, 2**16)},
+    "decode": {
+        "method": Field(str, "greedy", choices=("greedy", "beam")),
+        "beam_width": _size(4, 256),
+        "max_length": _size(0, 4096, minimum=0),
+        "length_penalty": Field(float, 0.6, minimum=0.0, maximum=10.0),
+    },
+})
+
+CAPTIONING = extend_schema(SEQUENCE, {
+    "data": {
+        "image_column": Field(str, "image", length=(1, None)),
+        "caption_column": Field(str, "caption", length=(1, None)),
+        "image_dir": Field(str, ""),
+        "image_size": _size(64, 4096, minimum=8),
+        "max_caption_length": _size(16, 4096),
+        "vocabulary_size": _size(5000, 2**24, minimum=5),
+    },
+    "model": {
+        "embedding_dim": _size(32, 2**16),
+        "filters": Field(list, [32, 64, 128], items=int, minimum=1, maximum=2**16,
+                         length=(0, 16)),
+        "backbone": Field(str, "none", choices=("none", *BACKBONES)),
+        "backbone_weights": Field(str, "imagenet"),
+    },
+})
+
+TRANSLATION = extend_schema(SEQUENCE, {
+    "data": {
+        "source_column": Field(str, ""),
+        "target_column": Field(str, ""),
+        "max_source_length": _size(20, 4096),
+        "max_target_length": _size(20, 4096),
+    },
+    "model": {
+        "bidirectional": Field(bool, True),
+        "attention": Field(str, "luong", choices=("luong", "bahdanau")),
+    },
+})
+
+SCHEMAS = {"forecasting": FORECASTING, "sentiment": SENTIMENT, "captioning": CAPTIONING,
+           "translation": TRANSLATION}
+
+
+# Rules that join several keys --------------------------------------------------------------
+
+def check_data_source(recipe):
+    """A recipe names its data: `data.dataset` or `data.path`."""
+    data = recipe["data"]
+    if not data["dataset"] and not data["path"]:
+        raise UserError("recipe: set `data.dataset` (a catalog name) or `data.path` (a file)")
+
+
+def check_forecasting(recipe):
+    data = recipe["data"]
+    if data["season"] > data["window"]:
+        raise UserError(f"recipe: `data.season` ({data['season']}) must be <= "
+                        f"`data.window` ({data['window']})")
+    columns = list(data["target_columns"]) + list(data["feature_columns"])
+    repeated = sorted({c for c in columns if columns.count(c) > 1})
+    if repeated:
+        raise UserError(f"recipe: column(s) {', '.join(map(repr, repeated))} named twice in "
+                        "`data.target_columns` + `data.feature_columns`; name each column once")
+    if not all(columns):
+        raise UserError(f"recipe: column names must be non-empty, got {columns}")
+    if bool(data["group_column"]) != bool(data["group"]):
+        raise UserError("recipe: set both `data.group_column` and `data.group` (the series to "
+                        f"forecast), or neither; got group_column={data['group_column']!r}, "
+                        f"group={data['group']!r}")
+    if data["date_format"] and not data["date_column"]:
+        raise UserError("recipe: `data.date_format` needs `data.date_column`")
+
+
+def check_sentiment(recipe):
+    data = recipe["data"]
+    labels = [str(label) for label in data["labels"]]
+    if labels[0] == labels[1]:
+        raise UserError(f"recipe: `data.labels` must be two different labels, negative first, "
+                        f"got {data['labels']}")
+    if data["text_column"] == data["label_column"]:
+        raise UserError(f"recipe: `data.text_column` and `data.label_column` must differ, both "
+                        f"are {data['text_column']!r}")
+
+
+def check_decoding(recipe):
+    width, vocabulary = recipe["decode"]["beam_width"], recipe["data"]["vocabulary_size"]
+    if recipe["decode"]["method"] == "beam" and width > vocabulary:
+        raise UserError(f"recipe: `decode.beam_width` ({width}) must be <= "
+                        f"`data.vocabulary_size` ({vocabulary})")
+
+
+def check_captioning(recipe):
+    check_decoding(recipe)
+    size, spec = recipe["data"]["image_size"], recipe["model"]
+    if spec["backbone"] == "none" and size >> len(spec["filters"]) < 1:
+        raise UserError(
+            f"recipe: {len(spec['filters'])} convolution blocks halve a {size}-pixel image "
+            f"{len(spec['filters'])} times, to nothing; use fewer `model.filters` or a larger "
+            f"`data.image_size` (>= {2 ** len(spec['filters'])})")
+    if spec["backbone"] != "none" and size < MIN_BACKBONE_IMAGE_SIZE:
+        raise UserError(f"recipe: `model.backbone` {spec['backbone']!r} needs "
+                        f"`data.image_size` >= {MIN_BACKBONE_IMAGE_SIZE}, got {size}")
+
+
+def check_translation(recipe):
+    check_decoding(recipe)
+    data = recipe["data"]
+    if bool(data["source_column"]) != bool(data["target_column"]):
+        raise UserError("recipe: set both `data.source_column` and `data.target_column` (a table), "
+                        "or neither (a source<TAB>target file)")
+
+
+RULES = {"forecasting": check_forecasting, "sentiment": check_sentiment,
+         "captioning": check_captioning, "translation": check_translation}
+
+
+def resolve_recipe(raw, schema=None):
+    """Validates a parsed recipe against its template's schema and rules.
+
+    Args:
+        raw: the recipe as parsed from TOML (overrides applied).
+        schema: the schema to use; default `SCHEMAS[raw["task"]]` (a
+            subclass of a template may pass an extended schema).
+
+    Returns:
+        The recipe with every key of the schema present.
+
+    Raises:
+        UserError: an unknown task or key, a value out of range, or keys
+            that contradict each other.
+    """
+    name = raw.get("task")
+    if schema is None:
+        if name not in SCHEMAS:
+            raise UserError(f"recipe: `task` must be one of {', '.join(map(repr, SCHEMAS))}, "
+                            f"got {name!r}")
+        schema = SCHEMAS[name]
+    recipe = validate(raw, schema)
+    check_data_source(recipe)
+    if name in RULES:
+        RULES[name](recipe)
+    return recipe
