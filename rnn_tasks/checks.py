@@ -21,6 +21,8 @@ from rnn_tasks.recipes import apply_overrides, as_overrides, load_recipe, read_t
 from rnn_tasks.schemas import resolve_recipe
 
 RECIPE_FILE, MODEL_FILE, LOCK_FILE = "recipe.toml", "model.keras", ".lock"
+# Keys older run directories may hold that their template no longer reads.
+RETIRED = {"translation": [("train", "loss")], "captioning": [("train", "loss")]}
 # Keys `evaluate --set` may change: what data is read and how it is decoded. The
 # rest (the network, the shapes its preprocessing was fitted to) is the trained model.
 FIXED_BY_TRAINING = {"window", "horizon", "scaling", "target_columns", "feature_columns",
@@ -84,12 +86,20 @@ def check_training_run_dir(run_dir, resume):
 
 
 def finished_run_recipe(run_dir, overrides=None):
-    """The raw recipe of a finished run directory, with `overrides` applied."""
+    """The raw recipe of a finished run directory, with `overrides` applied.
+
+    Keys that recipes no longer have (`RETIRED`) are dropped, so runs trained
+    before they were retired still load.
+    """
     run = Path(run_dir)
     if not (run / RECIPE_FILE).is_file() or not (run / MODEL_FILE).is_file():
         raise UserError(
             f"{run} is not a finished run directory (needs {RECIPE_FILE} and {MODEL_FILE})")
-    return apply_overrides(read_toml(run / RECIPE_FILE), as_overrides(overrides))
+    raw = read_toml(run / RECIPE_FILE)
+    for section, key in RETIRED.get(raw.get("task"), ()):
+        if isinstance(raw.get(section), dict):
+            raw[section].pop(key, None)
+    return apply_overrides(raw, as_overrides(overrides))
 
 
 def check_evaluate_options(run_dir, overrides, backtest, data_path):
@@ -103,6 +113,12 @@ def check_evaluate_options(run_dir, overrides, backtest, data_path):
                             "[data] keys that choose the data, and [decode] keys (train again to "
                             "change the rest)")
     recipe = resolve_recipe(apply_overrides(raw, changes))
+    if recipe["task"] == "sentiment":
+        trained = [str(label) for label in raw["data"]["labels"]]
+        given = [str(label) for label in recipe["data"]["labels"]]
+        if given != trained and sorted(given) == sorted(trained):
+            raise UserError(f"evaluate --set data.labels: {given} swaps the trained labels "
+                            f"{trained}; the model's negative label stays first")
     if backtest is not None:
         if recipe["task"] != "forecasting":
             raise UserError(f"--backtest applies to forecasting runs; {run_dir} is a "

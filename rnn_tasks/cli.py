@@ -13,6 +13,7 @@ from pathlib import Path
 
 from rnn_tasks import checks
 from rnn_tasks.errors import UserError
+from rnn_tasks.recipes import write_recipe
 
 EXIT_BAD_INPUT = 2
 
@@ -142,6 +143,7 @@ def run_train(args):
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
         with checks.run_lock(run_dir):
+            write_recipe(task.recipe, run_dir / checks.RECIPE_FILE)  # what --resume reads
             task.fit(run_dir=run_dir, resume=args.resume)
             metrics = task.evaluate()
             task.save(run_dir, metrics)

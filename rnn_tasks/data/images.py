@@ -1,5 +1,7 @@
 """Image bytes -> model input, with core TensorFlow ops only (graph- and Serving-safe)."""
 
+import re
+
 import keras
 import tensorflow as tf
 
@@ -61,7 +63,8 @@ def check_image_bytes(data, name):
     try:
         tf.io.decode_image(data, channels=3, expand_animations=False)
     except tf.errors.InvalidArgumentError as error:
-        raise UserError(f"{name} cannot be decoded: {error.message.splitlines()[0]}") from None
+        reason = re.sub(r"\{\{[^}]*\}\}\s*", "", error.message).splitlines()[0]  # drop the op's name
+        raise UserError(f"{name} cannot be decoded: {reason}") from None
 
 
 def read_image_file(path):

@@ -1,6 +1,7 @@
 """Reading tabular files (CSV, TSV, JSON lines, optionally compressed) with clear errors."""
 
 import glob
+import lzma
 from pathlib import Path
 
 import pandas as pd
@@ -64,7 +65,8 @@ def read_table(path, required_columns=()):
             frame = pd.read_csv(path, sep="\t" if kind == ".tsv" else ",", encoding="utf-8-sig")
     except UnicodeDecodeError:
         raise UserError(f"{path} is not UTF-8 text (expected CSV, TSV or JSON lines)") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, OSError, EOFError) as error:
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, OSError, EOFError,
+            lzma.LZMAError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UserError(f"cannot read {path} as {kind[1:].upper()}: {first_line}") from None
     if frame.empty:
@@ -76,3 +78,36 @@ def read_table(path, required_columns=()):
             f"(it has: {', '.join(map(repr, map(str, frame.columns)))})"
         )
     return frame
+
+
+def text_cells(column):
+    """A column's cells as strings, empty cells as `""` (pandas may keep them as NaN).
+
+    Example:
+    >>> text_cells(pd.Series(["IBM", None, 3])).tolist()
+    ['IBM', '', '3']
+    """
+    return column.map(str, na_action="ignore").fillna("").astype(object)
+
+
+def check_text_column(column):
+    """Raises `UserError` if a column meant to hold text holds objects or lists (nested JSON)."""
+    nested = column.map(lambda value: isinstance(value, (dict, list)))
+    if nested.any():
+        value = column[nested].iloc[0]
+        raise UserError(f"column {column.name!r} must hold text, got a {type(value).__name__} "
+                        f"{str(value)[:40]!r}; flatten it to a string column first")
+
+
+def read_lines(path):
+    """A UTF-8 text file's lines: split at line ends only (`\\n`, `\\r\\n`), never at the
+    Unicode separators `str.splitlines` also splits at (U+2028, form feed, ...); a
+    byte-order mark is dropped.
+
+    Raises:
+        UnicodeDecodeError: the file is not UTF-8.
+    """
+    lines = Path(path).read_text(encoding="utf-8-sig").split("\n")
+    if lines[-1] == "":  # the file's final line end
+        lines.pop()
+    return [line.removesuffix("\r") for line in lines]

@@ -157,10 +157,15 @@ def read_models_config(path):
     config = model_server_config_pb2.ModelServerConfig()
     if Path(path).is_file():
         try:
-            text_format.Parse(Path(path).read_text(), config)
+            text_format.Parse(Path(path).read_text(encoding="utf-8"), config)
         except (text_format.ParseError, UnicodeDecodeError) as error:
-            raise UserError(f"{path} is not a TF Serving model config: "
-                            f"{str(error).splitlines()[0]}") from None
+            reason = str(error).splitlines()[0] if isinstance(error, text_format.ParseError) \
+                else "it is not UTF-8 text"
+            printable = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in reason)
+            raise UserError(f"{path} is not a TF Serving model config: {printable[:200]}") from None
+        if config.WhichOneof("config") == "custom_model_config":
+            raise UserError(f"{path} holds a custom_model_config; rnn-tasks adds models to a "
+                            "model_config_list only, and will not replace it")
     return config
 
 

@@ -90,13 +90,16 @@ class CaptioningTask(SequenceOutputTask):
         if frame.empty:
             raise UserError("data: no rows with both an image and a caption")
         images = frame[columns[0]].to_numpy(dtype=object)
-        if isinstance(images[0], str):  # file names, relative to image_dir or the table's folder
+        kinds = {type(image) for image in images}
+        if kinds == {str}:  # file names, relative to image_dir or the table's folder
             folder = Path(data["image_dir"] or (Path(path).parent if path else "."))
             files = {name: read_image_file(folder / name) for name in set(images)}
             images = np.array([files[name] for name in images], dtype=object)
+        elif kinds == {bytes}:  # encoded images (generated scenes, TFDS): checked as they decode
+            check_image_bytes(images[0], f"the first {columns[0]!r} value")
         else:
-            for image in images[:1]:
-                check_image_bytes(image, f"the first {columns[0]!r} value")
+            raise UserError(f"column {columns[0]!r} must hold image file names (or PNG/JPEG bytes), "
+                            f"got {', '.join(sorted(k.__name__ for k in kinds))} values")
         return images, frame[columns[1]].astype(str).to_numpy(dtype=object)
 
     # 2. Preprocessing ---------------------------------------------------------------------

@@ -23,7 +23,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from rnn_tasks.data.readers import read_table
+from rnn_tasks.data.readers import read_table, text_cells
 from rnn_tasks.data.windows import (
     baseline_forecasts,
     forecast_metrics,
@@ -101,7 +101,7 @@ class ForecastingTask(Task):
         """
         data = self.recipe["data"]
         if data["group_column"] in frame.columns:  # a file without it is one series
-            groups = frame[data["group_column"]].astype(str)
+            groups = text_cells(frame[data["group_column"]])
             if data["group"] not in set(groups):
                 raise UserError(
                     f"data: `group` must be one of the values of column {data['group_column']!r} "
@@ -413,7 +413,9 @@ def parse_dates(column, date_format=None):
     >>> parse_dates(pd.Series(["31/12/2020"]), "%d/%m/%Y").dt.day.tolist()
     [31]
     """
-    dates = pd.to_datetime(column, format=date_format or "ISO8601", errors="coerce", utc=True)
+    # Numbers are not dates here (pandas would read them as nanoseconds since 1970).
+    text = column if pd.api.types.is_datetime64_any_dtype(column) else column.astype(str)
+    dates = pd.to_datetime(text, format=date_format or "ISO8601", errors="coerce", utc=True)
     if dates.isna().any():
         bad = column[dates.isna()].iloc[0]
         expected = (f"the format {date_format!r} of `data.date_format`" if date_format else

@@ -27,7 +27,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from rnn_tasks.data.readers import read_table
+from rnn_tasks.data.readers import check_text_column, read_table, text_cells
 from rnn_tasks.data.splits import group_split
 from rnn_tasks.errors import UserError
 from rnn_tasks.layers import recurrent_layer
@@ -89,6 +89,7 @@ class SentimentTask(Task):
         labels = label_strings(frame[data["label_column"]])
         known = labels.isin(self.labels)
         texts = frame[data["text_column"]]
+        check_text_column(texts)
         has_words = texts.notna() & texts.astype(str).str.contains(r"\w", regex=True)
         dropped = {"other_labels": int((~known).sum()),
                    "texts_without_words": int((known & ~has_words).sum())}
@@ -101,7 +102,7 @@ class SentimentTask(Task):
                 f"(found: {', '.join(found[:10])}); set data.labels to its two values, "
                 "negative first"
             )
-        groups = (frame[data["group_column"]][keep].astype(str).to_numpy()
+        groups = (text_cells(frame[data["group_column"]][keep]).to_numpy()
                   if data["group_column"] in frame.columns else None)
         return (texts[keep].astype(str).to_numpy(dtype=object),
                 (labels[keep] == self.labels[1]).to_numpy(dtype="int32"), groups, dropped)

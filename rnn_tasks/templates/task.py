@@ -26,6 +26,7 @@ import keras
 import numpy as np
 import pandas as pd
 
+from rnn_tasks.data.readers import read_lines
 from rnn_tasks.errors import UserError
 from rnn_tasks.recipes import load_recipe, write_recipe
 from rnn_tasks.schemas import resolve_recipe
@@ -391,18 +392,22 @@ class Task:
     def texts_from_arguments(arguments, column):
         """CLI `predict` texts: a text file gives one text per line, a CSV/TSV/JSONL
         file its `column`; an argument that is not a file is the text itself."""
-        from rnn_tasks.data.readers import read_table
+        from rnn_tasks.data.readers import check_text_column, read_table, text_cells
 
         texts = []
         for argument in arguments:
             path = Path(argument)
+            if path.is_dir():
+                raise UserError(f"predict: {path} is a folder; give texts, or text/CSV files")
             if not path.is_file():
                 texts.append(argument)
             elif column and path.suffix in (".csv", ".tsv", ".jsonl"):
-                texts += read_table(path, [column])[column].fillna("").astype(str).tolist()
+                cells = read_table(path, [column])[column]
+                check_text_column(cells)
+                texts += text_cells(cells).tolist()
             else:
                 try:
-                    texts += path.read_text(encoding="utf-8").splitlines()
+                    texts += read_lines(path)
                 except UnicodeDecodeError:
                     raise UserError(f"{path} is not UTF-8 text") from None
         return np.asarray(texts, dtype=object)

@@ -29,7 +29,7 @@ import pandas as pd
 import tensorflow as tf
 
 from rnn_tasks.data.catalog import fetch, load_card
-from rnn_tasks.data.readers import expand_paths
+from rnn_tasks.data.readers import expand_paths, read_lines
 from rnn_tasks.data.splits import group_split
 from rnn_tasks.data.text import END, START, Tokenize
 from rnn_tasks.errors import UserError
@@ -70,7 +70,7 @@ def read_pairs(path):
     if not path.is_file():
         raise UserError(f"data file not found: {path}")
     try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
+        lines = read_lines(path)
     except UnicodeDecodeError:
         raise UserError(f"{path} is not UTF-8 text (expected source<TAB>target lines)") from None
     pairs = []
@@ -85,6 +85,19 @@ def read_pairs(path):
     if not pairs:
         raise UserError(f"{path} has no sentence pairs")
     return pd.DataFrame(pairs, columns=["source", "target"])
+
+
+def _header_names(path, columns):
+    """Whether the first line of the (first) file at `path` names all of `columns`: a
+    table, rather than `source<TAB>target` lines."""
+    first = expand_paths(path)[0]
+    try:
+        with open(first, encoding="utf-8-sig", errors="replace") as handle:
+            header = handle.readline().rstrip("\r\n")
+    except OSError:
+        return True  # the table reader says what is wrong with the file
+    names = set(header.split("\t")) | set(header.split(","))
+    return all(column in names for column in columns)
 
 
 class TranslationTask(SequenceOutputTask):
@@ -124,7 +137,7 @@ class TranslationTask(SequenceOutputTask):
         data = self.recipe["data"]
         path = path or data["path"]
         columns = [data["source_column"], data["target_column"]]
-        if all(columns):
+        if all(columns) and (not path or _header_names(path, columns)):
             frame = self.read_frame(columns, path)
             frame = frame.dropna(subset=columns)
             frame = frame[(frame[columns[0]].astype(str).str.strip() != "")

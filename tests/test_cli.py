@@ -1,0 +1,105 @@
+"""The command line as a user runs it: the installed `rnn-tasks` in its own process,
+stderr read as a terminal shows it, against the session's tiny trained runs."""
+
+import json
+import stat
+
+import numpy as np
+import pandas as pd
+
+from tests.helpers import shell
+from tests.test_forecasting import write_prices
+from tests.test_sentiment import write_reviews
+from tests.test_translation import write_pairs
+
+
+def test_training_prints_nothing_on_stderr(tmp_path):
+    """No TensorFlow start-up lines, no known-harmless Keras warnings (the decoder's mask,
+    `shuffle` with a dataset): a training's stderr is empty; progress goes to stdout."""
+    pairs = write_pairs(tmp_path / "pairs.tsv", count=200)
+    sets = {"data.path": pairs, "train.epochs": 1, "model.units": 8, "model.embedding_dim": 8,
+            "decode.beam_width": 2, "export.warmup_examples": 2}
+    result = shell("train", "translation", "--run-dir", "run",
+                   *[x for k, v in sets.items() for x in ("--set", f"{k}={v}")], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert "step - loss" in result.stdout and (tmp_path / "run" / "model.keras").is_file()  # progress bar
+    assert not (tmp_path / "run" / ".lock").exists()
+
+
+def test_forecasting_evaluate_and_predict_take_a_file_without_the_group_column(
+        forecasting_run, tmp_path):
+    task, run_dir, _ = forecasting_run
+    rows, window, horizon = 80, 20, 3
+    frame = pd.read_csv(write_prices(tmp_path / "p.csv", rows=rows, seed=3)).drop(columns="Ticker")
+    frame.to_csv(tmp_path / "p.csv", index=False)
+
+    result = shell("evaluate", run_dir, "--data", "p.csv", "--backtest", "2", cwd=tmp_path)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    metrics = json.loads(result.stdout)
+    assert metrics["n_examples"] == rows - window - horizon + 1  # every origin in the file
+    assert [row["origin"][:10] for row in metrics["backtest"]] == [
+        str(d)[:10] for d in pd.to_datetime(frame["Date"])[[rows - horizon - 1 - horizon, rows - horizon - 1]]]
+    # The last-value baseline against NumPy: each origin's last close held for `horizon`
+    # steps, scored by MASE with the file's own one-step naive error.
+    close = frame["Adj Close"].to_numpy()
+    origins = np.arange(window - 1, rows - horizon)
+    actual = np.stack([close[o + 1:o + 1 + horizon] for o in origins])
+    scale = np.abs(np.diff(close)).mean()
+    expected = np.mean(np.abs(actual - close[origins][:, None]) / scale)
+    assert abs(metrics["baselines"]["last_value"]["mase"] - expected) < 1e-9
+
+    result = shell("predict", run_dir, "p.csv", cwd=tmp_path)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert np.array(json.loads(result.stdout)["forecast"]).shape == (1, horizon, 1)
+
+
+def test_sentiment_evaluate_takes_a_file_without_the_group_column_and_empty_labels(
+        sentiment_run, tmp_path):
+    _, run_dir, _ = sentiment_run
+    frame = pd.read_csv(write_reviews(tmp_path / "r.csv", rows=100, seed=2)).drop(columns="movie_name")
+    frame.loc[3, "category"] = None  # an empty label cell: dropped and counted, like other labels
+    frame.to_csv(tmp_path / "r.csv", index=False)
+    result = shell("evaluate", run_dir, "--data", "r.csv", cwd=tmp_path)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    metrics = json.loads(result.stdout)
+    assert metrics["n_examples"] == 99 and metrics["dropped_other_labels"] == 5 + 1
+
+
+def test_export_is_readable_by_other_users(forecasting_run, tmp_path):
+    _, run_dir, _ = forecasting_run
+    result = shell("export", run_dir, "--to", "models", "--models-config", "models.config",
+                   cwd=tmp_path)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    version = tmp_path / "models" / "1"
+    paths = [version, *version.rglob("*")]
+    assert len(paths) > 4
+    for path in paths:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        assert mode == (0o755 if path.is_dir() else 0o644), (path, oct(mode))
+
+
+def test_translation_evaluate_reads_a_pairs_file_whatever_the_recipe_columns(
+        translation_run, pairs_tsv, tmp_path):
+    """`translation_dates` names the generated table's columns; a source<TAB>target file
+    (no header with those names) is still read as pairs, as the README shows."""
+    _, run_dir, _ = translation_run
+    lines = pairs_tsv.read_text(encoding="utf-8").splitlines()[:30]
+    (tmp_path / "other.tsv").write_text("\ufeff" + "\r\n".join(lines) + "\r\n", encoding="utf-8")
+    result = shell("evaluate", run_dir, "--data", "other.tsv", "--set", "data.source_column=source",
+                   "--set", "data.target_column=target", cwd=tmp_path)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert json.loads(result.stdout)["n_pairs"] == 30  # a byte-order mark and CRLF are fine
+
+
+def test_runs_from_before_a_key_was_retired_still_load(translation_run, tmp_path):
+    """`train.loss` left the sequence templates' recipes; older run directories have it."""
+    import shutil
+
+    _, run_dir, _ = translation_run
+    old = shutil.copytree(run_dir, tmp_path / "old")
+    recipe = (old / "recipe.toml").read_text()
+    (old / "recipe.toml").write_text(recipe.replace("[train]\n", '[train]\nloss = "sparse_categorical_crossentropy"\n'))
+    result = shell("predict", old, "March 3, 2021", cwd=tmp_path)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert len(json.loads(result.stdout)["translation"]) == 1
