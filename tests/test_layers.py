@@ -1,6 +1,7 @@
 """Layer tests: NumPy reference equations, published numbers, Keras behaviour.
 
-Runs on the TensorFlow and the JAX backend (`KERAS_BACKEND=jax pytest tests/test_layers.py`).
+Runs on the TensorFlow, JAX and PyTorch backends
+(`KERAS_BACKEND=jax pytest tests/test_layers.py`, `KERAS_BACKEND=torch ...`).
 """
 
 import os
@@ -302,6 +303,11 @@ def backend_gradients(function, *args):
         import jax
 
         return [np.asarray(g) for g in jax.grad(function, argnums=range(len(args)))(*args)]
+    if keras.backend.backend() == "torch":
+        import torch
+
+        args = [ops.convert_to_tensor(a).requires_grad_() for a in args]
+        return [ops.convert_to_numpy(g) for g in torch.autograd.grad(function(*args), args)]
     import tensorflow as tf
 
     args = [tf.constant(a) for a in args]
@@ -330,7 +336,7 @@ def test_centered_norm_gradient_equals_automatic_differentiation():
     x = rng.standard_normal((3, 4, 8)).astype("float32")
     x -= x.mean(axis=-1, keepdims=True)
     gamma = rng.uniform(0.5, 1.5, 8).astype("float32")
-    weights = rng.standard_normal((3, 4, 8)).astype("float32")
+    weights = ops.convert_to_tensor(rng.standard_normal((3, 4, 8)).astype("float32"))
 
     def formula(x, gamma):
         variance = ops.mean(ops.square(x), axis=-1, keepdims=True)

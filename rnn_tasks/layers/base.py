@@ -48,7 +48,7 @@ def layer_norm(x, gamma, beta, epsilon):
     >>> np.round(keras.ops.convert_to_numpy(y), 3).tolist()
     [[-1.0, 1.0]]
     """
-    y = centered_norm(x - ops.mean(x, axis=-1, keepdims=True), gamma, epsilon)
+    y = centered_norm(ops.subtract(x, ops.mean(x, axis=-1, keepdims=True)), gamma, epsilon)
     return y if beta is None else y + beta
 
 
@@ -90,6 +90,35 @@ def read_value(weight):
 def read_values(weights):
     """`weights` with variables read into tensors: once before a loop, not per step."""
     return tuple(read_value(w) for w in weights)
+
+
+def on_accelerator(tensor):
+    """Whether the current backend computes `tensor` on an accelerator (GPU, TPU).
+
+    One public API per backend: on PyTorch the device of `tensor` itself
+    (Keras places tensors on CUDA, MPS or XPU when present, or where
+    `KERAS_TORCH_DEVICE` or `keras.device` says); on JAX the default
+    backend; on TensorFlow the logical GPU and TPU devices (a tensor traced
+    in a graph has no device yet).
+
+    Args:
+        tensor: a tensor of the current backend.
+
+    Returns:
+        `True` on a GPU or TPU, `False` on a CPU.
+    """
+    name = keras.backend.backend()
+    if name == "torch":
+        return tensor.device.type != "cpu"
+    if name == "jax":
+        import jax
+
+        return jax.default_backend() != "cpu"
+    if name == "tensorflow":
+        import tensorflow as tf
+
+        return any(tf.config.list_logical_devices(kind) for kind in ("GPU", "TPU"))
+    return False
 
 
 def check_rate(name, value):
@@ -323,7 +352,7 @@ class LayerNormRNN(keras.layers.RNN):
     - `False`: project each step's inputs inside the loop, while they are in
       cache. On CPUs this measured faster (`benchmarks/layers.py`): the
       all-steps projection is memory-bound there.
-    - `"auto"` (default): `True` when an accelerator is visible, else `False`.
+    - `"auto"` (default): `True` on a GPU or TPU (`on_accelerator`), else `False`.
 
     Either way the weights the loop needs (the centered recurrent kernel) are
     prepared once per call, and zoneout masks for all steps are sampled
@@ -395,7 +424,7 @@ class LayerNormRNN(keras.layers.RNN):
         sequences = ops.swapaxes(sequences, 0, 1)  # (T, B, D)
         if mask is not None:
             mask = ops.swapaxes(mask, 0, 1)  # (T, B)
-        project_per_step = not self._precompute()
+        project_per_step = not self._precompute(sequences)
         input_weights = read_values(cell.input_weights())
         inputs = (sequences if project_per_step
                   else cell.project_inputs(sequences, input_weights))
@@ -428,11 +457,10 @@ class LayerNormRNN(keras.layers.RNN):
         )
         return last_output, ops.swapaxes(outputs, 0, 1), states
 
-    def _precompute(self):
+    def _precompute(self, sequences):
         if self.precompute_inputs != "auto":
             return self.precompute_inputs
-        return any(not device.lower().startswith("cpu")
-                   for device in keras.distribution.list_devices())
+        return on_accelerator(sequences)
 
     def get_config(self):
         config = {**super().get_config(), "precompute_inputs": self.precompute_inputs}

@@ -46,7 +46,7 @@ class LayerNormGRUCell(LayerNormCell):
     Example:
     >>> import numpy as np
     >>> rnn = keras.layers.RNN(LayerNormGRUCell(4))
-    >>> rnn(np.zeros((2, 5, 3), "float32")).shape
+    >>> tuple(rnn(np.zeros((2, 5, 3), "float32")).shape)
     (2, 4)
     """
 
@@ -136,7 +136,7 @@ class LayerNormGRU(LayerNormRNN):
     Example:
     >>> import numpy as np
     >>> output, state = LayerNormGRU(8, return_state=True)(np.zeros((2, 5, 3)))
-    >>> output.shape, state.shape
+    >>> tuple(output.shape), tuple(state.shape)
     ((2, 8), (2, 8))
     """
 

@@ -58,7 +58,7 @@ class LayerNormLSTMCell(LayerNormCell):
     >>> import numpy as np
     >>> rnn = keras.layers.RNN(LayerNormLSTMCell(4), return_state=True)
     >>> output, h, c = rnn(np.zeros((2, 5, 3), "float32"))
-    >>> output.shape, c.shape
+    >>> tuple(output.shape), tuple(c.shape)
     ((2, 4), (2, 4))
     """
 
@@ -164,7 +164,7 @@ class LayerNormLSTM(LayerNormRNN):
     Example:
     >>> import numpy as np
     >>> layer = LayerNormLSTM(8, return_sequences=True, zoneout=0.1)
-    >>> layer(np.zeros((2, 5, 3))).shape
+    >>> tuple(layer(np.zeros((2, 5, 3))).shape)
     (2, 5, 8)
     """
 

@@ -39,7 +39,7 @@ class LayerNormSimpleRNNCell(LayerNormCell):
     Example:
     >>> import numpy as np
     >>> rnn = keras.layers.RNN(LayerNormSimpleRNNCell(4))
-    >>> rnn(np.zeros((2, 5, 3), "float32")).shape
+    >>> tuple(rnn(np.zeros((2, 5, 3), "float32")).shape)
     (2, 4)
     """
 
@@ -80,7 +80,7 @@ class LayerNormSimpleRNN(LayerNormRNN):
 
     Example:
     >>> import numpy as np
-    >>> LayerNormSimpleRNN(4, return_sequences=True)(np.zeros((2, 5, 3))).shape
+    >>> tuple(LayerNormSimpleRNN(4, return_sequences=True)(np.zeros((2, 5, 3))).shape)
     (2, 5, 4)
     """
 

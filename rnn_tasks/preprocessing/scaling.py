@@ -1,0 +1,79 @@
+"""Scale-free encoding of price-like series, inside the model.
+
+Forecasting models see changes, not levels: a stock that grew thirtyfold
+after the training span would otherwise fall outside every scaler fitted on
+that span. `EncodeHistory` turns a raw history into standardized one-step
+changes; `DecodeForecast` turns standardized changes relative to each step
+back into raw values. With `mode="log"` the change is `log(x_t / x_{t-1})`
+(prices), with `mode="difference"` it is `x_t - x_{t-1}` (temperatures).
+"""
+
+import keras
+from keras import ops
+
+def change(new, old, mode):
+    """`log(new / old)` or `new - old`."""
+    return ops.log(new / old) if mode == "log" else new - old
+
+
+def apply_change(base, delta, mode):
+    """Inverse of `change`: `base * exp(delta)` or `base + delta`."""
+    return base * ops.exp(delta) if mode == "log" else base + delta
+
+
+@keras.saving.register_keras_serializable(package="rnn_tasks")
+class EncodeHistory(keras.layers.Layer):
+    """Raw history `(B, W, F)` -> standardized one-step changes `(B, W, F)`.
+
+    The first step has no predecessor inside the window and gets 0.
+
+    Args:
+        mode: `"log"` or `"difference"`.
+        scale: `(F,)` standard deviation of the one-step changes on the
+            training span.
+
+    Example:
+    >>> import numpy as np
+    >>> layer = EncodeHistory("difference", [2.0])
+    >>> keras.ops.convert_to_numpy(layer(np.array([[[1.0], [3.0], [7.0]]]))).ravel().tolist()
+    [0.0, 1.0, 2.0]
+    """
+
+    def __init__(self, mode, scale, **kwargs):
+        super().__init__(**kwargs)
+        self.mode, self.scale = mode, [float(s) for s in scale]
+
+    def call(self, history):
+        steps = change(history[:, 1:], history[:, :-1], self.mode)
+        steps = ops.concatenate([ops.zeros_like(history[:, :1]), steps], axis=1)
+        return steps / ops.convert_to_tensor(self.scale, dtype=history.dtype)
+
+    def get_config(self):
+        return {**super().get_config(), "mode": self.mode, "scale": self.scale}
+
+
+@keras.saving.register_keras_serializable(package="rnn_tasks")
+class DecodeForecast(keras.layers.Layer):
+    """`[history (B, W, F), prediction (B, W, H, T)]` -> raw forecast `(B, W, H, T)`.
+
+    `prediction[:, t, k]` is the standardized change from the targets at
+    step `t` (the first `T` history columns) to step `t + 1 + k`.
+
+    Args:
+        mode: `"log"` or `"difference"`.
+        scale: `(H, T)` standard deviation of those changes on the training span.
+    """
+
+    def __init__(self, mode, scale, **kwargs):
+        super().__init__(**kwargs)
+        self.mode, self.scale = mode, [[float(s) for s in row] for row in scale]
+
+    def call(self, inputs):
+        history, prediction = inputs
+        n_targets = len(self.scale[0])
+        base = ops.expand_dims(history[..., :n_targets], 2)  # (B, W, 1, T)
+        delta = prediction * ops.convert_to_tensor(self.scale, dtype=prediction.dtype)
+        return apply_change(base, delta, self.mode)
+
+    def get_config(self):
+        return {**super().get_config(), "mode": self.mode, "scale": self.scale}
