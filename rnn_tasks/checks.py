@@ -13,6 +13,7 @@ Example:
 import contextlib
 import fcntl
 import os
+import re
 from pathlib import Path
 
 from rnn_tasks.data.readers import expand_paths
@@ -41,19 +42,25 @@ def check_data(recipe):
     from rnn_tasks.data.catalog import cache_dir, load_card
 
     data = recipe["data"]
+    if not data["dataset"] and not data["path"]:
+        raise UserError("recipe: set `data.dataset` (a catalog name) or `data.path` (a file)")
     if data["path"]:
-        for path in expand_paths(data["path"]):
-            if path.is_dir():
-                raise UserError(f"data.path {str(path)!r} is a folder; give a CSV/TSV/JSONL file "
-                                "(or a glob such as 'folder/*.csv')")
-            if not path.is_file():
-                raise UserError(f"data file not found: {path}")
-        return
+        return check_data_files(data["path"], "data.path")
     card = load_card(data["dataset"])
     cache = cache_dir()
     if card["source"].get("kind") in ("url", "pypi") and cache.exists() and not cache.is_dir():
         raise UserError(f"the download cache {cache} is a file, not a folder; "
                         "point RNN_TASKS_CACHE at a folder")
+
+
+def check_data_files(pattern, what):
+    """Every file a path or glob names exists and is a file; `what` names the option."""
+    for path in expand_paths(pattern):
+        if path.is_dir():
+            raise UserError(f"{what} {str(path)!r} is a folder; give a CSV/TSV/JSONL file "
+                            "(or a glob such as 'folder/*.csv')")
+        if not path.is_file():
+            raise UserError(f"data file not found: {path}")
 
 
 def check_writable(path, what):
@@ -126,16 +133,39 @@ def check_evaluate_options(run_dir, overrides, backtest, data_path):
         if backtest < 1:
             raise UserError(f"--backtest must be a positive number of forecast origins, got {backtest}")
     if data_path is not None:
-        check_data({"data": {"path": data_path, "dataset": None}})
+        check_data_files(data_path, "--data")
 
 
-def check_models_config_path(path):
-    """A TF Serving model config file can be read (if present) and written at `path`."""
-    path = Path(path)
+def next_version(base_dir):
+    """One more than the largest integer version in `base_dir` (1 if none)."""
+    base = Path(base_dir)
+    versions = [int(p.name) for p in base.iterdir() if p.name.isdigit()] if base.is_dir() else []
+    return max(versions, default=0) + 1
+
+
+def check_export_options(to, version, models_config, name, serving_base):
+    """`export`'s options, all checked before anything is written."""
+    check_writable(to, "--to")
+    if version is not None and (Path(to) / str(version)).exists():
+        raise UserError(f"{Path(to) / str(version)} already exists; versions are never overwritten "
+                        f"(next free: {next_version(to)})")
+    if not models_config:
+        given = [option for option, value in (("--name", name), ("--serving-base", serving_base))
+                 if value is not None]
+        if given:
+            raise UserError(f"{' and '.join(given)} only apply with --models-config")
+        return
+    path = Path(models_config)
     if path.is_dir():
         raise UserError(f"--models-config {path} is a folder; give the config file's path "
                         "(e.g. exports/models.config)")
     check_writable(path.parent, "--models-config's folder")
+    if name is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+        raise UserError(f"--name must be a model name of letters, digits, '_', '.' and '-' "
+                        f"(clients call /v1/models/<name>), got {name!r}")
+    if serving_base is not None and not serving_base.startswith("/"):
+        raise UserError(f"--serving-base must be the absolute path the server sees (e.g. "
+                        f"/models/prices), got {serving_base!r}")
 
 
 def _locked(path):

@@ -5,7 +5,9 @@ with status 2; nothing half-written is left behind.
 """
 
 import argparse
+import errno
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -13,9 +15,12 @@ from pathlib import Path
 
 from rnn_tasks import checks
 from rnn_tasks.errors import UserError
+from rnn_tasks.inputs import format_outputs
+from rnn_tasks.metrics import metrics_json
 from rnn_tasks.recipes import write_recipe
 
 EXIT_BAD_INPUT = 2
+DISK_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 
 
 def main(argv=None):
@@ -26,16 +31,35 @@ def main(argv=None):
     """
     parser = build_parser()
     args = parser.parse_args(argv)
+    if not args.verbose:
+        from rnn_tasks.quiet import silence_libraries
+
+        silence_libraries()
+    previous = signal.signal(signal.SIGTERM, _terminate)  # clean up as for Ctrl-C
     try:
         return args.run(args) or 0
+    except Terminated:
+        print(f"rnn-tasks {args.command}: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except UserError as error:
         return _fail(args.command, error)
     except OSError as error:
         where = f": {error.filename}" if error.filename else ""
-        return _fail(args.command, f"{error.strerror or error}{where}")
+        hint = "; free some space or write elsewhere" if error.errno in DISK_FULL else ""
+        return _fail(args.command, f"{error.strerror or error}{where}{hint}")
     except KeyboardInterrupt:
         print("rnn-tasks: interrupted", file=sys.stderr)
         return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class Terminated(Exception):
+    """SIGTERM, raised where the program is, so `finally` blocks remove partial output."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()
 
 
 def _fail(command, message):
@@ -125,6 +149,10 @@ def build_parser():
 def run_train(args):
     if args.resume and not args.run_dir:
         raise UserError("--resume needs --run-dir pointing at an interrupted run (with recipe.toml)")
+    if args.resume:  # first: what to resume decides which recipe is read
+        checks.check_training_run_dir(args.run_dir, resume=True)
+    if args.run_dir == "":
+        raise UserError("--run-dir must not be empty (leave it out for runs/<recipe>-<time>)")
     source = Path(args.run_dir) / checks.RECIPE_FILE if args.resume else args.recipe
     recipe, name = checks.training_recipe(source, args.overrides)
     run_dir = Path(args.run_dir or f"runs/{name}-{time.strftime('%Y%m%d-%H%M%S')}")
@@ -151,8 +179,6 @@ def run_train(args):
         if created and not (run_dir / "checkpoints").exists():
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
-    from rnn_tasks.templates.task import metrics_json
-
     print(metrics_json(metrics))
     print(f"run directory: {run_dir}")
 
@@ -168,11 +194,9 @@ def _train_as_worker(task):
 
 def run_evaluate(args):
     checks.check_evaluate_options(args.run_dir, args.overrides, args.backtest, args.data)
-    task = templates(args).load(args.run_dir, args.overrides)
+    task = templates(args).load(args.run_dir, args.overrides, as_template=True)
     kwargs = {"backtest": args.backtest} if args.backtest else {}
     metrics = task.evaluate_file(args.data, **kwargs) if args.data else task.evaluate(**kwargs)
-    from rnn_tasks.templates.task import metrics_json
-
     print(metrics_json(metrics))
 
 
@@ -181,39 +205,32 @@ def run_predict(args):
     if (model_dir / "saved_model.pb").is_file():
         return _predict_export(model_dir, args)
     checks.finished_run_recipe(model_dir)
-    task = templates(args).load(model_dir)
-    print(task.format_outputs(task.predict(task.inputs_from_files(args.inputs))))
+    task = templates(args).load(model_dir, as_template=True)
+    print(format_outputs(task.predict(task.inputs_from_files(args.inputs))))
 
 
 def _predict_export(export_dir, args):
+    task_class = templates(args)  # first: TensorFlow's import, quietly
+    import tensorflow as tf
+
     from rnn_tasks.export.saved_model import RECIPE_FILE
     from rnn_tasks.recipes import read_toml
 
-    recipe = read_toml(export_dir / "assets.extra" / RECIPE_FILE)
-    task = templates(args).from_dict(recipe)
-    import tensorflow as tf
-
+    task = task_class.from_dict(read_toml(export_dir / "assets.extra" / RECIPE_FILE))
     signature = tf.saved_model.load(str(export_dir)).signatures["serving_default"]
     outputs = signature(**{k: tf.constant(v) for k, v in task.inputs_from_files(args.inputs).items()})
-    print(task.format_outputs({k: v.numpy() for k, v in outputs.items()}))
+    print(format_outputs({k: v.numpy() for k, v in outputs.items()}))
 
 
 def run_export(args):
     checks.finished_run_recipe(args.run_dir)
-    checks.check_writable(args.to, "--to")
-    target = Path(args.to) / str(args.version) if args.version else None
-    if target is not None and target.exists():
-        raise UserError(f"export: {target} already exists; versions are never overwritten")
-    if args.models_config:
-        checks.check_models_config_path(args.models_config)
-        if args.name is not None and not args.name.strip():
-            raise UserError("--name must be a non-empty model name")
-    task = templates(args).load(args.run_dir)
+    checks.check_export_options(args.to, args.version, args.models_config, args.name,
+                                args.serving_base)
+    task = templates(args).load(args.run_dir, as_template=True)
     if args.models_config:  # a bad config fails before anything is exported
         from rnn_tasks.export.saved_model import read_models_config, update_models_config
 
         read_models_config(args.models_config)
-    task.prepare()  # warmup requests come from real validation inputs
     print(task.export(args.to, args.version))
     if args.models_config:
         name = args.name or Path(args.to).resolve().name

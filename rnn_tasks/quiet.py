@@ -11,6 +11,7 @@ import contextlib
 import logging
 import os
 import sys
+import warnings
 
 
 @contextlib.contextmanager
@@ -32,6 +33,13 @@ def native_stderr_silenced():
         os.close(null)
 
 
+def silence_libraries():
+    """Library chatter off for this process: TensorFlow's native log level (for every
+    later line) and Python warnings (pandas, matplotlib, Keras), which `--verbose` keeps."""
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    warnings.simplefilter("ignore")
+
+
 def import_tensorflow(verbose=False):
     """Imports TensorFlow (and Keras) once; quietly unless `verbose`.
 
@@ -45,7 +53,7 @@ def import_tensorflow(verbose=False):
         import tensorflow as tf
 
         return tf
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"  # `--verbose` is the way to see them
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"  # as `silence_libraries`, which the CLI calls first
     with native_stderr_silenced():
         import keras  # noqa: F401  (Keras's backend start-up logs too)
         import tensorflow as tf

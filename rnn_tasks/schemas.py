@@ -166,13 +166,6 @@ SCHEMAS = {"forecasting": FORECASTING, "sentiment": SENTIMENT, "captioning": CAP
 
 # Rules that join several keys --------------------------------------------------------------
 
-def check_data_source(recipe):
-    """A recipe names its data: `data.dataset` or `data.path`."""
-    data = recipe["data"]
-    if not data["dataset"] and not data["path"]:
-        raise UserError("recipe: set `data.dataset` (a catalog name) or `data.path` (a file)")
-
-
 def check_forecasting(recipe):
     data = recipe["data"]
     if data["season"] > data["window"]:
@@ -252,13 +245,15 @@ def resolve_recipe(raw, schema=None):
             that contradict each other.
     """
     name = raw.get("task")
+    if not isinstance(name, str):
+        raise UserError(f"recipe: `task` must be a string, one of {', '.join(map(repr, SCHEMAS))}, "
+                        f"got {name!r}")
     if schema is None:
         if name not in SCHEMAS:
             raise UserError(f"recipe: `task` must be one of {', '.join(map(repr, SCHEMAS))}, "
                             f"got {name!r}")
         schema = SCHEMAS[name]
     recipe = validate(raw, schema)
-    check_data_source(recipe)
     if name in RULES:
         RULES[name](recipe)
     return recipe

@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw
 
 from rnn_tasks.data import catalog
 from rnn_tasks.data.generators import COLOURS, shape_scenes
-from rnn_tasks.data.images import DecodeImages
+from rnn_tasks.preprocessing.images import DecodeImages
 from rnn_tasks.errors import UserError
 from rnn_tasks.export import non_core_ops
 from rnn_tasks.templates import CaptioningTask, Task
@@ -112,7 +112,7 @@ def test_metrics_agree_with_sacrebleu_on_the_captions(trained):
     references = {}
     for image, caption in zip(images, captions):
         references.setdefault(image, []).append(caption)
-    generated = task.caption(list(references))
+    generated = task.generate(list(references))
     width = max(map(len, references.values()))
     streams = [[r[i] if i < len(r) else None for r in references.values()] for i in range(width)]
     assert metrics["bleu"] == pytest.approx(sacrebleu.corpus_bleu(generated, streams).score)
@@ -139,7 +139,7 @@ def test_save_load_round_trip(trained):
     loaded = Task.load(run_dir)
     assert type(loaded) is CaptioningTask
     images = drawn_elsewhere()
-    assert loaded.caption(images) == task.caption(images)
+    assert loaded.generate(images) == task.generate(images)
 
 
 def test_export_captions_foreign_pngs_in_a_tensorflow_only_process(trained, tmp_path):
@@ -148,7 +148,7 @@ def test_export_captions_foreign_pngs_in_a_tensorflow_only_process(trained, tmp_
     assert non_core_ops(path) == []
     images = drawn_elsewhere()
     served = serve_in_tensorflow_only_process(path, {"image_bytes": images}, tmp_path)
-    assert served["caption"] == task.caption(images)
+    assert served["caption"] == task.generate(images)
 
 
 def test_corrupt_image_bytes_are_a_clear_error(trained, tmp_path):

@@ -103,3 +103,12 @@ def test_runs_from_before_a_key_was_retired_still_load(translation_run, tmp_path
     result = shell("predict", old, "March 3, 2021", cwd=tmp_path)
     assert result.returncode == 0 and result.stderr == "", result.stderr
     assert len(json.loads(result.stdout)["translation"]) == 1
+
+
+def test_verbose_brings_tensorflow_log_lines_back(sentiment_run, tmp_path):
+    _, run_dir, _ = sentiment_run
+    quiet = shell("predict", run_dir, "A gorgeous, witty film.", cwd=tmp_path)
+    verbose = shell("predict", run_dir, "A gorgeous, witty film.", "--verbose", cwd=tmp_path)
+    assert quiet.returncode == verbose.returncode == 0
+    assert quiet.stderr == "" and verbose.stderr.strip() != ""  # TensorFlow's start-up lines
+    assert json.loads(quiet.stdout) == json.loads(verbose.stdout)

@@ -20,12 +20,12 @@ from hypothesis import strategies as st
 from rnn_tasks import checks
 from rnn_tasks.data.readers import read_table
 from rnn_tasks.errors import UserError
-from rnn_tasks.data.images import check_image_bytes
+from rnn_tasks.preprocessing.images import check_image_bytes
 from rnn_tasks.recipes import load_recipe, parse_overrides, read_toml, validate
 from rnn_tasks.schemas import SCHEMAS, resolve_recipe
 from rnn_tasks.templates import ForecastingTask, SentimentTask, Task
 from rnn_tasks.templates.translation import read_pairs
-from tests.helpers import cli, shell
+from tests.helpers import RNN_TASKS, cli, shell
 from tests.test_forecasting import TINY, write_prices
 from tests.test_sentiment import write_reviews
 
@@ -169,7 +169,7 @@ BAD_INPUTS = [
      "has a non-date value '2001-01-01'; expected the format '%d/%m/%Y' of `data.date_format`"),
     ("labels outside `labels`", {"r.csv": lambda t: write_reviews(t / "r.csv").name},
      ["train", "sentiment", "--set", "data.path=r.csv", "--set", 'data.labels=["bad", "good"]', *FAST],
-     "needs both labels ['bad', 'good'] (found: fresh, plot, rotten)"),
+     "needs both labels ['bad', 'good'] (found: 'fresh', 'plot', 'rotten')"),
     ("one class only", {"r.csv": "category,text,movie_name\nfresh,good,a\nfresh,fine,b\n"},
      ["train", "sentiment", "--set", "data.path=r.csv", *FAST], "needs both labels"),
     ("texts without words", {"r.csv": "category,text,movie_name\nfresh,!!,a\nrotten,...,b\n"},
@@ -262,6 +262,21 @@ def test_recipe_errors_are_answered_before_tensorflow_starts(tmp_path):
     result = shell("train", "price_forcasting", cwd=tmp_path)
     assert result.returncode == 2 and "recipe 'price_forcasting' not found" in result.stderr
     assert time.perf_counter() - start < 3  # TensorFlow's import alone takes longer here
+
+
+@pytest.mark.parametrize("limit", [100_000])  # saved_model.pb is ~250 kB
+def test_a_full_disk_during_export_is_one_line_and_leaves_nothing(forecasting_run, tmp_path, limit):
+    """A file-size limit stands in for a full disk: writes fail part-way (EFBIG), in Python's
+    code or in TensorFlow's, at a point that depends on the limit."""
+    import resource
+
+    _, run_dir, _ = forecasting_run
+    result = subprocess.run(
+        [RNN_TASKS, "export", run_dir, "--to", "models"], cwd=tmp_path, capture_output=True, text=True,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)))
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1 and "File too large" in lines[0], result.stderr
+    assert list(tmp_path.iterdir()) == []  # no base folder, no staging folder
 
 
 def test_a_run_directory_in_use_is_refused(forecasting_run, tmp_path):

@@ -7,7 +7,7 @@ import sacrebleu
 import tensorflow as tf
 
 from rnn_tasks.data.generators import english_spanish_dates, ordinal, spanish_date
-from rnn_tasks.data.text import Tokenize, join_tokens
+from rnn_tasks.preprocessing.text import Tokenize, join_tokens
 from rnn_tasks.errors import UserError
 from rnn_tasks.export import non_core_ops
 from rnn_tasks.templates import Task, TranslationTask
@@ -103,7 +103,7 @@ def test_metrics_agree_with_sacrebleu_on_the_translations(trained):
     references = {}
     for source, target in zip(sources, targets):
         references.setdefault(source, []).append(target)
-    hypotheses = task.translate(list(references))
+    hypotheses = task.generate(list(references))
     width = max(map(len, references.values()))
     streams = [[r[i] if i < len(r) else None for r in references.values()] for i in range(width)]
     assert metrics["bleu"] == pytest.approx(sacrebleu.corpus_bleu(hypotheses, streams).score)
@@ -122,7 +122,7 @@ def test_beam_width_one_translates_like_greedy(trained):
     beam1 = TranslationTask(task.recipe | {"decode": task.recipe["decode"] | {"method": "beam",
                                                                              "beam_width": 1}})
     greedy.model = beam1.model = task.model
-    assert greedy.translate(sources) == beam1.translate(sources)
+    assert greedy.generate(sources) == beam1.generate(sources)
 
 
 def test_save_load_round_trip(trained):
@@ -130,7 +130,7 @@ def test_save_load_round_trip(trained):
     loaded = Task.load(run_dir)
     assert type(loaded) is TranslationTask
     sources = list(task.data.splits["test"][0][:10])
-    assert loaded.translate(sources) == task.translate(sources)
+    assert loaded.generate(sources) == task.generate(sources)
 
 
 def test_export_translates_in_a_tensorflow_only_process(trained, tmp_path):
@@ -139,7 +139,7 @@ def test_export_translates_in_a_tensorflow_only_process(trained, tmp_path):
     assert non_core_ops(path) == []
     texts = ["March 3, 2021", "Tuesday, the 3rd of March 2020", "", "¿¡ unknown words !?" * 30]
     served = serve_in_tensorflow_only_process(path, {"text": texts}, tmp_path)
-    assert served["translation"] == task.translate(texts)
+    assert served["translation"] == task.generate(texts)
 
 
 def test_cli_train_evaluate_predict_export(pairs, tmp_path, capsys):

@@ -6,14 +6,13 @@ import pytest
 
 from rnn_tasks.data.windows import (
     baseline_forecasts,
-    forecast_metrics,
     make_windows,
     split_bounds,
     window_starts,
 )
 from rnn_tasks.errors import UserError
-from rnn_tasks.layers import DecodeForecast, EncodeHistory
-from rnn_tasks.layers.scaling import change
+from rnn_tasks.metrics import forecast_metrics
+from rnn_tasks.preprocessing.scaling import DecodeForecast, EncodeHistory, change
 
 
 def test_make_windows_matches_explicit_indexing():

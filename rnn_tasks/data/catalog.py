@@ -49,8 +49,8 @@ DOWNLOAD_TIMEOUT_S = 10
 
 
 def cache_dir():
-    """The download cache: `$RNN_TASKS_CACHE` or `~/.cache/rnn_tasks`."""
-    return Path(os.environ.get("RNN_TASKS_CACHE", Path.home() / ".cache" / "rnn_tasks"))
+    """The download cache: `$RNN_TASKS_CACHE` (if set and not empty) or `~/.cache/rnn_tasks`."""
+    return Path(os.environ.get("RNN_TASKS_CACHE") or Path.home() / ".cache" / "rnn_tasks")
 
 
 def list_cards():

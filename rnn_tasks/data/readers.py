@@ -29,7 +29,8 @@ def read_table(path, required_columns=()):
     Args:
         path: file path; the format comes from the suffix before any
             compression suffix (`.tsv` -> tab separated, `.jsonl` -> JSON
-            lines, anything else -> comma separated). A glob pattern reads
+            lines, `.json` -> one array of records, anything else -> comma
+            separated). A glob pattern reads
             every matching file (shards), in sorted order, into one frame.
         required_columns: columns that must be present (in every file).
 
@@ -50,6 +51,8 @@ def read_table(path, required_columns=()):
     if len(paths) > 1:
         return pd.concat([read_table(p, required_columns) for p in paths], ignore_index=True)
     path = paths[0]
+    if path.is_dir():
+        raise UserError(f"{path} is a folder, not a data file")
     if not path.is_file():
         raise UserError(f"data file not found: {path}")
     suffixes = [s for s in path.suffixes if s not in (".gz", ".bz2", ".zip", ".xz")]
@@ -59,8 +62,8 @@ def read_table(path, required_columns=()):
             if b"\x00" in handle.read(1 << 16):
                 raise UserError(f"{path} is a binary file (it has NUL bytes), not {kind[1:].upper()} text")
     try:
-        if kind == ".jsonl":
-            frame = pd.read_json(path, lines=True, encoding="utf-8-sig")
+        if kind in (".jsonl", ".json"):  # JSON lines, or one JSON array of records
+            frame = pd.read_json(path, lines=kind == ".jsonl", encoding="utf-8-sig")
         else:  # utf-8-sig: a byte-order mark (Excel's "CSV UTF-8") is not part of the header
             frame = pd.read_csv(path, sep="\t" if kind == ".tsv" else ",", encoding="utf-8-sig")
     except UnicodeDecodeError:
@@ -111,3 +114,37 @@ def read_lines(path):
     if lines[-1] == "":  # the file's final line end
         lines.pop()
     return [line.removesuffix("\r") for line in lines]
+
+
+def parse_dates(column, date_format=None):
+    """A column of dates -> UTC timestamps; ISO 8601 unless `date_format` says otherwise.
+
+    Day-first and month-first dates (`03/04/2020`) cannot be told apart
+    reliably, so anything but ISO 8601 needs an explicit `data.date_format`.
+
+    Args:
+        column: `pandas.Series` of date strings.
+        date_format: a `strftime` format such as `"%d/%m/%Y"`, or `None` for ISO 8601.
+
+    Returns:
+        `pandas.Series` of UTC timestamps.
+
+    Example:
+    >>> parse_dates(pd.Series(["31/12/2020"], name="Date"), "%d/%m/%Y").dt.day.tolist()
+    [31]
+    """
+    # Numbers are not dates here (pandas would read them as nanoseconds since 1970).
+    text = column if pd.api.types.is_datetime64_any_dtype(column) else column.astype(str)
+    try:
+        dates = pd.to_datetime(text, format=date_format or "ISO8601", errors="coerce", utc=True)
+    except ValueError as error:  # a format pandas cannot use, e.g. "%Q"
+        raise UserError(f"recipe: `data.date_format` {date_format!r} is not a strftime format "
+                        f"pandas can read ({str(error).splitlines()[0]})") from None
+    if dates.isna().any():
+        bad = column[dates.isna()].iloc[0]
+        expected = (f"the format {date_format!r} of `data.date_format`" if date_format else
+                    "ISO 8601 (2020-12-31, 2020-12-31 23:59); for other formats set "
+                    "`data.date_format`, e.g. --set 'data.date_format=%d/%m/%Y'")
+        raise UserError(f"data: column {column.name!r} has a non-date value {bad!r}; "
+                        f"expected {expected}")
+    return dates

@@ -37,7 +37,8 @@ def group_split(keys, fractions, seed):
     for index, split in enumerate(SPLITS):
         rows = rng.permutation(np.flatnonzero(split_of_group[which] == index))
         if len(rows) == 0:
-            raise UserError(f"data: the {split} split is empty ({len(keys)} usable rows, "
-                            f"split {list(fractions)}); use more data or other fractions")
+            raise UserError(f"data: the {split} split is empty: the {len(keys)} usable rows hold "
+                            f"{len(unique)} distinct group(s), and all rows of a group go to one "
+                            f"split (split {list(fractions)}); use data with more groups")
         parts[split] = rows
     return parts

@@ -77,33 +77,3 @@ def baseline_forecasts(history, horizon, season, n_targets):
         "drift": last + k * slope,
         "seasonal_naive": seasonal,
     }
-
-
-def forecast_metrics(actual, predicted, naive_scale):
-    """MAE, RMSE, MAPE (%), sMAPE (%) and MASE over all examples, steps and targets.
-
-    Args:
-        actual, predicted: `(n, horizon, n_targets)` in raw units.
-        naive_scale: `(n_targets,)` mean absolute one-step change on the
-            training span (MASE's denominator).
-
-    Returns:
-        dict of floats.
-
-    Example:
-    >>> a = np.array([[[1.0], [2.0]]]); p = np.array([[[1.5], [2.0]]])
-    >>> forecast_metrics(a, p, np.array([0.5]))["mase"]
-    0.5
-    """
-    error = predicted - actual
-    absolute = np.abs(error)
-    nonzero = actual != 0
-    denominator = np.abs(actual) + np.abs(predicted)
-    return {
-        "mae": float(absolute.mean()),
-        "rmse": float(np.sqrt((error ** 2).mean())),
-        "mape": float(100 * (absolute[nonzero] / np.abs(actual[nonzero])).mean()),
-        "smape": float(100 * np.mean(np.where(denominator > 0, 2 * absolute / np.where(
-            denominator > 0, denominator, 1), 0.0))),
-        "mase": float((absolute / naive_scale).mean()),
-    }

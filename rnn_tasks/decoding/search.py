@@ -62,7 +62,8 @@ def length_penalty(lengths, alpha):
     return tf.pow((5.0 + tf.cast(lengths, tf.float32)) / 6.0, alpha)
 
 
-def beam_search(step, state, start_ids, end_id, max_length, beam_width, alpha=0.0, pad_id=0):
+def beam_search(step, state, start_ids, end_id, max_length, beam_width, alpha=0.0, pad_id=0,
+                num_return=None):
     """Keeps the `beam_width` best partial sequences per example at every step.
 
     Candidates are ranked by their summed log-probability divided by
@@ -78,10 +79,13 @@ def beam_search(step, state, start_ids, end_id, max_length, beam_width, alpha=0.
         end_id, max_length, pad_id: as in `greedy_search`.
         beam_width: beams per example.
         alpha: length-normalisation strength (0: none).
+        num_return: `None` for the best beam; a number up to `beam_width` for
+            that many beams per example, best first (an n-best list).
 
     Returns:
         `(tokens int32 [n, max_length], scores float32 [n])` of the best
-        beam of each example (scores are summed log-probabilities).
+        beam of each example (scores are summed log-probabilities); with
+        `num_return`, `[n, num_return, max_length]` and `[n, num_return]`.
 
     Example:
     >>> # From token 0, token 2 looks best (0.6) but leads nowhere likely;
@@ -95,6 +99,9 @@ def beam_search(step, state, start_ids, end_id, max_length, beam_width, alpha=0.
     >>> beam_search(step, (), start, end_id=3, max_length=3, beam_width=2)[0].numpy().tolist()
     [[1, 3, 0]]
     """
+    if num_return is not None and not 1 <= num_return <= beam_width:
+        raise ValueError(f"Received an invalid value for argument `num_return`, expected an "
+                         f"integer from 1 to beam_width={beam_width}, got {num_return}.")
     k = beam_width
     n = tf.shape(start_ids)[0]
     positions = tf.range(max_length)
@@ -130,5 +137,7 @@ def beam_search(step, state, start_ids, end_id, max_length, beam_width, alpha=0.
                tf.fill([n, k, max_length], tf.constant(pad_id, tf.int32)),
                tf.tile(first[None, :], [n, 1]), tf.zeros([n, k], tf.int32), tf.zeros([n, k], tf.bool))
     _, _, _, tokens, scores, lengths, _ = tf.while_loop(more, body, initial)
-    best = tf.argmax(scores / length_penalty(lengths, alpha), axis=-1, output_type=tf.int32)
-    return tf.gather(tokens, best, batch_dims=1), tf.gather(scores, best, batch_dims=1)
+    _, order = tf.math.top_k(scores / length_penalty(lengths, alpha), num_return or 1)
+    if num_return is None:
+        order = order[:, 0]
+    return tf.gather(tokens, order, batch_dims=1), tf.gather(scores, order, batch_dims=1)

@@ -8,26 +8,25 @@ written beside its target under a name TF Serving ignores, then renamed into
 place, so a server watching BASE never sees half an export.
 """
 
+import errno
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
 import keras
+import numpy as np
 import tensorflow as tf
 
+from rnn_tasks.checks import next_version
 from rnn_tasks.errors import UserError
 from rnn_tasks.recipes import write_recipe
 
 WARMUP_FILE = "tf_serving_warmup_requests"
+# What TensorFlow raises when it cannot write a file (EFBIG, ENOSPC, EACCES).
+WRITE_ERRORS = (tf.errors.OutOfRangeError, tf.errors.ResourceExhaustedError,
+                tf.errors.PermissionDeniedError)
 RECIPE_FILE = "rnn_tasks_recipe.toml"
-
-
-def next_version(base_dir):
-    """One more than the largest integer version in `base_dir` (1 if none)."""
-    base = Path(base_dir)
-    versions = [int(p.name) for p in base.iterdir() if p.name.isdigit()] if base.is_dir() else []
-    return max(versions, default=0) + 1
 
 
 def export_task(task, base_dir, version=None):
@@ -45,13 +44,14 @@ def export_task(task, base_dir, version=None):
     if task.model is None:
         raise UserError("export: the task has no model yet; train it or load a run directory")
     base = Path(base_dir)
-    version = next_version(base) if version is None else int(version)
-    if version < 1:
-        raise UserError(f"export: --version must be a positive integer, got {version}")
-    target = base / str(version)
+    chosen = next_version(base) if version is None else int(version)
+    if chosen < 1:
+        raise UserError(f"export: --version must be a positive integer, got {chosen}")
+    target = base / str(chosen)
     if target.exists():
         raise UserError(f"export: {target} already exists; versions are never overwritten "
                         f"(next free: {next_version(base)})")
+    created = not base.exists()
     base.mkdir(parents=True, exist_ok=True)
     remove_abandoned_staging(base)
     staging = Path(tempfile.mkdtemp(prefix=f"{_staging_prefix(base)}{os.getpid()}-",
@@ -59,10 +59,30 @@ def export_task(task, base_dir, version=None):
     try:
         _write_saved_model(task, staging)
         readable_by_all(staging)
-        os.rename(staging, target)
+        target = _move_into_place(staging, base, target, any_version=version is None)
+    except WRITE_ERRORS as error:  # TensorFlow's own file writes: disk full, too large, denied
+        raise UserError(f"export: cannot write {target}: {error.message.split(';')[-1].strip()}") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        if created and not target.exists():
+            shutil.rmtree(base, ignore_errors=True)
     return target
+
+
+def _move_into_place(staging, base, target, any_version):
+    """Renames the staging folder to `target`, atomically. If another export wrote that
+    version meanwhile, takes the next free one, or refuses when the version was asked for."""
+    while True:
+        try:
+            os.rename(staging, target)
+            return target
+        except OSError as error:
+            if error.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                raise
+            if not any_version:
+                raise UserError(f"export: {target} was written by another export meanwhile; "
+                                f"versions are never overwritten (next free: {next_version(base)})") from None
+            target = base / str(next_version(base))
 
 
 def readable_by_all(folder):
@@ -104,9 +124,8 @@ def _write_saved_model(task, path):
     extra = path / "assets.extra"
     extra.mkdir(exist_ok=True)
     write_recipe(task.recipe, extra / RECIPE_FILE)
-    count = task.recipe["export"]["warmup_examples"]
-    if count:
-        write_warmup_requests(extra / WARMUP_FILE, task.warmup_inputs(count))
+    if task.warmup_examples:  # from fit, or the run directory after Task.load
+        write_warmup_requests(extra / WARMUP_FILE, task.warmup_examples)
 
 
 def write_warmup_requests(path, inputs):
@@ -128,6 +147,19 @@ def write_warmup_requests(path, inputs):
             log = prediction_log_pb2.PredictionLog(
                 predict_log=prediction_log_pb2.PredictLog(request=request))
             writer.write(log.SerializeToString())
+
+
+def read_warmup_requests(path):
+    """The inputs of a warmup file written by `write_warmup_requests`, as
+    `{input name: array [n, ...]}` (strings as bytes)."""
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    rows = {}
+    for record in tf.data.TFRecordDataset(str(path)).as_numpy_iterator():
+        log = prediction_log_pb2.PredictionLog.FromString(record)
+        for name, proto in log.predict_log.request.inputs.items():
+            rows.setdefault(name, []).append(tf.make_ndarray(proto))
+    return {name: np.concatenate(values) for name, values in rows.items()}
 
 
 def non_core_ops(export_dir):

@@ -3,7 +3,6 @@
 from rnn_tasks.layers.factory import recurrent_layer
 from rnn_tasks.layers.gru import LayerNormGRU, LayerNormGRUCell
 from rnn_tasks.layers.lstm import LayerNormLSTM, LayerNormLSTMCell
-from rnn_tasks.layers.scaling import DecodeForecast, EncodeHistory
 from rnn_tasks.layers.simple_rnn import LayerNormSimpleRNN, LayerNormSimpleRNNCell
 
 __all__ = [
@@ -14,6 +13,4 @@ __all__ = [
     "LayerNormLSTM",
     "LayerNormGRU",
     "recurrent_layer",
-    "EncodeHistory",
-    "DecodeForecast",
 ]

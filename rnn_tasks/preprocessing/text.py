@@ -7,6 +7,7 @@ graphs run in stock TensorFlow Serving (no TensorFlow Text).
 """
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 # Any character that is not a letter, a digit, a space or a combining mark is
@@ -75,3 +76,13 @@ def join_tokens(tokens, keep):
     text = tf.strings.strip(tf.strings.regex_replace(text, r"\s+", " "))
     text = tf.strings.regex_replace(text, NO_SPACE_BEFORE, r"\1")
     return tf.strings.regex_replace(text, NO_SPACE_AFTER, r"\1")
+
+
+def token_counts(tokenized):
+    """Number of space-separated tokens of each string of a `Tokenize` output.
+
+    Example:
+    >>> token_counts(Tokenize()(tf.constant(["Hola, mundo."]))).tolist()
+    [4]
+    """
+    return np.array([len(text.split()) for text in tokenized.numpy()])

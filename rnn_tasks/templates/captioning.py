@@ -29,19 +29,19 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from rnn_tasks.data.images import (
+from rnn_tasks.preprocessing.images import (
     DecodeImages,
     check_image_bytes,
     decode_image,
     read_image_file,
 )
 from rnn_tasks.data.splits import group_split
-from rnn_tasks.data.text import Tokenize
+from rnn_tasks.preprocessing.text import Tokenize, token_counts
 from rnn_tasks.errors import UserError
-from rnn_tasks.layers import recurrent_layer
 from rnn_tasks.schemas import BACKBONES, CAPTIONING
-from rnn_tasks.templates.sequence import SequenceOutputTask
-from rnn_tasks.templates.task import pyplot, timed
+from rnn_tasks.templates.encoder_decoder import EncoderDecoderTask
+from rnn_tasks.metrics import dropped_counts, remember_metrics, text_metrics, timed
+from rnn_tasks.templates.run_dir import pyplot
 
 CACHE_LIMIT = 20000  # images decoded once and kept in memory when there are at most this many
 
@@ -52,12 +52,14 @@ class CaptionData:
 
     Attributes:
         splits: `{split: (images (n,) bytes, captions (n,) str)}`, one row per caption.
+        dropped: `{reason: captions dropped}`.
     """
 
     splits: dict
+    dropped: dict
 
 
-class CaptioningTask(SequenceOutputTask):
+class CaptioningTask(EncoderDecoderTask):
     """Image captioning; see the module docstring for the story.
 
     Example:
@@ -69,15 +71,22 @@ class CaptioningTask(SequenceOutputTask):
     name = "captioning"
     preprocessing_names = ("decode_images", "caption_tokenize", "caption_vectorizer")
     schema = CAPTIONING
+    input_name, output_name = "image_bytes", "caption"
 
     # 1. Data ---------------------------------------------------------------------------
 
     def load_data(self):
         data = self.recipe["data"]
         images, captions = self.image_captions()
+        fits = token_counts(Tokenize()(captions)) <= data["max_caption_length"]
+        if not fits.any():
+            raise UserError(f"data: no caption fits max_caption_length={data['max_caption_length']} "
+                            "tokens")
+        images, captions = images[fits], captions[fits]
         keys = [zlib.crc32(image) for image in images]
         parts = group_split(keys, data["split"], data["seed"])
-        return CaptionData({split: (images[rows], captions[rows]) for split, rows in parts.items()})
+        return CaptionData({split: (images[rows], captions[rows]) for split, rows in parts.items()},
+                           {"long_captions": int((~fits).sum())})
 
     def image_captions(self, path=None):
         """`(image bytes, captions)` object arrays, one row per caption, from the table at
@@ -92,6 +101,10 @@ class CaptioningTask(SequenceOutputTask):
         images = frame[columns[0]].to_numpy(dtype=object)
         kinds = {type(image) for image in images}
         if kinds == {str}:  # file names, relative to image_dir or the table's folder
+            urls = [name for name in images if "://" in name]
+            if urls:
+                raise UserError(f"column {columns[0]!r} must name local image files, got the URL "
+                                f"{urls[0]!r}; download the images and name the files")
             folder = Path(data["image_dir"] or (Path(path).parent if path else "."))
             files = {name: read_image_file(folder / name) for name in set(images)}
             images = np.array([files[name] for name in images], dtype=object)
@@ -157,7 +170,7 @@ class CaptioningTask(SequenceOutputTask):
         images = keras.Input((data["image_size"], data["image_size"], 3), name="images")
         tokens = keras.Input((data["max_caption_length"] + 1,), dtype="int64", name="caption_ids")
         vector, *states = encoder(images)
-        logits, *_ = decoder([tokens, vector, *states])
+        logits, *_ = decoder([tokens, vector, *self.decoder_states(states)])
         return keras.Model([images, tokens], logits, name="captioning_core")
 
     def build_encoder(self):
@@ -172,8 +185,6 @@ class CaptioningTask(SequenceOutputTask):
             x = keras.layers.Flatten()(x)  # keeps where things are: captions say "left of"
         else:
             x = self.backbone(size)(images * 255.0)
-        if spec["dropout"]:
-            x = keras.layers.Dropout(spec["dropout"])(x)
         vector = keras.layers.Dense(spec["units"], activation="tanh", name="image_vector")(x)
         count = 2 if spec["cell"] == "lstm" else 1
         states = [keras.layers.Dense(spec["units"], activation="tanh", name=f"initial_state_{i}")(vector)
@@ -201,20 +212,18 @@ class CaptioningTask(SequenceOutputTask):
         return network
 
     def build_decoder(self, encoder):
-        """`[caption ids, image vector, *states]` -> `[logits, *states]`."""
+        """`[caption ids, image vector, *states]` -> `[logits, *states]`: `model.layers`
+        recurrent layers that see the image vector beside every token."""
         spec = self.recipe["model"]
-        vector_spec, *state_specs = encoder.outputs
         tokens = keras.Input((None,), dtype="int64", name="caption_ids")
-        vector = keras.Input((vector_spec.shape[-1],), name="image_vector")
-        states = [keras.Input((s.shape[-1],), name=f"state_{i}") for i, s in enumerate(state_specs)]
+        vector = keras.Input((encoder.outputs[0].shape[-1],), name="image_vector")
+        states = self.state_inputs()
         x = keras.layers.Embedding(self.target_vectorizer().vocabulary_size(), spec["embedding_dim"],
                                    mask_zero=True, name="caption_embedding")(tokens)
         # The image vector beside every token: the decoder never forgets the image.
         condition = keras.ops.expand_dims(vector, 1) * keras.ops.ones_like(x[:, :, :1])
         x = keras.layers.Concatenate()([x, condition])
-        rnn = recurrent_layer(spec["cell"], spec["units"], spec["layer_norm"],
-                              return_sequences=True, return_state=True)
-        x, *new_states = rnn(x, initial_state=states)
+        x, new_states = self.recurrent_stack(x, states)
         if spec["dropout"]:
             x = keras.layers.Dropout(spec["dropout"])(x)
         logits = keras.layers.Dense(self.target_vectorizer().vocabulary_size(), name="logits")(x)
@@ -234,47 +243,32 @@ class CaptioningTask(SequenceOutputTask):
     def part(self, name):
         return self.model.get_layer("captioning_core").get_layer(name)
 
-    def caption_ids(self, image_bytes):
-        """Image bytes -> generated caption ids (graph-safe)."""
+    def encode(self, image_bytes):
+        """Image bytes -> `([image vector], decoder states)` (graph-safe)."""
         images = self.preprocessing_layers()["decode_images"](image_bytes)
         vector, *states = self.part("encoder")(images, training=False)
-        decoder = self.part("decoder")
-
-        def step(tokens, state):
-            vector, *states = state
-            logits, *states = decoder([tf.cast(tokens[:, None], "int64"), vector, *states],
-                                      training=False)
-            return tf.nn.log_softmax(logits[:, 0]), (vector, *states)
-
-        return self.search(step, (vector, *states), tf.shape(images)[0])
-
-    def caption(self, images):
-        """Image bytes -> captions (str), through the serving graph."""
-        return list(self.predict_output(images, "caption"))
+        return [vector], self.decoder_states(states)
 
     # 5. Evaluation ----------------------------------------------------------------------
 
-    @timed
+    @remember_metrics
     def evaluate(self):
         """Test metrics: `{bleu, exact_match, chrf, n_examples (images), n_captions, seconds}`."""
         self.prepare()
-        return self.caption_metrics(*self.data.splits["test"])
+        return {**self.caption_metrics(*self.data.splits["test"]), **dropped_counts(self.data.dropped)}
 
     @timed
     def evaluate_file(self, path):
         """Metrics on every image of another captions table (same layout)."""
         return self.caption_metrics(*self.image_captions(path))
 
-    def references(self, images, captions):
-        """`{image bytes: [its captions]}`, in first-seen order."""
-        references = {}
-        for image, caption in zip(images, captions):
-            references.setdefault(image, []).append(caption.lower())  # captions are generated lower-case
-        return references
+    def image_references(self, images, captions):
+        """`{image bytes: [its captions]}`, lower-case as captions are generated."""
+        return self.references(images, [caption.lower() for caption in captions])
 
     def caption_metrics(self, images, captions):
-        references = self.references(images, captions)
-        metrics = self.text_metrics(self.caption(list(references)), list(references.values()))
+        references = self.image_references(images, captions)
+        metrics = text_metrics(self.generate(list(references)), list(references.values()))
         return {**metrics, "n_captions": int(len(captions))}
 
     def report_rows(self, metrics):
@@ -283,8 +277,8 @@ class CaptioningTask(SequenceOutputTask):
     def plot(self, plots_dir, metrics):
         """`captions.png`: 8 test images with the generated and a reference caption."""
         plt = pyplot()
-        references = list(self.references(*self.data.splits["test"]).items())[:8]
-        generated = self.caption([image for image, _ in references])
+        references = list(self.image_references(*self.data.splits["test"]).items())[:8]
+        generated = self.generate([image for image, _ in references])
         fig, axes = plt.subplots(2, 4, figsize=(14, 8))
         for ax, (image, refs), caption in zip(axes.flat, references, generated):
             ax.imshow(decode_image(image, self.recipe["data"]["image_size"]).numpy())
@@ -301,10 +295,7 @@ class CaptioningTask(SequenceOutputTask):
     def serving_signature(self):
         return {"image_bytes": tf.TensorSpec([None], tf.string, name="image_bytes")}
 
-    def serve(self, inputs):
-        return {"caption": self.detokenize(self.caption_ids(inputs["image_bytes"]))}
-
-    def _as_input_list(self, inputs):
+    def input_list(self, inputs):
         if isinstance(inputs, dict):
             inputs = inputs["image_bytes"]
         if isinstance(inputs, bytes):

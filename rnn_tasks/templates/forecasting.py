@@ -23,19 +23,20 @@ import keras
 import numpy as np
 import pandas as pd
 
-from rnn_tasks.data.readers import read_table, text_cells
+from rnn_tasks.data.readers import parse_dates, read_table, text_cells
 from rnn_tasks.data.windows import (
     baseline_forecasts,
-    forecast_metrics,
     make_windows,
     split_bounds,
     window_starts,
 )
 from rnn_tasks.errors import UserError
-from rnn_tasks.layers import DecodeForecast, EncodeHistory, recurrent_layer
-from rnn_tasks.layers.scaling import change
+from rnn_tasks.layers import recurrent_layer
+from rnn_tasks.preprocessing.scaling import DecodeForecast, EncodeHistory, change
 from rnn_tasks.schemas import FORECASTING
-from rnn_tasks.templates.task import Task, pyplot, timed
+from rnn_tasks.metrics import forecast_metrics, remember_metrics, timed
+from rnn_tasks.templates.run_dir import pyplot
+from rnn_tasks.templates.task import Task
 
 SPLITS = ("train", "validation", "test")
 FLOAT32_MAX = float(np.finfo("float32").max)
@@ -170,8 +171,7 @@ class ForecastingTask(Task):
         return {
             "input_scale": _positive(steps.std(axis=0)),
             "target_scale": _positive(self.relative_targets("train").std(axis=(0, 1))),
-            "naive_scale": _positive(np.abs(train[1:, :self.n_targets] - train[:-1, :self.n_targets])
-                                     .mean(axis=0)),
+            "naive_scale": np.abs(train[1:, :self.n_targets] - train[:-1, :self.n_targets]).mean(axis=0),
         }
 
     def relative_targets(self, split):
@@ -224,7 +224,7 @@ class ForecastingTask(Task):
 
     # 5. Evaluation ----------------------------------------------------------------------
 
-    @timed
+    @remember_metrics
     def evaluate(self, backtest=None):
         """Test metrics of the final-step forecast, with the naive baselines.
 
@@ -268,8 +268,7 @@ class ForecastingTask(Task):
         windows = (*make_windows(values, starts, data["window"], data["horizon"], self.n_targets),
                    starts)
         targets = values[:, :self.n_targets]
-        metrics = self.score(windows, dates, _positive(np.abs(np.diff(targets, axis=0)).mean(axis=0)),
-                             backtest)
+        metrics = self.score(windows, dates, np.abs(np.diff(targets, axis=0)).mean(axis=0), backtest)
         if dropped:
             metrics["dropped_duplicate_dates"] = dropped
         return metrics
@@ -305,7 +304,11 @@ class ForecastingTask(Task):
             origins: how many origins.
         """
         _, future, starts = windows
-        window = self.recipe["data"]["window"]
+        window, horizon = self.recipe["data"]["window"], self.recipe["data"]["horizon"]
+        available = len(self._origins(starts, len(starts)))
+        if origins > available:
+            raise UserError(f"--backtest {origins}: the data allows {available} forecast origins "
+                            f"{horizon} steps apart")
         rows = []
         for pick in self._origins(starts, origins):
             actual = future[pick:pick + 1, -1]
@@ -365,7 +368,7 @@ class ForecastingTask(Task):
     def serve(self, inputs):
         return {"forecast": self.model(inputs["history"], training=False)[:, -1]}
 
-    def _as_input_list(self, inputs):
+    def input_list(self, inputs):
         if isinstance(inputs, dict):
             inputs = inputs["history"]
         history = np.asarray(inputs, dtype="float32")
@@ -394,36 +397,6 @@ class ForecastingTask(Task):
                 raise UserError(f"{path}: has {len(values)} rows, the model needs the last {window}")
             histories.append(values[-window:])
         return {"history": np.stack(histories).astype("float32")}
-
-
-def parse_dates(column, date_format=None):
-    """A column of dates -> UTC timestamps; ISO 8601 unless `date_format` says otherwise.
-
-    Day-first and month-first dates (`03/04/2020`) cannot be told apart
-    reliably, so anything but ISO 8601 needs an explicit `data.date_format`.
-
-    Args:
-        column: `pandas.Series` of date strings.
-        date_format: a `strftime` format such as `"%d/%m/%Y"`, or `None` for ISO 8601.
-
-    Returns:
-        `pandas.Series` of UTC timestamps.
-
-    Example:
-    >>> parse_dates(pd.Series(["31/12/2020"]), "%d/%m/%Y").dt.day.tolist()
-    [31]
-    """
-    # Numbers are not dates here (pandas would read them as nanoseconds since 1970).
-    text = column if pd.api.types.is_datetime64_any_dtype(column) else column.astype(str)
-    dates = pd.to_datetime(text, format=date_format or "ISO8601", errors="coerce", utc=True)
-    if dates.isna().any():
-        bad = column[dates.isna()].iloc[0]
-        expected = (f"the format {date_format!r} of `data.date_format`" if date_format else
-                    "ISO 8601 (2020-12-31, 2020-12-31 23:59); for other formats set "
-                    "`data.date_format`, e.g. --set 'data.date_format=%d/%m/%Y'")
-        raise UserError(f"data: column {column.name!r} has a non-date value {bad!r}; "
-                        f"expected {expected}")
-    return dates
 
 
 def _positive(scale):

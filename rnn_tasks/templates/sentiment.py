@@ -25,14 +25,16 @@ import dataclasses
 from pathlib import Path
 
 import keras
-import numpy as np
 
 from rnn_tasks.data.readers import check_text_column, read_table, text_cells
 from rnn_tasks.data.splits import group_split
 from rnn_tasks.errors import UserError
 from rnn_tasks.layers import recurrent_layer
 from rnn_tasks.schemas import SENTIMENT
-from rnn_tasks.templates.task import Task, dropped_counts, pyplot, timed
+from rnn_tasks.metrics import classification_metrics, dropped_counts, remember_metrics, timed
+from rnn_tasks.templates.run_dir import pyplot
+from rnn_tasks.templates.task import Task
+from rnn_tasks.templates.text_input import TextInput
 
 
 @dataclasses.dataclass
@@ -48,7 +50,7 @@ class TextData:
     dropped: dict
 
 
-class SentimentTask(Task):
+class SentimentTask(TextInput, Task):
     """Sequence-to-vector sentiment classification; see the module docstring.
 
     Example:
@@ -99,7 +101,7 @@ class SentimentTask(Task):
         if len(present) < 2:
             raise UserError(
                 f"data: column {data['label_column']!r} needs both labels {self.labels} "
-                f"(found: {', '.join(found[:10])}); set data.labels to its two values, "
+                f"(found: {', '.join(map(repr, found[:10]))}); set data.labels to its two values, "
                 "negative first"
             )
         groups = (text_cells(frame[data["group_column"]][keep]).to_numpy()
@@ -145,8 +147,6 @@ class SentimentTask(Task):
         tokens = keras.Input((data["sequence_length"],), dtype="int64", name="tokens")
         x = keras.layers.Embedding(self.preprocessing.vocabulary_size(), spec["embedding_dim"],
                                    mask_zero=True, name="embedding")(tokens)
-        if spec["dropout"]:
-            x = keras.layers.Dropout(spec["dropout"])(x)
         for depth in range(spec["layers"]):
             layer = recurrent_layer(spec["cell"], spec["units"], spec["layer_norm"],
                                     return_sequences=depth < spec["layers"] - 1)
@@ -165,35 +165,20 @@ class SentimentTask(Task):
 
     # 5. Evaluation ----------------------------------------------------------------------
 
-    @timed
+    @remember_metrics
     def evaluate(self):
         """Test metrics: `{accuracy, auc, f1, loss, majority_accuracy, n_examples, seconds}`."""
         self.prepare()
-        metrics = self.classification_metrics(*self.data.splits["test"])
+        texts, labels = self.data.splits["test"]
+        metrics = classification_metrics(labels, self.probabilities(texts))
         return {**metrics, **dropped_counts(self.data.dropped)}
 
     @timed
     def evaluate_file(self, path):
         """Metrics on every labelled row of another CSV/TSV/JSONL file."""
         texts, labels, _, dropped = self.labelled_texts(read_table(path, self.columns()[:2]))
-        metrics = self.classification_metrics(texts, labels)
+        metrics = classification_metrics(labels, self.probabilities(texts))
         return {**metrics, **dropped_counts(dropped)}
-
-    def classification_metrics(self, texts, labels):
-        from sklearn.metrics import f1_score, roc_auc_score
-
-        probability = self.probabilities(texts)
-        predicted = (probability >= 0.5).astype("int32")
-        loss = keras.losses.binary_crossentropy(labels[:, None].astype("float32"), probability[:, None])
-        metrics = {
-            "accuracy": float(np.mean(predicted == labels)),
-            "auc": float(roc_auc_score(labels, probability)) if len(set(labels)) == 2 else float("nan"),
-            "f1": float(f1_score(labels, predicted, zero_division=0.0)),
-            "loss": float(np.mean(keras.ops.convert_to_numpy(loss))),
-            "majority_accuracy": float(max(labels.mean(), 1 - labels.mean())),
-            "n_examples": int(len(labels)),
-        }
-        return metrics
 
     def probabilities(self, texts):
         """Positive-label probabilities of `texts`, through the serving graph."""
@@ -212,8 +197,8 @@ class SentimentTask(Task):
         probability = self.probabilities(texts)
         fig, ax = plt.subplots(figsize=(4.5, 4))
         ConfusionMatrixDisplay.from_predictions(
-            labels, (probability >= 0.5).astype(int), display_labels=self.labels, ax=ax,
-            colorbar=False)
+            labels, (probability >= 0.5).astype(int), labels=[0, 1], display_labels=self.labels,
+            ax=ax, colorbar=False)
         ax.set_title(f"{self.recipe_name}: test confusion matrix")
         fig.tight_layout()
         fig.savefig(Path(plots_dir) / "confusion_matrix.png", dpi=100)
@@ -229,11 +214,6 @@ class SentimentTask(Task):
 
     # 6. Serving ------------------------------------------------------------------------
 
-    def serving_signature(self):
-        import tensorflow as tf
-
-        return {"text": tf.TensorSpec([None], tf.string, name="text")}
-
     def serve(self, inputs):
         import tensorflow as tf
 
@@ -242,14 +222,6 @@ class SentimentTask(Task):
         return {"probability": probability,
                 "label": tf.gather(tf.constant(self.labels), positive)}
 
-    def _as_input_list(self, inputs):
-        return [self.text_batch(inputs)]
-
-    def warmup_inputs(self, count):
-        return {"text": self.data.splits["validation"][0][:count].astype(object)}
-
-    def inputs_from_files(self, paths):
-        return {"text": self.texts_from_arguments(paths, self.recipe["data"]["text_column"])}
 
 
 def label_strings(column):

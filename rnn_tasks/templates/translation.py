@@ -31,12 +31,14 @@ import tensorflow as tf
 from rnn_tasks.data.catalog import fetch, load_card
 from rnn_tasks.data.readers import expand_paths, read_lines
 from rnn_tasks.data.splits import group_split
-from rnn_tasks.data.text import END, START, Tokenize
+from rnn_tasks.preprocessing.text import END, START, Tokenize, token_counts
 from rnn_tasks.errors import UserError
 from rnn_tasks.layers import recurrent_layer
 from rnn_tasks.schemas import TRANSLATION
-from rnn_tasks.templates.sequence import SequenceOutputTask
-from rnn_tasks.templates.task import dropped_counts, pyplot, timed
+from rnn_tasks.templates.encoder_decoder import EncoderDecoderTask
+from rnn_tasks.metrics import dropped_counts, remember_metrics, text_metrics, timed
+from rnn_tasks.templates.run_dir import pyplot
+from rnn_tasks.templates.text_input import TextInput
 
 
 @dataclasses.dataclass
@@ -88,8 +90,8 @@ def read_pairs(path):
 
 
 def _header_names(path, columns):
-    """Whether the first line of the (first) file at `path` names all of `columns`: a
-    table, rather than `source<TAB>target` lines."""
+    """Whether the first line of the (first) file at `path` names one of `columns`: a
+    table (the reader says if one is missing), rather than `source<TAB>target` lines."""
     first = expand_paths(path)[0]
     try:
         with open(first, encoding="utf-8-sig", errors="replace") as handle:
@@ -97,10 +99,10 @@ def _header_names(path, columns):
     except OSError:
         return True  # the table reader says what is wrong with the file
     names = set(header.split("\t")) | set(header.split(","))
-    return all(column in names for column in columns)
+    return any(column in names for column in columns)
 
 
-class TranslationTask(SequenceOutputTask):
+class TranslationTask(TextInput, EncoderDecoderTask):
     """Encoder-decoder translation; see the module docstring for the story.
 
     Example:
@@ -113,14 +115,16 @@ class TranslationTask(SequenceOutputTask):
     preprocessing_names = ("source_tokenize", "target_tokenize", "source_vectorizer",
                            "target_vectorizer")
     schema = TRANSLATION
+    input_name, output_name = "text", "translation"
+    text_column_key = "source_column"
 
     # 1. Data ---------------------------------------------------------------------------
 
     def load_data(self):
         data = self.recipe["data"]
         sources, targets = self.read_pairs_frame()
-        source_lengths = _token_counts(Tokenize()(sources))
-        target_lengths = _token_counts(Tokenize(lowercase=False)(targets))
+        source_lengths = token_counts(Tokenize()(sources))
+        target_lengths = token_counts(Tokenize(lowercase=False)(targets))
         fits = (source_lengths <= data["max_source_length"]) & (target_lengths <= data["max_target_length"])
         if not fits.any():
             raise UserError(f"data: no pair fits max_source_length={data['max_source_length']} and "
@@ -201,11 +205,12 @@ class TranslationTask(SequenceOutputTask):
         source = keras.Input((data["max_source_length"],), dtype="int64", name="source_ids")
         target = keras.Input((data["max_target_length"] + 1,), dtype="int64", name="target_ids")
         memory, *states = encoder(source)
-        logits, *_ = decoder([target, memory, source, *states])
+        logits, *_ = decoder([target, memory, source, *self.decoder_states(states)])
         return keras.Model([source, target], logits, name="translation_core")
 
     def build_encoder(self):
-        """Source ids -> `[outputs, *decoder initial states]`."""
+        """Source ids -> `[outputs, *decoder initial states]`: `model.layers`
+        (bidirectional) recurrent layers, dropout between them."""
         spec = self.recipe["model"]
         source = keras.Input((None,), dtype="int64", name="source_ids")
         vocabulary = self.preprocessing_layers()["source_vectorizer"].vocabulary_size()
@@ -216,12 +221,13 @@ class TranslationTask(SequenceOutputTask):
             layer = recurrent_layer(spec["cell"], spec["units"], spec["layer_norm"],
                                     return_sequences=True, return_state=last)
             x = keras.layers.Bidirectional(layer)(x) if spec["bidirectional"] else layer(x)
-            if not last and spec["dropout"]:
+            if last:
+                x, *states = x
+            elif spec["dropout"]:
                 x = keras.layers.Dropout(spec["dropout"])(x)
-        outputs, *states = x
         # The decoder masks attention with the source ids it is given; a mask carried on
-        # `outputs` would only be dropped, with a warning, at the decoder's input.
-        outputs = keras.ops.copy(outputs)
+        # the outputs would only be dropped, with a warning, at the decoder's input.
+        outputs = keras.ops.copy(x)
         if spec["bidirectional"]:  # forward and backward final states -> one decoder state
             half = len(states) // 2
             states = [keras.layers.Dense(spec["units"], activation="tanh", name=f"bridge_{i}")(
@@ -229,19 +235,17 @@ class TranslationTask(SequenceOutputTask):
         return keras.Model(source, [outputs, *states], name="encoder")
 
     def build_decoder(self, encoder):
-        """`[target ids, encoder outputs, source ids, *states]` -> `[logits, attention, *states]`."""
+        """`[target ids, encoder outputs, source ids, *states]` -> `[logits, attention, *states]`:
+        `model.layers` recurrent layers, then attention over the encoder outputs."""
         spec = self.recipe["model"]
-        memory_spec, *state_specs = encoder.outputs
         tokens = keras.Input((None,), dtype="int64", name="target_ids")
-        memory = keras.Input((None, memory_spec.shape[-1]), name="encoder_outputs")
+        memory = keras.Input((None, encoder.outputs[0].shape[-1]), name="encoder_outputs")
         source = keras.Input((None,), dtype="int64", name="source_ids")
-        states = [keras.Input((s.shape[-1],), name=f"state_{i}") for i, s in enumerate(state_specs)]
+        states = self.state_inputs()
         vocabulary = self.preprocessing_layers()["target_vectorizer"].vocabulary_size()
         x = keras.layers.Embedding(vocabulary, spec["embedding_dim"], mask_zero=True,
                                    name="target_embedding")(tokens)
-        rnn = recurrent_layer(spec["cell"], spec["units"], spec["layer_norm"],
-                              return_sequences=True, return_state=True)
-        x, *new_states = rnn(x, initial_state=states)
+        x, new_states = self.recurrent_stack(x, states)
         keys = keras.layers.Dense(spec["units"], use_bias=False, name="attention_keys")(memory)
         score = (keras.layers.Attention(name="attention") if spec["attention"] == "luong"
                  else keras.layers.AdditiveAttention(name="attention"))
@@ -280,23 +284,15 @@ class TranslationTask(SequenceOutputTask):
     def target_length(self):
         return self.recipe["data"]["max_target_length"]
 
-    def decode_ids(self, texts):
-        """Raw source texts -> generated target ids `[batch, max_length]` (graph-safe)."""
+    def encode(self, texts):
+        """Raw source texts -> `([encoder outputs, source ids], decoder states)` (graph-safe)."""
         source = self.ids("source", texts)
         memory, *states = self.part("encoder")(source, training=False)
-        decoder = self.part("decoder")
-
-        def step(tokens, state):
-            memory, source, *states = state
-            logits, _, *states = decoder([tf.cast(tokens[:, None], "int64"), memory, source, *states],
-                                         training=False)
-            return tf.nn.log_softmax(logits[:, 0]), (memory, source, *states)
-
-        return self.search(step, (memory, source, *states), tf.shape(source)[0])
+        return [memory, source], self.decoder_states(states)
 
     # 5. Evaluation ----------------------------------------------------------------------
 
-    @timed
+    @remember_metrics
     def evaluate(self):
         """Test metrics: `{bleu, chrf, exact_match, n_examples, n_pairs, seconds}`."""
         self.prepare()
@@ -310,15 +306,9 @@ class TranslationTask(SequenceOutputTask):
 
     def translation_metrics(self, sources, targets):
         """BLEU and chrF of the recipe's decoding; a source's targets are its references."""
-        references = {}
-        for source, target in zip(sources, targets):
-            references.setdefault(source, []).append(target)
-        metrics = self.text_metrics(self.translate(list(references)), list(references.values()))
+        references = self.references(sources, targets)
+        metrics = text_metrics(self.generate(list(references)), list(references.values()))
         return {**metrics, "n_pairs": int(len(sources))}
-
-    def translate(self, texts):
-        """Source texts -> translations (str), through the serving graph."""
-        return list(self.predict_output(texts, "translation"))
 
     def report_rows(self, metrics):
         return [("model", {k: metrics[k] for k in ("bleu", "chrf", "exact_match")})]
@@ -341,10 +331,9 @@ class TranslationTask(SequenceOutputTask):
     def attention_map(self, text):
         """Greedy-decodes one text eagerly; returns `(source tokens, output tokens, weights)`."""
         layers = self.preprocessing_layers()
-        source = self.ids("source", tf.constant([text]))
+        (memory, source), states = self.encode(tf.constant([text]))
         source_tokens = layers["source_tokenize"](tf.constant([text])).numpy()[0].decode().split()
         source_tokens = source_tokens[:int(tf.reduce_sum(tf.cast(source > 0, tf.int32)))]
-        memory, *states = self.part("encoder")(source, training=False)
         vocabulary = layers["target_vectorizer"].get_vocabulary()
         token, outputs, rows = vocabulary.index(START), [], []
         for _ in range(self.recipe["data"]["max_target_length"] + 1):
@@ -357,24 +346,4 @@ class TranslationTask(SequenceOutputTask):
                 break
         return source_tokens, outputs, np.array(rows)
 
-    # 6. Serving ------------------------------------------------------------------------
-
-    def serving_signature(self):
-        return {"text": tf.TensorSpec([None], tf.string, name="text")}
-
-    def serve(self, inputs):
-        return {"translation": self.detokenize(self.decode_ids(inputs["text"]))}
-
-    def _as_input_list(self, inputs):
-        return [self.text_batch(inputs)]
-
-    def warmup_inputs(self, count):
-        return {"text": self.data.splits["validation"][0][:count].astype(object)}
-
-    def inputs_from_files(self, paths):
-        return {"text": self.texts_from_arguments(paths, self.recipe["data"]["source_column"])}
-
-
-def _token_counts(tokenized):
-    """Number of space-separated tokens per string."""
-    return np.array([len(t.split()) for t in tokenized.numpy()])
+    # 6. Serving: `text` in (TextInput), `translation` out (EncoderDecoderTask.serve).

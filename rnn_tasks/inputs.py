@@ -1,0 +1,92 @@
+"""Raw inputs from the command line and from Python, and outputs back to text."""
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+
+from rnn_tasks.data.readers import check_text_column, read_lines, read_table, text_cells
+from rnn_tasks.errors import UserError
+
+
+def text_batch(inputs):
+    """A string, a list of strings or `{"text": ...}` -> object array `[batch]`.
+
+    Example:
+    >>> text_batch("Hello.").tolist()
+    ['Hello.']
+    """
+    if isinstance(inputs, dict):
+        inputs = inputs["text"]
+    if isinstance(inputs, (str, bytes)):
+        inputs = [inputs]
+    texts = np.asarray(inputs, dtype=object)
+    if texts.ndim != 1:
+        raise UserError(f"predict: `text` must be a list of strings, got shape {list(texts.shape)}")
+    return texts
+
+
+def texts_from_arguments(arguments, column):
+    """CLI `predict` texts: a text file gives one text per line, a CSV/TSV/JSONL file
+    its `column`; an argument that is not a file is the text itself.
+
+    Returns:
+        Object array of `str`.
+    """
+    texts = []
+    for argument in arguments:
+        kind = _path_kind(argument)
+        if kind == "folder":
+            raise UserError(f"predict: {argument} is a folder; give texts, or text/CSV files")
+        if kind is None and re.fullmatch(r"\S+\.(txt|csv|tsv|jsonl|json)", argument):
+            raise UserError(f"predict: file not found: {argument} (to predict that text itself, "
+                            "add a space or punctuation)")
+        if kind is None:
+            texts.append(argument)
+            continue
+        path = Path(argument)
+        if column and path.suffix in (".csv", ".tsv", ".jsonl", ".json"):
+            cells = read_table(path, [column])[column]
+            check_text_column(cells)
+            found = text_cells(cells).tolist()
+        else:
+            try:
+                found = read_lines(path)
+            except UnicodeDecodeError:
+                raise UserError(f"{path} is not UTF-8 text") from None
+        if not found:
+            raise UserError(f"predict: {path} has no texts")
+        texts += found
+    return np.asarray(texts, dtype=object)
+
+
+def _path_kind(argument):
+    """`"file"`, `"folder"` or `None` (not a path that exists: then it is a text)."""
+    if not argument.strip():
+        return None
+    try:
+        path = Path(argument)
+        return "file" if path.is_file() else "folder" if path.is_dir() else None
+    except OSError:  # e.g. a long text: too long for a file name
+        return None
+
+
+def plain(value):
+    """A serving output as NumPy, text as `str` (the graph returns UTF-8 bytes)."""
+    value = np.asarray(value)
+    if value.dtype == object:
+        return np.vectorize(lambda v: v.decode("utf-8") if isinstance(v, bytes) else v,
+                            otypes=[object])(value) if value.size else value
+    return value
+
+
+def format_outputs(outputs):
+    """Serving outputs as one JSON object (CLI `predict`).
+
+    Example:
+    >>> format_outputs({"label": np.array([b"fresh"], dtype=object)})
+    '{"label": ["fresh"]}'
+    """
+    return json.dumps({name: plain(value).tolist() for name, value in outputs.items()},
+                      ensure_ascii=False)

@@ -1,0 +1,156 @@
+"""Test metrics of every template in one place, and how they are written.
+
+Each function takes plain NumPy values (or lists of strings) and returns a
+dict of floats, the keys of `metrics.json`.
+"""
+
+import json
+import time
+
+import numpy as np
+
+
+def forecast_metrics(actual, predicted, naive_scale):
+    """MAE, RMSE, MAPE (%), sMAPE (%) and MASE over all examples, steps and targets.
+
+    Args:
+        actual, predicted: `(n, horizon, n_targets)` in raw units.
+        naive_scale: `(n_targets,)` mean absolute one-step change on the
+            training span (MASE's denominator; zero makes MASE NaN or inf,
+            `null` in metrics.json).
+
+    Returns:
+        dict of floats.
+
+    Example:
+    >>> a = np.array([[[1.0], [2.0]]]); p = np.array([[[1.5], [2.0]]])
+    >>> forecast_metrics(a, p, np.array([0.5]))["mase"]
+    0.5
+    """
+    error = predicted - actual
+    absolute = np.abs(error)
+    with np.errstate(divide="ignore", invalid="ignore"):  # a constant series: MASE undefined
+        scaled = absolute / naive_scale
+    nonzero = actual != 0
+    denominator = np.abs(actual) + np.abs(predicted)
+    return {
+        "mae": float(absolute.mean()),
+        "rmse": float(np.sqrt((error ** 2).mean())),
+        "mape": float(100 * (absolute[nonzero] / np.abs(actual[nonzero])).mean()),
+        "smape": float(100 * np.mean(np.where(denominator > 0, 2 * absolute / np.where(
+            denominator > 0, denominator, 1), 0.0))),
+        "mase": float(scaled.mean()),
+    }
+
+
+def text_metrics(hypotheses, references):
+    """Corpus BLEU and chrF (sacrebleu) and exact match against all references.
+
+    Args:
+        hypotheses: one generated text per example.
+        references: one list of reference texts per example.
+
+    Returns:
+        `{bleu, chrf, exact_match, n_examples}`.
+    """
+    import sacrebleu
+
+    width = max(len(refs) for refs in references)
+    streams = [[refs[i] if i < len(refs) else None for refs in references] for i in range(width)]
+    return {
+        "bleu": float(sacrebleu.corpus_bleu(hypotheses, streams).score),
+        "chrf": float(sacrebleu.corpus_chrf(hypotheses, streams).score),
+        "exact_match": float(np.mean([h in refs for h, refs in zip(hypotheses, references)])),
+        "n_examples": len(hypotheses),
+    }
+
+
+def classification_metrics(labels, probability):
+    """Accuracy, ROC AUC, F1 of the positive label, binary cross-entropy and the
+    majority-class accuracy.
+
+    Args:
+        labels: `(n,)` 0/1.
+        probability: `(n,)` predicted probability of label 1.
+
+    Returns:
+        `{accuracy, auc, f1, loss, majority_accuracy, n_examples}`; `auc` is NaN
+        (`null` in metrics.json) when only one label is present.
+
+    Example:
+    >>> classification_metrics(np.array([0, 1]), np.array([0.2, 0.9]))["accuracy"]
+    1.0
+    """
+    from sklearn.metrics import f1_score, roc_auc_score
+
+    labels = np.asarray(labels)
+    probability = np.asarray(probability, dtype="float64")
+    predicted = (probability >= 0.5).astype("int32")
+    clipped = np.clip(probability, 1e-7, 1 - 1e-7)  # as Keras's binary cross-entropy
+    return {
+        "accuracy": float(np.mean(predicted == labels)),
+        "auc": float(roc_auc_score(labels, probability)) if len(set(labels)) == 2 else float("nan"),
+        "f1": float(f1_score(labels, predicted, zero_division=0.0)),
+        "loss": float(-np.mean(labels * np.log(clipped) + (1 - labels) * np.log(1 - clipped))),
+        "majority_accuracy": float(max(labels.mean(), 1 - labels.mean())),
+        "n_examples": int(len(labels)),
+    }
+
+
+def dropped_counts(dropped):
+    """`{reason: count}` -> metrics keys `dropped_<reason>`, zero counts left out.
+
+    Example:
+    >>> dropped_counts({"other_labels": 3, "texts_without_words": 0})
+    {'dropped_other_labels': 3}
+    """
+    return {f"dropped_{reason}": count for reason, count in dropped.items() if count}
+
+
+def timed(evaluate):
+    """Decorator for `evaluate`: adds `seconds` to the returned metrics."""
+    def wrapper(self, *args, **kwargs):
+        start = time.perf_counter()
+        metrics = evaluate(self, *args, **kwargs)
+        metrics["seconds"] = round(time.perf_counter() - start, 3)
+        return metrics
+
+    wrapper.__doc__ = evaluate.__doc__
+    wrapper.__name__ = evaluate.__name__
+    return wrapper
+
+
+def remember_metrics(evaluate):
+    """Decorator for a template's `evaluate`: times it (`seconds`) and keeps the
+    metrics on the task for `save`."""
+    timed_evaluate = timed(evaluate)
+
+    def wrapper(self, *args, **kwargs):
+        self.metrics = timed_evaluate(self, *args, **kwargs)
+        return self.metrics
+
+    wrapper.__doc__, wrapper.__name__ = evaluate.__doc__, evaluate.__name__
+    return wrapper
+
+
+def metrics_json(metrics):
+    """Metrics as strict JSON text: a value that is not a finite number (an AUC with one
+    class present, a MAPE with every actual value zero) is written as `null`.
+
+    Example:
+    >>> print(metrics_json({"auc": float("nan"), "n": 3}))
+    {
+      "auc": null,
+      "n": 3
+    }
+    """
+    def finite(value):
+        if isinstance(value, dict):
+            return {k: finite(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [finite(v) for v in value]
+        if isinstance(value, float) and not np.isfinite(value):
+            return None
+        return value
+
+    return json.dumps(finite(metrics), indent=2, allow_nan=False)

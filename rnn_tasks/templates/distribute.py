@@ -1,0 +1,77 @@
+"""`tf.distribute` for the templates: which strategy, which process writes, and a
+scoped workaround for Keras 3 `fit` under `MultiWorkerMirroredStrategy`."""
+
+import contextlib
+
+
+def make_strategy(kind):
+    """The strategy for `train.strategy`.
+
+    Args:
+        kind: `auto` (MirroredStrategy over the GPUs when there are several,
+            else the default), `mirrored` (all GPUs, or all logical CPUs
+            without GPUs), `multi_worker` (MultiWorkerMirroredStrategy from
+            `TF_CONFIG`), `tpu` (TPUStrategy; needs a TPU, not tested here).
+
+    Returns:
+        A `tf.distribute.Strategy`.
+    """
+    import tensorflow as tf
+
+    if kind == "multi_worker":  # first: listing devices would start TensorFlow's runtime
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if kind == "tpu":
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        return tf.distribute.TPUStrategy(resolver)
+    gpus = tf.config.list_logical_devices("GPU")
+    if kind == "mirrored" and not gpus:
+        # Logical CPUs: reduce on one device, which also takes the sparse
+        # (IndexedSlices) gradients of embeddings that differ per replica.
+        devices = [d.name for d in tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(devices, cross_device_ops=tf.distribute.ReductionToOneDevice())
+    if kind == "mirrored" or len(gpus) > 1:
+        return tf.distribute.MirroredStrategy([d.name for d in gpus])
+    return tf.distribute.get_strategy()
+
+
+def is_chief(strategy):
+    """Whether this process writes the run directory and exports (always, on one machine)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return resolver.task_type == "chief" or (
+        not has_chief and resolver.task_type == "worker" and resolver.task_id == 0)
+
+
+@contextlib.contextmanager
+def multi_worker_fit(core, dataset, strategy):
+    """Lets Keras 3 `fit` run under MultiWorkerMirroredStrategy (keras-team/keras#20585),
+    for the block only; what it patches is restored after.
+
+    Keras averages a distributed batch with an eager `strategy.reduce` to
+    build the optimizer, loss and metrics, and reduces scalar logs with
+    `axis=0`; both fail with several workers. Here the model is built on one
+    local batch instead, and logs (already global: Keras metrics aggregate
+    across workers) are averaged over this worker's replicas only. There is
+    no public API for either, hence the private names.
+    """
+    import tensorflow as tf
+    from keras.src.backend.tensorflow import trainer
+
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        yield
+        return
+    inputs, targets = next(iter(dataset.take(1)))
+    with strategy.scope():
+        core._symbolic_build(data_batch=(inputs, targets))
+    reduce_logs = trainer._collective_all_reduce_multi_worker
+    core._maybe_symbolic_build = lambda *args, **kwargs: None
+    trainer._collective_all_reduce_multi_worker = lambda strategy: False
+    try:
+        yield
+    finally:
+        trainer._collective_all_reduce_multi_worker = reduce_logs
+        del core._maybe_symbolic_build

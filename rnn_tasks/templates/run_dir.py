@@ -1,0 +1,152 @@
+"""The run directory: what `train` writes and `Task.load` reads back.
+
+    recipe.toml       the resolved recipe
+    model.keras       the raw-in, raw-out model
+    template.json     the class that trained it (`module.QualifiedName`)
+    warmup.tfrecord   real validation inputs, the export's TF Serving warmup requests
+    metrics.json      test metrics; plots/*.png; report.md; history.csv; logs/; checkpoints/
+"""
+
+import json
+import shutil
+import zipfile
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+
+from rnn_tasks.checks import MODEL_FILE, RECIPE_FILE, finished_run_recipe
+from rnn_tasks.errors import UserError
+from rnn_tasks.metrics import metrics_json
+from rnn_tasks.recipes import write_recipe
+
+TEMPLATE_FILE, WARMUP_FILE = "template.json", "warmup.tfrecord"
+
+
+def class_name(cls):
+    """`module.QualifiedName` of a class."""
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def write_run(task, run_dir, metrics=None):
+    """Writes `task` (and `metrics`, with plots and a report) into `run_dir`."""
+    from rnn_tasks.export.saved_model import write_warmup_requests
+
+    run = Path(run_dir)
+    run.mkdir(parents=True, exist_ok=True)
+    write_recipe(task.recipe, run / RECIPE_FILE)
+    task.model.save(run / MODEL_FILE)
+    (run / TEMPLATE_FILE).write_text(json.dumps({"task": task.name, "class": class_name(type(task))}))
+    if task.warmup_examples:
+        write_warmup_requests(run / WARMUP_FILE, task.warmup_examples)
+    history = history_frame(run, task.history)
+    if history is not None:  # one row per epoch, also after an interrupted run resumed
+        history.to_csv(run / "history.csv", index=False)
+    if metrics is not None:
+        (run / "metrics.json").write_text(metrics_json(metrics) + "\n")
+        plots = run / "plots"
+        plots.mkdir(exist_ok=True)
+        if history is not None:
+            plot_training_curves(history, plots / "training_curves.png")
+        task.plot(plots, metrics)
+        write_report(run / "report.md", f"{task.recipe_name}: {task.recipe.get('description') or task.name}",
+                     task.report_rows(metrics), metrics)
+    shutil.rmtree(run / "checkpoints", ignore_errors=True)  # training finished
+    (run / "checkpoints").mkdir(exist_ok=True)
+
+
+def read_run(cls, run_dir, overrides=None, as_template=False):
+    """The task saved in `run_dir`: recipe, model and warmup examples.
+
+    Args:
+        cls: the class `load` was called on.
+        run_dir: a finished run directory.
+        overrides: recipe overrides (`evaluate --set`).
+        as_template: load a subclass's run as its built-in template (the
+            command line does: it never imports code named in a file).
+
+    Raises:
+        UserError: not a finished run, a model that cannot be loaded safely,
+            or a run trained by another class than `cls` (which it names).
+    """
+    from rnn_tasks.export.saved_model import read_warmup_requests
+
+    run = Path(run_dir)
+    raw = finished_run_recipe(run, overrides)
+    trained_by = json.loads((run / TEMPLATE_FILE).read_text()).get("class") \
+        if (run / TEMPLATE_FILE).is_file() else None
+    task = cls.from_dict(raw)
+    if trained_by and trained_by != class_name(type(task)) and not as_template:
+        short = trained_by.rsplit(".", 1)[-1]
+        raise UserError(f"{run} was trained by {trained_by}; load it with that class, "
+                        f"{short}.load({str(run)!r}), to keep its overrides")
+    import rnn_tasks.layers  # noqa: F401  registers the custom layers
+
+    if not zipfile.is_zipfile(run / MODEL_FILE):
+        raise UserError(f"{run / MODEL_FILE} is not a Keras model file (truncated or corrupt); "
+                        "train the run again")
+    try:
+        task.model = keras.saving.load_model(run / MODEL_FILE, safe_mode=True)
+    except ValueError as error:  # e.g. a Lambda layer: arbitrary code is never loaded
+        raise UserError(f"{run / MODEL_FILE} cannot be loaded safely: "
+                        f"{str(error).strip().splitlines()[0][:200]}") from None
+    if (run / WARMUP_FILE).is_file():
+        task.warmup_examples = read_warmup_requests(run / WARMUP_FILE)
+    task.history = history_frame(run, None)
+    return task
+
+
+def history_frame(run_dir, history):
+    """Per-epoch history: the run's `history.csv` (last row per epoch), else a Keras
+    `History`, as a DataFrame with an `epoch` column; `None` without either."""
+    path = Path(run_dir) / "history.csv" if run_dir is not None else None
+    if path is not None and path.is_file():
+        return pd.read_csv(path).drop_duplicates("epoch", keep="last")
+    if isinstance(history, pd.DataFrame):
+        return history
+    if history is not None and history.history:
+        frame = pd.DataFrame(history.history)
+        return frame.assign(epoch=np.arange(len(frame)))
+    return None
+
+
+def pyplot():
+    """`matplotlib.pyplot` on the file-only Agg backend (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_training_curves(history, path):
+    """Every `*loss` column of a history frame against the epoch, log scale."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for column in [c for c in history.columns if c.endswith("loss")]:
+        ax.plot(history["epoch"] + 1, history[column], label=column)
+    ax.set(xlabel="epoch", ylabel="loss", title="Training curves", yscale="log")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def write_report(path, title, rows, metrics):
+    """`report.md`: the metrics table (rows `[(name, {metric: value})]`) and the plots."""
+    columns = list(dict.fromkeys(k for _, values in rows for k in values))
+    lines = [f"# {title}", "",
+             f"Test split: {metrics.get('n_examples')} examples; "
+             f"evaluation took {metrics.get('seconds', 0):.1f} s.", "",
+             "| | " + " | ".join(columns) + " |",
+             "| --- |" + " --- |" * len(columns)]
+    for name, values in rows:
+        cells = [f"{values[c]:.4g}" if isinstance(values.get(c), (int, float)) else ""
+                 for c in columns]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines.append("")
+    plots = sorted((Path(path).parent / "plots").glob("*.png"))
+    lines += [f"![{p.stem}](plots/{p.name})" for p in plots]
+    Path(path).write_text("\n".join(lines) + "\n")

@@ -1,0 +1,104 @@
+"""The Python API as a Keras user takes it: load a run then export, subclass and load
+as the subclass, save what was evaluated, pass a DataFrame, decode per call."""
+
+import json
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+from rnn_tasks.errors import UserError
+from rnn_tasks.templates import ForecastingTask, Task, TranslationTask
+from tests.test_forecasting import TINY, write_prices
+
+
+class ConvForecaster(ForecastingTask):
+    """The README's subclass: only the network changes."""
+
+    def build_model(self):
+        data = self.recipe["data"]
+        inputs = keras.Input((data["window"], len(self.columns)))
+        x = keras.layers.Conv1D(8, 5, padding="causal", activation="relu")(inputs)
+        x = keras.layers.Dense(data["horizon"] * self.n_targets)(x)
+        return keras.Model(inputs, keras.layers.Reshape(
+            (data["window"], data["horizon"], self.n_targets))(x))
+
+
+def test_load_then_export_in_a_fresh_process(forecasting_run, tmp_path):
+    """The README's example: `Task.load(run)` then `export`, nothing prepared first."""
+    _, run_dir, _ = forecasting_run
+    code = ("from rnn_tasks.templates import Task; "
+            f"print(Task.load({str(run_dir)!r}).export({str(tmp_path / 'exports')!r}))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    version = tmp_path / "exports" / "1"
+    assert result.stdout.strip().endswith(str(version))
+    assert (version / "assets.extra" / "tf_serving_warmup_requests").stat().st_size > 0
+
+
+def test_a_subclass_round_trips_as_itself(prices_csv, tmp_path):
+    task = ConvForecaster.from_recipe("price_forecasting", {**TINY, "data.path": str(prices_csv)})
+    task.fit(verbose=0)
+    metrics = task.evaluate()
+    task.save(tmp_path / "run")  # evaluated: metrics, plots and report without passing them
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["mae"] == metrics["mae"]
+    assert (tmp_path / "run" / "report.md").is_file()
+    assert (tmp_path / "run" / "plots" / "forecast.png").is_file()
+
+    loaded = ConvForecaster.load(tmp_path / "run")
+    assert type(loaded) is ConvForecaster
+    history = task.data.windows["test"][0][:4].astype("float32")
+    np.testing.assert_allclose(loaded.predict(history)["forecast"], task.predict(history)["forecast"],
+                               rtol=1e-5)
+    with pytest.raises(UserError, match="was trained by tests.test_task_api.ConvForecaster; load it "
+                                        "with that class, ConvForecaster.load"):
+        Task.load(tmp_path / "run")
+    assert type(Task.load(tmp_path / "run", as_template=True)) is ForecastingTask
+
+
+def test_a_data_frame_trains_in_place_of_a_file(tmp_path):
+    frame = pd.read_csv(write_prices(tmp_path / "p.csv", rows=200))
+    task = ForecastingTask.from_recipe("price_forecasting", {**TINY, "train.epochs": 1}, data=frame)
+    task.fit(verbose=0)
+    assert task.recipe["data"]["path"] is None  # the recipe still says where data would come from
+    assert task.evaluate()["n_examples"] > 0
+    with pytest.raises(UserError, match="the data frame lacks column\\(s\\) 'Adj Close'"):
+        ForecastingTask.from_recipe("price_forecasting", TINY, data=frame.drop(columns="Adj Close")).prepare()
+
+
+def test_predict_returns_text_and_decodes_per_call(translation_run):
+    task, _, _ = translation_run
+    source = ["March 3, 2021", "the 1st of May, 1999"]
+    default = task.predict(source)
+    assert all(type(text) is str for text in default["translation"])
+    assert default["log_probability"].shape == (2,) and (default["log_probability"] < 0).all()
+
+    greedy = task.predict(source, method="greedy")
+    one_beam = task.predict(source, method="beam", beam_width=1)
+    assert greedy["translation"].tolist() == one_beam["translation"].tolist()
+    np.testing.assert_allclose(greedy["log_probability"], one_beam["log_probability"], rtol=1e-5)
+
+    n_best = task.predict(source, method="beam", beam_width=3, num_return=3, length_penalty=0.0)
+    assert n_best["translation"].shape == (2, 3)
+    scores = n_best["log_probability"]
+    assert (np.diff(scores, axis=1) <= 1e-6).all()  # best first (no length penalty: by log-probability)
+    assert n_best["translation"][:, 0].tolist() == task.predict(
+        source, method="beam", beam_width=3, length_penalty=0.0)["translation"].tolist()
+    with pytest.raises(UserError, match="num_return=2 needs method='beam'"):
+        task.predict(source, method="greedy", num_return=2)
+    with pytest.raises(UserError, match="`decode.beam_width` must be an integer >= 1"):
+        task.predict(source, beam_width=0)
+
+
+def test_the_decoder_has_model_layers_recurrent_layers(pairs_tsv):
+    task = TranslationTask.from_recipe("translation", {"data.path": str(pairs_tsv), "model.units": 8,
+                                                       "model.embedding_dim": 8, "model.layers": 2})
+    task.prepare()
+    core = task.build_model()
+    decoder = core.get_layer("decoder")
+    recurrent = [layer for layer in decoder.layers if type(layer).__name__.startswith("LayerNorm")]
+    assert task.recipe["model"]["cell"] == "gru"  # one state per layer
+    assert len(recurrent) == 2 and len(decoder.inputs) == 3 + 2  # tokens, memory, source, 2 states
