@@ -5,26 +5,13 @@ import json
 import subprocess
 import sys
 
-import keras
 import numpy as np
 import pandas as pd
 import pytest
 
 from rnn_tasks.errors import UserError
 from rnn_tasks.templates import ForecastingTask, Task, TranslationTask
-from tests.test_forecasting import TINY, write_prices
-
-
-class ConvForecaster(ForecastingTask):
-    """The README's subclass: only the network changes."""
-
-    def build_model(self):
-        data = self.recipe["data"]
-        inputs = keras.Input((data["window"], len(self.columns)))
-        x = keras.layers.Conv1D(8, 5, padding="causal", activation="relu")(inputs)
-        x = keras.layers.Dense(data["horizon"] * self.n_targets)(x)
-        return keras.Model(inputs, keras.layers.Reshape(
-            (data["window"], data["horizon"], self.n_targets))(x))
+from tests.test_forecasting import TINY, ConvForecaster, write_prices
 
 
 def test_load_then_export_in_a_fresh_process(forecasting_run, tmp_path):
@@ -53,7 +40,7 @@ def test_a_subclass_round_trips_as_itself(prices_csv, tmp_path):
     history = task.data.windows["test"][0][:4].astype("float32")
     np.testing.assert_allclose(loaded.predict(history)["forecast"], task.predict(history)["forecast"],
                                rtol=1e-5)
-    with pytest.raises(UserError, match="was trained by tests.test_task_api.ConvForecaster; load it "
+    with pytest.raises(UserError, match="was trained by tests.test_forecasting.ConvForecaster; load it "
                                         "with that class, ConvForecaster.load"):
         Task.load(tmp_path / "run")
     assert type(Task.load(tmp_path / "run", as_template=True)) is ForecastingTask

@@ -303,7 +303,8 @@ class Task(abc.ABC):
             core = self.build_model()
             self.compile_model(core)
         self.model = self.assemble(core)
-        self.warmup_examples = self.warmup_inputs(self.recipe["export"]["warmup_examples"])
+        count = self.recipe["export"]["warmup_examples"]
+        self.warmup_examples = self.warmup_inputs(count) if count else None
         train = self.as_dataset(self.training_data("train"), shuffle=True)
         validation = self.as_dataset(self.training_data("validation"), shuffle=False)
         callbacks = self.callbacks(run_dir, resume)
