@@ -222,6 +222,21 @@ BAD_INPUTS = [
     ("models config garbage", {"m.config": "not { a config"},
      ["export", "{forecasting}", "--to", "e", "--models-config", "m.config"],
      "m.config is not a TF Serving model config"),
+    ("name without a models config", {}, ["export", "{forecasting}", "--to", "e", "--name", "m"],
+     "--name only apply with --models-config"),
+    ("serving base not absolute", {}, ["export", "{forecasting}", "--to", "e", "--models-config", "m.config",
+                                       "--serving-base", "models/x"],
+     "--serving-base must be the absolute path the server sees"),
+    ("model name with a slash", {}, ["export", "{forecasting}", "--to", "e", "--models-config", "m.config",
+                                     "--name", "a/b"], "--name must be a model name of letters"),
+    ("predict a missing text file", {}, ["predict", "{sentiment}", "reviews.txt"],
+     "predict: file not found: reviews.txt"),
+    ("predict an empty text file", {"empty.txt": ""}, ["predict", "{sentiment}", "empty.txt"],
+     "predict: empty.txt has no texts"),
+    ("truncated model file", {"run/recipe.toml": 'task = "forecasting"\n[data]\npath = "x.csv"\n'
+                                                  'target_columns = ["x"]\n',
+                              "run/model.keras": b"PK\x03\x04 cut short"},
+     ["evaluate", "run"], "run/model.keras is not a Keras model file (truncated or corrupt)"),
     ("models config binary", {"m.config": b"\x00\x01binary"},
      ["export", "{forecasting}", "--to", "e", "--models-config", "m.config"],
      "m.config is not a TF Serving model config: 1:1 : '\\x00\\x01binary'"),
@@ -343,6 +358,17 @@ def test_training_killed_with_sigkill_resumes_from_its_last_epoch(tmp_path):
     assert "Epoch 1/12" not in resumed.stdout  # it did not start over
     assert json.loads((run / "metrics.json").read_text())["mae"] > 0
     assert (run / "plots" / "training_curves.png").is_file()
+
+
+def test_export_terminated_says_so_in_one_line_and_leaves_nothing(forecasting_run, tmp_path):
+    _, run_dir, _ = forecasting_run
+    process = subprocess.Popen([RNN_TASKS, "export", run_dir, "--to", "models"], cwd=tmp_path,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: any(tmp_path.glob(".models.export-*")), process)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 143 and err.strip() == "rnn-tasks export: terminated"
+    assert list(tmp_path.iterdir()) == []  # no staging folder, no empty base
 
 
 def test_export_killed_midway_leaves_the_base_as_it_was(tmp_path):
