@@ -12,11 +12,12 @@ Example:
 
 import contextlib
 import fcntl
+import json
 import os
 import re
 from pathlib import Path
 
-from rnn_tasks.data.readers import expand_paths
+from rnn_tasks.data.readers import check_data_file, expand_paths
 from rnn_tasks.errors import UserError
 from rnn_tasks.recipes import apply_overrides, as_overrides, load_recipe, read_toml
 from rnn_tasks.schemas import resolve_recipe
@@ -37,6 +38,21 @@ def training_recipe(source, overrides=None):
     return resolve_recipe(raw), name
 
 
+def check_cluster(recipe):
+    """`train.strategy = "multi_worker"` needs a `TF_CONFIG` with a cluster and this task."""
+    if recipe["train"]["strategy"] != "multi_worker":
+        return
+    try:
+        config = json.loads(os.environ.get("TF_CONFIG") or "null")
+    except ValueError as error:
+        raise UserError(f"TF_CONFIG is not valid JSON ({error})") from None
+    if not (isinstance(config, dict) and isinstance(config.get("cluster"), dict)
+            and isinstance(config.get("task"), dict)):
+        raise UserError("train.strategy = 'multi_worker' needs TF_CONFIG with \"cluster\" and "
+                        "\"task\", e.g. {\"cluster\": {\"worker\": [\"host1:2222\", "
+                        "\"host2:2222\"]}, \"task\": {\"type\": \"worker\", \"index\": 0}}")
+
+
 def check_data(recipe):
     """The recipe's data file exists (each file of a glob), or its dataset is in the catalog."""
     from rnn_tasks.data.catalog import cache_dir, load_card
@@ -55,12 +71,10 @@ def check_data(recipe):
 
 def check_data_files(pattern, what):
     """Every file a path or glob names exists and is a file; `what` names the option."""
+    if not pattern:
+        raise UserError(f"{what} must not be empty")
     for path in expand_paths(pattern):
-        if path.is_dir():
-            raise UserError(f"{what} {str(path)!r} is a folder; give a CSV/TSV/JSONL file "
-                            "(or a glob such as 'folder/*.csv')")
-        if not path.is_file():
-            raise UserError(f"data file not found: {path}")
+        check_data_file(path, what)
 
 
 def check_writable(path, what):
@@ -145,6 +159,8 @@ def next_version(base_dir):
 
 def check_export_options(to, version, models_config, name, serving_base):
     """`export`'s options, all checked before anything is written."""
+    if not to:
+        raise UserError("--to must not be empty (the model base folder, e.g. exports/prices)")
     check_writable(to, "--to")
     if version is not None and (Path(to) / str(version)).exists():
         raise UserError(f"{Path(to) / str(version)} already exists; versions are never overwritten "
@@ -153,7 +169,8 @@ def check_export_options(to, version, models_config, name, serving_base):
         given = [option for option, value in (("--name", name), ("--serving-base", serving_base))
                  if value is not None]
         if given:
-            raise UserError(f"{' and '.join(given)} only apply with --models-config")
+            verb = "apply" if len(given) > 1 else "applies"
+            raise UserError(f"{' and '.join(given)} only {verb} with --models-config")
         return
     path = Path(models_config)
     if path.is_dir():

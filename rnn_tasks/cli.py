@@ -102,6 +102,9 @@ def build_parser():
                         help="show TensorFlow's start-up and library log lines")
     parser = OneLineParser(
         prog="rnn-tasks", description="Train, evaluate and export recurrent-network tasks.")
+    from rnn_tasks import __version__
+
+    parser.add_argument("--version", action="version", version=f"rnn-tasks {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     def command(name, help, run):
@@ -160,6 +163,7 @@ def run_train(args):
     if not multi_worker:  # workers share one --run-dir that only the chief writes
         checks.check_training_run_dir(run_dir, args.resume)
     checks.check_data(recipe)
+    checks.check_cluster(recipe)
     task = templates(args).from_recipe(source, args.overrides)
     task.strategy  # a multi-worker strategy must exist before any other TensorFlow work
     if not task.is_chief:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rnn_tasks.data.readers import check_text_column, read_lines, read_table, text_cells
+from rnn_tasks.data.readers import check_text_column, header_names, read_lines, read_table, text_cells
 from rnn_tasks.errors import UserError
 
 
@@ -27,9 +27,15 @@ def text_batch(inputs):
     return texts
 
 
-def texts_from_arguments(arguments, column):
-    """CLI `predict` texts: a text file gives one text per line, a CSV/TSV/JSONL file
-    its `column`; an argument that is not a file is the text itself.
+def texts_from_arguments(arguments, column, pairs=False):
+    """CLI `predict` texts: a CSV/TSV/JSONL table its `column`, any other file one text
+    per line (the source side of `source<TAB>target` lines); an argument that is not
+    a file is the text itself, unless it looks like a file name.
+
+    Args:
+        arguments: the command line's inputs.
+        column: the text column of tables.
+        pairs: read lines as `source<TAB>target` and keep the source.
 
     Returns:
         Object array of `str`.
@@ -39,20 +45,20 @@ def texts_from_arguments(arguments, column):
         kind = _path_kind(argument)
         if kind == "folder":
             raise UserError(f"predict: {argument} is a folder; give texts, or text/CSV files")
-        if kind is None and re.fullmatch(r"\S+\.(txt|csv|tsv|jsonl|json)", argument):
+        if kind is None and re.fullmatch(r"[^\n]{1,255}\.(txt|csv|tsv|jsonl|json)", argument, re.I):
             raise UserError(f"predict: file not found: {argument} (to predict that text itself, "
                             "add a space or punctuation)")
         if kind is None:
             texts.append(argument)
             continue
         path = Path(argument)
-        if column and path.suffix in (".csv", ".tsv", ".jsonl", ".json"):
+        if column and (path.suffix in (".jsonl", ".json") or column in header_names(path)):
             cells = read_table(path, [column])[column]
             check_text_column(cells)
             found = text_cells(cells).tolist()
         else:
             try:
-                found = read_lines(path)
+                found = [line.split("\t")[0] if pairs else line for line in read_lines(path)]
             except UnicodeDecodeError:
                 raise UserError(f"{path} is not UTF-8 text") from None
         if not found:

@@ -171,7 +171,7 @@ def resolve_recipe_path(source):
 def read_toml(path):
     """Parses a TOML file; raises `UserError` naming the file and the problem."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = Path(path).read_text(encoding="utf-8-sig")  # a byte-order mark is not TOML
         return tomllib.loads(text)
     except FileNotFoundError:
         raise UserError(f"file not found: {path}") from None

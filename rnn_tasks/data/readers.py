@@ -23,6 +23,19 @@ def expand_paths(pattern):
     return paths
 
 
+def check_data_file(path, what=None):
+    """Raises `UserError` unless `path` is a regular file; `what` names the option it came from."""
+    path = Path(path)
+    named = f"{what} {str(path)!r}" if what else str(path)
+    if path.is_dir():
+        raise UserError(f"{named} is a folder; give a CSV/TSV/JSONL file (or a glob such as "
+                        "'folder/*.csv')")
+    if path.exists() and not path.is_file():
+        raise UserError(f"{named} is not a regular file (a device or a pipe), not a data file")
+    if not path.is_file():
+        raise UserError(f"data file not found: {path}")
+
+
 def read_table(path, required_columns=()):
     """Reads a CSV/TSV/JSONL file (`.gz`, `.bz2`, `.zip`, `.xz` too) into a DataFrame.
 
@@ -51,10 +64,7 @@ def read_table(path, required_columns=()):
     if len(paths) > 1:
         return pd.concat([read_table(p, required_columns) for p in paths], ignore_index=True)
     path = paths[0]
-    if path.is_dir():
-        raise UserError(f"{path} is a folder, not a data file")
-    if not path.is_file():
-        raise UserError(f"data file not found: {path}")
+    check_data_file(path)
     suffixes = [s for s in path.suffixes if s not in (".gz", ".bz2", ".zip", ".xz")]
     kind = suffixes[-1] if suffixes else ".csv"
     if path.suffix not in (".gz", ".bz2", ".zip", ".xz"):
@@ -65,7 +75,14 @@ def read_table(path, required_columns=()):
         if kind in (".jsonl", ".json"):  # JSON lines, or one JSON array of records
             frame = pd.read_json(path, lines=kind == ".jsonl", encoding="utf-8-sig")
         else:  # utf-8-sig: a byte-order mark (Excel's "CSV UTF-8") is not part of the header
-            frame = pd.read_csv(path, sep="\t" if kind == ".tsv" else ",", encoding="utf-8-sig")
+            sep = "\t" if kind == ".tsv" else ","
+            frame = pd.read_csv(path, sep=sep, encoding="utf-8-sig")
+            header = pd.read_csv(path, sep=sep, encoding="utf-8-sig", header=None, nrows=1)
+            names = [str(name) for name in header.iloc[0] if pd.notna(name)] if len(header) else []
+            repeated = sorted({name for name in names if names.count(name) > 1})
+            if repeated:  # pandas would rename the second one "<name>.1" and read on
+                raise UserError(f"{path} names column(s) {', '.join(map(repr, repeated))} more "
+                                "than once; rename or drop the copies")
     except UnicodeDecodeError:
         raise UserError(f"{path} is not UTF-8 text (expected CSV, TSV or JSON lines)") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, OSError, EOFError,
@@ -110,7 +127,10 @@ def read_lines(path):
     Raises:
         UnicodeDecodeError: the file is not UTF-8.
     """
-    lines = Path(path).read_text(encoding="utf-8-sig").split("\n")
+    text = Path(path).read_text(encoding="utf-8-sig")
+    if "\x00" in text:
+        raise UserError(f"{path} is a binary file (it has NUL bytes), not text")
+    lines = text.split("\n")
     if lines[-1] == "":  # the file's final line end
         lines.pop()
     return [line.removesuffix("\r") for line in lines]
@@ -148,3 +168,14 @@ def parse_dates(column, date_format=None):
         raise UserError(f"data: column {column.name!r} has a non-date value {bad!r}; "
                         f"expected {expected}")
     return dates
+
+
+def header_names(path):
+    """The names in the first line of the (first) file at `path`, split at tabs and at
+    commas; an empty set if it cannot be read (the table reader then says why)."""
+    try:
+        with open(expand_paths(path)[0], encoding="utf-8-sig", errors="replace") as handle:
+            header = handle.readline().rstrip("\r\n")
+    except OSError:
+        return set()
+    return set(header.split("\t")) | set(header.split(","))

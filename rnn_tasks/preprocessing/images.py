@@ -1,6 +1,7 @@
 """Image bytes -> model input, with core TensorFlow ops only (graph- and Serving-safe)."""
 
 import re
+from pathlib import Path
 
 import keras
 import tensorflow as tf
@@ -69,6 +70,8 @@ def check_image_bytes(data, name):
 
 def read_image_file(path):
     """The bytes of a PNG or JPEG file that decodes; `UserError` if missing or not."""
+    if Path(path).exists() and not Path(path).is_file():
+        raise UserError(f"image {path} is not a regular file (a folder, device or pipe)")
     try:
         data = open(path, "rb").read()
     except OSError as error:

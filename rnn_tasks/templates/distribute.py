@@ -3,6 +3,8 @@ scoped workaround for Keras 3 `fit` under `MultiWorkerMirroredStrategy`."""
 
 import contextlib
 
+from rnn_tasks.errors import UserError
+
 
 def make_strategy(kind):
     """The strategy for `train.strategy`.
@@ -21,7 +23,11 @@ def make_strategy(kind):
     if kind == "multi_worker":  # first: listing devices would start TensorFlow's runtime
         return tf.distribute.MultiWorkerMirroredStrategy()
     if kind == "tpu":
-        resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+        try:
+            resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+        except ValueError as error:  # no TPU here
+            raise UserError(f"recipe: train.strategy = 'tpu' needs a TPU "
+                            f"({str(error).splitlines()[0]})") from None
         tf.config.experimental_connect_to_cluster(resolver)
         tf.tpu.experimental.initialize_tpu_system(resolver)
         return tf.distribute.TPUStrategy(resolver)

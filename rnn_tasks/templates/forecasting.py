@@ -104,10 +104,10 @@ class ForecastingTask(Task):
         if data["group_column"] in frame.columns:  # a file without it is one series
             groups = text_cells(frame[data["group_column"]])
             if data["group"] not in set(groups):
-                raise UserError(
-                    f"data: `group` must be one of the values of column {data['group_column']!r} "
-                    f"({', '.join(sorted(set(groups))[:20])}), got {data['group']!r}"
-                )
+                values = sorted(set(groups))
+                listed = ", ".join(map(repr, values[:20])) + (", ..." if len(values) > 20 else "")
+                raise UserError(f"data: `group` must be one of the values of column "
+                                f"{data['group_column']!r} ({listed}), got {data['group']!r}")
             frame = frame[groups == data["group"]]
         dropped = 0
         if data["date_column"]:

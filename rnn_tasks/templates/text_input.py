@@ -8,6 +8,7 @@ class TextInput:
     column CLI `predict` reads from CSV/TSV/JSONL files."""
 
     text_column_key = "text_column"
+    pair_files = False  # text files of `source<TAB>target` lines (translation)
 
     def serving_signature(self):
         import tensorflow as tf
@@ -21,4 +22,5 @@ class TextInput:
         return {"text": self.data.splits["validation"][0][:count].astype(object)}
 
     def inputs_from_files(self, paths):
-        return {"text": texts_from_arguments(paths, self.recipe["data"][self.text_column_key])}
+        return {"text": texts_from_arguments(paths, self.recipe["data"][self.text_column_key],
+                                             self.pair_files)}

@@ -29,7 +29,7 @@ import pandas as pd
 import tensorflow as tf
 
 from rnn_tasks.data.catalog import fetch, load_card
-from rnn_tasks.data.readers import expand_paths, read_lines
+from rnn_tasks.data.readers import expand_paths, header_names, read_lines
 from rnn_tasks.data.splits import group_split
 from rnn_tasks.preprocessing.text import END, START, Tokenize, token_counts
 from rnn_tasks.errors import UserError
@@ -89,19 +89,6 @@ def read_pairs(path):
     return pd.DataFrame(pairs, columns=["source", "target"])
 
 
-def _header_names(path, columns):
-    """Whether the first line of the (first) file at `path` names one of `columns`: a
-    table (the reader says if one is missing), rather than `source<TAB>target` lines."""
-    first = expand_paths(path)[0]
-    try:
-        with open(first, encoding="utf-8-sig", errors="replace") as handle:
-            header = handle.readline().rstrip("\r\n")
-    except OSError:
-        return True  # the table reader says what is wrong with the file
-    names = set(header.split("\t")) | set(header.split(","))
-    return any(column in names for column in columns)
-
-
 class TranslationTask(TextInput, EncoderDecoderTask):
     """Encoder-decoder translation; see the module docstring for the story.
 
@@ -116,7 +103,7 @@ class TranslationTask(TextInput, EncoderDecoderTask):
                            "target_vectorizer")
     schema = TRANSLATION
     input_name, output_name = "text", "translation"
-    text_column_key = "source_column"
+    text_column_key, pair_files = "source_column", True
 
     # 1. Data ---------------------------------------------------------------------------
 
@@ -141,7 +128,9 @@ class TranslationTask(TextInput, EncoderDecoderTask):
         data = self.recipe["data"]
         path = path or data["path"]
         columns = [data["source_column"], data["target_column"]]
-        if all(columns) and (not path or _header_names(path, columns)):
+        # A file whose first line names one of the columns is a table (the reader says if
+        # the other is missing); otherwise it is source<TAB>target lines.
+        if all(columns) and (not path or header_names(path) & set(columns)):
             frame = self.read_frame(columns, path)
             frame = frame.dropna(subset=columns)
             frame = frame[(frame[columns[0]].astype(str).str.strip() != "")
