@@ -38,6 +38,17 @@ def training_recipe(source, overrides=None):
     return resolve_recipe(raw), name
 
 
+def check_changeable(changes, where):
+    """Overrides of a trained run may change the data read and the decoding, nothing the
+    trained model fixed."""
+    for section, *key in changes:
+        name = ".".join([section, *key])
+        if not (section == "decode" or (section == "data" and key and key[0] not in FIXED_BY_TRAINING)):
+            raise UserError(f"{where} {name}: fixed by the trained model; a trained run may change "
+                            "[data] keys that choose the data, and [decode] keys (train again to "
+                            "change the rest)")
+
+
 def check_cluster(recipe):
     """`train.strategy = "multi_worker"` needs a `TF_CONFIG` with a cluster and this task."""
     if recipe["train"]["strategy"] != "multi_worker":
@@ -127,12 +138,7 @@ def check_evaluate_options(run_dir, overrides, backtest, data_path):
     """`evaluate`'s options fit the run: keys it may change, `--backtest` for forecasting."""
     raw = finished_run_recipe(run_dir)
     changes = as_overrides(overrides)
-    for section, *key in changes:
-        name = ".".join([section, *key])
-        if not (section == "decode" or (section == "data" and key and key[0] not in FIXED_BY_TRAINING)):
-            raise UserError(f"evaluate --set {name}: fixed by the trained model; evaluate may change "
-                            "[data] keys that choose the data, and [decode] keys (train again to "
-                            "change the rest)")
+    check_changeable(changes, "evaluate --set")
     recipe = resolve_recipe(apply_overrides(raw, changes))
     if recipe["task"] == "sentiment":
         trained = [str(label) for label in raw["data"]["labels"]]
@@ -176,6 +182,11 @@ def check_export_options(to, version, models_config, name, serving_base):
     if path.is_dir():
         raise UserError(f"--models-config {path} is a folder; give the config file's path "
                         "(e.g. exports/models.config)")
+    if path.exists() and not path.is_file():
+        raise UserError(f"--models-config {path} is not a regular file (a device or a pipe)")
+    if path.resolve() == Path(to).resolve() or Path(to).resolve() in path.resolve().parents:
+        raise UserError(f"--models-config {path} is inside --to {to}, where TF Serving expects "
+                        "only version folders; put it beside the model folders")
     check_writable(path.parent, "--models-config's folder")
     if name is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
         raise UserError(f"--name must be a model name of letters, digits, '_', '.' and '-' "

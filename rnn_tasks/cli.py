@@ -93,6 +93,8 @@ class OneLineParser(argparse.ArgumentParser):
     """argparse, with usage errors as one line (usage itself stays in `--help`)."""
 
     def error(self, message):
+        if "required: inputs" in message:  # e.g. `predict RUN -terrible-`
+            message += "; a text that starts with '-' goes after --"
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 

@@ -17,14 +17,25 @@ def text_batch(inputs):
     >>> text_batch("Hello.").tolist()
     ['Hello.']
     """
-    if isinstance(inputs, dict):
-        inputs = inputs["text"]
+    inputs = named_input(inputs, "text")
     if isinstance(inputs, (str, bytes)):
         inputs = [inputs]
     texts = np.asarray(inputs, dtype=object)
     if texts.ndim != 1:
         raise UserError(f"predict: `text` must be a list of strings, got shape {list(texts.shape)}")
+    wrong = [text for text in texts if not isinstance(text, (str, bytes))]
+    if wrong:
+        raise UserError(f"predict: `text` must be strings, got {type(wrong[0]).__name__} {wrong[0]!r}")
     return texts
+
+
+def named_input(inputs, name):
+    """`inputs[name]` for a dict of serving inputs, else `inputs` itself."""
+    if not isinstance(inputs, dict):
+        return inputs
+    if name not in inputs:
+        raise UserError(f"predict: the inputs are named {name!r}, got {', '.join(map(repr, inputs))}")
+    return inputs[name]
 
 
 def texts_from_arguments(arguments, column, pairs=False):
@@ -52,7 +63,8 @@ def texts_from_arguments(arguments, column, pairs=False):
             texts.append(argument)
             continue
         path = Path(argument)
-        if column and (path.suffix in (".jsonl", ".json") or column in header_names(path)):
+        pair_lines = pairs and path.suffix == ".tsv" and column not in header_names(path)
+        if column and path.suffix in (".csv", ".tsv", ".jsonl", ".json") and not pair_lines:
             cells = read_table(path, [column])[column]
             check_text_column(cells)
             found = text_cells(cells).tolist()

@@ -192,6 +192,8 @@ def parse_overrides(items):
     """
     overrides = {}
     for item in items or []:
+        if not isinstance(item, str):
+            raise UserError(f"overrides must be 'section.key=value' strings, got {item!r}")
         name, sep, text = item.partition("=")
         parts = name.strip().split(".")
         if not sep or not name.strip() or len(parts) > 2 or not all(parts):
@@ -208,6 +210,9 @@ def parse_overrides(items):
 
 def as_overrides(overrides):
     """`{"train.epochs": 2}` or `["train.epochs=2"]` -> `{("train", "epochs"): 2}`."""
+    if isinstance(overrides, (str, bytes)):
+        raise UserError(f"overrides must be a dict {{'section.key': value}} or a list of "
+                        f"'section.key=value' strings, got the string {overrides!r}")
     if overrides is None or isinstance(overrides, dict):
         return {tuple(k.split(".")) if isinstance(k, str) else k: v
                 for k, v in (overrides or {}).items()}

@@ -178,6 +178,10 @@ def check_forecasting(recipe):
                         "`data.target_columns` + `data.feature_columns`; name each column once")
     if not all(columns):
         raise UserError(f"recipe: column names must be non-empty, got {columns}")
+    for key in ("date_column", "group_column"):
+        if data[key] and data[key] in columns:
+            raise UserError(f"recipe: `data.{key}` {data[key]!r} cannot also be a target or feature "
+                            "column")
     if bool(data["group_column"]) != bool(data["group"]):
         raise UserError("recipe: set both `data.group_column` and `data.group` (the series to "
                         f"forecast), or neither; got group_column={data['group_column']!r}, "

@@ -112,3 +112,13 @@ def test_verbose_brings_tensorflow_log_lines_back(sentiment_run, tmp_path):
     assert quiet.returncode == verbose.returncode == 0
     assert quiet.stderr == "" and verbose.stderr.strip() != ""  # TensorFlow's start-up lines
     assert json.loads(quiet.stdout) == json.loads(verbose.stdout)
+
+
+def test_translation_evaluate_reads_a_json_lines_table(translation_run, pairs_tsv, tmp_path):
+    _, run_dir, _ = translation_run
+    pairs = [line.split("\t")[:2] for line in pairs_tsv.read_text(encoding="utf-8").splitlines()[:20]]
+    pd.DataFrame(pairs, columns=["source", "target"]).to_json(tmp_path / "p.jsonl", orient="records",
+                                                               lines=True, force_ascii=False)
+    result = shell("evaluate", run_dir, "--data", "p.jsonl", cwd=tmp_path)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert json.loads(result.stdout)["n_pairs"] == 20

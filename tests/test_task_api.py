@@ -2,6 +2,7 @@
 as the subclass, save what was evaluated, pass a DataFrame, decode per call."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -89,3 +90,33 @@ def test_the_decoder_has_model_layers_recurrent_layers(pairs_tsv):
     recurrent = [layer for layer in decoder.layers if type(layer).__name__.startswith("LayerNorm")]
     assert task.recipe["model"]["cell"] == "gru"  # one state per layer
     assert len(recurrent) == 2 and len(decoder.inputs) == 3 + 2  # tokens, memory, source, 2 states
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda t, run: t.predict("abc"), "`history` must be numbers"),
+    (lambda t, run: t.predict({"hist": np.ones((20, 1))}), "the inputs are named 'history', got 'hist'"),
+    (lambda t, run: t.predict(np.full((20, 1), np.nan)), "missing, infinite or too large values"),
+    (lambda t, run: t.predict(-np.ones((20, 1))), "values <= 0; this model (scaling = 'log')"),
+    (lambda t, run: t.export("unused", version=1.5), "version must be an integer, got 1.5"),
+    (lambda t, run: Task.load(run, overrides={"model.units": 8}), "load overrides model.units: fixed"),
+    (lambda t, run: Task.load(run, overrides="model.units=8"), "overrides must be a dict"),
+    (lambda t, run: ForecastingTask.from_recipe("price_forecasting", data=[1, 2]),
+     "data must be a pandas DataFrame, got list"),
+    (lambda t, run: ForecastingTask.from_recipe("price_forecasting").predict(np.ones((60, 1))),
+     "predict: the task has no model yet"),
+    (lambda t, run: ForecastingTask.from_recipe("price_forecasting").save("unused"), "save: the task has no model yet"),
+])
+def test_python_bad_inputs_are_one_line_user_errors(forecasting_run, call, message):
+    task, run_dir, _ = forecasting_run
+    with pytest.raises(UserError, match=re.escape(message)):
+        call(task, run_dir)
+
+
+@pytest.mark.parametrize("inputs, message", [
+    (["good", None], "`text` must be strings, got NoneType None"),
+    ([1, 2], "`text` must be strings, got int 1"),
+    ({"txt": ["good"]}, "the inputs are named 'text', got 'txt'"),
+])
+def test_text_predict_refuses_what_is_not_text(sentiment_run, inputs, message):
+    with pytest.raises(UserError, match=re.escape(message)):
+        sentiment_run[0].predict(inputs)

@@ -65,6 +65,9 @@ def read_table(path, required_columns=()):
         return pd.concat([read_table(p, required_columns) for p in paths], ignore_index=True)
     path = paths[0]
     check_data_file(path)
+    if path.suffix.lower() in (".xlsx", ".xls", ".ods", ".parquet", ".feather", ".pkl"):
+        raise UserError(f"{path}: {path.suffix} files are not read; save the table as CSV, TSV "
+                        "or JSON lines")
     suffixes = [s for s in path.suffixes if s not in (".gz", ".bz2", ".zip", ".xz")]
     kind = suffixes[-1] if suffixes else ".csv"
     if path.suffix not in (".gz", ".bz2", ".zip", ".xz"):

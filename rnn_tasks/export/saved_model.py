@@ -41,9 +41,10 @@ def export_task(task, base_dir, version=None):
     Returns:
         `pathlib.Path` of the version folder.
     """
-    if task.model is None:
-        raise UserError("export: the task has no model yet; train it or load a run directory")
+    task.require_model("export")
     base = Path(base_dir)
+    if version is not None and (isinstance(version, bool) or not isinstance(version, (int, np.integer))):
+        raise UserError(f"export: version must be an integer, got {version!r}")
     chosen = next_version(base) if version is None else int(version)
     if chosen < 1:
         raise UserError(f"export: --version must be a positive integer, got {chosen}")

@@ -29,6 +29,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from rnn_tasks.inputs import named_input
 from rnn_tasks.preprocessing.images import (
     DecodeImages,
     check_image_bytes,
@@ -296,10 +297,13 @@ class CaptioningTask(EncoderDecoderTask):
         return {"image_bytes": tf.TensorSpec([None], tf.string, name="image_bytes")}
 
     def input_list(self, inputs):
-        if isinstance(inputs, dict):
-            inputs = inputs["image_bytes"]
-        if isinstance(inputs, bytes):
+        inputs = named_input(inputs, "image_bytes")
+        if isinstance(inputs, (bytes, bytearray)):
             inputs = [inputs]
+        if isinstance(inputs, str):
+            raise UserError("predict: `image_bytes` are the bytes of PNG/JPEG files, not a path; "
+                            "read the file first (open(path, 'rb').read())")
+        inputs = [bytes(image) if isinstance(image, bytearray) else image for image in inputs]
         images = np.asarray(inputs, dtype=object)
         for index, image in enumerate(images):
             check_image_bytes(image, f"predict: image {index}")

@@ -129,7 +129,8 @@ class EncoderDecoderTask(Task):
                  "length_penalty": length_penalty}
         settings = {k: decode[k] if v is None else self.schema["decode"][k].check(f"decode.{k}", v)
                     for k, v in given.items()}
-        if num_return != 1 and (settings["method"] != "beam" or not 1 <= num_return <= settings["beam_width"]):
+        if not isinstance(num_return, int) or num_return != 1 and (
+                settings["method"] != "beam" or not 1 <= num_return <= settings["beam_width"]):
             raise UserError(f"predict: num_return={num_return} needs method='beam' and "
                             f"num_return <= beam_width ({settings['beam_width']})")
         settings["max_length"] = settings["max_length"] or self.target_length + 1
@@ -161,6 +162,7 @@ class EncoderDecoderTask(Task):
         Returns:
             The generated texts and their summed token log-probabilities.
         """
+        self.require_model("predict")
         decoding = self.decoding(method, beam_width, max_length, length_penalty, num_return)
         return self.run_serving(self.serving_function(decoding), inputs)
 

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from rnn_tasks.data.readers import parse_dates, read_table, text_cells
+from rnn_tasks.inputs import named_input
 from rnn_tasks.data.windows import (
     baseline_forecasts,
     make_windows,
@@ -139,7 +140,7 @@ class ForecastingTask(Task):
             column = self.columns[int(np.argmax((values <= 0).any(axis=0)))]
             raise UserError(
                 f"data: scaling = 'log' needs positive values, column {column!r} has "
-                f"{values.min():g}; use --set data.scaling=difference"
+                f"{values.min():g}; a model trained with data.scaling=difference takes them"
             )
         return dates, values, dropped
 
@@ -369,9 +370,20 @@ class ForecastingTask(Task):
         return {"forecast": self.model(inputs["history"], training=False)[:, -1]}
 
     def input_list(self, inputs):
-        if isinstance(inputs, dict):
-            inputs = inputs["history"]
-        history = np.asarray(inputs, dtype="float32")
+        inputs = named_input(inputs, "history")
+        try:
+            history = np.asarray(inputs, dtype="float64")
+        except (TypeError, ValueError):
+            raise UserError("predict: `history` must be numbers [batch, window, features] "
+                            f"(or [window, features]), got {type(inputs).__name__}") from None
+        too_large = ~(np.abs(history) <= FLOAT32_MAX)
+        if too_large.any():
+            raise UserError("predict: `history` has missing, infinite or too large values; "
+                            "the model forecasts from finite float32 numbers")
+        if self.recipe["data"]["scaling"] == "log" and (history <= 0).any():
+            raise UserError("predict: `history` has values <= 0; this model (scaling = 'log') "
+                            "forecasts from positive values")
+        history = history.astype("float32")
         if history.ndim == 2:
             history = history[None]
         expected = (self.recipe["data"]["window"], len(self.columns))

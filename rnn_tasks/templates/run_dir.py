@@ -16,10 +16,10 @@ import keras
 import numpy as np
 import pandas as pd
 
-from rnn_tasks.checks import MODEL_FILE, RECIPE_FILE, finished_run_recipe
+from rnn_tasks.checks import MODEL_FILE, RECIPE_FILE, check_changeable, finished_run_recipe
 from rnn_tasks.errors import UserError
 from rnn_tasks.metrics import metrics_json
-from rnn_tasks.recipes import write_recipe
+from rnn_tasks.recipes import as_overrides, write_recipe
 
 TEMPLATE_FILE, WARMUP_FILE = "template.json", "warmup.tfrecord"
 
@@ -73,9 +73,9 @@ def read_run(cls, run_dir, overrides=None, as_template=False):
     from rnn_tasks.export.saved_model import read_warmup_requests
 
     run = Path(run_dir)
+    check_changeable(as_overrides(overrides), "load overrides")
     raw = finished_run_recipe(run, overrides)
-    trained_by = json.loads((run / TEMPLATE_FILE).read_text()).get("class") \
-        if (run / TEMPLATE_FILE).is_file() else None
+    trained_by = _trained_by(run)
     task = cls.from_dict(raw)
     if trained_by and trained_by != class_name(type(task)) and not as_template:
         short = trained_by.rsplit(".", 1)[-1]
@@ -95,6 +95,17 @@ def read_run(cls, run_dir, overrides=None, as_template=False):
         task.warmup_examples = read_warmup_requests(run / WARMUP_FILE)
     task.history = history_frame(run, None)
     return task
+
+
+def _trained_by(run):
+    """The class named in the run's template.json, or `None` (runs from before it existed)."""
+    if not (run / TEMPLATE_FILE).is_file():
+        return None
+    try:
+        return json.loads((run / TEMPLATE_FILE).read_text(encoding="utf-8")).get("class")
+    except (ValueError, AttributeError):
+        raise UserError(f"{run / TEMPLATE_FILE} is not the JSON rnn-tasks wrote "
+                        '({"task": ..., "class": ...}); restore it or train again') from None
 
 
 def history_frame(run_dir, history):

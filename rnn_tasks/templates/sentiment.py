@@ -98,6 +98,10 @@ class SentimentTask(TextInput, Task):
         keep = known & has_words
         found = sorted(set(labels.dropna()))
         present = set(labels[keep])
+        if len(present) < 2 and len(set(labels[known])) == 2:
+            raise UserError(f"data: only {int(keep.sum())} of the {int(known.sum())} rows labelled "
+                            f"{self.labels} have a text with words in column "
+                            f"{data['text_column']!r}, not both labels")
         if len(present) < 2:
             raise UserError(
                 f"data: column {data['label_column']!r} needs both labels {self.labels} "

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import pandas as pd
 
 from rnn_tasks.errors import UserError
 from rnn_tasks.recipes import load_recipe
@@ -110,6 +111,8 @@ class Task(abc.ABC):
     @classmethod
     def from_dict(cls, raw, data=None):
         """Validates a recipe dict and builds the task it names (see `from_recipe`)."""
+        if not isinstance(raw, dict):
+            raise UserError(f"a recipe must be a dict of sections, got {type(raw).__name__}")
         name = raw.get("task")
         if cls is Task:
             if not isinstance(name, str) or name not in TASKS:
@@ -120,6 +123,8 @@ class Task(abc.ABC):
         elif name not in (None, "") and name not in [getattr(c, "name", None) for c in cls.__mro__]:
             raise UserError(f"recipe: {cls.__name__} runs `task = {cls.name!r}`, got {name!r}")
         raw = {"task": cls.name, **{k: v for k, v in raw.items() if k != "task"}}
+        if data is not None and not isinstance(data, pd.DataFrame):
+            raise UserError(f"data must be a pandas DataFrame, got {type(data).__name__}")
         return cls(resolve_recipe(raw, cls.schema), data)
 
     @property
@@ -327,12 +332,17 @@ class Task(abc.ABC):
     def predict(self, inputs):
         """Raw inputs -> `{output name: numpy array}`, as the exported signature
         (text as `str`)."""
+        self.require_model("predict")
         return self.run_serving(self.serving_function(), inputs)
+
+    def require_model(self, action):
+        """Raises `UserError` unless the task has a model (after `fit` or `load`)."""
+        if self.model is None:
+            raise UserError(f"{action}: the task has no model yet; call fit() or Task.load()")
 
     def run_serving(self, function, inputs):
         """Calls a serving function on raw inputs; NumPy outputs, text as `str`."""
-        if self.model is None:
-            raise UserError("predict: the task has no model yet; call fit() or Task.load()")
+        self.require_model("predict")
         import tensorflow as tf
 
         specs = self.serving_signature().values()
@@ -383,6 +393,7 @@ class Task(abc.ABC):
     def save(self, run_dir, metrics=None):
         """Writes the run directory: recipe.toml, model.keras, warmup examples and,
         with `metrics` or after `evaluate()`, metrics.json, plots/ and report.md."""
+        self.require_model("save")
         runs.write_run(self, run_dir, metrics if metrics is not None else self.metrics)
 
     @classmethod

@@ -127,10 +127,12 @@ class TranslationTask(TextInput, EncoderDecoderTask):
         file, table or catalog dataset."""
         data = self.recipe["data"]
         path = path or data["path"]
-        columns = [data["source_column"], data["target_column"]]
-        # A file whose first line names one of the columns is a table (the reader says if
-        # the other is missing); otherwise it is source<TAB>target lines.
-        if all(columns) and (not path or header_names(path) & set(columns)):
+        columns = [data["source_column"] or "source", data["target_column"] or "target"]
+        # CSV and JSON files are tables, and so is a file whose first line names one of the
+        # columns (the reader says if the other is missing); the rest are source<TAB>target lines.
+        table = Path(path).suffix in (".csv", ".jsonl", ".json") if path else self.frame is not None
+        if table or all((data["source_column"], data["target_column"])) and (
+                not path or header_names(path) & set(columns)):
             frame = self.read_frame(columns, path)
             frame = frame.dropna(subset=columns)
             frame = frame[(frame[columns[0]].astype(str).str.strip() != "")
@@ -139,7 +141,6 @@ class TranslationTask(TextInput, EncoderDecoderTask):
                 raise UserError("data: no rows with both a source and a target text")
         else:
             frame = read_pairs(path or fetch(load_card(data["dataset"])))
-            columns = ["source", "target"]
         return (frame[columns[0]].astype(str).to_numpy(dtype=object),
                 frame[columns[1]].astype(str).to_numpy(dtype=object))
 
