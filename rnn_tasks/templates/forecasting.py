@@ -376,14 +376,6 @@ class ForecastingTask(Task):
         except (TypeError, ValueError):
             raise UserError("predict: `history` must be numbers [batch, window, features] "
                             f"(or [window, features]), got {type(inputs).__name__}") from None
-        too_large = ~(np.abs(history) <= FLOAT32_MAX)
-        if too_large.any():
-            raise UserError("predict: `history` has missing, infinite or too large values; "
-                            "the model forecasts from finite float32 numbers")
-        if self.recipe["data"]["scaling"] == "log" and (history <= 0).any():
-            raise UserError("predict: `history` has values <= 0; this model (scaling = 'log') "
-                            "forecasts from positive values")
-        history = history.astype("float32")
         if history.ndim == 2:
             history = history[None]
         expected = (self.recipe["data"]["window"], len(self.columns))
@@ -392,7 +384,14 @@ class ForecastingTask(Task):
                 f"predict: `history` must have shape [batch, {expected[0]}, {expected[1]}] "
                 f"(window, features: {', '.join(self.columns)}), got {list(history.shape)}"
             )
-        return [history]
+        too_large = ~(np.abs(history) <= FLOAT32_MAX)
+        if too_large.any():
+            raise UserError("predict: `history` has missing, infinite or too large values; "
+                            "the model forecasts from finite float32 numbers")
+        if self.recipe["data"]["scaling"] == "log" and (history <= 0).any():
+            raise UserError("predict: `history` has values <= 0; this model (scaling = 'log') "
+                            "forecasts from positive values")
+        return [history.astype("float32")]
 
     def warmup_inputs(self, count):
         history = self.data.windows["validation"][0][:count]
