@@ -108,6 +108,7 @@ SENTIMENT = extend_schema(BASE_SCHEMA, {
     },
     "model": {
         "embedding_dim": _size(64, 2**16),
+        "embedding_dropout": Field(float, 0.0, minimum=0.0, maximum=1.0, below=True),
         "bidirectional": Field(bool, True),
     },
     "train": {"loss": Field(str, "binary_crossentropy",

@@ -151,6 +151,8 @@ class SentimentTask(TextInput, Task):
         tokens = keras.Input((data["sequence_length"],), dtype="int64", name="tokens")
         x = keras.layers.Embedding(self.preprocessing.vocabulary_size(), spec["embedding_dim"],
                                    mask_zero=True, name="embedding")(tokens)
+        if spec["embedding_dropout"]:  # whole words dropped: the model leans on no single one
+            x = keras.layers.Dropout(spec["embedding_dropout"])(x)
         for depth in range(spec["layers"]):
             layer = recurrent_layer(spec["cell"], spec["units"], spec["layer_norm"],
                                     return_sequences=depth < spec["layers"] - 1)
