@@ -99,9 +99,10 @@ class SentimentTask(TextInput, Task):
         found = sorted(set(labels.dropna()))
         present = set(labels[keep])
         if len(present) < 2 and len(set(labels[known])) == 2:
-            raise UserError(f"data: only {int(keep.sum())} of the {int(known.sum())} rows labelled "
-                            f"{self.labels} have a text with words in column "
-                            f"{data['text_column']!r}, not both labels")
+            raise UserError(f"data: after dropping texts without words, column "
+                            f"{data['label_column']!r} no longer has both labels {self.labels} "
+                            f"({int(keep.sum())} of {int(known.sum())} labelled rows have words in "
+                            f"column {data['text_column']!r})")
         if len(present) < 2:
             raise UserError(
                 f"data: column {data['label_column']!r} needs both labels {self.labels} "
