@@ -15,6 +15,7 @@ from rnn_tasks.templates import SentimentTask, Task
 from tests.helpers import cli, serve_in_tensorflow_only_process
 
 TINY = {"train.epochs": 4, "model.units": 8, "model.embedding_dim": 8, "model.dropout": 0.0,
+        "model.embedding_dropout": 0.0,
         "data.sequence_length": 12, "train.batch_size": 32, "train.patience": 0,
         "train.learning_rate": 0.005,
         "export.warmup_examples": 3}
