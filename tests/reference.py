@@ -77,3 +77,35 @@ def gru(x, w, eps, reset_after=True, zoneout=0.0):
         h = zoneout * h + (1 - zoneout) * h_new
         outputs.append(h)
     return np.stack(outputs, 1)
+
+
+def g(x):
+    """minGRU/minLSTM's positive candidate of the log-space form."""
+    return np.where(x >= 0, x + 0.5, sigmoid(x))
+
+
+def min_rnn(x, w, eps, kind, log_space=False, h=None, mask=None):
+    """minGRU / minLSTM (Feng et al. 2024) with LN of the input projection, step by step.
+
+    Args:
+        kind: "gru" or "lstm".
+        mask: (B, T) bools; a masked step keeps the state and repeats the output.
+
+    Returns:
+        (outputs (B, T, U), last state (B, U)).
+    """
+    units = w["kernel"].shape[1] // (2 if kind == "gru" else 3)
+    h = np.zeros((x.shape[0], units)) if h is None else h
+    outputs = []
+    for t in range(x.shape[1]):
+        k = ln(x[:, t] @ w["kernel"], w["kernel_norm_gamma"], w["kernel_norm_beta"], eps) + w["bias"]
+        candidate = g(k[:, -units:]) if log_space else k[:, -units:]
+        if kind == "gru":
+            z = sigmoid(k[:, :units])
+            h_new = (1 - z) * h + z * candidate
+        else:
+            f, i = sigmoid(k[:, :units]), sigmoid(k[:, units:2 * units])
+            h_new = f / (f + i) * h + i / (f + i) * candidate
+        h = h_new if mask is None else np.where(mask[:, t, None], h_new, h)
+        outputs.append(h)
+    return np.stack(outputs, 1), h

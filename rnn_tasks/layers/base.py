@@ -121,6 +121,26 @@ def on_accelerator(tensor):
     return False
 
 
+def check_units(units):
+    """`units` if it is a positive integer, else a Keras-style `ValueError`."""
+    if isinstance(units, bool) or not isinstance(units, int) or units <= 0:
+        raise ValueError(
+            "Received an invalid value for argument `units`, "
+            f"expected a positive integer, got {units!r}."
+        )
+    return units
+
+
+def check_epsilon(epsilon):
+    """`epsilon` as a float if it is positive, else a Keras-style `ValueError`."""
+    if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or epsilon <= 0:
+        raise ValueError(
+            "Received an invalid value for argument `norm_epsilon`, "
+            f"expected a positive float, got {epsilon!r}."
+        )
+    return float(epsilon)
+
+
 def check_rate(name, value):
     if not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
         raise ValueError(
@@ -161,18 +181,8 @@ class LayerNormCell(keras.layers.Layer, DropoutRNNCell):
         seed=None,
         **kwargs,
     ):
-        if isinstance(units, bool) or not isinstance(units, int) or units <= 0:
-            raise ValueError(
-                "Received an invalid value for argument `units`, "
-                f"expected a positive integer, got {units!r}."
-            )
-        if not isinstance(norm_epsilon, (int, float)) or norm_epsilon <= 0:
-            raise ValueError(
-                "Received an invalid value for argument `norm_epsilon`, "
-                f"expected a positive float, got {norm_epsilon!r}."
-            )
         super().__init__(**kwargs)
-        self.units = units
+        self.units = check_units(units)
         self.activation = activations.get(activation)
         self.use_bias = use_bias
         self.kernel_initializer = initializers.get(kernel_initializer)
@@ -180,7 +190,7 @@ class LayerNormCell(keras.layers.Layer, DropoutRNNCell):
         self.bias_initializer = initializers.get(bias_initializer)
         self.norm_gamma_initializer = initializers.get(norm_gamma_initializer)
         self.norm_beta_initializer = initializers.get(norm_beta_initializer)
-        self.norm_epsilon = float(norm_epsilon)
+        self.norm_epsilon = check_epsilon(norm_epsilon)
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
@@ -338,7 +348,53 @@ def zone_out(previous, new, keep_mask):
     return keep_mask * previous + (1.0 - keep_mask) * new
 
 
-class LayerNormRNN(keras.layers.RNN):
+class CellSequenceLayer(keras.layers.RNN):
+    """A `keras.layers.RNN` that builds its own cell from its arguments.
+
+    Subclasses set `cell_class`. The constructor takes `units`, every
+    argument of the cell (those of its classes below Keras's), the
+    arguments of `keras.layers.RNN` and the usual layer keywords;
+    `get_config` lists them flat, so a saved layer loads as it was built.
+    """
+
+    cell_class = None
+
+    def __init__(self, units, **kwargs):
+        cell_args = {
+            name
+            for klass in self.cell_class.__mro__
+            if issubclass(klass, keras.layers.Layer) and not klass.__module__.startswith("keras")
+            for name in inspect.signature(klass.__init__).parameters
+        } - {"self", "units", "kwargs"}
+        cell_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in cell_args}
+        cell = self.cell_class(
+            units,
+            dtype=kwargs.get("dtype"),
+            trainable=kwargs.get("trainable", True),
+            name="cell",
+            **cell_kwargs,
+        )
+        super().__init__(cell, **kwargs)
+        self.input_spec = keras.layers.InputSpec(ndim=3)
+
+    @property
+    def units(self):
+        return self.cell.units
+
+    def get_config(self):
+        config = super().get_config()
+        del config["cell"]
+        cell_config = self.cell.get_config()
+        for key in ("name", "trainable", "dtype"):
+            cell_config.pop(key, None)
+        return {**config, **cell_config}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+class LayerNormRNN(CellSequenceLayer):
     """Base class of the sequence layers: a `keras.layers.RNN` with a fast loop.
 
     Subclasses set `cell_class`. The constructor takes `units`, every
@@ -359,54 +415,14 @@ class LayerNormRNN(keras.layers.RNN):
     before the loop, so every backend can trace it.
     """
 
-    cell_class = None
-
-    def __init__(
-        self,
-        units,
-        return_sequences=False,
-        return_state=False,
-        go_backwards=False,
-        stateful=False,
-        unroll=False,
-        zero_output_for_mask=False,
-        precompute_inputs="auto",
-        **kwargs,
-    ):
+    def __init__(self, units, precompute_inputs="auto", **kwargs):
         if precompute_inputs not in ("auto", True, False):
             raise ValueError(
                 "Received an invalid value for argument `precompute_inputs`, "
                 f"expected one of ('auto', True, False), got {precompute_inputs!r}."
             )
         self.precompute_inputs = precompute_inputs
-        cell_args = {
-            name
-            for klass in self.cell_class.__mro__ if issubclass(klass, LayerNormCell)
-            for name in inspect.signature(klass.__init__).parameters
-        } - {"self", "units", "kwargs"}
-        cell_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in cell_args}
-        cell = self.cell_class(
-            units,
-            dtype=kwargs.get("dtype"),
-            trainable=kwargs.get("trainable", True),
-            name="cell",
-            **cell_kwargs,
-        )
-        super().__init__(
-            cell,
-            return_sequences=return_sequences,
-            return_state=return_state,
-            go_backwards=go_backwards,
-            stateful=stateful,
-            unroll=unroll,
-            zero_output_for_mask=zero_output_for_mask,
-            **kwargs,
-        )
-        self.input_spec = keras.layers.InputSpec(ndim=3)
-
-    @property
-    def units(self):
-        return self.cell.units
+        super().__init__(units, **kwargs)
 
     def inner_loop(self, sequences, initial_state, mask, training=False):
         if isinstance(mask, (list, tuple)):
@@ -463,13 +479,4 @@ class LayerNormRNN(keras.layers.RNN):
         return on_accelerator(sequences)
 
     def get_config(self):
-        config = {**super().get_config(), "precompute_inputs": self.precompute_inputs}
-        del config["cell"]
-        cell_config = self.cell.get_config()
-        for key in ("name", "trainable", "dtype"):
-            cell_config.pop(key, None)
-        return {**config, **cell_config}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
+        return {**super().get_config(), "precompute_inputs": self.precompute_inputs}

@@ -3,7 +3,12 @@
 import keras
 from keras import ops
 
-from rnn_tasks.layers.base import LayerNormCell, LayerNormRNN, center_columns, centered_norm
+from rnn_tasks.layers.base import (
+    LayerNormCell,
+    LayerNormRNN,
+    center_columns,
+    centered_norm,
+)
 
 
 @keras.saving.register_keras_serializable(package="rnn_tasks")

@@ -1,0 +1,319 @@
+"""Recurrences that train in parallel over time: the base of minGRU and minLSTM.
+
+Feng et al. 2024 ("Were RNNs All We Needed?", arXiv 2410.01201) drop the
+hidden state from the gates of the GRU and the LSTM. What is left is a
+linear recurrence whose coefficients depend on the inputs alone:
+
+    h_t = a_t * h_{t-1} + b_t,    a_t, b_t = f(x_t)
+
+Its composition is associative, `(a1, b1) then (a2, b2) = (a1 a2, a2 b1 + b2)`,
+so a parallel scan computes all steps in O(log T) depth (`linear_scan`). Starting from zero state it yields, for every step, the
+product of the coefficients `A_t` and the state `H_t`; the state from an
+initial `h0` is then `A_t * h0 + H_t`, for `h0` of any sign.
+
+`log_space=True` is the paper's numerically stable form for long
+sequences: the candidate passes through `g(x) = x + 0.5 (x >= 0), sigmoid(x)
+(x < 0)`, which keeps states positive, and the scan runs on `(log a, log b)`
+with `logaddexp` (`log_linear_scan`). Both forms run on core ops of every
+backend, so an exported SavedModel serves them in stock TF Serving.
+
+`ParallelCell` holds the weights and computes one step (`call`, for
+`keras.layers.RNN(cell)` and step-by-step decoding); `ParallelRNN` runs the
+same equations over a whole sequence with the scan. A masked step keeps the
+state (`a_t = 1, b_t = 0`) and, as in Keras's loop, repeats the previous
+output (zero before the first unmasked step).
+"""
+
+import keras
+from keras import constraints, initializers, ops, regularizers
+
+from rnn_tasks.layers.base import (
+    CellSequenceLayer,
+    DropoutRNNCell,
+    center_columns,
+    centered_norm,
+    check_epsilon,
+    check_rate,
+    check_units,
+    layer_norm,
+)
+
+# `log b` of a masked step: exp() of it is exactly 0 in float32, and unlike
+# -inf it keeps the gradients of `logaddexp` finite.
+MASKED_LOG = -1e4
+
+
+def linear_scan(a, b):
+    """All steps of `h_t = a_t * h_{t-1} + b_t` from `h_{-1} = 0`, in parallel.
+
+    Args:
+        a: coefficients `(batch, time, ...)`.
+        b: offsets, the shape of `a`.
+
+    Returns:
+        `(A, H)`: `A_t` the product of `a` up to step t, `H_t` the state.
+
+    Example:
+    >>> import numpy as np
+    >>> A, H = linear_scan(np.array([[0.5, 0.5, 2.0]]), np.array([[1.0, 1.0, 1.0]]))
+    >>> ops.convert_to_numpy(A).tolist(), ops.convert_to_numpy(H).tolist()
+    ([[0.5, 0.25, 0.5]], [[1.0, 1.5, 4.0]])
+    """
+    def combine(earlier, later):
+        (a1, b1), (a2, b2) = earlier, later
+        return a1 * a2, a2 * b1 + b2
+
+    return scan(combine, (a, b), identity=(1.0, 0.0))
+
+
+def log_linear_scan(log_a, log_b):
+    """`linear_scan` in log space, for positive `a` and `b`.
+
+    Args:
+        log_a: `log a`, `(batch, time, ...)`.
+        log_b: `log b`, the shape of `log_a`.
+
+    Returns:
+        `(log A, log H)`, as `linear_scan`'s outputs.
+
+    Example:
+    >>> import numpy as np
+    >>> log_A, log_H = log_linear_scan(np.log([[0.5, 0.5]]), np.log([[1.0, 1.0]]))
+    >>> np.exp(ops.convert_to_numpy(log_H)).round(6).tolist()
+    [[1.0, 1.5]]
+    """
+    def combine(earlier, later):
+        (la1, lb1), (la2, lb2) = earlier, later
+        return la1 + la2, ops.logaddexp(la2 + lb1, lb2)
+
+    return scan(combine, (log_a, log_b), identity=(0.0, MASKED_LOG))
+
+
+def scan(combine, elems, identity):
+    """Inclusive scan of `elems` along axis 1 with the associative `combine`.
+
+    Hillis and Steele's form: `ceil(log2(time))` levels, each combining every
+    step with the one `k = 1, 2, 4, ...` steps before it (or `identity`).
+    Every level keeps the shapes static, so it compiles with XLA (Keras's
+    `ops.associative_scan` does not on TensorFlow) and differentiates on
+    every backend. A sequence of unknown length (TensorFlow graphs) runs the
+    levels in a `while_loop`.
+
+    Args:
+        combine: `(earlier, later) -> combined`, on tuples like `elems`.
+        elems: tuple of tensors `(batch, time, ...)`.
+        identity: one scalar per tensor, the value `combine` leaves unchanged.
+
+    Returns:
+        A tuple like `elems`: step t combines steps 0..t.
+    """
+    def level(k, elems):
+        return combine(tuple(shift(e, k, i) for e, i in zip(elems, identity)), elems)
+
+    elems = tuple(ops.convert_to_tensor(e) for e in elems)
+    length = elems[0].shape[1]
+    if length is not None:
+        k = 1
+        while k < length:
+            elems, k = level(k, elems), 2 * k
+        return tuple(elems)
+    length = ops.shape(elems[0])[1]
+    _, elems = ops.while_loop(lambda k, _: k < length, lambda k, e: (2 * k, level(k, e)),
+                              (ops.convert_to_tensor(1), tuple(elems)))
+    return tuple(elems)
+
+
+def shift(x, k, fill):
+    """`x` moved `k` steps later along axis 1, the first `k` steps set to `fill`."""
+    steps = ops.arange(ops.shape(x)[1])
+    earlier = ops.take(x, ops.maximum(steps - k, 0), axis=1)
+    keep = ops.reshape(steps >= k, (1, -1) + (1,) * (len(x.shape) - 2))
+    return ops.where(keep, earlier, ops.cast(fill, x.dtype))
+
+
+def log_g(x):
+    """`log g(x)` for the paper's positive candidate `g`: `x + 0.5` or `sigmoid(x)`."""
+    return ops.where(x >= 0, ops.log(ops.relu(x) + 0.5), -ops.softplus(-x))
+
+
+class ParallelCell(keras.layers.Layer, DropoutRNNCell):
+    """Base class of the parallel cells: arguments, weights, one step, config.
+
+    The inputs are projected and layer-normalized in one matrix product
+    (`LN(x @ kernel) + bias`, the normalization over all `gates * units`
+    columns as in the other cells); subclasses set `gates` and split the
+    projection into the recurrence's coefficients in `coefficients`.
+    """
+
+    gates = 2
+    recurrent_dropout = 0.0  # no recurrent weights: nothing to drop
+
+    def __init__(
+        self,
+        units,
+        use_bias=True,
+        log_space=False,
+        output_norm=False,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        norm_gamma_initializer="ones",
+        norm_beta_initializer="zeros",
+        norm_epsilon=1e-3,
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
+        dropout=0.0,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.units = check_units(units)
+        self.use_bias = use_bias
+        self.log_space = bool(log_space)
+        self.output_norm = bool(output_norm)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.norm_gamma_initializer = initializers.get(norm_gamma_initializer)
+        self.norm_beta_initializer = initializers.get(norm_beta_initializer)
+        self.norm_epsilon = check_epsilon(norm_epsilon)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
+        self.dropout = check_rate("dropout", dropout)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed=seed)
+        self.state_size = units
+        self.output_size = units
+
+    def build(self, input_shape):
+        size = self.gates * self.units
+        self.kernel = self.add_weight(
+            shape=(input_shape[-1], size), name="kernel", initializer=self.kernel_initializer,
+            regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
+        self.bias = None
+        if self.use_bias:
+            self.bias = self.add_weight(
+                shape=(size,), name="bias", initializer=self.bias_initializer,
+                regularizer=self.bias_regularizer, constraint=self.bias_constraint)
+        self.kernel_norm_gamma, self.kernel_norm_beta = self.norm_weights("kernel_norm", size)
+        if self.output_norm:
+            self.output_norm_gamma, self.output_norm_beta = self.norm_weights(
+                "output_norm", self.units)
+
+    def norm_weights(self, prefix, size):
+        """Creates `{prefix}_gamma` and `{prefix}_beta`, both of shape `(size,)`."""
+        return (
+            self.add_weight(shape=(size,), name=f"{prefix}_gamma",
+                            initializer=self.norm_gamma_initializer),
+            self.add_weight(shape=(size,), name=f"{prefix}_beta",
+                            initializer=self.norm_beta_initializer),
+        )
+
+    def project(self, inputs):
+        """`LN(inputs @ kernel) + bias`: `(..., features)` -> `(..., gates * units)`."""
+        offset = self.kernel_norm_beta
+        if self.bias is not None:
+            offset = offset + self.bias
+        projected = ops.matmul(inputs, center_columns(self.kernel))
+        return centered_norm(projected, self.kernel_norm_gamma, self.norm_epsilon) + offset
+
+    def coefficients(self, projected):
+        """`(a, b)` of the recurrence, or `(log a, log b)` with `log_space`."""
+        raise NotImplementedError
+
+    def candidate_log(self, candidate):
+        """`log g(candidate)`: the log of the positive candidate of the log-space form."""
+        return log_g(candidate)
+
+    def output(self, states):
+        """What a step outputs from its state `(..., units)`: the state, or its LN."""
+        if not self.output_norm:
+            return states
+        return layer_norm(states, self.output_norm_gamma, self.output_norm_beta,
+                          self.norm_epsilon)
+
+    def call(self, inputs, states, training=False):
+        nested = isinstance(states, (list, tuple))
+        h = states[0] if nested else states
+        dropout_mask = self.get_dropout_mask(inputs)
+        if training and dropout_mask is not None:
+            inputs = inputs * dropout_mask
+        a, b = self.coefficients(self.project(inputs))
+        if self.log_space:
+            a, b = ops.exp(a), ops.exp(b)
+        h = a * h + b
+        return self.output(h), [h] if nested else h
+
+    def get_initial_state(self, batch_size=None):
+        return [ops.zeros((batch_size, self.units), dtype=self.compute_dtype)]
+
+    def get_config(self):
+        config = {
+            "units": self.units,
+            "use_bias": self.use_bias,
+            "log_space": self.log_space,
+            "output_norm": self.output_norm,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            "norm_gamma_initializer": initializers.serialize(self.norm_gamma_initializer),
+            "norm_beta_initializer": initializers.serialize(self.norm_beta_initializer),
+            "norm_epsilon": self.norm_epsilon,
+            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+            "kernel_constraint": constraints.serialize(self.kernel_constraint),
+            "bias_constraint": constraints.serialize(self.bias_constraint),
+            "dropout": self.dropout,
+            "seed": self.seed,
+        }
+        return {**super().get_config(), **config}
+
+
+class ParallelRNN(CellSequenceLayer):
+    """Base class of the parallel sequence layers: one scan instead of a loop.
+
+    Takes `units`, every argument of its cell (`cell_class`) and those of
+    `keras.layers.RNN` except `unroll` (there is no loop to unroll). The
+    projection runs once over the sequence; the scan runs in float32 under
+    mixed precision.
+    """
+
+    def __init__(self, units, **kwargs):
+        super().__init__(units, unroll=False, **kwargs)
+
+    def inner_loop(self, sequences, initial_state, mask, training=False):
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0]
+        cell = self.cell
+        dropout_mask = cell.get_dropout_mask(sequences[:, 0, :])
+        if training and dropout_mask is not None:
+            sequences = sequences * ops.expand_dims(dropout_mask, 1)
+        if self.go_backwards:
+            sequences = ops.flip(sequences, axis=1)
+            mask = None if mask is None else ops.flip(mask, axis=1)
+        a, b = (ops.cast(c, "float32") for c in cell.coefficients(cell.project(sequences)))
+        h0 = ops.expand_dims(ops.cast(initial_state[0], "float32"), 1)  # (B, 1, U)
+        if mask is not None:
+            keep = ops.expand_dims(ops.cast(mask, "bool"), -1)  # (B, T, 1)
+            a = ops.where(keep, a, 0.0 if cell.log_space else 1.0)
+            b = ops.where(keep, b, MASKED_LOG if cell.log_space else 0.0)
+        if cell.log_space:
+            log_products, log_states = log_linear_scan(a, b)
+            states = ops.exp(log_products) * h0 + ops.exp(log_states)
+        else:
+            products, states = linear_scan(a, b)
+            states = products * h0 + states  # (B, T, U)
+        outputs = cell.output(ops.cast(states, cell.compute_dtype))
+        if mask is not None:
+            # As Keras's loop: a masked step repeats the previous output, and
+            # before the first unmasked step that is zero.
+            shown = keep if self.zero_output_for_mask else ops.cumsum(
+                ops.cast(keep, "int32"), axis=1) > 0
+            outputs = ops.where(shown, outputs, ops.zeros_like(outputs))
+        return outputs[:, -1], outputs, [states[:, -1]]
+
+    def get_config(self):
+        config = super().get_config()
+        del config["unroll"]
+        return config

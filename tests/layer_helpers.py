@@ -1,0 +1,53 @@
+"""What the layer tests share: weights, NumPy conversion, gradients on every backend."""
+
+import keras
+import numpy as np
+from keras import ops
+
+EPS = 1e-3
+RANDOM_NORM = {
+    "norm_gamma_initializer": keras.initializers.RandomUniform(0.5, 1.5, seed=1),
+    "norm_beta_initializer": keras.initializers.RandomNormal(0.0, 0.2, seed=2),
+    "bias_initializer": keras.initializers.RandomNormal(0.0, 0.2, seed=3),
+}
+
+
+def numpy(x):
+    return ops.convert_to_numpy(x).astype("float64")
+
+
+def weights_by_name(layer):
+    return {w.name: numpy(w) for w in layer.weights}
+
+
+def backend_gradients(function, *args):
+    """Gradients of `function(*args)` (a scalar) for every argument, as NumPy arrays."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return [np.asarray(g) for g in jax.grad(function, argnums=range(len(args)))(*args)]
+    if keras.backend.backend() == "torch":
+        import torch
+
+        args = [ops.convert_to_tensor(a).requires_grad_() for a in args]
+        return [ops.convert_to_numpy(g) for g in torch.autograd.grad(function(*args), args)]
+    import tensorflow as tf
+
+    args = [tf.constant(a) for a in args]
+    with tf.GradientTape() as tape:
+        tape.watch(args)
+        value = function(*args)
+    return [g.numpy() for g in tape.gradient(value, args)]
+
+
+def loss_gradient(layer, x, mask=None):
+    """d sum(layer(x)^2) / d kernel, through the backend's autodiff."""
+    kernel = layer.cell.kernel
+
+    def loss(kernel_value):
+        trainable = [kernel_value if v is kernel else v.value for v in layer.trainable_variables]
+        fixed = [v.value for v in layer.non_trainable_variables]
+        out, _ = layer.stateless_call(trainable, fixed, x, mask=mask)
+        return ops.sum(out ** 2)
+
+    return backend_gradients(loss, numpy(kernel))[0]
