@@ -25,6 +25,7 @@ SCALING_MODES = ("log", "difference")
 BACKBONES = {"mobilenet_v3_small": "MobileNetV3Small", "efficientnet_b0": "EfficientNetB0",
              "resnet50": "ResNet50"}
 MIN_BACKBONE_IMAGE_SIZE = 32  # the smallest input keras.applications accept
+PARALLEL_CELLS = ("mingru", "minlstm")  # layer-normalized only: Keras has no such layer
 CALENDAR = ("day_of_week", "day_of_month", "month", "day_of_year", "hour")
 
 
@@ -51,7 +52,7 @@ BASE_SCHEMA = {
         "seed": Field(int, 0, minimum=0, maximum=SEED_MAX),
     },
     "model": {
-        "cell": Field(str, "lstm", choices=("simple_rnn", "lstm", "gru")),
+        "cell": Field(str, "lstm", choices=("simple_rnn", "lstm", "gru") + PARALLEL_CELLS),
         "layer_norm": Field(bool, True),
         "units": _size(64, 2**16),
         "layers": _size(1, 64),
@@ -230,6 +231,14 @@ def check_translation(recipe):
                         "or neither (a source<TAB>target file)")
 
 
+def check_model(recipe):
+    """Rules of the `[model]` keys every template shares."""
+    spec = recipe["model"]
+    if spec["cell"] in PARALLEL_CELLS and not spec["layer_norm"]:
+        raise UserError(f"recipe: `model.cell` {spec['cell']!r} exists only layer-normalized; "
+                        "set `model.layer_norm = true` or choose 'simple_rnn', 'lstm' or 'gru'")
+
+
 RULES = {"forecasting": check_forecasting, "sentiment": check_sentiment,
          "captioning": check_captioning, "translation": check_translation}
 
@@ -259,6 +268,7 @@ def resolve_recipe(raw, schema=None):
                             f"got {name!r}")
         schema = SCHEMAS[name]
     recipe = validate(raw, schema)
+    check_model(recipe)
     if name in RULES:
         RULES[name](recipe)
     return recipe

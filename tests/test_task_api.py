@@ -11,7 +11,13 @@ import pandas as pd
 import pytest
 
 from rnn_tasks.errors import UserError
-from rnn_tasks.templates import ForecastingTask, Task, TranslationTask
+from rnn_tasks.templates import (
+    CaptioningTask,
+    ForecastingTask,
+    SentimentTask,
+    Task,
+    TranslationTask,
+)
 from tests.test_forecasting import TINY, ConvForecaster, write_prices
 
 
@@ -120,3 +126,38 @@ def test_python_bad_inputs_are_one_line_user_errors(forecasting_run, call, messa
 def test_text_predict_refuses_what_is_not_text(sentiment_run, inputs, message):
     with pytest.raises(UserError, match=re.escape(message)):
         sentiment_run[0].predict(inputs)
+
+
+@pytest.mark.parametrize("template, cell", [("forecasting", "minlstm"), ("sentiment", "mingru"),
+                                            ("captioning", "minlstm")])
+def test_every_template_takes_the_parallel_cells(template, cell, prices_csv, reviews_csv,
+                                                 captions_csv):
+    """`model.cell = "mingru" / "minlstm"` trains and predicts in each template (one epoch)."""
+    from tests import test_captioning, test_sentiment
+
+    setups = {"forecasting": (ForecastingTask, "price_forecasting", TINY, prices_csv),
+              "sentiment": (SentimentTask, "sentiment", test_sentiment.TINY, reviews_csv),
+              "captioning": (CaptioningTask, "captioning", test_captioning.TINY, captions_csv)}
+    task_class, recipe, tiny, path = setups[template]
+    task = task_class.from_recipe(recipe, {**tiny, "train.epochs": 1, "model.cell": cell,
+                                           "data.path": str(path)})
+    task.fit(verbose=0)
+    metrics = task.evaluate()
+    assert all(np.isfinite(v) for v in metrics.values() if isinstance(v, float))
+    assert {"mingru": "LayerNormMinGRU", "minlstm": "LayerNormMinLSTM"}[cell] in task.model.to_json()
+
+
+def test_translation_with_min_gru_serves_in_a_tensorflow_only_process(pairs_tsv, tmp_path):
+    """Two layers each side; the decoder steps one token at a time from the scan layer's
+    state, inside the exported beam search."""
+    from tests.helpers import serve_in_tensorflow_only_process
+    from tests.test_translation import TINY as TRANSLATION_TINY
+
+    task = TranslationTask.from_recipe("translation", {
+        **TRANSLATION_TINY, "train.epochs": 1, "model.cell": "mingru", "model.layers": 2,
+        "data.path": str(pairs_tsv)})
+    task.fit(verbose=0)
+    texts = ["March 3, 2021", "", "unknown words " * 20]
+    served = serve_in_tensorflow_only_process(task.export(tmp_path / "models"), {"text": texts},
+                                              tmp_path)
+    assert served["translation"] == task.generate(texts)
