@@ -17,6 +17,7 @@ from rnn_tasks.layers import (
     LayerNormGRU,
     LayerNormLSTM,
     LayerNormLSTMCell,
+    LayerNormMinGRU,
     LayerNormSimpleRNN,
     LayerNormSimpleRNNCell,
 )
@@ -363,3 +364,20 @@ def test_jit_compiled_fit_reduces_loss(layer_class):
     history = model.fit(x, y, epochs=15, batch_size=16, verbose=0)
     losses = history.history["loss"]
     assert losses[-1] < 0.5 * losses[0]
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow",
+                    reason="only TensorFlow traces graphs whose length is unknown")
+@pytest.mark.parametrize("layer_class", LAYERS + [LayerNormMinGRU])
+def test_fixed_batch_unknown_length_graph_runs_every_step(x, layer_class):
+    """A fixed batch of 3 and 6 steps: Keras's loop, told no length, used to stop at 3."""
+    import tensorflow as tf
+
+    layer = layer_class(4, return_sequences=True, **RANDOM_NORM)
+    mask = np.ones((3, 6), bool)
+    mask[0, 4:] = False
+    @tf.function(input_signature=[tf.TensorSpec([3, None, 5]), tf.TensorSpec([3, None], tf.bool)])
+    def graph(x, mask):
+        return layer(x, mask=mask)
+
+    np.testing.assert_allclose(numpy(graph(x, mask)), numpy(layer(x, mask=mask)), atol=1e-6)

@@ -459,19 +459,22 @@ class LayerNormRNN(CellSequenceLayer):
                 x = cell.project_inputs(x, input_weights)
             return cell.step(x, list(states), weights, recurrent_mask, keep)
 
+        # Keras takes an unknown time-major length for the batch size (a fixed
+        # batch would cut the loop short): hand it batch-major sequences then.
+        time_major = sequences.shape[0] is not None
         last_output, outputs, states = backend.rnn(
             step,
-            inputs,
+            inputs if time_major else ops.swapaxes(inputs, 0, 1),
             list(initial_state),
             go_backwards=self.go_backwards,
-            mask=mask,
+            mask=mask if time_major or mask is None else ops.swapaxes(mask, 0, 1),
             unroll=self.unroll,
             input_length=sequences.shape[0],
-            time_major=True,
+            time_major=time_major,
             zero_output_for_mask=self.zero_output_for_mask,
             return_all_outputs=self.return_sequences,
         )
-        return last_output, ops.swapaxes(outputs, 0, 1), states
+        return last_output, ops.swapaxes(outputs, 0, 1) if time_major else outputs, states
 
     def _precompute(self, sequences):
         if self.precompute_inputs != "auto":
