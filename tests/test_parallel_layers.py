@@ -52,12 +52,13 @@ def test_matches_numpy_equations(x, kind, log_space):
 
 
 def test_scans_against_a_plain_loop():
+    """75 steps: two full chunks of 32 and a padded one."""
     rng = np.random.default_rng(4)
-    a = rng.uniform(0.1, 1.0, (2, 9, 3))
-    b = rng.uniform(0.1, 2.0, (2, 9, 3))
+    a = rng.uniform(0.5, 1.0, (2, 75, 3))
+    b = rng.uniform(0.1, 2.0, (2, 75, 3))
     products, states = np.ones((2, 3)), np.zeros((2, 3))
     expected_products, expected_states = [], []
-    for t in range(9):
+    for t in range(75):
         products, states = products * a[:, t], a[:, t] * states + b[:, t]
         expected_products.append(products)
         expected_states.append(states)
@@ -74,12 +75,13 @@ def test_scans_against_a_plain_loop():
 @pytest.mark.parametrize("kind", ["gru", "lstm"])
 @pytest.mark.parametrize("log_space", [False, True])
 @pytest.mark.parametrize("go_backwards", [False, True])
-def test_scan_equals_loop_of_cell(x, kind, log_space, go_backwards):
+def test_scan_equals_loop_of_cell(kind, log_space, go_backwards):
+    x = np.random.default_rng(0).standard_normal((3, 45, 5)).astype("float32")  # two chunks
     layer = LAYERS[kind](4, return_sequences=True, return_state=True, log_space=log_space,
                          output_norm=True, go_backwards=go_backwards, **RANDOM_NORM)
     h0 = np.random.default_rng(1).standard_normal((3, 4)).astype("float32")
-    mask = np.ones((3, 7), bool)
-    mask[0, 4:] = mask[2, 2:5] = False  # trailing padding, and a gap
+    mask = np.ones((3, 45), bool)
+    mask[0, 30:] = mask[2, 2:5] = mask[2, 31:34] = False  # trailing padding, and gaps
     scan_out, scan_h = layer(x, initial_state=[h0], mask=mask)
     loop_out, loop_h = rnn_of_cell(layer, go_backwards=go_backwards)(
         x, initial_state=[h0], mask=mask)
@@ -269,10 +271,22 @@ def test_jit_compiled_fit_reduces_loss(kind):
                     reason="only TensorFlow traces graphs whose length is unknown")
 @pytest.mark.parametrize("jit_compile", [False, True])
 def test_unknown_length_in_a_tensorflow_graph(x, jit_compile):
+    """Forward and gradient traced for any length (XLA too), as `fit` on padded text does."""
     import tensorflow as tf
 
     layer = LayerNormMinLSTM(4, return_sequences=True, log_space=True, **RANDOM_NORM)
-    graph = tf.function(layer, jit_compile=jit_compile,
-                        input_signature=[tf.TensorSpec([None, None, 5])])
-    assert graph.get_concrete_function().structured_outputs.shape.as_list() == [None, None, 4]
-    np.testing.assert_allclose(numpy(graph(x)), numpy(layer(x)), atol=1e-5)
+    layer(x)
+
+    @tf.function(jit_compile=jit_compile, input_signature=[tf.TensorSpec([None, None, 5])])
+    def graph(x):
+        with tf.GradientTape() as tape:
+            out = layer(x)
+            loss = tf.reduce_sum(out ** 2)
+        return out, tape.gradient(loss, layer.cell.kernel)
+
+    assert graph.get_concrete_function().structured_outputs[0].shape.as_list() == [None, None, 4]
+    for length in (7, 40):  # one chunk, two chunks
+        inputs = np.resize(x, (3, length, 5))
+        out, grad = graph(inputs)
+        np.testing.assert_allclose(numpy(out), numpy(layer(inputs)), atol=1e-5)
+        np.testing.assert_allclose(numpy(grad), loss_gradient(layer, inputs), atol=1e-4)

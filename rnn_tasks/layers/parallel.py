@@ -29,6 +29,7 @@ from keras import constraints, initializers, ops, regularizers
 
 from rnn_tasks.layers.base import (
     CellSequenceLayer,
+    backend,
     DropoutRNNCell,
     center_columns,
     centered_norm,
@@ -41,6 +42,7 @@ from rnn_tasks.layers.base import (
 # `log b` of a masked step: exp() of it is exactly 0 in float32, and unlike
 # -inf it keeps the gradients of `logaddexp` finite.
 MASKED_LOG = -1e4
+CHUNK = 32  # steps scanned together; measured in benchmarks/parallel.py
 
 
 def linear_scan(a, b):
@@ -89,46 +91,57 @@ def log_linear_scan(log_a, log_b):
     return scan(combine, (log_a, log_b), identity=(0.0, MASKED_LOG))
 
 
-def scan(combine, elems, identity):
+def scan(combine, elems, identity, chunk=CHUNK):
     """Inclusive scan of `elems` along axis 1 with the associative `combine`.
 
-    Hillis and Steele's form: `ceil(log2(time))` levels, each combining every
-    step with the one `k = 1, 2, 4, ...` steps before it (or `identity`).
-    Every level keeps the shapes static, so it compiles with XLA (Keras's
-    `ops.associative_scan` does not on TensorFlow) and differentiates on
-    every backend. A sequence of unknown length (TensorFlow graphs) runs the
-    levels in a `while_loop`.
+    In two passes, both short: the sequence is cut into chunks of `chunk`
+    steps (the last one padded with `identity`), every chunk is scanned at
+    once by `chunk` combines of `(batch, chunks, ...)` slices, and
+    `ops.scan` carries each chunk's total into the next, one combine per
+    chunk. The work is linear in the length (a Hillis-Steele scan's is
+    `log2(T)` times more), the shapes are static within a chunk, so XLA
+    compiles it (Keras's `ops.associative_scan` does not on TensorFlow), and
+    a length unknown when traced is fine.
 
     Args:
         combine: `(earlier, later) -> combined`, on tuples like `elems`.
         elems: tuple of tensors `(batch, time, ...)`.
         identity: one scalar per tensor, the value `combine` leaves unchanged.
+        chunk: steps per chunk. Default: `CHUNK`.
 
     Returns:
         A tuple like `elems`: step t combines steps 0..t.
     """
-    def level(k, elems):
-        return combine(tuple(shift(e, k, i) for e, i in zip(elems, identity)), elems)
-
     elems = tuple(ops.convert_to_tensor(e) for e in elems)
-    length = elems[0].shape[1]
-    if length is not None:
-        k = 1
-        while k < length:
-            elems, k = level(k, elems), 2 * k
-        return tuple(elems)
+    if len(elems[0].shape) == 2:  # (batch, time): one feature
+        scanned = scan(combine, tuple(e[..., None] for e in elems), identity, chunk)
+        return tuple(s[..., 0] for s in scanned)
+    rest = tuple(elems[0].shape[2:])
     length = ops.shape(elems[0])[1]
-    _, elems = ops.while_loop(lambda k, _: k < length, lambda k, e: (2 * k, level(k, e)),
-                              (ops.convert_to_tensor(1), tuple(elems)))
-    return tuple(elems)
+    padding = [[0, 0], [0, (-length) % chunk]] + [[0, 0]] * len(rest)
+    chunks = tuple(ops.reshape(ops.pad(e, padding, constant_values=i),
+                               (ops.shape(e)[0], -1, chunk) + rest)
+                   for e, i in zip(elems, identity))  # (B, n, C, ...)
+    steps = list(zip(*(ops.unstack(c, num=chunk, axis=2) for c in chunks)))
+    within = [steps[0]]
+    for step in steps[1:]:
+        within.append(combine(within[-1], step))
 
+    # Each chunk's total carried into the next, in Keras's loop (which XLA
+    # compiles and differentiates at any length; `ops.scan` it does not).
+    width = rest[-1]
+    totals = ops.concatenate(within[-1], axis=-1)  # (B, n, ..., 2 * width)
 
-def shift(x, k, fill):
-    """`x` moved `k` steps later along axis 1, the first `k` steps set to `fill`."""
-    steps = ops.arange(ops.shape(x)[1])
-    earlier = ops.take(x, ops.maximum(steps - k, 0), axis=1)
-    keep = ops.reshape(steps >= k, (1, -1) + (1,) * (len(x.shape) - 2))
-    return ops.where(keep, earlier, ops.cast(fill, x.dtype))
+    def carry_in(total, states):
+        before = ops.split(states[0], len(elems), axis=-1)
+        after = ops.concatenate(combine(before, ops.split(total, len(elems), axis=-1)), axis=-1)
+        return states[0], [after]
+
+    start = ops.concatenate([ops.full_like(totals[:, 0, ..., :width], i) for i in identity], -1)
+    _, before, _ = backend.rnn(carry_in, totals, [start])
+    before = tuple(ops.expand_dims(b, 2) for b in ops.split(before, len(elems), axis=-1))
+    scanned = combine(before, tuple(ops.stack(parts, axis=2) for parts in zip(*within)))
+    return tuple(ops.reshape(s, (ops.shape(s)[0], -1) + rest)[:, :length] for s in scanned)
 
 
 def log_g(x):
