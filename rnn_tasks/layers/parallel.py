@@ -95,13 +95,14 @@ def scan(combine, elems, identity, chunk=CHUNK):
     """Inclusive scan of `elems` along axis 1 with the associative `combine`.
 
     In two passes, both short: the sequence is cut into chunks of `chunk`
-    steps (the last one padded with `identity`), every chunk is scanned at
-    once by `chunk` combines of `(batch, chunks, ...)` slices, and
-    `ops.scan` carries each chunk's total into the next, one combine per
-    chunk. The work is linear in the length (a Hillis-Steele scan's is
-    `log2(T)` times more), the shapes are static within a chunk, so XLA
-    compiles it (Keras's `ops.associative_scan` does not on TensorFlow), and
-    a length unknown when traced is fine.
+    steps (the last one padded with `identity`), all chunks are scanned
+    together by `chunk` combines of `(batch, chunks, ...)` slices, and
+    Keras's recurrent loop carries each chunk's total into the next, one
+    combine per chunk. The work is linear in the length (a Hillis-Steele
+    scan's is `log2(T)` times more), XLA compiles it and every backend
+    differentiates it at any length, also one unknown when traced (Keras's
+    `ops.associative_scan` does not compile with XLA on TensorFlow, nor
+    `ops.scan` at an unknown length).
 
     Args:
         combine: `(earlier, later) -> combined`, on tuples like `elems`.
@@ -127,8 +128,7 @@ def scan(combine, elems, identity, chunk=CHUNK):
     for step in steps[1:]:
         within.append(combine(within[-1], step))
 
-    # Each chunk's total carried into the next, in Keras's loop (which XLA
-    # compiles and differentiates at any length; `ops.scan` it does not).
+    # Each chunk's total carried into the next.
     width = rest[-1]
     totals = ops.concatenate(within[-1], axis=-1)  # (B, n, ..., 2 * width)
 
