@@ -27,7 +27,7 @@ HELD_OUT_DATES = Path(__file__).with_name("held_out_dates.tsv")
 # The README's threshold: a translation scoring below it is flagged as unsure.
 CONFIDENT_LOG_PROBABILITY = -1.0
 NOT_DATES = ["hello world", "next tuesday", "tomorrow at noon", "the 45th of Smarch 2021",
-             "2021", "March", "13/13/2013", "32 January 2000"]
+             "2021", "March", "March 2021", "17/3", "13/13/2013", "32 January 2000"]
 
 
 def read_held_out_dates(path=HELD_OUT_DATES):
@@ -60,6 +60,7 @@ def held_out_dates(signature, training_sources=()):
         "bleu": round(sacrebleu.corpus_bleu(translations, [targets]).score, 1),
         "chrf": round(sacrebleu.corpus_chrf(translations, [targets]).score, 1),
         "seen_in_training": sum(source.lower() in seen for source in sources),
+        "lowest_log_probability": round(float(scores.min()), 2),
         "confident_share": round(float(confident.mean()), 3),
         "exact_match_when_confident": round(float(right[confident].mean()), 3) if confident.any() else None,
         "wrong_flagged_unsure": round(float((~confident[~right]).mean()), 3) if (~right).any() else None,

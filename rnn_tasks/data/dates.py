@@ -77,10 +77,13 @@ def ordinal_words(day, separator="-"):
 def forms_for(date):
     """The English forms `date` may be drawn in (two-digit years and day-first numbers
     only where they are unambiguous under the module's conventions)."""
-    forms = NUMERIC_FORMS + WORD_FORMS + (DAY_FIRST_FORMS if date.day > 12 else ())
-    if date.year not in TWO_DIGIT_YEARS:
-        forms = tuple(form for form in forms if "{yy}" not in form)
-    return forms
+    return unambiguous_forms(date.day > 12, date.year in TWO_DIGIT_YEARS)
+
+
+@functools.cache
+def unambiguous_forms(day_above_12, two_digit_year):
+    forms = NUMERIC_FORMS + WORD_FORMS + (DAY_FIRST_FORMS if day_above_12 else ())
+    return forms if two_digit_year else tuple(form for form in forms if "{yy}" not in form)
 
 
 @functools.cache
@@ -88,8 +91,10 @@ def english_names():
     """CLDR's English month and weekday names, wide and abbreviated (weekday 0: Monday)."""
     from babel.dates import get_day_names, get_month_names
 
-    return {"MMMM": get_month_names("wide", locale="en"), "MMM": get_month_names("abbreviated", locale="en"),
-            "EEEE": get_day_names("wide", locale="en"), "E": get_day_names("abbreviated", locale="en")}
+    return {"MMMM": dict(get_month_names("wide", locale="en")),
+            "MMM": dict(get_month_names("abbreviated", locale="en")),
+            "EEEE": dict(get_day_names("wide", locale="en")),
+            "E": dict(get_day_names("abbreviated", locale="en"))}
 
 
 def pick(rng, options):
@@ -154,6 +159,7 @@ def english_spanish_dates(count, seed):
         raise UserError("the dates generator needs Babel: pip install babel") from None
     rng = np.random.default_rng(seed)
     days = rng.integers(0, (LAST_DAY - FIRST_DAY).days + 1, count)
+    case_ends = np.cumsum(list(CASES.values()))
     rows = []
     for offset in days:
         date = FIRST_DAY + datetime.timedelta(days=int(offset))
@@ -161,7 +167,7 @@ def english_spanish_dates(count, seed):
         weekday = rng.random() < WEEKDAY_SHARE
         if weekday:
             form = pick(rng, WEEKDAY_PREFIXES) + form
-        case = list(CASES)[int(np.searchsorted(np.cumsum(list(CASES.values())), rng.random()))]
+        case = list(CASES)[int(np.searchsorted(case_ends, rng.random()))]
         source = typed_case(english_date(date, form, rng), case)
         rows.append((source, spanish_date(date, weekday), form))
     return pd.DataFrame(rows, columns=["source", "target", "form"])
