@@ -30,12 +30,20 @@ def png(image):
 
 
 def drawn_elsewhere():
-    """Scenes drawn here with Pillow directly, not by the project's generator."""
+    """Scenes drawn here with plain Pillow calls, not by the project's generator: dark and
+    white canvases, 64x64 and other sizes, PNG and JPEG."""
     red_circle = Image.new("RGB", (64, 64), (10, 10, 10))
     ImageDraw.Draw(red_circle).ellipse([20, 20, 44, 44], fill=(230, 30, 30))
     blue_square = Image.new("RGB", (64, 64), (0, 0, 30))
     ImageDraw.Draw(blue_square).rectangle([10, 25, 22, 37], fill=(40, 70, 240))
-    return [png(red_circle), png(blue_square)]
+    on_white = Image.new("RGB", (200, 150), "white")  # the issue's example, on a larger canvas
+    ImageDraw.Draw(on_white).ellipse([20, 45, 80, 105], fill="red")
+    ImageDraw.Draw(on_white).rectangle([120, 45, 180, 105], fill="blue")
+    jpeg = io.BytesIO()
+    on_grey = Image.new("RGB", (48, 48), "gray")
+    ImageDraw.Draw(on_grey).polygon([(24, 8), (8, 40), (40, 40)], fill="yellow")
+    on_grey.save(jpeg, format="JPEG", quality=60)
+    return [png(red_circle), png(blue_square), png(on_white), jpeg.getvalue()]
 
 
 def write_captions_table(folder, count=240):
@@ -137,6 +145,18 @@ def test_decode_images_reads_png_and_jpeg_grey_and_rgba():
     assert decoded.shape == (2, 8, 8, 3)
     np.testing.assert_allclose(decoded[0, 4, 4], [1.0, 0.0, 0.0], atol=1e-6)
     np.testing.assert_allclose(decoded[1, 4, 4], [128 / 255] * 3, atol=0.02)
+
+
+def test_pillow_scenes_of_other_sizes_reach_the_model_as_drawn():
+    """The issue's example (a red circle left of a blue square on white, 200x150) shrinks
+    in the graph to what the generator draws at 64x64: white paper, red left, blue right."""
+    decoded = DecodeImages(64)(tf.constant([drawn_elsewhere()[2]])).numpy()[0] * 255
+    np.testing.assert_allclose(decoded[2, 2], [255, 255, 255], atol=1)
+    np.testing.assert_allclose(decoded[32, 16], [255, 0, 0], atol=2)   # centre of the circle
+    np.testing.assert_allclose(decoded[32, 48], [0, 0, 255], atol=2)   # centre of the square
+    reference = np.asarray(Image.open(io.BytesIO(drawn_elsewhere()[2])).resize((64, 64), Image.BOX))
+    assert np.abs(decoded - reference).mean() < 3  # antialiased like an area average
+    assert nearest_colour(decoded[32, 16]) == "red" and nearest_colour(decoded[32, 48]) == "blue"
 
 
 def test_metrics_agree_with_sacrebleu_on_the_captions(trained):
@@ -259,10 +279,11 @@ def test_cli_train_predict_files_export(captions_table, tmp_path, capsys):
     assert status == 0
     files = []
     for i, image in enumerate(drawn_elsewhere()):
-        files.append(tmp_path / f"scene{i}.png")
+        suffix = "jpg" if image.startswith(b"\xff\xd8") else "png"
+        files.append(tmp_path / f"scene{i}.{suffix}")
         files[-1].write_bytes(image)
     status, from_run, _ = cli(capsys, "predict", run_dir, *files)
-    assert status == 0 and len(json.loads(from_run)["caption"]) == 2
+    assert status == 0 and len(json.loads(from_run)["caption"]) == 4
     cli(capsys, "export", run_dir, "--to", tmp_path / "models")
     status, served, _ = cli(capsys, "predict", tmp_path / "models" / "1", *files)
     assert status == 0 and json.loads(served) == json.loads(from_run)

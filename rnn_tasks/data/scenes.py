@@ -3,7 +3,7 @@
 A scene is one or two filled shapes (circle, square, triangle; red, green,
 blue, yellow, white, black; small or large) on a light, mid-grey or dark
 background, never in a colour close to the background's. The geometry lives
-on a 64-unit square; the canvas is 64x64 pixels or any size from 32 to 256
+on a 64-unit square; the canvas is 64x64 pixels or any size from 48 to 256
 pixels a side (some not square), which the model resizes in its graph. Some
 scenes are drawn 2x or 4x and downsampled (antialiased), some get pixel noise,
 some are saved as JPEG (block artefacts), the rest as PNG.
@@ -33,7 +33,7 @@ MIN_CONTRAST = 110  # least RGB distance between a shape's shade and its backgro
 SHAPES = ("circle", "square", "triangle")
 UNIT = 64  # the geometry's square, in units
 SIZES = {"small": (4, 7), "large": (10, 13)}  # half-widths in units
-CANVAS_SIDES = (32, 256)  # pixels, for the scenes not drawn on 64x64
+CANVAS_SIDES = (48, 256)  # pixels, for the scenes not drawn on 64x64
 ASPECTS = (0.8, 1.25)  # height / width of the canvases that are not square
 NOISE_SIGMAS = (2.0, 10.0)  # Gaussian pixel noise, per channel
 JPEG_QUALITIES = (30, 90)
