@@ -131,10 +131,11 @@ def place(rng, shapes):
 
 
 def random_canvas(rng):
-    """`(width, height)` in pixels: 64x64, or a side in `CANVAS_SIDES`, some not square."""
+    """`(width, height)` in pixels: 64x64, or a side in `CANVAS_SIDES` (log-uniform: every
+    scale as likely), some not square."""
     if rng.random() < SHARES["square_64"]:
         return UNIT, UNIT
-    width = int(rng.integers(*CANVAS_SIDES, endpoint=True))
+    width = round(float(np.exp(rng.uniform(*np.log(CANVAS_SIDES)))))
     aspect = rng.uniform(*ASPECTS) if rng.random() < SHARES["not_square"] else 1.0
     return width, max(CANVAS_SIDES[0], min(CANVAS_SIDES[1], round(width * aspect)))
 
@@ -162,7 +163,7 @@ def render(shapes, background, width, height, antialiased):
         else:
             draw.polygon([(x, y - half), (x - half, y + half), (x + half, y + half)], fill=shape["rgb"])
     if scale > 1:
-        image = image.resize((width, height), Image.LANCZOS)
+        image = image.reduce(scale)  # each pixel the mean of scale x scale drawn ones
     return np.asarray(image)
 
 
