@@ -11,7 +11,7 @@ import tensorflow as tf
 from PIL import Image, ImageDraw
 
 from rnn_tasks.data import catalog
-from rnn_tasks.data.generators import COLOURS, shape_scenes
+from rnn_tasks.data.scenes import COLOURS, shape_scenes
 from rnn_tasks.preprocessing.images import DecodeImages
 from rnn_tasks.errors import UserError
 from rnn_tasks.export import non_core_ops
@@ -30,12 +30,20 @@ def png(image):
 
 
 def drawn_elsewhere():
-    """Scenes drawn here with Pillow directly, not by the project's generator."""
+    """Scenes drawn here with plain Pillow calls, not by the project's generator: dark and
+    white canvases, 64x64 and other sizes, PNG and JPEG."""
     red_circle = Image.new("RGB", (64, 64), (10, 10, 10))
     ImageDraw.Draw(red_circle).ellipse([20, 20, 44, 44], fill=(230, 30, 30))
     blue_square = Image.new("RGB", (64, 64), (0, 0, 30))
     ImageDraw.Draw(blue_square).rectangle([10, 25, 22, 37], fill=(40, 70, 240))
-    return [png(red_circle), png(blue_square)]
+    on_white = Image.new("RGB", (200, 150), "white")  # the issue's example, on a larger canvas
+    ImageDraw.Draw(on_white).ellipse([20, 45, 80, 105], fill="red")
+    ImageDraw.Draw(on_white).rectangle([120, 45, 180, 105], fill="blue")
+    jpeg = io.BytesIO()
+    on_grey = Image.new("RGB", (48, 48), "gray")
+    ImageDraw.Draw(on_grey).polygon([(24, 8), (8, 40), (40, 40)], fill="yellow")
+    on_grey.save(jpeg, format="JPEG", quality=60)
+    return [png(red_circle), png(blue_square), png(on_white), jpeg.getvalue()]
 
 
 def write_captions_table(folder, count=240):
@@ -62,38 +70,71 @@ def trained(captioning_run):
     return captioning_run
 
 
-def bright_pixels(image_bytes):
-    pixels = np.asarray(Image.open(io.BytesIO(image_bytes)).convert("RGB")).astype(int)
-    return pixels, pixels.max(axis=-1) > 110  # shapes are bright, backgrounds dark
+def pixels_64(image_bytes):
+    """The image as the model sees its size (Pillow's reading, not TensorFlow's): int [64, 64, 3]."""
+    image = Image.open(io.BytesIO(image_bytes)).convert("RGB")
+    return np.asarray(image.resize((64, 64), Image.BOX)).astype(int)
+
+
+def ink_mask(pixels):
+    """`(background rgb, mask of pixels far from it)`: the background is the border's median."""
+    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
+    background = np.median(border, axis=0)
+    return background, np.linalg.norm(pixels - background, axis=-1) > 60
 
 
 def nearest_colour(rgb):
-    return min(COLOURS, key=lambda name: np.sum((np.array(COLOURS[name]) - rgb) ** 2))
+    """The caption colour whose nearest shade is nearest: a name, or an array of names for
+    an array of pixels."""
+    names = np.array([name for name in COLOURS for _ in COLOURS[name]])
+    shades = np.array([shade for name in COLOURS for shade in COLOURS[name]])
+    distances = np.sum((np.asarray(rgb)[..., None, :] - shades) ** 2, axis=-1)
+    return names[np.argmin(distances, axis=-1)]
+
+
+def extent(mask):
+    """Largest span, in pixels, of rows or columns holding at least two ink pixels."""
+    spans = [np.flatnonzero(mask.sum(axis=axis) >= 2) for axis in (0, 1)]
+    return max(span.max() - span.min() + 1 for span in spans)
 
 
 def test_generated_captions_describe_the_pixels():
     scenes = shape_scenes(200, seed=4)
-    checked = 0
+    checked, backgrounds = 0, set()
     for image, group in scenes.groupby("image", sort=False):
         caption = group["caption"].iloc[0]
-        pixels, bright = bright_pixels(image)
+        pixels = pixels_64(image)
+        background, ink = ink_mask(pixels)
+        backgrounds.add("dark" if background.mean() < 60 else "light" if background.mean() > 190
+                        else "mid")
         words = caption.split()
-        if len(group) == 2 and "of" not in words and "above" not in words:  # one shape
+        if len(words) == 4:  # one shape: "a large red circle"
             size, colour = words[1], words[2]
-            assert nearest_colour(pixels[bright].mean(axis=0)) == colour, caption
-            columns = np.flatnonzero(bright.any(axis=0))
-            width = columns.max() - columns.min() + 1
-            assert (width >= 19) if size == "large" else (width <= 16), (caption, width)
+            assert nearest_colour(np.median(pixels[ink], axis=0)) == colour, caption
+            assert (extent(ink) >= 19) if size == "large" else (extent(ink) <= 18), (caption, extent(ink))
             checked += 1
         elif "left" in words and words[2] != words[-2]:  # two colours side by side
             first, second = words[2], words[-2]
-            names = np.array([[nearest_colour(p) for p in row] for row in pixels])
-            xs = {c: np.flatnonzero((names == c) & bright)[:] % 64 for c in (first, second)}
+            names = nearest_colour(pixels)
+            xs = {c: np.flatnonzero((names == c) & ink) % 64 for c in (first, second)}
             assert xs[first].mean() < xs[second].mean(), caption
             checked += 1
     assert checked > 60
+    assert backgrounds == {"dark", "mid", "light"}
     assert set(" ".join(scenes["caption"]).split()) >= {"circle", "square", "triangle", "left",
-                                                          "above", "small", "large", "white"}
+                                                          "above", "small", "large", "white", "black"}
+
+
+def test_generated_scenes_vary_canvas_format_and_keep_ink_off_the_background():
+    scenes = shape_scenes(150, seed=5)["image"].unique()
+    opened = [Image.open(io.BytesIO(image)) for image in scenes]
+    assert {image.format for image in opened} == {"PNG", "JPEG"}
+    sizes = {image.size for image in opened}
+    assert (64, 64) in sizes and any(w > 100 for w, _ in sizes) and any(w != h for w, h in sizes)
+    for image in scenes:  # the ink is always clearly apart from the paper
+        pixels = pixels_64(image)
+        background, ink = ink_mask(pixels)
+        assert ink.sum() >= 6
 
 
 def test_decode_images_reads_png_and_jpeg_grey_and_rgba():
@@ -104,6 +145,18 @@ def test_decode_images_reads_png_and_jpeg_grey_and_rgba():
     assert decoded.shape == (2, 8, 8, 3)
     np.testing.assert_allclose(decoded[0, 4, 4], [1.0, 0.0, 0.0], atol=1e-6)
     np.testing.assert_allclose(decoded[1, 4, 4], [128 / 255] * 3, atol=0.02)
+
+
+def test_pillow_scenes_of_other_sizes_reach_the_model_as_drawn():
+    """The issue's example (a red circle left of a blue square on white, 200x150) shrinks
+    in the graph to what the generator draws at 64x64: white paper, red left, blue right."""
+    decoded = DecodeImages(64)(tf.constant([drawn_elsewhere()[2]])).numpy()[0] * 255
+    np.testing.assert_allclose(decoded[2, 2], [255, 255, 255], atol=1)
+    np.testing.assert_allclose(decoded[32, 16], [255, 0, 0], atol=2)   # centre of the circle
+    np.testing.assert_allclose(decoded[32, 48], [0, 0, 255], atol=2)   # centre of the square
+    reference = np.asarray(Image.open(io.BytesIO(drawn_elsewhere()[2])).resize((64, 64), Image.BOX))
+    assert np.abs(decoded - reference).mean() < 3  # antialiased like an area average
+    assert nearest_colour(decoded[32, 16]) == "red" and nearest_colour(decoded[32, 48]) == "blue"
 
 
 def test_metrics_agree_with_sacrebleu_on_the_captions(trained):
@@ -226,10 +279,11 @@ def test_cli_train_predict_files_export(captions_table, tmp_path, capsys):
     assert status == 0
     files = []
     for i, image in enumerate(drawn_elsewhere()):
-        files.append(tmp_path / f"scene{i}.png")
+        suffix = "jpg" if image.startswith(b"\xff\xd8") else "png"
+        files.append(tmp_path / f"scene{i}.{suffix}")
         files[-1].write_bytes(image)
     status, from_run, _ = cli(capsys, "predict", run_dir, *files)
-    assert status == 0 and len(json.loads(from_run)["caption"]) == 2
+    assert status == 0 and len(json.loads(from_run)["caption"]) == 4
     cli(capsys, "export", run_dir, "--to", tmp_path / "models")
     status, served, _ = cli(capsys, "predict", tmp_path / "models" / "1", *files)
     assert status == 0 and json.loads(served) == json.loads(from_run)

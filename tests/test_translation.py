@@ -1,12 +1,17 @@
 """TranslationTask end to end: pair files, tokenization, metrics, decoding, export, CLI."""
 
+import datetime
 import json
+import re
+from pathlib import Path
 
+import dateutil.parser
 import pytest
 import sacrebleu
 import tensorflow as tf
 
-from rnn_tasks.data.generators import english_spanish_dates, ordinal, spanish_date
+from rnn_tasks.data.dates import (DAY_FIRST_FORMS, english_spanish_dates, forms_for, ordinal,
+                                  ordinal_words, spanish_date)
 from rnn_tasks.preprocessing.text import Tokenize, join_tokens
 from rnn_tasks.errors import UserError
 from rnn_tasks.export import non_core_ops
@@ -14,6 +19,7 @@ from rnn_tasks.templates import Task, TranslationTask
 from rnn_tasks.templates.translation import read_pairs
 from tests.helpers import cli, serve_in_tensorflow_only_process
 
+ROOT = Path(__file__).resolve().parents[1]
 TINY = {"train.epochs": 3, "model.units": 32, "model.embedding_dim": 16, "train.batch_size": 32,
         "train.learning_rate": 0.005, "train.patience": 0, "decode.beam_width": 3,
         "export.warmup_examples": 3}
@@ -40,22 +46,75 @@ def trained(translation_run):
     return translation_run
 
 
-def test_generated_dates_are_real_spanish():
-    import datetime
+# An independent reading of both sides: dateutil for the English (ordinal words turned
+# into numbers first), these names for the Spanish.
+MESES = "enero febrero marzo abril mayo junio julio agosto septiembre octubre noviembre diciembre".split()
+DIAS = "lunes martes miércoles jueves viernes sábado domingo".split()
+ORDINALS = {word: day for day, word in enumerate(
+    "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth thirteenth "
+    "fourteenth fifteenth sixteenth seventeenth eighteenth nineteenth twentieth".split(), 1)}
+WEEKDAY = re.compile(r"^(mon|tue|wed|thu|fri|sat|sun)", re.I)
 
-    frame = english_spanish_dates(300, seed=1)
-    assert frame["form"].nunique() >= 12
+
+def read_spanish(text):
+    """'martes, 3 de marzo de 2020' -> ('martes', date(2020, 3, 3))."""
+    match = re.fullmatch(r"(?:(\w+), )?(\d+) de (\w+) de (\d{4})", text)
+    assert match, text
+    day, month, year = int(match[2]), MESES.index(match[3]) + 1, int(match[4])
+    return match[1], datetime.date(year, month, day)
+
+
+def read_english(text):
+    """dateutil's reading (month first, as the generator's convention), ordinal words as numbers."""
+    text = text.lower().replace("thirtieth", "30")
+    text = re.sub(r"\b(twenty|thirty)[- ](\w+)", lambda m: str(
+        {"twenty": 20, "thirty": 30}[m[1]] + ORDINALS[m[2]]), text)
+    text = re.sub(r"\b[a-z]+\b", lambda m: str(ORDINALS.get(m[0], m[0])), text)
+    return dateutil.parser.parse(text, fuzzy=True, default=datetime.datetime(1000, 1, 1)).date()
+
+
+def assert_same_date(english, spanish, two_digit_year):
+    weekday, date = read_spanish(spanish)
+    read = read_english(english)
+    if two_digit_year:  # dateutil puts 00-99 within 50 years of today; the convention is 1950-2049
+        assert 1950 <= date.year <= 2049 and read.year % 100 == date.year % 100, (english, spanish)
+        read = read.replace(year=date.year)
+    assert read == date, (english, spanish)
+    assert (weekday is not None) == bool(WEEKDAY.match(english)), (english, spanish)
+    assert weekday is None or weekday == DIAS[date.weekday()], (english, spanish)
+
+
+def test_generated_dates_say_the_same_date_in_both_languages():
+    frame = english_spanish_dates(2000, seed=1)
+    for source, target, form in zip(frame["source"], frame["target"], frame["form"]):
+        assert_same_date(source, target, "{yy}" in form)
+    years = frame["target"].str[-4:].astype(int)
+    assert years.min() < 1910 and years.max() > 2090
+    assert frame["form"].str.contains("{dw}").any() and frame["form"].str.contains("{E}").any()
+    assert frame["source"].str.isupper().any() and frame["source"].str.islower().any()
+    assert frame["form"].nunique() > 100
+    assert english_spanish_dates(50, seed=3).equals(english_spanish_dates(50, seed=3))
+
+
+def test_generator_follows_the_documented_conventions():
     assert spanish_date(datetime.date(2021, 3, 3), weekday=True) == "miércoles, 3 de marzo de 2021"
-    assert spanish_date(datetime.date(1999, 12, 25), weekday=False) == "25 de diciembre de 1999"
     assert [ordinal(d) for d in (1, 2, 3, 4, 11, 12, 13, 21, 22, 23, 31)] == [
         "1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "23rd", "31st"]
-    weekdays = ("lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo")
-    for source, target in zip(frame["source"], frame["target"]):
-        names_weekday = any(day in source.lower() for day in
-                            ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
-                             "sunday", "mon,", "tue,", "wed,", "thu,", "fri,", "sat,", "sun,"))
-        assert names_weekday == target.startswith(weekdays), (source, target)
-    assert english_spanish_dates(50, seed=3).equals(english_spanish_dates(50, seed=3))
+    assert [ordinal_words(d) for d in (1, 12, 20, 21, 30, 31)] == [
+        "first", "twelfth", "twentieth", "twenty-first", "thirtieth", "thirty-first"]
+    assert all("{yy}" not in form for form in forms_for(datetime.date(1949, 5, 20)))
+    assert not set(forms_for(datetime.date(2021, 3, 12))) & set(DAY_FIRST_FORMS)  # 12/03: ambiguous
+    assert set(forms_for(datetime.date(2021, 3, 13))) >= set(DAY_FIRST_FORMS)
+
+
+def test_hand_typed_held_out_dates_are_right():
+    """The benchmark's hand-typed dates (benchmarks/held_out_dates.tsv), written without the
+    generator: each reference says the date its English says."""
+    lines = (ROOT / "benchmarks" / "held_out_dates.tsv").read_text(encoding="utf-8").splitlines()
+    pairs = [line.split("\t") for line in lines]
+    assert len(pairs) >= 60
+    for english, spanish in pairs:
+        assert_same_date(english, spanish, two_digit_year=not re.search(r"\d{4}", english))
 
 
 def test_tokenize_and_join_round_trip_spanish_punctuation():
@@ -109,7 +168,9 @@ def test_metrics_agree_with_sacrebleu_on_the_translations(trained):
     assert metrics["bleu"] == pytest.approx(sacrebleu.corpus_bleu(hypotheses, streams).score)
     assert metrics["chrf"] == pytest.approx(sacrebleu.corpus_chrf(hypotheses, streams).score)
     assert metrics["n_examples"] == len(references) and metrics["n_pairs"] == len(sources)
-    assert metrics["bleu"] > 30  # three short epochs already learn most of the mapping
+    # Three short epochs on 1,500 pairs learn the words of 43 forms over 200 years, not yet
+    # every number (the full recipe: BLEU 99.9); an untrained model scores near 0.
+    assert metrics["bleu"] > 10
     for name in ("recipe.toml", "model.keras", "metrics.json", "history.csv", "report.md",
                  "plots/attention.png", "plots/training_curves.png"):
         assert (run_dir / name).is_file(), name

@@ -14,11 +14,13 @@ MAGIC = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG"}
 def decode_image(data, size):
     """PNG or JPEG bytes (scalar string) -> float32 `[size, size, 3]` in [0, 1].
 
-    Grey and RGBA images become RGB; other sizes are resized (bilinear).
+    Grey and RGBA images become RGB; other sizes are resized (bilinear, and
+    antialiased when shrinking, so a large canvas's noise and edges average out
+    as a camera's would; the op, `ScaleAndTranslate`, is core TensorFlow).
     Bytes that are not a PNG or JPEG image raise `tf.errors.InvalidArgumentError`.
     """
     image = tf.io.decode_image(data, channels=3, expand_animations=False)
-    image = tf.image.resize(tf.cast(image, tf.float32) / 255.0, [size, size])
+    image = tf.image.resize(tf.cast(image, tf.float32) / 255.0, [size, size], antialias=True)
     image.set_shape([size, size, 3])
     return image
 
