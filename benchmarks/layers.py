@@ -28,9 +28,11 @@ compiled step (`memory_analysis()`), since JAX's allocator peak cannot be
 reset between models.
 
 `--policies mixed_float16 mixed_bfloat16` adds rows in those dtype policies.
-`--max-batch` (GPU only) also searches, for `ours` and `keras`, the largest
-batch that trains a step: doubling from the shape's batch until the device
-runs out of memory, for at most `--max-batch-seconds` per search.
+`--max-batch [POLICY ...]` (GPU only) also finds, for `ours` and `keras`, the
+largest power-of-two multiple of the shape's batch that trains a step:
+starting where one step's memory says it should fit, doubling or halving
+until the device runs out of memory or stops doing so, for at most
+`--max-batch-seconds` per search.
 
 Kinds are looked up by name: a kind whose layer `rnn_tasks.layers` does not
 have is left out of the default `--kinds`, so adding a row to `KINDS` is all
@@ -61,6 +63,7 @@ import ctypes
 import gc
 import inspect
 import json
+import math
 import statistics
 import time
 from pathlib import Path
@@ -392,37 +395,93 @@ def benchmark(shape, kind, steps, rounds, jit_compile, policy="float32"):
     return row
 
 
-def largest_batch(trainer, shape, seconds, max_doublings=10):
-    """The largest batch, doubling from the shape's, whose training step fits in memory.
+def device_free_bytes():
+    """Bytes the backend can still allocate on its GPU, or `None` where it does not say."""
+    backend = keras.backend.backend()
+    if backend == "torch":
+        import torch
+
+        if not torch.cuda.is_available():
+            return None
+        cached = torch.cuda.memory_reserved() - torch.cuda.memory_allocated()
+        return torch.cuda.mem_get_info()[0] + cached
+    if backend == "jax":
+        import jax
+
+        stats = jax.devices()[0].memory_stats() or {}
+        return stats.get("bytes_limit", 0) - stats.get("bytes_in_use", 0) or None
+    return None
+
+
+def first_guess(trainer, shape):
+    """The shape's batch times the power of two that its step memory says should just fit."""
+    batch, time_steps, features, _ = SHAPES[shape]
+    data = random_batch(batch, time_steps, features)
+    step, model = trainer(data)
+    step()
+    step_mb = step_peak_mb(step, model, data)
+    free = device_free_bytes()
+    if not step_mb or not free:
+        return batch
+    per_batch = step_mb * 2**20 + batch * time_steps * features * 4  # the step, and its inputs
+    return batch * 2 ** max(0, int(math.log2(free / per_batch)))
+
+
+def fits(trainer, size, shape):
+    """Whether a training step at batch `size` fits in the device's memory."""
+    _, time_steps, features, _ = SHAPES[shape]
+    try:
+        x = keras.random.normal((size, time_steps, features), seed=0)
+        step, _ = trainer((x, ops.zeros((size, 1))))
+        float(step())
+        return True
+    except Exception as error:  # noqa: BLE001
+        if not out_of_memory(error):
+            raise
+        return False
+    finally:
+        x = step = None
+        free_memory()
+
+
+def largest_batch(trainer, shape, seconds):
+    """The largest power-of-two multiple of the shape's batch whose training step fits.
+
+    The shape's own batch fits (`first_guess` trains it); the search starts
+    where that step's memory says a batch should just fit, doubles until a
+    step runs out of memory, then bisects the power of two in between.
 
     Args:
         trainer: batch data `(x, y)` -> `(step, model)`.
-        shape: a key of `SHAPES`; the search starts at its batch.
-        seconds: stop doubling after this long.
-        max_doublings: stop doubling after this many.
+        shape: a key of `SHAPES`.
+        seconds: no new try after this long.
 
     Returns:
-        `{"largest": batch or None, "stopped_by": "out_of_memory" | "time" |
-        "max_doublings" | an error line}`.
+        `{"largest": batch that fit, "smallest_failing": batch that ran out
+        of memory or None, "tries": n, "stopped_by": "search" | "time" | an
+        error line}`.
     """
-    batch, time_steps, features, _ = SHAPES[shape]
-    start, largest = time.monotonic(), None
-    for doubling in range(max_doublings + 1):
-        if time.monotonic() - start > seconds:
-            return {"largest": largest, "stopped_by": "time"}
-        size = batch * 2**doubling
-        try:
-            x = keras.random.normal((size, time_steps, features), seed=0)
-            step, _ = trainer((x, ops.zeros((size, 1))))
-            float(step())
-            largest = size
-        except Exception as error:  # noqa: BLE001
-            return {"largest": largest,
-                    "stopped_by": "out_of_memory" if out_of_memory(error) else one_line(error)}
-        finally:
-            x = step = None
-            free_memory()
-    return {"largest": largest, "stopped_by": "max_doublings"}
+    base, start = SHAPES[shape][0], time.monotonic()
+    found = {"largest": None, "smallest_failing": None, "tries": 0, "stopped_by": "search"}
+    try:
+        size = max(first_guess(trainer, shape), 2 * base)
+        found["largest"] = base
+        while True:
+            found["tries"] += 1
+            if fits(trainer, size, shape):
+                found["largest"] = size
+            else:
+                found["smallest_failing"] = size
+            low, high = found["largest"], found["smallest_failing"]
+            if high is not None and high <= 2 * low:
+                return found
+            if time.monotonic() - start > seconds:
+                found["stopped_by"] = "time"
+                return found
+            size = 2 * low if high is None else low * 2 ** (int(math.log2(high // low)) // 2)
+    except Exception as error:  # noqa: BLE001
+        found["stopped_by"] = one_line(error)
+        return found
 
 
 def max_batch(shape, kind, policy, jit_compile, seconds):
@@ -434,7 +493,10 @@ def max_batch(shape, kind, policy, jit_compile, seconds):
             shape, seconds)
         for name in ("ours", "keras")
     }
-    return {**row_header(shape, kind, policy, jit_compile), "largest_batch": found}
+    row = {**row_header(shape, kind, policy, jit_compile), "largest_batch": found}
+    if found["ours"]["largest"] and found["keras"]["largest"]:
+        row["ours_vs_keras_batch"] = round(found["ours"]["largest"] / found["keras"]["largest"], 3)
+    return row
 
 
 NORMS = ("input", "recurrent", "state")
@@ -524,8 +586,8 @@ def work(args, jit_compile):
                 items.append((f"{shape} {kind} {policy}",
                               lambda s=shape, k=kind, p=policy, n=steps:
                               benchmark(s, k, n, args.rounds, jit_compile, p)))
-    if args.max_batch:
-        for policy in args.policies:
+    if args.max_batch is not None:
+        for policy in args.max_batch or args.policies:
             for kind in args.kinds:
                 items.append((f"max_batch {args.max_batch_shape} {kind} {policy}",
                               lambda k=kind, p=policy: max_batch(
@@ -544,8 +606,10 @@ def main():
                         help="steps per round (default: 10, 2 at the large shape)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--jit-compile", default="auto", choices=["auto", "true", "false"])
-    parser.add_argument("--max-batch", action="store_true",
-                        help="also search the largest batch that fits (GPU only)")
+    parser.add_argument("--max-batch", nargs="*", choices=POLICIES, default=None,
+                        metavar="POLICY",
+                        help="also search the largest batch that fits, in these policies "
+                             "(none named: --policies; GPU only)")
     parser.add_argument("--max-batch-shape", default="large", choices=list(SHAPES))
     parser.add_argument("--max-batch-seconds", type=float, default=60.0,
                         help="time for each largest-batch search (default: 60)")
@@ -557,10 +621,10 @@ def main():
     missing = [kind for kind in args.kinds if kind not in available_kinds()]
     if missing:
         parser.error(f"rnn_tasks.layers has no layer for --kinds {' '.join(missing)}")
-    if args.max_batch and device_name() == "cpu":
+    if args.max_batch is not None and device_name() == "cpu":
         print(json.dumps({"skipped": "max_batch", "reason": "no GPU: on a CPU the "
                           "largest batch is the machine's memory, not the layer's"}), flush=True)
-        args.max_batch = False
+        args.max_batch = None
     jit_compile = {"auto": "auto", "true": True, "false": False}[args.jit_compile]
     deadline = time.monotonic() + (args.time_budget or float("inf"))
     for label, run in work(args, jit_compile):
