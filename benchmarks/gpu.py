@@ -145,7 +145,8 @@ def finish(record, process, log, deadline):
                                  None)
     print(f"gpu.sh: {record['name']} ended: rc={record['returncode']}"
           f"{' (stopped at its limit)' if record['timed_out'] else ''}, "
-          f"{record['seconds']} s, {len(rows)} rows", file=sys.stderr, flush=True)
+          f"{record['seconds']} s, {sum('skipped' not in row for row in rows)} rows",
+          file=sys.stderr, flush=True)
     return record, rows
 
 

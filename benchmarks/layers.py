@@ -626,7 +626,8 @@ def main():
                           "largest batch is the machine's memory, not the layer's"}), flush=True)
         args.max_batch = None
     jit_compile = {"auto": "auto", "true": True, "false": False}[args.jit_compile]
-    deadline = time.monotonic() + (args.time_budget or float("inf"))
+    budget = float("inf") if args.time_budget is None else args.time_budget
+    deadline = time.monotonic() + budget
     for label, run in work(args, jit_compile):
         if time.monotonic() > deadline:
             print(json.dumps({"skipped": label, "reason": "time budget"}), flush=True)
