@@ -61,7 +61,7 @@ def plan(backends, kinds, smoke):
                  "--max-batch", "float32", "--steps", "2", "--rounds", "1"]
         budgets = {"tests": 240, "rows": 30, "mixed": 20}
     else:
-        tests = ["-x"]
+        tests = []
         rows = ["--shapes", "large", "small", "--kinds", *kinds, "--steps", "10", "--rounds", "3"]
         mixed = ["--shapes", "large", "--kinds", *[k for k in ("lstm", "gru") if k in kinds],
                  "--policies", "mixed_bfloat16", "mixed_float16",

@@ -347,8 +347,13 @@ def measure(built, steps, rounds, data, memory=True):
             live[name] = (step, model)
         except Exception as error:  # noqa: BLE001
             errors[name] = one_line(error)
-    peak = {name: step_peak_mb(step, model, data) if memory else None
-            for name, (step, model) in live.items()}
+    peak = {}
+    for name, (step, model) in live.items():
+        try:
+            peak[name] = step_peak_mb(step, model, data) if memory else None
+        except Exception as error:  # noqa: BLE001 - the times are still worth having
+            peak[name] = None
+            errors[f"{name} (memory)"] = one_line(error)
     times = {name: [] for name in live}
     for _ in range(rounds):
         for name, (step, _) in live.items():
