@@ -21,7 +21,7 @@ and `xla_speedup` (`epoch_s` off / on) and `xla_speedup_whole_run`
 (`train_s` off / on); > 1 means XLA is faster. One JSON line per recipe,
 with the device and `auto`, what `train.jit_compile = "auto"` picks there.
 
-    python benchmarks/recipes.py                       # the default recipes, ~20 min on 2 cores
+    python benchmarks/recipes.py                       # the default recipes, ~20 min on a shared 2-core CPU
     python benchmarks/recipes.py --recipes translation_dates --rounds 2
 """
 
