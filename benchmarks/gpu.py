@@ -4,7 +4,7 @@ Run through `bash benchmarks/gpu.sh`, which first installs keras from wheels
 carried beside it. Each phase runs in its own process under a time limit, so
 the whole run ends within about 8 minutes:
 
-1. `tests/test_layers.py` on JAX and on PyTorch, both at once (small
+1. the layer tests (`LAYER_TESTS`) on JAX and on PyTorch, both at once (small
    tensors: they share the GPU), with TF32 off (`NVIDIA_TF32_OVERRIDE=0`,
    JAX's matmul precision `highest`) so the float32 tolerances hold;
 2. `benchmarks/layers.py` on JAX, then on PyTorch, alone on the GPU:
@@ -101,10 +101,13 @@ def environment(backend, kind, smoke):
     return env
 
 
+LAYER_TESTS = ("tests/test_layers.py", "tests/test_parallel_layers.py")
+
+
 def command(kind, args, budget):
     if kind == "tests":
-        return [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                "tests/test_layers.py", *args]
+        files = [name for name in LAYER_TESTS if (ROOT / name).exists()]
+        return [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *files, *args]
     return [sys.executable, "benchmarks/layers.py", *args, "--time-budget", str(budget)]
 
 
