@@ -8,9 +8,10 @@ load that comes and goes on a shared machine falls on both. Each epoch is
 timed with its validation pass.
 
 With XLA the first two epochs are not the steady state: the first compiles
-the training step, the last (smaller) batch and the validation step, and
-the second compiles the training step again once Keras retraces it for any
-batch size. So a row reports, per setting, medians over rounds of:
+the training step for the full and the smaller last batch and the validation
+step, and the second was seen to compile the training step once more (once
+Keras retraces it for any batch size). So a row reports, per setting,
+medians over rounds of:
 
 - `warmup_s`: the first two epochs;
 - `epoch_s`: the median of the later epochs (the steady state);

@@ -47,10 +47,12 @@ def xla_setting(setting):
 
     `true` and `false` pass through. `"auto"` picks what measured faster
     (`benchmarks/recipes.py`, README "Benchmarks"): on TensorFlow with no GPU,
-    `False`: XLA compiles each recipe's training step three times in its first
-    two epochs (the first batch, the smaller last batch, and again once Keras
-    retraces for any batch size), which costs more than its steps win back
-    over a recipe's epochs. Elsewhere Keras's own `"auto"` (XLA on a GPU
+    `False`: in its first epoch XLA compiles the training step for the full
+    and again for the smaller last batch, and the validation step, which
+    costs most recipes more than their faster steps win back (and the
+    sentiment and captioning steps run 5-7x slower under it).
+    `tasks/temperature_forecasting.toml` sets `true`, where XLA measured
+    faster. Elsewhere Keras's own `"auto"` (XLA on a GPU
     outside a `tf.distribute` strategy; always on JAX, whose steps are
     otherwise run op by op).
 
