@@ -35,7 +35,8 @@ class Field:
     """One recipe key: its type, default and allowed values.
 
     Args:
-        kind: `bool`, `int`, `float`, `str` or `list`.
+        kind: `bool`, `int`, `float`, `str` or `list`, or a tuple of them
+            (with `choices`: `(str, bool)` for `"auto"`, `true`, `false`).
         default: value when the recipe omits the key; `Field.REQUIRED` for none.
         choices: allowed values (for `list`: allowed items), or `None`.
         items: type of list items (a tuple for several), or `None`.
@@ -65,7 +66,7 @@ class Field:
 
     def describe(self):
         if self.choices:
-            text = "one of " + ", ".join(repr(c) for c in self.choices)
+            text = "one of " + ", ".join(_toml_repr(c) for c in self.choices)
             return f"a list of {text}" if self.kind is list else text
         text = _TYPE_NAMES[self.kind]
         if self.kind is list:
@@ -123,6 +124,11 @@ class Field:
                                             for v in numbers):
             return False
         return True
+
+
+def _toml_repr(value):
+    """`value` as a recipe writes it: `true`/`false` for booleans, else `repr`."""
+    return str(value).lower() if isinstance(value, bool) else repr(value)
 
 
 def _is(value, kinds):

@@ -65,6 +65,8 @@ BASE_SCHEMA = {
         "clipnorm": Field(float, 1.0, minimum=0.0, maximum=1e6),
         "patience": _size(5, 10**6, minimum=0),
         "strategy": Field(str, "auto", choices=("auto", "mirrored", "multi_worker", "tpu")),
+        # XLA: "auto" picks what measured faster on the device (templates/task.py).
+        "jit_compile": Field((str, bool), "auto", choices=("auto", True, False)),
     },
     # TF Serving reads at most 1,000 warmup records per model version.
     "export": {"warmup_examples": _size(8, 1000, minimum=0)},

@@ -1,10 +1,19 @@
 """One tiny trained run per template, shared by the template tests and the
-command-line tests (which run `rnn-tasks` against these run directories)."""
+command-line tests (which run `rnn-tasks` against these run directories).
+
+The templates and their test modules are imported inside the fixtures: they
+need TensorFlow, and the layer tests also run where it is not installed
+(`benchmarks/gpu.sh` runs them on JAX and PyTorch alone).
+"""
+
+import importlib
 
 import pytest
 
-from rnn_tasks.templates import CaptioningTask, ForecastingTask, SentimentTask, TranslationTask
-from tests import test_captioning, test_forecasting, test_sentiment, test_translation
+
+def template_tests(name):
+    """The module `tests.test_<name>`, imported when a fixture first needs it."""
+    return importlib.import_module(f"tests.test_{name}")
 
 
 def train_tiny(task_class, recipe, overrides, run_dir):
@@ -18,48 +27,56 @@ def train_tiny(task_class, recipe, overrides, run_dir):
 
 @pytest.fixture(scope="session")
 def prices_csv(tmp_path_factory):
-    return test_forecasting.write_prices(tmp_path_factory.mktemp("data") / "prices.csv")
+    return template_tests("forecasting").write_prices(tmp_path_factory.mktemp("data") / "prices.csv")
 
 
 @pytest.fixture(scope="session")
 def forecasting_run(prices_csv, tmp_path_factory):
     """A tiny forecaster trained on a CSV with the default recipe's columns (`data.path`)."""
+    from rnn_tasks.templates import ForecastingTask
+
     return train_tiny(ForecastingTask, "price_forecasting",
-                      {**test_forecasting.TINY, "data.path": str(prices_csv)},
+                      {**template_tests("forecasting").TINY, "data.path": str(prices_csv)},
                       tmp_path_factory.mktemp("run"))
 
 
 @pytest.fixture(scope="session")
 def reviews_csv(tmp_path_factory):
-    return test_sentiment.write_reviews(tmp_path_factory.mktemp("data") / "reviews.csv")
+    return template_tests("sentiment").write_reviews(tmp_path_factory.mktemp("data") / "reviews.csv")
 
 
 @pytest.fixture(scope="session")
 def sentiment_run(reviews_csv, tmp_path_factory):
+    from rnn_tasks.templates import SentimentTask
+
     return train_tiny(SentimentTask, "sentiment",
-                      {**test_sentiment.TINY, "data.path": str(reviews_csv)},
+                      {**template_tests("sentiment").TINY, "data.path": str(reviews_csv)},
                       tmp_path_factory.mktemp("run"))
 
 
 @pytest.fixture(scope="session")
 def pairs_tsv(tmp_path_factory):
-    return test_translation.write_pairs(tmp_path_factory.mktemp("data") / "pairs.tsv")
+    return template_tests("translation").write_pairs(tmp_path_factory.mktemp("data") / "pairs.tsv")
 
 
 @pytest.fixture(scope="session")
 def translation_run(pairs_tsv, tmp_path_factory):
+    from rnn_tasks.templates import TranslationTask
+
     return train_tiny(TranslationTask, "translation",
-                      {**test_translation.TINY, "data.path": str(pairs_tsv)},
+                      {**template_tests("translation").TINY, "data.path": str(pairs_tsv)},
                       tmp_path_factory.mktemp("run"))
 
 
 @pytest.fixture(scope="session")
 def captions_csv(tmp_path_factory):
-    return test_captioning.write_captions_table(tmp_path_factory.mktemp("flickr"))
+    return template_tests("captioning").write_captions_table(tmp_path_factory.mktemp("flickr"))
 
 
 @pytest.fixture(scope="session")
 def captioning_run(captions_csv, tmp_path_factory):
+    from rnn_tasks.templates import CaptioningTask
+
     return train_tiny(CaptioningTask, "captioning",
-                      {**test_captioning.TINY, "data.path": str(captions_csv)},
+                      {**template_tests("captioning").TINY, "data.path": str(captions_csv)},
                       tmp_path_factory.mktemp("run"))

@@ -80,6 +80,8 @@ BAD_INPUTS = [
     ("minGRU without layer norm", {}, ["train", "sentiment", "--set", "model.cell=mingru",
                                        "--set", "model.layer_norm=false"],
      "`model.cell` 'mingru' exists only layer-normalized; set `model.layer_norm = true`"),
+    ("jit_compile not a choice", {}, ["train", "price_forecasting", "--set", "train.jit_compile=yes"],
+     "`train.jit_compile` must be one of 'auto', true, false, got 'yes'"),
     ("bad --set", {}, ["train", "price_forecasting", "--set", "epochs"],
      "--set expects section.key=value"),
     ("dropout 1.5", {}, ["train", "price_forecasting", "--set", "model.dropout=1.5"],

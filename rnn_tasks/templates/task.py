@@ -42,6 +42,40 @@ from rnn_tasks.inputs import plain
 TASKS = {}  # recipe `task` value -> Task subclass
 
 
+def xla_setting(setting):
+    """`jit_compile` for `model.compile`, from the recipe's `train.jit_compile`.
+
+    `true` and `false` pass through. `"auto"` picks what measured faster
+    (`benchmarks/recipes.py`, README "Benchmarks"): on TensorFlow with no GPU,
+    `False`: in its first epoch XLA compiles the training step for the full
+    and again for the smaller last batch, and the validation step, which
+    costs most recipes more than their faster steps win back (and the
+    sentiment and captioning steps run 5-7x slower under it).
+    `tasks/temperature_forecasting.toml` sets `true`, where XLA measured
+    faster. Elsewhere Keras's own `"auto"` (XLA on a GPU
+    outside a `tf.distribute` strategy; always on JAX, whose steps are
+    otherwise run op by op).
+
+    Args:
+        setting: `"auto"`, `True` or `False`.
+
+    Returns:
+        `True`, `False` or `"auto"`, as `model.compile(jit_compile=...)` takes it.
+
+    Example:
+    >>> xla_setting(True)
+    True
+    """
+    if setting != "auto":
+        return setting
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        if not tf.config.list_logical_devices("GPU"):
+            return False
+    return "auto"
+
+
 class Task(abc.ABC):
     """Base class of the task templates.
 
@@ -174,11 +208,13 @@ class Task(abc.ABC):
         """Returns the trainable network (the core) as a Keras model."""
 
     def compile_model(self, model):
-        """Compiles the core: Adam with the recipe's learning rate and clipnorm."""
+        """Compiles the core: Adam with the recipe's learning rate and clipnorm, and
+        XLA as `train.jit_compile` says (`xla_setting`)."""
         train = self.recipe["train"]
         optimizer = keras.optimizers.Adam(train["learning_rate"],
                                           clipnorm=train["clipnorm"] or None)
-        model.compile(optimizer=optimizer, loss=self.loss(), metrics=self.training_metrics())
+        model.compile(optimizer=optimizer, loss=self.loss(), metrics=self.training_metrics(),
+                      jit_compile=xla_setting(train["jit_compile"]))
 
     def loss(self):
         """The training loss, as `compile` takes it."""
