@@ -54,10 +54,12 @@ class EncodeHistory(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="rnn_tasks")
 class DecodeForecast(keras.layers.Layer):
-    """`[history (B, W, F), prediction (B, W, H, T)]` -> raw forecast `(B, W, H, T)`.
+    """`[history (B, W, F), prediction (B, W, H, T[, Q])]` -> raw forecast `(B, W, H, T[, Q])`.
 
     `prediction[:, t, k]` is the standardized change from the targets at
-    step `t` (the first `T` history columns) to step `t + 1 + k`.
+    step `t` (the first `T` history columns) to step `t + 1 + k`; a last
+    axis of `Q` quantiles, if any, is decoded alike (the decoding is
+    increasing, so sorted quantiles stay sorted).
 
     Args:
         mode: `"log"` or `"difference"`.
@@ -72,8 +74,26 @@ class DecodeForecast(keras.layers.Layer):
         history, prediction = inputs
         n_targets = len(self.scale[0])
         base = ops.expand_dims(history[..., :n_targets], 2)  # (B, W, 1, T)
-        delta = prediction * ops.convert_to_tensor(self.scale, dtype=prediction.dtype)
-        return apply_change(base, delta, self.mode)
+        scale = ops.convert_to_tensor(self.scale, dtype=prediction.dtype)  # (H, T)
+        if len(prediction.shape) == 5:  # quantiles: (B, W, H, T, Q)
+            base, scale = ops.expand_dims(base, -1), ops.expand_dims(scale, -1)
+        return apply_change(base, prediction * scale, self.mode)
 
     def get_config(self):
         return {**super().get_config(), "mode": self.mode, "scale": self.scale}
+
+
+@keras.saving.register_keras_serializable(package="rnn_tasks")
+class SortQuantiles(keras.layers.Layer):
+    """Sorts the last axis (quantile levels), so forecast quantiles never cross.
+
+    Sorting never raises the pinball loss (Chernozhukov et al. 2010), so a
+    network trained through it loses nothing.
+
+    Example:
+    >>> SortQuantiles()(keras.ops.convert_to_tensor([[0.3, -1.0, 2.0]])).numpy().tolist()
+    [[-1.0, 0.30000001192092896, 2.0]]
+    """
+
+    def call(self, quantiles):
+        return ops.sort(quantiles, axis=-1)
