@@ -204,6 +204,20 @@ def run_evaluate(args):
     kwargs = {"backtest": args.backtest} if args.backtest else {}
     metrics = task.evaluate_file(args.data, **kwargs) if args.data else task.evaluate(**kwargs)
     print(metrics_json(metrics))
+    if args.backtest:
+        _write_backtest(task, metrics, Path(args.run_dir) / "backtest.csv")
+
+
+def _write_backtest(task, metrics, path):
+    """The backtest as a labelled table: on stderr (stdout stays JSON) and in `path`."""
+    import pandas as pd
+
+    table = task.backtest_table(metrics)
+    table.to_csv(path, index=False, float_format="%.6g")
+    with pd.option_context("display.width", 200, "display.max_columns", None,
+                           "display.float_format", "{:.4g}".format):
+        print(table.to_string(index=False), file=sys.stderr)
+    print(f"backtest table: {path}", file=sys.stderr)
 
 
 def run_predict(args):
