@@ -33,17 +33,14 @@ import numpy as np
 from rnn_tasks.data.readers import read_table
 from rnn_tasks.data.windows import baseline_forecasts, residual_quantiles
 from rnn_tasks.errors import UserError
-from rnn_tasks.inputs import named_input
 from rnn_tasks.layers import recurrent_layer
 from rnn_tasks.losses import PinballLoss
 from rnn_tasks.metrics import remember_metrics, timed
 from rnn_tasks.preprocessing.calendar import CalendarFeatures
 from rnn_tasks.preprocessing.scaling import DecodeForecast, EncodeHistory, SortQuantiles, change
 from rnn_tasks.schemas import FORECASTING
-from rnn_tasks.templates import forecast_data, forecast_scores
+from rnn_tasks.templates import forecast_data, forecast_inputs, forecast_scores
 from rnn_tasks.templates.task import Task
-
-FLOAT32_MAX = forecast_data.FLOAT32_MAX
 
 
 class ForecastingTask(Task):
@@ -376,69 +373,7 @@ class ForecastingTask(Task):
         return {"forecast": forecast[..., self.levels.index(0.5)], "quantiles": forecast}
 
     def input_list(self, inputs):
-        future = self.future_inputs()
-        if future and not isinstance(inputs, dict):
-            raise UserError(f"predict: this model also reads {', '.join(map(repr, future))}; pass "
-                            f"a dict {{'history': ..., {', '.join(f'{n!r}: ...' for n in future)}}}")
-        history = self._history(named_input(inputs, "history"))
-        arrays = [history]
-        if "future" in future:
-            arrays.append(self._future(inputs.get("future"), len(history)))
-        if "future_dates" in future:
-            arrays.append(self._future_dates(inputs.get("future_dates"), len(history)))
-        return arrays
-
-    def _history(self, inputs):
-        try:
-            history = np.asarray(inputs, dtype="float64")
-        except (TypeError, ValueError):
-            raise UserError("predict: `history` must be numbers [batch, window, features] "
-                            f"(or [window, features]), got {type(inputs).__name__}") from None
-        if history.ndim == 2:
-            history = history[None]
-        expected = (self.recipe["data"]["window"], len(self.columns))
-        if history.ndim != 3 or history.shape[1:] != expected:
-            raise UserError(
-                f"predict: `history` must have shape [batch, {expected[0]}, {expected[1]}] "
-                f"(window, features: {', '.join(self.columns)}), got {list(history.shape)}"
-            )
-        too_large = ~(np.abs(history) <= FLOAT32_MAX)
-        if too_large.any():
-            raise UserError("predict: `history` has missing, infinite or too large values; "
-                            "the model forecasts from finite float32 numbers")
-        if self.recipe["data"]["scaling"] == "log" and (history <= 0).any():
-            raise UserError("predict: `history` has values <= 0; this model (scaling = 'log') "
-                            "forecasts from positive values")
-        return history.astype("float32")
-
-    def _future(self, values, batch):
-        """`future` [batch, horizon, n_future] (or [horizon, n_future]), finite float32."""
-        columns = self.recipe["data"]["future_columns"]
-        expected = [batch, self.recipe["data"]["horizon"], len(columns)]
-        try:
-            future = np.asarray(values, dtype="float64")
-        except (TypeError, ValueError):
-            future = np.zeros(0)
-        future = future[None] if future.ndim == 2 else future
-        if list(future.shape) != expected:
-            raise UserError(f"predict: `future` must have shape {expected} (batch, horizon, "
-                            f"future columns: {', '.join(columns)}), got "
-                            f"{list(np.shape(values)) if values is not None else None}")
-        if not (np.abs(future) <= FLOAT32_MAX).all():
-            raise UserError("predict: `future` has missing, infinite or too large values")
-        return future.astype("float32")
-
-    def _future_dates(self, values, batch):
-        """`future_dates` [batch, horizon] (or [horizon]): Unix seconds, or dates pandas reads."""
-        expected = [batch, self.recipe["data"]["horizon"]]
-        dates = np.asarray(values if values is not None else [])
-        if dates.dtype.kind in "USOM":  # text or datetime64
-            dates = _as_seconds(dates)
-        dates = dates[None] if dates.ndim == 1 else dates
-        if list(dates.shape) != expected or dates.dtype.kind not in "iu":
-            raise UserError(f"predict: `future_dates` must be int64 Unix seconds (or dates) of "
-                            f"shape {expected}, got {dates.dtype} {list(dates.shape)}")
-        return dates.astype("int64")
+        return forecast_inputs.serving_arrays(inputs, self.recipe, self.future_inputs())
 
     def warmup_inputs(self, count):
         windows = self.data.windows["validation"].take(slice(0, count))
@@ -448,46 +383,9 @@ class ForecastingTask(Task):
         """CLI `predict` inputs from one file per forecast: the last `window` rows are the
         history; with known-future inputs, the file ends with the `horizon` rows to
         forecast (dates and future columns filled, value cells empty)."""
-        rows = {name: [] for name in ["history", *self.future_inputs()]}
-        for path in paths:
-            for name, value in self.file_inputs(path).items():
-                rows[name].append(value)
-        return {name: np.stack(values) for name, values in rows.items()}
-
-    def file_inputs(self, path):
-        """One forecast's inputs from one file of one series (see `inputs_from_files`)."""
-        data = self.recipe["data"]
-        window, horizon = data["window"], data["horizon"]
-        frame = read_table(path, self.value_columns())
-        names = forecast_data.chosen_groups(frame, data)
-        if len(names) > 1:
-            raise UserError(f"{path}: holds {len(names)} groups of column {data['group_column']!r}; "
-                            "give one file per series to forecast")
-        ahead = horizon if self.future_inputs() else 0
-        if len(frame) < window + ahead:
-            needs = f"the last {window}" + (f" plus {horizon} rows to forecast" if ahead else "")
-            raise UserError(f"{path}: has {len(frame)} rows, the model needs {needs}")
-        series = forecast_data.read_series(frame, data, names[0], ahead)
-        if len(series.values) < window:
-            raise UserError(f"{path}: has {len(series.values)} rows, the model needs the last {window}")
-        inputs = {"history": series.values[-window:].astype("float32")}
-        if ahead:
-            inputs["future"] = series.known[-ahead:].astype("float32")
-            inputs["future_dates"] = series.seconds[-ahead:]
-        return {name: inputs[name] for name in ["history", *self.future_inputs()]}
-
-
-def _as_seconds(dates):
-    """Dates (strings or datetime64) -> int64 Unix seconds, UTC."""
-    import pandas as pd
-
-    try:
-        parsed = pd.to_datetime(pd.Series(dates.ravel()), format="ISO8601", utc=True)
-    except (TypeError, ValueError):
-        raise UserError("predict: `future_dates` must be int64 Unix seconds or ISO 8601 dates, "
-                        f"got {dates.ravel()[:1].tolist()}") from None
-    seconds = parsed.dt.tz_localize(None).to_numpy().astype("datetime64[s]").astype("int64")
-    return seconds.reshape(dates.shape)
+        names = ["history", *self.future_inputs()]
+        rows = [forecast_inputs.file_inputs(path, self.recipe, names) for path in paths]
+        return {name: np.stack([row[name] for row in rows]) for name in names}
 
 
 def _naive_scale(targets):
