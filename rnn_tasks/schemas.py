@@ -181,7 +181,7 @@ def check_forecasting(recipe):
     if data["season"] > data["window"]:
         raise UserError(f"recipe: `data.season` ({data['season']}) must be <= "
                         f"`data.window` ({data['window']})")
-    columns = list(data["target_columns"]) + list(data["feature_columns"]) + list(data["future_columns"])
+    columns = [*data["target_columns"], *data["feature_columns"], *data["future_columns"]]
     repeated = sorted({c for c in columns if columns.count(c) > 1})
     if repeated:
         raise UserError(f"recipe: column(s) {', '.join(map(repr, repeated))} named twice in "

@@ -134,9 +134,8 @@ def file_inputs(path, recipe, names):
     """
     data = recipe["data"]
     window, horizon = data["window"], data["horizon"]
-    columns = (list(data["target_columns"]) + list(data["feature_columns"])
-               + list(data["future_columns"]) + ([data["date_column"]] if data["date_column"] else []))
-    frame = read_table(path, columns)
+    columns = [*data["target_columns"], *data["feature_columns"], *data["future_columns"]]
+    frame = read_table(path, columns + ([data["date_column"]] if data["date_column"] else []))
     groups = forecast_data.chosen_groups(frame, data)
     if len(groups) > 1:
         raise UserError(f"{path}: holds {len(groups)} groups of column {data['group_column']!r}; "

@@ -271,7 +271,8 @@ class ForecastingTask(Task):
             The keys of `evaluate`.
         """
         data = self.recipe["data"]
-        series = forecast_data.load_series(read_table(path, self.value_columns()), data, split=False)
+        frame = read_table(path, self.value_columns())
+        series = forecast_data.load_series(frame, data, split=False)
         try:
             windows = forecast_data.cut_windows(series, "test", data["window"], data["horizon"],
                                                 self.n_targets)
