@@ -174,16 +174,16 @@ class ForecastingTask(Task):
             # gradients up (see the layers' README section).
             if spec["dropout"]:
                 x = keras.layers.Dropout(spec["dropout"])(x)
-        outputs = self.n_targets * max(len(self.levels), 1)
+        per_step = self.n_targets * max(len(self.levels), 1)  # T or T * Q numbers
         if self.future_inputs():  # per (step, horizon step): state + that step's covariates
             covariates = keras.Input((window, horizon, self.n_covariates()), name="covariates")
             inputs.append(covariates)
             x = keras.layers.Reshape((window, horizon, spec["units"]))(
                 keras.layers.Dense(horizon * spec["units"])(x))
             x = keras.layers.Add()([x, keras.layers.Dense(spec["units"])(covariates)])
-            x = keras.layers.Dense(outputs)(keras.layers.Activation("relu")(x))
+            x = keras.layers.Dense(per_step)(keras.layers.Activation("relu")(x))
         else:
-            x = keras.layers.Dense(horizon * outputs)(x)
+            x = keras.layers.Dense(horizon * per_step)(x)
         shape = (window, horizon, self.n_targets) + ((len(self.levels),) if self.levels else ())
         outputs = keras.layers.Reshape(shape)(x)
         if self.levels:
