@@ -100,6 +100,8 @@ FORECASTING = extend_schema(BASE_SCHEMA, {
         # Quantile levels to forecast, 0.5 among them ([]: a point forecast).
         "quantiles": Field(list, [], items=float, minimum=0.0, above=True, maximum=1.0,
                            below=True, length=(0, 99)),
+        # Shift each level (but the median) by its error quantile on the validation windows.
+        "calibrate": Field(bool, False),
     },
     "train": {"loss": Field(str, "mse", choices=("mse", "mae", "huber", "pinball"))},
 })
@@ -233,6 +235,9 @@ def check_quantiles(recipe):
         if loss != "pinball":
             raise UserError(f"recipe: `model.quantiles` {levels} train with the quantile loss; "
                             f"set `train.loss = \"pinball\"` (got {loss!r})")
+    elif recipe["model"]["calibrate"]:
+        raise UserError("recipe: `model.calibrate` shifts quantile forecasts; set `model.quantiles`, "
+                        "e.g. [0.1, 0.5, 0.9]")
     elif loss == "pinball":
         raise UserError('recipe: `train.loss = "pinball"` needs `model.quantiles`, '
                         "e.g. [0.1, 0.5, 0.9]")

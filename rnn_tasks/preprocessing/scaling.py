@@ -84,6 +84,32 @@ class DecodeForecast(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="rnn_tasks")
+class ShiftQuantiles(keras.layers.Layer):
+    """Adds a fixed `(H, T, Q)` shift to standardized quantile forecasts `(B, W, H, T, Q)`.
+
+    The shift is a non-trainable weight, zero until set after training (a
+    conformal calibration on held-out windows), saved with the model.
+
+    Args:
+        shape: `(horizon, n_targets, n_quantiles)`.
+    """
+
+    def __init__(self, shape, **kwargs):
+        super().__init__(**kwargs)
+        self.shape = [int(n) for n in shape]
+
+    def build(self, input_shape):
+        self.shift = self.add_weight(shape=self.shape, initializer="zeros", trainable=False,
+                                     name="shift")
+
+    def call(self, quantiles):
+        return quantiles + ops.cast(self.shift, quantiles.dtype)
+
+    def get_config(self):
+        return {**super().get_config(), "shape": self.shape}
+
+
+@keras.saving.register_keras_serializable(package="rnn_tasks")
 class SortQuantiles(keras.layers.Layer):
     """Sorts the last axis (quantile levels), so forecast quantiles never cross.
 

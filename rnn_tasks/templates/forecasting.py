@@ -17,7 +17,8 @@ The story:
    future columns and calendar features of those `horizon` steps. With
    `model.quantiles` it forecasts each level, sorted so they never cross.
 4. training: the recipe's loss (the pinball loss with quantiles) over all
-   steps and horizons.
+   steps and horizons; with `model.calibrate`, each quantile level is then
+   shifted to hold on the validation windows (`calibrate`).
 5. evaluation: the final step's forecast in raw units against the test
    spans, beside the naive baselines last value, drift and seasonal naive,
    pooled and per series (see `forecast_scores`).
@@ -37,7 +38,8 @@ from rnn_tasks.layers import recurrent_layer
 from rnn_tasks.losses import PinballLoss
 from rnn_tasks.metrics import remember_metrics, timed
 from rnn_tasks.preprocessing.calendar import CalendarFeatures
-from rnn_tasks.preprocessing.scaling import DecodeForecast, EncodeHistory, SortQuantiles, change
+from rnn_tasks.preprocessing.scaling import (DecodeForecast, EncodeHistory, ShiftQuantiles,
+                                              SortQuantiles, change)
 from rnn_tasks.schemas import FORECASTING
 from rnn_tasks.templates import forecast_data, forecast_inputs, forecast_scores
 from rnn_tasks.templates.task import Task
@@ -222,13 +224,47 @@ class ForecastingTask(Task):
             covariates = keras.layers.UpSampling2D((window, 1))(covariates)  # (B, W, H, C)
             core_inputs = [changes, covariates]
         prediction = core(core_inputs)
-        if self.levels:
-            prediction = SortQuantiles()(prediction)
+        if self.levels:  # the shift stays zero unless `calibrate` sets it
+            shape = (horizon, self.n_targets, len(self.levels))
+            prediction = SortQuantiles()(ShiftQuantiles(shape, name="calibration")(prediction))
         scale = np.asarray(self.preprocessing["target_scale"]).tolist()
         forecast = DecodeForecast(data["scaling"], scale)([history, prediction])
         model_inputs = list(inputs.values())
         return keras.Model(model_inputs if len(model_inputs) > 1 else history, forecast,
                            name="forecaster")
+
+    # 4. Training ------------------------------------------------------------------------
+
+    def fit(self, run_dir=None, resume=False, verbose="auto"):
+        """Trains (see `Task.fit`); with `model.calibrate`, then calibrates the quantiles."""
+        history = super().fit(run_dir, resume, verbose)
+        if self.recipe["model"]["calibrate"]:
+            self.calibrate()
+        return history
+
+    def calibrate(self):
+        """Shifts each quantile level but the median so that, on the validation windows'
+        final steps, that share of targets lies below it (per horizon step and target).
+
+        This is conformalized quantile regression (Romano et al. 2019) with
+        one shift per level: the network's intervals, fitted on the training
+        span, are corrected on the more recent validation span. The shift
+        lives in the model (`ShiftQuantiles` layer "calibration"), in
+        standardized changes, and is saved and exported with it.
+        """
+        layer = self.model.get_layer("calibration")
+        layer.shift.assign(np.zeros(layer.shape, dtype="float32"))
+        windows = self.data.windows["validation"]
+        quantiles = self.predict_windows(windows)["quantiles"].astype("float64")  # (n, H, T, Q)
+        mode, scale = self.recipe["data"]["scaling"], self.preprocessing["target_scale"][..., None]
+        base = windows.history[:, -1, None, :self.n_targets, None]
+        actual = windows.future[:, -1][..., None]
+        errors = (np.asarray(change(actual, base, mode)) - np.asarray(change(quantiles, base, mode)))
+        errors = errors / scale  # (n, H, T, Q) standardized
+        shift = np.stack([np.zeros(errors.shape[1:3]) if level == 0.5 else
+                          np.quantile(errors[..., j], level, axis=0)
+                          for j, level in enumerate(self.levels)], axis=-1)
+        layer.shift.assign(shift.astype("float32"))
 
     # 5. Evaluation ----------------------------------------------------------------------
 
