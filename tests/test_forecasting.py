@@ -287,7 +287,8 @@ GLOBAL = {"data.group_column": "store", "data.group": "*", "data.date_column": "
           "data.target_columns": ["sales"], "data.feature_columns": ["temperature"],
           "data.future_columns": ["promo"], "data.calendar": ["day_of_week", "month"],
           "data.scaling": "difference", "data.window": 14, "data.horizon": 3, "data.season": 7,
-          "model.units": 16, "model.quantiles": [0.1, 0.5, 0.9], "train.loss": "pinball",
+          "model.units": 16, "model.quantiles": [0.1, 0.5, 0.9], "model.calibrate": True,
+          "train.loss": "pinball",
           "train.epochs": 8, "train.learning_rate": 0.005, "export.warmup_examples": 3}
 LEVELS = [0.1, 0.5, 0.9]
 
@@ -410,6 +411,16 @@ def test_quantiles_never_cross_and_the_forecast_is_the_median(global_run):
     assert outputs["quantiles"].shape == (len(windows.history), 3, 1, 3)
     assert (np.diff(outputs["quantiles"], axis=-1) >= 0).all()
     np.testing.assert_array_equal(outputs["forecast"], outputs["quantiles"][..., 1])
+
+
+def test_calibration_makes_each_level_hold_on_the_validation_windows(global_run):
+    task, _, _ = global_run
+    windows = task.data.windows["validation"]
+    quantiles = task.predict(task.final_step_inputs(windows))["quantiles"]
+    below = (windows.future[:, -1, ..., None] <= quantiles).mean(axis=(0, 1, 2))
+    np.testing.assert_allclose(below[[0, 2]], [0.1, 0.9], atol=0.03)
+    shift = task.model.get_layer("calibration").get_weights()[0]  # (H, T, Q), standardized
+    assert shift.shape == (3, 1, 3) and (shift[..., 1] == 0).all()  # the median stays
 
 
 def test_the_model_reads_the_known_future_and_beats_the_baselines(global_run):

@@ -307,6 +307,8 @@ BAD_INPUTS = [
     ("quantiles with another loss", {}, ["train", "price_forecasting", "--set",
                                          "model.quantiles=[0.1, 0.5, 0.9]"],
      'train with the quantile loss; set `train.loss = "pinball"` (got \'mae\')'),
+    ("calibrate without quantiles", {}, ["train", "price_forecasting", "--set", "model.calibrate=true"],
+     "`model.calibrate` shifts quantile forecasts; set `model.quantiles`"),
     ("pinball without quantiles", {}, ["train", "price_forecasting", "--set", "train.loss=pinball"],
      '`train.loss = "pinball"` needs `model.quantiles`'),
     ("evaluate changes the calendar", {}, ["evaluate", "{forecasting}", "--set", 'data.calendar=["hour"]'],
