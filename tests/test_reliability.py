@@ -24,6 +24,7 @@ from rnn_tasks.preprocessing.images import check_image_bytes
 from rnn_tasks.recipes import load_recipe, parse_overrides, read_toml, validate
 from rnn_tasks.schemas import SCHEMAS, resolve_recipe
 from rnn_tasks.templates import ForecastingTask, SentimentTask, Task
+from rnn_tasks.templates.forecast_data import read_series
 from rnn_tasks.templates.translation import read_pairs
 from tests.helpers import RNN_TASKS, cli, shell
 from tests.test_forecasting import TINY, write_prices
@@ -562,7 +563,7 @@ def test_forecasting_series_gives_values_or_a_user_error(rows):
     task = ForecastingTask.from_recipe("price_forecasting", {"data.path": "unused.csv"})
     frame = pd.DataFrame(rows, columns=["Ticker", "Date", "Adj Close"]).assign(Ticker="AAPL")
     try:
-        _, values, _ = task.series(frame)
+        values = read_series(frame, task.recipe["data"], "AAPL").values
         assert np.isfinite(values).all() and (np.abs(values) <= np.finfo("float32").max).all()
     except UserError as error:
         assert "\n" not in str(error)
