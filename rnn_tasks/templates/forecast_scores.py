@@ -166,9 +166,9 @@ def plot_forecasts(task, path, most=4):
     fig, axes = plt.subplots(len(picks), 1, figsize=(10, 3.2 * len(picks)), squeeze=False)
     for ax, (index, rows) in zip(axes[:, 0], picks):
         _plot_series(task, ax, task.data.series[index], windows.take(rows))
+        ax.tick_params(axis="x", labelrotation=20)  # every panel has its own dates
     axes[0, 0].legend(fontsize=8)
     axes[0, 0].set_title(f"{task.recipe_name}: {data['horizon']}-step forecasts over the test span")
-    fig.autofmt_xdate()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
