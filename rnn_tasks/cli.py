@@ -213,7 +213,10 @@ def _write_backtest(task, metrics, path):
     import pandas as pd
 
     table = task.backtest_table(metrics)
-    table.to_csv(path, index=False, float_format="%.6g")
+    try:
+        table.to_csv(path, index=False, float_format="%.6g")
+    except OSError as error:
+        raise UserError(f"cannot write the backtest table {path}: {error.strerror}") from None
     with pd.option_context("display.width", 200, "display.max_columns", None,
                            "display.float_format", "{:.4g}".format):
         print(table.to_string(index=False), file=sys.stderr)
