@@ -450,9 +450,8 @@ def test_a_batch_that_mixes_series_predicts_each_as_alone(global_run):
 
 def test_global_export_serves_history_future_and_dates_in_a_tensorflow_only_process(
         global_run, tmp_path):
-    task, run_dir, _ = global_run
-    loaded = Task.load(run_dir)
-    path = loaded.export(tmp_path / "models")
+    task, _, _ = global_run  # Task.load of this run: test_cli_predicts_from_a_file_...
+    path = task.export(tmp_path / "models")
     assert non_core_ops(path) == []
     inputs = task.final_step_inputs(task.data.windows["test"].take(slice(0, 5)))
     assert inputs["future_dates"].dtype == np.int64
