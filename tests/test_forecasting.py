@@ -488,6 +488,14 @@ def test_report_states_units_and_plots_the_interval_fan(global_run):
     assert (run_dir / "plots" / "forecast.png").stat().st_size > 10_000
 
 
+def test_the_plot_can_show_a_chosen_window(global_run, tmp_path):
+    task, _, metrics = global_run
+    task.plot(tmp_path, metrics, span=("2021-10-10", "2021-10-20"))
+    assert (tmp_path / "forecast.png").stat().st_size > 10_000
+    with pytest.raises(UserError, match="no test forecast origin lies within"):
+        task.plot(tmp_path, metrics, span=("2030-01-01", "2030-02-01"))
+
+
 def test_cli_predicts_from_a_file_that_ends_with_the_rows_to_forecast(global_run, tmp_path, capsys):
     task, run_dir, _ = global_run
     frame = pd.read_csv(task.recipe["data"]["path"])

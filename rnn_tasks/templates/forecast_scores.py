@@ -154,31 +154,56 @@ def units_note(data, levels):
     return lines
 
 
-def plot_forecasts(task, path, most=4):
-    """Forecasts from origins `horizon` apart over the whole test span of up to `most`
-    series, the model's interval fan shaded."""
+def plot_forecasts(task, path, most=4, span=None):
+    """Forecasts from origins `horizon` apart over the test span of up to `most` series,
+    the model's interval fan shaded.
+
+    Args:
+        task: a fitted or loaded `ForecastingTask` with its data.
+        path: the PNG file to write.
+        most: how many series (the first ones) to draw.
+        span: `(first, last)` forecast origins to draw (dates as text, or row
+            numbers without a date column); default: the whole test span.
+    """
     from rnn_tasks.templates.run_dir import pyplot
 
-    plt = pyplot()
     data = task.recipe["data"]
     windows = task.data.windows["test"]
-    picks = list(origins(windows, data["horizon"]).items())[:most]
+    picks = [(index, _within(task.data.series[index], windows, rows, span, data["window"]))
+             for index, rows in origins(windows, data["horizon"]).items()]
+    picks = [(index, rows) for index, rows in picks if len(rows)][:most]
+    if not picks:
+        raise UserError(f"plot: no test forecast origin lies within {span}")
+    plt = pyplot()
     fig, axes = plt.subplots(len(picks), 1, figsize=(10, 3.2 * len(picks)), squeeze=False)
     for ax, (index, rows) in zip(axes[:, 0], picks):
         _plot_series(task, ax, task.data.series[index], windows.take(rows))
         ax.tick_params(axis="x", labelrotation=20)  # every panel has its own dates
     axes[0, 0].legend(fontsize=8)
-    axes[0, 0].set_title(f"{task.recipe_name}: {data['horizon']}-step forecasts over the test span")
+    where = "the test span" if span is None else f"{span[0]} .. {span[1]}"
+    axes[0, 0].set_title(f"{task.recipe_name}: {data['horizon']}-step forecasts over {where}")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def _within(series, windows, rows, span, window):
+    """The `rows` whose forecast origin (last history step) lies in `span` (all without one)."""
+    if span is None:
+        return rows
+    origin = series.dates[windows.starts[rows] + window - 1]
+    kind = (lambda value: np.datetime64(value)) if np.issubdtype(origin.dtype, np.datetime64) else int
+    first, last = (kind(value) for value in span)
+    return rows[(origin >= first) & (origin <= last)]
 
 
 def _plot_series(task, ax, series, windows):
     data = task.recipe["data"]
     window, horizon = data["window"], data["horizon"]
     forecasts = task.forecasts(windows, task.preprocessing["baseline_residuals"])
-    start, stop = series.bounds["test"]
+    start = windows.starts[0] + window - 2 * horizon  # a little history before the first origin
+    stop = windows.starts[-1] + window + horizon
+    start, stop = max(start, series.bounds["test"][0] - window), min(stop, len(series.values))
     ax.plot(series.dates[start:stop], series.values[start:stop, 0], color="black",
             label=f"actual {data['target_columns'][0]}")
     for i, first in enumerate(windows.starts + window):

@@ -28,6 +28,8 @@ The story:
    `quantiles` [batch, horizon, n_targets, n_quantiles]), raw units.
 """
 
+from pathlib import Path
+
 import keras
 import numpy as np
 
@@ -377,10 +379,12 @@ class ForecastingTask(Task):
     def report_notes(self, metrics):
         return forecast_scores.units_note(self.recipe["data"], self.levels)
 
-    def plot(self, plots_dir, metrics):
-        """`forecast.png`: forecasts over the whole test span of up to 4 series, with the
-        interval fan when the model forecasts quantiles."""
-        forecast_scores.plot_forecasts(self, plots_dir / "forecast.png")
+    def plot(self, plots_dir, metrics, span=None):
+        """`forecast.png`: forecasts over the whole test span (or `span` = `(first, last)`
+        origin dates) of up to 4 series, with the interval fan when the model forecasts
+        quantiles (see `forecast_scores.plot_forecasts`)."""
+        self.prepare()
+        forecast_scores.plot_forecasts(self, Path(plots_dir) / "forecast.png", span=span)
 
     def backtest_table(self, metrics):
         """`evaluate(backtest=K)`'s rows and summary as a `pandas.DataFrame`: one row per
