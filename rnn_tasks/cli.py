@@ -209,18 +209,12 @@ def run_evaluate(args):
 
 
 def _write_backtest(task, metrics, path):
-    """The backtest as a labelled table: on stderr (stdout stays JSON) and in `path`."""
-    import pandas as pd
-
-    table = task.backtest_table(metrics)
+    """The backtest as a labelled table in `path` (stdout stays JSON with the same rows,
+    stderr stays empty on success)."""
     try:
-        table.to_csv(path, index=False, float_format="%.6g")
+        task.backtest_table(metrics).to_csv(path, index=False, float_format="%.6g")
     except OSError as error:
         raise UserError(f"cannot write the backtest table {path}: {error.strerror}") from None
-    with pd.option_context("display.width", 200, "display.max_columns", None,
-                           "display.float_format", "{:.4g}".format):
-        print(table.to_string(index=False), file=sys.stderr)
-    print(f"backtest table: {path}", file=sys.stderr)
 
 
 def run_predict(args):
