@@ -8,9 +8,15 @@ serving latency (two exports of the same model); for the dates recipe,
 exact match on hand-typed dates. For captioning also: BLEU and exact match
 on scenes drawn with plain Pillow calls on white, grey and black canvases of
 several sizes, not by the project's generator (both in `held_out.py`).
+For forecasting: relative MAE (MAE / last-value MAE) and interval coverage
+of the model and every baseline; for a recipe over every group (`data.group
+= "*"`, e.g. stocks_global) also the global model against one model per
+series trained on the same windows (MAE per series and pooled, total
+training time).
 
     python benchmarks/tasks.py                          # the default recipes
     python benchmarks/tasks.py --recipes price_forecasting --set train.epochs=5
+    python benchmarks/tasks.py --recipes stocks_global --repeats 5
 """
 
 import argparse
@@ -25,8 +31,8 @@ import tensorflow as tf
 from held_out import hand_drawn_scenes, held_out_dates
 from rnn_tasks.templates import Task
 
-RECIPES = ["price_forecasting", "temperature_forecasting", "sentiment", "translation_dates",
-           "captioning"]
+RECIPES = ["price_forecasting", "temperature_forecasting", "stocks_global", "sentiment",
+           "translation_dates", "captioning"]
 
 
 def latency_ms(function, repeats):
@@ -51,9 +57,14 @@ def headline(task, metrics):
     if task.name == "forecasting":
         last = metrics["baselines"]["last_value"]["mase"]
         best = min(v["mase"] for v in metrics["baselines"].values())
-        return {"mase": metrics["mase"], "last_value_mase": last,
-                "mase_vs_last_value": metrics["mase"] / last,
-                "mase_vs_best_baseline": metrics["mase"] / best}
+        figures = {"mase": metrics["mase"], "last_value_mase": last,
+                   "mase_vs_last_value": metrics["mase"] / last,
+                   "mase_vs_best_baseline": metrics["mase"] / best}
+        for name, values in [("model", metrics), *metrics["baselines"].items()]:
+            figures[f"relative_mae_{name}"] = round(values["relative_mae"], 4)
+            if "coverage" in values:
+                figures[f"coverage_{name}"] = round(values["coverage"], 4)
+        return figures
     return {k: v for k, v in metrics.items() if isinstance(v, float)}
 
 
@@ -80,7 +91,30 @@ def benchmark(recipe, overrides, repeats):
             result["held_out_dates"] = held_out_dates(signature, task.data.splits["train"][0])
         if task.name == "captioning":
             result["hand_drawn_scenes"] = hand_drawn_scenes(signature)
+    if task.name == "forecasting" and task.recipe["data"]["group"] == "*":
+        result["global_vs_per_series"] = global_vs_per_series(task, metrics, train_seconds,
+                                                              recipe, overrides)
     return result
+
+
+def global_vs_per_series(task, metrics, train_seconds, recipe, overrides):
+    """The global model against one model per series (same recipe, `data.group` = that
+    series): test MAE per series and pooled over all test windows, total training time."""
+    per_series, seconds, errors = {}, 0.0, 0.0
+    for name, figures in metrics["groups"].items():
+        local = Task.from_recipe(recipe, [*overrides, f'data.group="{name}"'])
+        start = time.perf_counter()
+        local.fit(verbose=0)
+        seconds += time.perf_counter() - start
+        mae = local.evaluate()["mae"]
+        per_series[name] = {"global_mae": round(figures["mae"], 4), "per_series_mae": round(mae, 4)}
+        errors += mae * figures["n_examples"]
+    pooled = errors / metrics["n_examples"]
+    return {"series": per_series, "global_mae": round(metrics["mae"], 4),
+            "per_series_mae": round(pooled, 4),
+            "global_vs_per_series_mae": round(metrics["mae"] / pooled, 4),
+            "global_train_seconds": round(train_seconds, 1),
+            "per_series_train_seconds": round(seconds, 1)}
 
 
 def decoding_latency(task, base, repeats):

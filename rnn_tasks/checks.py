@@ -28,6 +28,7 @@ RETIRED = {"translation": [("train", "loss")], "captioning": [("train", "loss")]
 # Keys `evaluate --set` may change: what data is read and how it is decoded. The
 # rest (the network, the shapes its preprocessing was fitted to) is the trained model.
 FIXED_BY_TRAINING = {"window", "horizon", "scaling", "target_columns", "feature_columns",
+                     "future_columns", "calendar",
                      "vocabulary_size", "sequence_length", "image_size", "max_caption_length",
                      "max_source_length", "max_target_length"}
 

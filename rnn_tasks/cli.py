@@ -204,6 +204,17 @@ def run_evaluate(args):
     kwargs = {"backtest": args.backtest} if args.backtest else {}
     metrics = task.evaluate_file(args.data, **kwargs) if args.data else task.evaluate(**kwargs)
     print(metrics_json(metrics))
+    if args.backtest:
+        _write_backtest(task, metrics, Path(args.run_dir) / "backtest.csv")
+
+
+def _write_backtest(task, metrics, path):
+    """The backtest as a labelled table in `path` (stdout stays JSON with the same rows,
+    stderr stays empty on success)."""
+    try:
+        task.backtest_table(metrics).to_csv(path, index=False, float_format="%.6g")
+    except OSError as error:
+        raise UserError(f"cannot write the backtest table {path}: {error.strerror}") from None
 
 
 def run_predict(args):

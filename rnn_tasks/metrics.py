@@ -43,6 +43,51 @@ def forecast_metrics(actual, predicted, naive_scale):
     }
 
 
+def interval_metrics(actual, quantiles, levels):
+    """Coverage and width of the outermost interval, and the mean pinball loss.
+
+    Args:
+        actual: `(n, horizon, n_targets)` in raw units.
+        quantiles: `(n, horizon, n_targets, Q)` forecast quantiles, increasing.
+        levels: the `Q` quantile levels.
+
+    Returns:
+        `{coverage, interval_width, pinball}`: the share of actual values in
+        `[first quantile, last quantile]`, the mean distance between the two
+        (target units), and the pinball loss averaged over levels (target units).
+
+    Example:
+    >>> a = np.array([[[1.0], [5.0]]]); q = np.array([[[[0.0, 2.0]], [[0.0, 2.0]]]])
+    >>> {k: round(v, 6) for k, v in interval_metrics(a, q, [0.1, 0.9]).items()}
+    {'coverage': 0.5, 'interval_width': 2.0, 'pinball': 0.85}
+    """
+    low, high = quantiles[..., 0], quantiles[..., -1]
+    error = actual[..., None] - quantiles
+    levels = np.asarray(levels, dtype="float64")
+    return {
+        "coverage": float(np.mean((actual >= low) & (actual <= high))),
+        "interval_width": float(np.mean(high - low)),
+        "pinball": float(np.mean(np.maximum(levels * error, (levels - 1) * error))),
+    }
+
+
+def relative_mae(metrics, baselines):
+    """Adds `relative_mae` (MAE / the last-value baseline's MAE) to a model's and each
+    baseline's metrics, in place; returns `metrics`.
+
+    Example:
+    >>> m = relative_mae({"mae": 2.0}, {"last_value": {"mae": 4.0}})
+    >>> m["relative_mae"], m["baselines"]["last_value"]["relative_mae"]
+    (0.5, 1.0)
+    """
+    reference = baselines["last_value"]["mae"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for values in [metrics, *baselines.values()]:
+            values["relative_mae"] = float(np.float64(values["mae"]) / reference)
+    metrics["baselines"] = baselines
+    return metrics
+
+
 def text_metrics(hypotheses, references):
     """Corpus BLEU and chrF (sacrebleu) and exact match against all references.
 

@@ -36,7 +36,8 @@ class Field:
 
     Args:
         kind: `bool`, `int`, `float`, `str` or `list`, or a tuple of them
-            (with `choices`: `(str, bool)` for `"auto"`, `true`, `false`).
+            (with `choices`: `(str, bool)` for `"auto"`, `true`, `false`;
+            `(str, list)`: one string or a list of strings).
         default: value when the recipe omits the key; `Field.REQUIRED` for none.
         choices: allowed values (for `list`: allowed items), or `None`.
         items: type of list items (a tuple for several), or `None`.
@@ -65,6 +66,8 @@ class Field:
     REQUIRED = _MISSING
 
     def describe(self):
+        if isinstance(self.kind, tuple) and not self.choices:
+            return " or ".join(dataclasses.replace(self, kind=kind).describe() for kind in self.kind)
         if self.choices:
             text = "one of " + ", ".join(_toml_repr(c) for c in self.choices)
             return f"a list of {text}" if self.kind is list else text
@@ -109,7 +112,7 @@ class Field:
             fewest, most = self.length
             if len(value) < fewest or (most is not None and len(value) > most):
                 return False
-        values = value if self.kind is list else [value]
+        values = value if isinstance(value, list) else [value]
         if self.items and not all(_is(v, self.items) for v in values):
             return False
         if self.choices and not all(v in self.choices for v in values):

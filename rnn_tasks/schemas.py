@@ -86,16 +86,26 @@ FORECASTING = extend_schema(BASE_SCHEMA, {
         "date_column": Field(str, length=(1, None)),
         "date_format": Field(str, length=(1, None)),
         "group_column": Field(str, length=(1, None)),
-        "group": Field(str, length=(1, None)),
+        # One group, a list of groups, or "*" (every group of `group_column`).
+        "group": Field((str, list), items=str, length=(1, None)),
         "target_columns": Field(list, Field.REQUIRED, items=str, length=(1, None)),
         "feature_columns": _columns([]),
+        "future_columns": _columns([]),
+        "calendar": Field(list, [], choices=CALENDAR, length=(0, len(CALENDAR))),
         "window": _size(60, 2**20, minimum=2),
         "horizon": _size(5, 2**16),
         "season": _size(5, 2**20),
         "scaling": Field(str, "log", choices=SCALING_MODES),
         "split": _split([0.7, 0.15, 0.15]),
     },
-    "train": {"loss": Field(str, "mse", choices=("mse", "mae", "huber"))},
+    "model": {
+        # Quantile levels to forecast, 0.5 among them ([]: a point forecast).
+        "quantiles": Field(list, [], items=float, minimum=0.0, above=True, maximum=1.0,
+                           below=True, length=(0, 99)),
+        # Shift each level (but the median) by its error quantile on the validation windows.
+        "calibrate": Field(bool, False),
+    },
+    "train": {"loss": Field(str, "mse", choices=("mse", "mae", "huber", "pinball"))},
 })
 
 SENTIMENT = extend_schema(BASE_SCHEMA, {
@@ -175,23 +185,64 @@ def check_forecasting(recipe):
     if data["season"] > data["window"]:
         raise UserError(f"recipe: `data.season` ({data['season']}) must be <= "
                         f"`data.window` ({data['window']})")
-    columns = list(data["target_columns"]) + list(data["feature_columns"])
+    columns = [*data["target_columns"], *data["feature_columns"], *data["future_columns"]]
     repeated = sorted({c for c in columns if columns.count(c) > 1})
     if repeated:
         raise UserError(f"recipe: column(s) {', '.join(map(repr, repeated))} named twice in "
-                        "`data.target_columns` + `data.feature_columns`; name each column once")
+                        "`data.target_columns` + `data.feature_columns` + `data.future_columns`; "
+                        "name each column once")
     if not all(columns):
         raise UserError(f"recipe: column names must be non-empty, got {columns}")
     for key in ("date_column", "group_column"):
         if data[key] and data[key] in columns:
-            raise UserError(f"recipe: `data.{key}` {data[key]!r} cannot also be a target or feature "
-                            "column")
-    if bool(data["group_column"]) != bool(data["group"]):
-        raise UserError("recipe: set both `data.group_column` and `data.group` (the series to "
-                        f"forecast), or neither; got group_column={data['group_column']!r}, "
-                        f"group={data['group']!r}")
+            raise UserError(f"recipe: `data.{key}` {data[key]!r} cannot also be a target, feature "
+                            "or future column")
+    check_groups(data)
     if data["date_format"] and not data["date_column"]:
         raise UserError("recipe: `data.date_format` needs `data.date_column`")
+    if data["calendar"] and not data["date_column"]:
+        raise UserError(f"recipe: `data.calendar` {data['calendar']} is computed from the dates; "
+                        "set `data.date_column`")
+    if len(set(data["calendar"])) != len(data["calendar"]):
+        raise UserError(f"recipe: `data.calendar` names a feature twice, got {data['calendar']}")
+    check_quantiles(recipe)
+
+
+def check_groups(data):
+    """`data.group` (one name, a list, or "*") goes with `data.group_column`."""
+    group = data["group"]
+    if bool(data["group_column"]) != bool(group):
+        raise UserError("recipe: set both `data.group_column` and `data.group` (the series to "
+                        "forecast: one name, a list, or \"*\" for all), or neither; got "
+                        f"group_column={data['group_column']!r}, group={group!r}")
+    if isinstance(group, list):
+        if not all(group):
+            raise UserError(f"recipe: `data.group` names must be non-empty, got {group}")
+        if len(set(group)) != len(group):
+            raise UserError(f"recipe: `data.group` names a group twice, got {group}")
+        if "*" in group:
+            raise UserError(f'recipe: `data.group` "*" means every group; give it alone, not in '
+                            f"a list, got {group}")
+
+
+def check_quantiles(recipe):
+    """`model.quantiles`: increasing levels with 0.5 (the point forecast), trained with pinball."""
+    levels, loss = recipe["model"]["quantiles"], recipe["train"]["loss"]
+    if levels:
+        if any(b <= a for a, b in zip(levels, levels[1:])):
+            raise UserError(f"recipe: `model.quantiles` must be increasing, got {levels}")
+        if 0.5 not in levels or len(levels) < 2:
+            raise UserError("recipe: `model.quantiles` must hold 0.5 (the point forecast) and at "
+                            f"least one other level, e.g. [0.1, 0.5, 0.9]; got {levels}")
+        if loss != "pinball":
+            raise UserError(f"recipe: `model.quantiles` {levels} train with the quantile loss; "
+                            f"set `train.loss = \"pinball\"` (got {loss!r})")
+    elif recipe["model"]["calibrate"]:
+        raise UserError("recipe: `model.calibrate` shifts quantile forecasts; set `model.quantiles`, "
+                        "e.g. [0.1, 0.5, 0.9]")
+    elif loss == "pinball":
+        raise UserError('recipe: `train.loss = "pinball"` needs `model.quantiles`, '
+                        "e.g. [0.1, 0.5, 0.9]")
 
 
 def check_sentiment(recipe):

@@ -55,7 +55,8 @@ def serve_in_tensorflow_only_process(export_dir, inputs, tmp_path):
         request = json.load(open(r"{tmp_path / 'request.json'}"))
         def decode(v):
             return [base64.b64decode(x) for x in v["base64"]] if "base64" in v else v["values"]
-        outputs = serve(**{{k: tf.constant(decode(v)) for k, v in request.items()}})
+        specs = serve.structured_input_signature[1]  # as TF Serving: values take the input's dtype
+        outputs = serve(**{{k: tf.constant(decode(v), dtype=specs[k].dtype) for k, v in request.items()}})
         assert not any(m.startswith("rnn_tasks") for m in sys.modules), "imported rnn_tasks"
         def plain(t):
             v = t.numpy()

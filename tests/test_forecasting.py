@@ -44,7 +44,7 @@ def test_metrics_have_the_contract_keys(trained):
     assert METRIC_KEYS <= set(metrics)
     assert set(metrics["baselines"]) == {"last_value", "drift", "seasonal_naive"}
     for values in metrics["baselines"].values():
-        assert set(values) == METRIC_KEYS
+        assert set(values) == METRIC_KEYS | {"relative_mae"}
     assert metrics["n_examples"] == len(task.data.windows["test"][0]) > 0
     assert metrics["seconds"] >= 0
     assert json.loads((run_dir / "metrics.json").read_text())["mae"] == metrics["mae"]
@@ -63,8 +63,8 @@ def test_run_directory_layout(trained):
 
 def test_scalers_fit_on_the_training_span_only(trained, prices):
     task, _, _ = trained
-    values = task.data.values
-    start, stop = task.data.bounds["train"]
+    values = task.data.series[0].values
+    start, stop = task.data.series[0].bounds["train"]
     steps = np.diff(np.log(values[start:stop]), axis=0)
     np.testing.assert_allclose(task.preprocessing["input_scale"], steps.std(axis=0))
     changed = values.copy()
@@ -161,12 +161,12 @@ def test_default_recipe_on_the_builtin_dataset():
     task = ForecastingTask.from_recipe("price_forecasting", {"train.epochs": 1, "model.units": 8})
     task.fit(verbose=0)
     metrics = task.evaluate(backtest=3)
-    assert task.data.values.shape[0] == 3270  # AAPL, 2000-2013
+    assert task.data.series[0].values.shape[0] == 3270  # AAPL, 2000-2013
     assert metrics["n_examples"] > 400
     assert [set(row) for row in metrics["backtest"]] == [
         {"origin", "model", "last_value", "drift", "seasonal_naive"}] * 3
     # Split-adjusted prices: no day loses more than half (a split would).
-    assert np.exp(np.diff(np.log(task.data.values[:, 0]))).min() > 0.45
+    assert np.exp(np.diff(np.log(task.data.series[0].values[:, 0]))).min() > 0.45
 
 
 @pytest.mark.parametrize("edit, message", [
@@ -193,7 +193,7 @@ def test_unsorted_and_duplicate_dates_are_sorted_and_dropped(prices, tmp_path):
     task = ForecastingTask.from_recipe("price_forecasting",
                                        {**TINY, "data.path": str(tmp_path / "shuffled.csv")})
     task.prepare()
-    np.testing.assert_allclose(task.data.values[:, 0], frame["Adj Close"])
+    np.testing.assert_allclose(task.data.series[0].values[:, 0], frame["Adj Close"])
     assert task.data.dropped_duplicates == 1
 
 
@@ -279,3 +279,250 @@ def test_export_adds_the_model_to_a_tf_serving_models_config(trained, tmp_path, 
     status, _, err = cli(capsys, "export", run_dir, "--to", tmp_path / "prices", "--models-config", config)
     assert status == 2 and "is not a TF Serving model config" in err
     assert sorted(p.name for p in (tmp_path / "prices").iterdir()) == ["1", "2"]  # nothing exported
+
+
+# Many series, known-future inputs, quantiles ------------------------------------------------
+
+GLOBAL = {"data.group_column": "store", "data.group": "*", "data.date_column": "day",
+          "data.target_columns": ["sales"], "data.feature_columns": ["temperature"],
+          "data.future_columns": ["promo"], "data.calendar": ["day_of_week", "month"],
+          "data.scaling": "difference", "data.window": 14, "data.horizon": 3, "data.season": 7,
+          "model.units": 16, "model.quantiles": [0.1, 0.5, 0.9], "model.calibrate": True,
+          "train.loss": "pinball",
+          "train.epochs": 8, "train.learning_rate": 0.005, "export.warmup_examples": 3}
+LEVELS = [0.1, 0.5, 0.9]
+
+
+def write_stores(path, rows=240, seed=0):
+    """Daily sales of three stores of different sizes: a weekend lift, promotions known
+    ahead (`promo`), a past-only covariate (`temperature`)."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for store, level in (("north", 10.0), ("south", 40.0), ("west", 25.0)):
+        days = pd.date_range("2021-03-01", periods=rows, freq="D")
+        promo = (rng.random(rows) < 0.2).astype(float)
+        sales = level + 4 * (days.day_of_week >= 5) + 6 * promo + rng.normal(0, 0.5, rows)
+        frames.append(pd.DataFrame({"store": store, "day": days.strftime("%Y-%m-%d"), "sales": sales,
+                                    "promo": promo, "temperature": rng.normal(15, 5, rows)}))
+    pd.concat(frames).sample(frac=1.0, random_state=seed).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def stores(tmp_path_factory):
+    return write_stores(tmp_path_factory.mktemp("data") / "stores.csv")
+
+
+@pytest.fixture(scope="module")
+def global_run(stores, tmp_path_factory):
+    """One model over three stores with a future column, calendar inputs and quantiles."""
+    task = ForecastingTask.from_recipe("price_forecasting", {**GLOBAL, "data.path": str(stores)})
+    task.fit(verbose=0)
+    metrics = task.evaluate(backtest=3)
+    run_dir = tmp_path_factory.mktemp("global")
+    task.save(run_dir, metrics)
+    return task, run_dir, metrics
+
+
+def test_calendar_features_match_pandas():
+    from rnn_tasks.preprocessing.calendar import CYCLES, calendar_values
+
+    dates = pd.Series(pd.date_range("1899-12-25", "2101-03-02 23:00", periods=20011)).dt.floor("s")
+    dates = pd.concat([dates, pd.Series(pd.to_datetime(
+        ["1969-12-31 23:59:59", "1970-01-01", "2000-02-29 12:00", "2100-02-28", "2100-03-01"],
+        format="ISO8601"))])
+    seconds = dates.astype("datetime64[s]").astype("int64").to_numpy()
+    values = calendar_values(seconds.reshape(-1, 1), list(CYCLES))  # any shape
+    expected = {"day_of_week": dates.dt.day_of_week, "day_of_month": dates.dt.day,
+                "month": dates.dt.month, "day_of_year": dates.dt.day_of_year, "hour": dates.dt.hour}
+    for name, column in expected.items():
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(values[name])[:, 0], column, name)
+
+
+def test_pinball_loss_and_interval_metrics_against_numpy_loops():
+    from rnn_tasks.losses import PinballLoss
+    from rnn_tasks.metrics import interval_metrics
+
+    rng = np.random.default_rng(0)
+    actual = rng.normal(size=(5, 3, 2))
+    quantiles = np.sort(rng.normal(size=(5, 3, 2, 3)), axis=-1)
+    losses, inside, widths = [], [], []
+    for index in np.ndindex(actual.shape):
+        for level, q in zip(LEVELS, quantiles[index]):
+            error = actual[index] - q
+            losses.append(level * error if error >= 0 else (level - 1) * error)
+        inside.append(quantiles[index][0] <= actual[index] <= quantiles[index][-1])
+        widths.append(quantiles[index][-1] - quantiles[index][0])
+    metrics = interval_metrics(actual, quantiles, LEVELS)
+    assert metrics["pinball"] == pytest.approx(np.mean(losses))
+    assert metrics["coverage"] == pytest.approx(np.mean(inside))
+    assert metrics["interval_width"] == pytest.approx(np.mean(widths))
+    loss = PinballLoss(LEVELS)(actual.astype("float32"), quantiles.astype("float32"))
+    assert float(loss) == pytest.approx(np.mean(losses), rel=1e-5)
+
+
+def test_every_series_is_split_by_its_own_dates_and_windows_never_mix(global_run):
+    task, _, _ = global_run
+    assert task.data.names == ["north", "south", "west"]
+    frame = pd.read_csv(task.recipe["data"]["path"])
+    for index, series in enumerate(task.data.series):
+        rows = frame[frame["store"] == series.name].sort_values("day")
+        np.testing.assert_allclose(series.values[:, 0], rows["sales"])  # sorted, its rows only
+        assert series.bounds == {"train": (0, 168), "validation": (168, 204), "test": (204, 240)}
+        for split, windows in task.data.windows.items():
+            mine = windows.take(windows.series == index)
+            assert len(mine) > 0
+            last_target = mine.starts + 14 + 3 - 1  # no target beyond the split
+            assert last_target.max() < series.bounds[split][1]
+            np.testing.assert_allclose(mine.history[:, 0, 0], series.values[mine.starts, 0])
+            np.testing.assert_allclose(mine.known[:, -1, :, 0],
+                                       series.known[mine.starts[:, None] + 14 + np.arange(3), 0])
+
+
+def test_pooled_and_per_group_metrics_against_numpy(global_run):
+    task, run_dir, metrics = global_run
+    windows = task.data.windows["test"]
+    predicted = task.predict(task.final_step_inputs(windows))
+    actual = windows.future[:, -1]
+    last = np.repeat(windows.history[:, -1:, :1], 3, axis=1)
+    assert metrics["mae"] == pytest.approx(np.abs(predicted["forecast"] - actual).mean(), rel=1e-5)
+    assert metrics["relative_mae"] == pytest.approx(metrics["mae"] / np.abs(last - actual).mean())
+    low, high = predicted["quantiles"][..., 0], predicted["quantiles"][..., -1]
+    assert metrics["coverage"] == pytest.approx(((actual >= low) & (actual <= high)).mean())
+    assert metrics["interval_width"] == pytest.approx((high - low).mean(), rel=1e-5)
+    assert set(metrics["groups"]) == {"north", "south", "west"}
+    assert sum(g["n_examples"] for g in metrics["groups"].values()) == metrics["n_examples"]
+    for index, name in enumerate(task.data.names):
+        rows = windows.series == index
+        group = metrics["groups"][name]
+        assert group["mae"] == pytest.approx(
+            np.abs(predicted["forecast"][rows] - actual[rows]).mean(), rel=1e-5)
+        naive = np.abs(np.diff(task.data.series[index].values[:168, 0])).mean()
+        assert group["mase"] == pytest.approx(group["mae"] / naive, rel=1e-5)
+        assert group["baselines"]["last_value"]["relative_mae"] == 1.0
+    assert json.loads((run_dir / "metrics.json").read_text())["groups"]["west"]["mae"] == \
+        metrics["groups"]["west"]["mae"]
+
+
+def test_quantiles_never_cross_and_the_forecast_is_the_median(global_run):
+    task, _, _ = global_run
+    windows = task.data.windows["test"]
+    outputs = task.predict(task.final_step_inputs(windows))
+    assert outputs["quantiles"].shape == (len(windows.history), 3, 1, 3)
+    assert (np.diff(outputs["quantiles"], axis=-1) >= 0).all()
+    np.testing.assert_array_equal(outputs["forecast"], outputs["quantiles"][..., 1])
+
+
+def test_calibration_makes_each_level_hold_on_the_validation_windows(global_run):
+    task, _, _ = global_run
+    windows = task.data.windows["validation"]
+    quantiles = task.predict(task.final_step_inputs(windows))["quantiles"]
+    below = (windows.future[:, -1, ..., None] <= quantiles).mean(axis=(0, 1, 2))
+    np.testing.assert_allclose(below[[0, 2]], [0.1, 0.9], atol=0.03)
+    shift = task.model.get_layer("calibration").get_weights()[0]  # (H, T, Q), standardized
+    assert shift.shape == (3, 1, 3) and (shift[..., 1] == 0).all()  # the median stays
+
+
+def test_the_model_reads_the_known_future_and_beats_the_baselines(global_run):
+    task, _, metrics = global_run
+    inputs = task.final_step_inputs(task.data.windows["test"].take(slice(0, 8)))
+    base = task.predict(inputs)["forecast"]
+    promoted = task.predict({**inputs, "future": np.ones_like(inputs["future"])})["forecast"]
+    assert (promoted - base).mean() > 2  # a promotion adds 6 to sales
+    shifted = task.predict({**inputs, "future_dates": inputs["future_dates"] + 86400})["forecast"]
+    assert not np.allclose(shifted, base)  # the weekday moved
+    for values in metrics["baselines"].values():
+        assert metrics["mae"] < values["mae"]
+    assert 0.5 < metrics["coverage"] <= 1.0
+    # The baselines' intervals come from their training errors: about 80 % inside.
+    assert 0.6 < metrics["baselines"]["last_value"]["coverage"] < 0.95
+
+
+def test_a_batch_that_mixes_series_predicts_each_as_alone(global_run):
+    task, _, _ = global_run
+    windows = task.data.windows["test"]
+    mixed = windows.take(np.array([0, np.argmax(windows.series == 1), np.argmax(windows.series == 2)]))
+    together = task.predict(task.final_step_inputs(mixed))["quantiles"]
+    for i in range(3):
+        alone = task.predict(task.final_step_inputs(mixed.take(slice(i, i + 1))))["quantiles"]
+        np.testing.assert_allclose(alone[0], together[i], rtol=1e-5)
+
+
+def test_global_export_serves_history_future_and_dates_in_a_tensorflow_only_process(
+        global_run, tmp_path):
+    task, _, _ = global_run  # Task.load of this run: test_cli_predicts_from_a_file_...
+    path = task.export(tmp_path / "models")
+    assert non_core_ops(path) == []
+    inputs = task.final_step_inputs(task.data.windows["test"].take(slice(0, 5)))
+    assert inputs["future_dates"].dtype == np.int64
+    served = serve_in_tensorflow_only_process(path, {k: v.tolist() for k, v in inputs.items()},
+                                              tmp_path)
+    assert set(served) == {"forecast", "quantiles"}
+    expected = task.predict(inputs)
+    for name in ("forecast", "quantiles"):
+        np.testing.assert_allclose(np.array(served[name]), expected[name], rtol=1e-5, atol=1e-5)
+
+
+def test_backtest_is_a_labelled_table_with_mean_and_spread(global_run, tmp_path, capsys):
+    task, run_dir, metrics = global_run
+    rows = metrics["backtest"]
+    assert len(rows) == 3 and rows[-1]["origin"] == "2021-10-23"  # the last window's last day
+    assert set(rows[0]["model"]) >= {"mae", "mase", "relative_mae", "coverage", "pinball"}
+    maes = [row["drift"]["mae"] for row in rows]
+    summary = metrics["backtest_summary"]["drift"]["mae"]
+    assert summary == pytest.approx({"mean": np.mean(maes), "std": np.std(maes)})
+    table = task.backtest_table(metrics)
+    assert list(table.columns[:2]) == ["origin", "forecaster"]
+    assert list(table["origin"][-8:]) == ["mean"] * 4 + ["std"] * 4
+    status, out, err = cli(capsys, "evaluate", run_dir, "--backtest", "2")
+    assert status == 0 and len(json.loads(out)["backtest"]) == 2
+    written = pd.read_csv(run_dir / "backtest.csv")
+    assert len(written) == 2 * 4 + 8 and "relative_mae" in written and err == ""
+
+
+def test_report_states_units_and_plots_the_interval_fan(global_run):
+    _, run_dir, _ = global_run
+    report = (run_dir / "report.md").read_text()
+    assert "| mase | relative_mae | coverage | interval_width | pinball |" in report
+    assert "in the units of sales" in report and "0.1-0.9 quantile interval (nominal 80%)" in report
+    assert (run_dir / "plots" / "forecast.png").stat().st_size > 10_000
+
+
+def test_the_plot_can_show_a_chosen_window(global_run, tmp_path):
+    task, _, metrics = global_run
+    task.plot(tmp_path, metrics, span=("2021-10-10", "2021-10-20"))
+    assert (tmp_path / "forecast.png").stat().st_size > 10_000
+    with pytest.raises(UserError, match="no test forecast origin lies within"):
+        task.plot(tmp_path, metrics, span=("2030-01-01", "2030-02-01"))
+
+
+def test_cli_predicts_from_a_file_that_ends_with_the_rows_to_forecast(global_run, tmp_path, capsys):
+    task, run_dir, _ = global_run
+    frame = pd.read_csv(task.recipe["data"]["path"])
+    north = frame[frame["store"] == "north"].sort_values("day").iloc[-20:].copy()
+    north.loc[north.index[-3:], ["sales", "temperature"]] = np.nan  # still to forecast
+    north.to_csv(tmp_path / "north.csv", index=False)
+    status, out, _ = cli(capsys, "predict", run_dir, tmp_path / "north.csv")
+    assert status == 0
+    series = task.data.series[0]
+    expected = task.predict({"history": series.values[-17:-3], "future": series.known[-3:],
+                             "future_dates": series.seconds[-3:]})
+    np.testing.assert_allclose(np.array(json.loads(out)["quantiles"]), expected["quantiles"],
+                               rtol=1e-5)
+    with pytest.raises(UserError, match="also reads 'future', 'future_dates'; pass a dict"):
+        task.predict(series.values[-14:])
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"data.group": ["north", "east"]}, "`group` must be one of the values of column 'store' "
+                                        "\\('north', 'south', 'west'\\), got 'east'"),
+    ({"data.future_columns": ["promo", "sales"]}, "named twice"),
+    ({"model.quantiles": [0.1, 0.9]}, "must hold 0.5"),
+    ({"model.quantiles": [0.5, 0.1]}, "must be increasing"),
+    ({"train.loss": "mae"}, 'set `train.loss = "pinball"`'),
+    ({"data.calendar": ["week"]}, "`data.calendar` must be a list of one of 'day_of_week'"),
+])
+def test_bad_global_recipes_are_refused(stores, overrides, message):
+    with pytest.raises(UserError, match=message):
+        ForecastingTask.from_recipe(
+            "price_forecasting", {**GLOBAL, "data.path": str(stores), **overrides}).prepare()

@@ -24,9 +24,9 @@ BLOCKS = re.findall(r"```(\w*)\n(.*?)```", README, flags=re.S)
 TINY = {"forecasting": ["data.window=20"], "sentiment": ["data.sequence_length=16"],
         "translation": ["model.embedding_dim=8", "decode.beam_width=2"],
         "captioning": ["model.filters=[4]", "data.image_size=32", "model.embedding_dim=8"]}
-TEMPLATE_OF = {"price_forecasting": "forecasting", "sentiment": "sentiment",
-               "translation_dates": "translation", "translation": "translation",
-               "captioning": "captioning"}
+TEMPLATE_OF = {"price_forecasting": "forecasting", "stocks_global": "forecasting",
+               "sentiment": "sentiment", "translation_dates": "translation",
+               "translation": "translation", "captioning": "captioning"}
 
 
 def commands():

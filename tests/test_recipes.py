@@ -97,3 +97,13 @@ def test_recipe_errors(tmp_path):
         Task.from_recipe(unknown)
     with pytest.raises(UserError, match="unknown key `model.unit`"):
         Task.from_recipe("price_forecasting", {"model.unit": 3})
+
+
+def test_a_field_of_two_kinds_takes_either_and_names_both():
+    field = Field((str, list), items=str, length=(1, None))  # data.group: one name or a list
+    assert field.check("data.group", "IBM") == "IBM"
+    assert field.check("data.group", ["IBM", "MSFT"]) == ["IBM", "MSFT"]
+    for value in ([3], [], "", 3):
+        with pytest.raises(UserError, match="`data.group` must be a non-empty string or a "
+                                            "non-empty list of strings, got "):
+            field.check("data.group", value)

@@ -24,6 +24,7 @@ from rnn_tasks.preprocessing.images import check_image_bytes
 from rnn_tasks.recipes import load_recipe, parse_overrides, read_toml, validate
 from rnn_tasks.schemas import SCHEMAS, resolve_recipe
 from rnn_tasks.templates import ForecastingTask, SentimentTask, Task
+from rnn_tasks.templates.forecast_data import read_series
 from rnn_tasks.templates.translation import read_pairs
 from tests.helpers import RNN_TASKS, cli, shell
 from tests.test_forecasting import TINY, write_prices
@@ -269,12 +270,54 @@ BAD_INPUTS = [
     ("a text starting with a dash", {}, ["predict", "{sentiment}", "-terrible-"],
      "a text that starts with '-' goes after --"),
     ("target is the date column", {}, ["train", "price_forecasting", "--set", 'data.target_columns=["Date"]'],
-     "`data.date_column` 'Date' cannot also be a target or feature column"),
+     "`data.date_column` 'Date' cannot also be a target, feature or future column"),
     ("a spreadsheet as data", {"p.xlsx": b"PK\x03\x04" + bytes(40)}, price_args("p.xlsx"),
      "p.xlsx: .xlsx files are not read; save the table as CSV"),
     ("texts that are all emoji", {"r.csv": "category,text,movie_name\nfresh,\U0001F600,a\nrotten,\U0001F61E,b\n"},
      ["train", "sentiment", "--set", "data.path=r.csv", *FAST],
      "(0 of 2 labelled rows have words in column 'text')"),
+    # Many series, known-future inputs, quantiles.
+    ("group a number", {}, ["train", "price_forecasting", "--set", "data.group=3"],
+     "`data.group` must be a non-empty string or a non-empty list of strings, got 3"),
+    ("group named twice", {}, ["train", "price_forecasting", "--set", 'data.group=["IBM", "IBM"]'],
+     "`data.group` names a group twice, got ['IBM', 'IBM']"),
+    ("every group in a list", {}, ["train", "price_forecasting", "--set", 'data.group=["*", "IBM"]'],
+     '`data.group` "*" means every group; give it alone, not in a list'),
+    ("a group the data lacks", {"p.csv": lambda t: prices_with(t, "p.csv", lambda f: f)},
+     [*price_args("p.csv"), "--set", 'data.group=["AAPL", "IBM"]'],
+     "`group` must be one of the values of column 'Ticker' ('AAPL'), got 'IBM'"),
+    ("calendar feature unknown", {}, ["train", "price_forecasting", "--set", 'data.calendar=["week"]'],
+     "`data.calendar` must be a list of one of 'day_of_week', 'day_of_month', 'month', "
+     "'day_of_year', 'hour', got ['week']"),
+    ("calendar twice", {}, ["train", "price_forecasting", "--set", 'data.calendar=["hour", "hour"]'],
+     "`data.calendar` names a feature twice"),
+    ("calendar without dates", {"r.toml": 'task = "forecasting"\n[data]\npath = "x.csv"\n'
+                                          'target_columns = ["y"]\ncalendar = ["hour"]\n'},
+     ["train", "r.toml"], "`data.calendar` ['hour'] is computed from the dates; set `data.date_column`"),
+    ("future column also a target", {}, ["train", "price_forecasting", "--set",
+                                         'data.future_columns=["Adj Close"]'],
+     "column(s) 'Adj Close' named twice in `data.target_columns` + `data.feature_columns` + "
+     "`data.future_columns`"),
+    ("future column not in the data", {"p.csv": lambda t: prices_with(t, "p.csv", lambda f: f)},
+     [*price_args("p.csv"), "--set", 'data.future_columns=["promo"]'], "p.csv lacks column(s) 'promo'"),
+    ("quantile 1.0", {}, ["train", "price_forecasting", "--set", "model.quantiles=[0.5, 1.0]"],
+     "`model.quantiles` must be a list of 0 to 99 numbers > 0.0 and < 1.0, got [0.5, 1.0]"),
+    ("quantiles without the median", {}, ["train", "price_forecasting", "--set", "model.quantiles=[0.1, 0.9]"],
+     "`model.quantiles` must hold 0.5 (the point forecast) and at least one other level"),
+    ("quantiles not increasing", {}, ["train", "price_forecasting", "--set",
+                                      "model.quantiles=[0.9, 0.5, 0.1]"],
+     "`model.quantiles` must be increasing, got [0.9, 0.5, 0.1]"),
+    ("quantiles with another loss", {}, ["train", "price_forecasting", "--set",
+                                         "model.quantiles=[0.1, 0.5, 0.9]"],
+     'train with the quantile loss; set `train.loss = "pinball"` (got \'mae\')'),
+    ("calibrate without quantiles", {}, ["train", "price_forecasting", "--set", "model.calibrate=true"],
+     "`model.calibrate` shifts quantile forecasts; set `model.quantiles`"),
+    ("pinball without quantiles", {}, ["train", "price_forecasting", "--set", "train.loss=pinball"],
+     '`train.loss = "pinball"` needs `model.quantiles`'),
+    ("evaluate changes the calendar", {}, ["evaluate", "{forecasting}", "--set", 'data.calendar=["hour"]'],
+     "evaluate --set data.calendar: fixed by the trained model"),
+    ("backtest beyond the data", {}, ["evaluate", "{forecasting}", "--backtest", "999"],
+     "--backtest 999: the data allows"),
     ("models config binary", {"m.config": b"\x00\x01binary"},
      ["export", "{forecasting}", "--to", "e", "--models-config", "m.config"],
      "m.config is not a TF Serving model config: 1:1 : '\\x00\\x01binary'"),
@@ -522,7 +565,7 @@ def test_forecasting_series_gives_values_or_a_user_error(rows):
     task = ForecastingTask.from_recipe("price_forecasting", {"data.path": "unused.csv"})
     frame = pd.DataFrame(rows, columns=["Ticker", "Date", "Adj Close"]).assign(Ticker="AAPL")
     try:
-        _, values, _ = task.series(frame)
+        values = read_series(frame, task.recipe["data"], "AAPL").values
         assert np.isfinite(values).all() and (np.abs(values) <= np.finfo("float32").max).all()
     except UserError as error:
         assert "\n" not in str(error)

@@ -52,10 +52,32 @@ def make_windows(values, starts, window, horizon, n_targets):
         raise UserError(
             f"data: series too short for window={window} + horizon={horizon} in a split"
         )
+    spans = _spans(values, starts, window, horizon)
+    return spans[:, :window], spans[:, _ahead(window, horizon), :n_targets]
+
+
+def steps_ahead(values, starts, window, horizon):
+    """The `horizon` rows after every window step: `(n, window, horizon, columns)`.
+
+    `steps_ahead(values, ...)[i, t, k] = values[starts[i] + t + 1 + k]` (known-future
+    inputs and their dates, read for the steps each window step forecasts).
+
+    Example:
+    >>> steps_ahead(np.arange(6.0)[:, None], np.array([0]), 2, 2)[0, :, :, 0].tolist()
+    [[1.0, 2.0], [2.0, 3.0]]
+    """
+    return _spans(values, starts, window, horizon)[:, _ahead(window, horizon)]
+
+
+def _spans(values, starts, window, horizon):
+    """`(n, window + horizon, columns)` rows from each start."""
     spans = sliding_window_view(values, window + horizon, axis=0)  # (N', F, W + H)
-    spans = np.moveaxis(spans[starts], -1, 1)  # (n, W + H, F)
-    steps = np.arange(window)[:, None] + 1 + np.arange(horizon)[None, :]  # (W, H)
-    return spans[:, :window], spans[:, steps, :n_targets]
+    return np.moveaxis(spans[starts], -1, 1)
+
+
+def _ahead(window, horizon):
+    """`(W, H)` row offsets: step `t` forecasts rows `t + 1 ... t + horizon`."""
+    return np.arange(window)[:, None] + 1 + np.arange(horizon)[None, :]
 
 
 def baseline_forecasts(history, horizon, season, n_targets):
@@ -77,3 +99,32 @@ def baseline_forecasts(history, horizon, season, n_targets):
         "drift": last + k * slope,
         "seasonal_naive": seasonal,
     }
+
+
+def residual_quantiles(actual, forecast, levels, mode):
+    """Quantiles of a forecaster's relative errors, per horizon step and target.
+
+    Args:
+        actual, forecast: `(n, horizon, n_targets)` raw values (training windows).
+        levels: quantile levels.
+        mode: `"log"` (errors as `log(actual / forecast)`) or `"difference"`.
+
+    Returns:
+        `(Q, horizon, n_targets)` error quantiles, for `with_residuals`.
+    """
+    errors = np.log(actual / forecast) if mode == "log" else actual - forecast
+    return np.quantile(errors, levels, axis=0)
+
+
+def with_residuals(forecast, residuals, mode):
+    """Quantile forecasts `(n, horizon, n_targets, Q)`: a point forecast moved by
+    each error quantile of `residual_quantiles`.
+
+    Example:
+    >>> point = np.ones((1, 1, 1)); offsets = np.array([[[-0.5]], [[0.5]]])
+    >>> with_residuals(point, offsets, "difference").tolist()
+    [[[[0.5, 1.5]]]]
+    """
+    offsets = np.moveaxis(residuals, 0, -1)[None]  # (1, H, T, Q)
+    point = forecast[..., None]
+    return point * np.exp(offsets) if mode == "log" else point + offsets

@@ -54,10 +54,12 @@ class EncodeHistory(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="rnn_tasks")
 class DecodeForecast(keras.layers.Layer):
-    """`[history (B, W, F), prediction (B, W, H, T)]` -> raw forecast `(B, W, H, T)`.
+    """`[history (B, W, F), prediction (B, W, H, T[, Q])]` -> raw forecast `(B, W, H, T[, Q])`.
 
     `prediction[:, t, k]` is the standardized change from the targets at
-    step `t` (the first `T` history columns) to step `t + 1 + k`.
+    step `t` (the first `T` history columns) to step `t + 1 + k`; a last
+    axis of `Q` quantiles, if any, is decoded alike (the decoding is
+    increasing, so sorted quantiles stay sorted).
 
     Args:
         mode: `"log"` or `"difference"`.
@@ -72,8 +74,52 @@ class DecodeForecast(keras.layers.Layer):
         history, prediction = inputs
         n_targets = len(self.scale[0])
         base = ops.expand_dims(history[..., :n_targets], 2)  # (B, W, 1, T)
-        delta = prediction * ops.convert_to_tensor(self.scale, dtype=prediction.dtype)
-        return apply_change(base, delta, self.mode)
+        scale = ops.convert_to_tensor(self.scale, dtype=prediction.dtype)  # (H, T)
+        if len(prediction.shape) == 5:  # quantiles: (B, W, H, T, Q)
+            base, scale = ops.expand_dims(base, -1), ops.expand_dims(scale, -1)
+        return apply_change(base, prediction * scale, self.mode)
 
     def get_config(self):
         return {**super().get_config(), "mode": self.mode, "scale": self.scale}
+
+
+@keras.saving.register_keras_serializable(package="rnn_tasks")
+class ShiftQuantiles(keras.layers.Layer):
+    """Adds a fixed `(H, T, Q)` shift to standardized quantile forecasts `(B, W, H, T, Q)`.
+
+    The shift is a non-trainable weight, zero until set after training (a
+    conformal calibration on held-out windows), saved with the model.
+
+    Args:
+        shape: `(horizon, n_targets, n_quantiles)`.
+    """
+
+    def __init__(self, shape, **kwargs):
+        super().__init__(**kwargs)
+        self.shape = [int(n) for n in shape]
+
+    def build(self, input_shape):
+        self.shift = self.add_weight(shape=self.shape, initializer="zeros", trainable=False,
+                                     name="shift")
+
+    def call(self, quantiles):
+        return quantiles + ops.cast(self.shift, quantiles.dtype)
+
+    def get_config(self):
+        return {**super().get_config(), "shape": self.shape}
+
+
+@keras.saving.register_keras_serializable(package="rnn_tasks")
+class SortQuantiles(keras.layers.Layer):
+    """Sorts the last axis (quantile levels), so forecast quantiles never cross.
+
+    Sorting never raises the pinball loss (Chernozhukov et al. 2010), so a
+    network trained through it loses nothing.
+
+    Example:
+    >>> SortQuantiles()(keras.ops.convert_to_tensor([[0.3, -1.0, 2.0]])).numpy().tolist()
+    [[-1.0, 0.30000001192092896, 2.0]]
+    """
+
+    def call(self, quantiles):
+        return ops.sort(quantiles, axis=-1)

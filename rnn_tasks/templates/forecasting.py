@@ -1,65 +1,50 @@
-"""`ForecastingTask`: sequence-to-sequence forecasting of a time series.
+"""`ForecastingTask`: sequence-to-sequence forecasting of one or many time series.
 
 The story:
 
-1. data: one series from a table (a group of it, sorted by date, duplicate
-   dates dropped), split chronologically into train / validation / test,
-   cut into windows; at every window step the targets are the next
-   `horizon` values.
+1. data: the chosen series of a table (`data.group`: one, a list, or `"*"`),
+   each sorted by date, split chronologically on its own into train /
+   validation / test and cut into windows; at every window step the targets
+   are the next `horizon` values (see `forecast_data`). The windows of all
+   series are pooled: one global model.
 2. preprocessing: the scale of one-step changes, fitted on the training
-   span only (`EncodeHistory` / `DecodeForecast` apply it inside the model).
-3. model: stacked recurrent layers (LayerNormLSTM by default) and a dense
-   head that forecasts `horizon` standardized changes at every step.
-4. training: MSE over all steps and horizons.
+   spans only (`EncodeHistory` / `DecodeForecast` apply it inside the model),
+   the mean and scale of the known-future columns, and the baselines'
+   training-span errors (their prediction intervals).
+3. model: stacked recurrent layers (LayerNormLSTM by default) read the
+   standardized changes; a head forecasts `horizon` standardized changes at
+   every step, from the recurrent state and, with known-future inputs, the
+   future columns and calendar features of those `horizon` steps. With
+   `model.quantiles` it forecasts each level, sorted so they never cross.
+4. training: the recipe's loss (the pinball loss with quantiles) over all
+   steps and horizons; with `model.calibrate`, each quantile level is then
+   shifted to hold on the validation windows (`calibrate`).
 5. evaluation: the final step's forecast in raw units against the test
-   span, beside the naive baselines last value, drift and seasonal naive.
-6. export: `history` [batch, window, n_features] -> `forecast`
-   [batch, horizon, n_targets], raw units in and out.
+   spans, beside the naive baselines last value, drift and seasonal naive,
+   pooled and per series (see `forecast_scores`).
+6. export: `history` [batch, window, n_features] (+ `future` [batch,
+   horizon, n_future] and `future_dates` int64 [batch, horizon] with
+   known-future inputs) -> `forecast` [batch, horizon, n_targets] (+
+   `quantiles` [batch, horizon, n_targets, n_quantiles]), raw units.
 """
 
-import dataclasses
+from pathlib import Path
 
 import keras
 import numpy as np
-import pandas as pd
 
-from rnn_tasks.data.readers import parse_dates, read_table, text_cells
-from rnn_tasks.inputs import named_input
-from rnn_tasks.data.windows import (
-    baseline_forecasts,
-    make_windows,
-    split_bounds,
-    window_starts,
-)
+from rnn_tasks.data.readers import read_table
+from rnn_tasks.data.windows import baseline_forecasts, residual_quantiles
 from rnn_tasks.errors import UserError
 from rnn_tasks.layers import recurrent_layer
-from rnn_tasks.preprocessing.scaling import DecodeForecast, EncodeHistory, change
+from rnn_tasks.losses import PinballLoss
+from rnn_tasks.metrics import remember_metrics, timed
+from rnn_tasks.preprocessing.calendar import CalendarFeatures
+from rnn_tasks.preprocessing.scaling import (DecodeForecast, EncodeHistory, ShiftQuantiles,
+                                              SortQuantiles, change)
 from rnn_tasks.schemas import FORECASTING
-from rnn_tasks.metrics import forecast_metrics, remember_metrics, timed
-from rnn_tasks.templates.run_dir import pyplot
+from rnn_tasks.templates import forecast_data, forecast_inputs, forecast_scores
 from rnn_tasks.templates.task import Task
-
-SPLITS = ("train", "validation", "test")
-FLOAT32_MAX = float(np.finfo("float32").max)
-
-
-@dataclasses.dataclass
-class SeriesData:
-    """One series and its windows.
-
-    Attributes:
-        dates: `(N,)` timestamps (or row numbers without a date column).
-        values: `(N, F)` float64, targets first.
-        bounds: `{split: (start, stop)}` index ranges.
-        windows: `{split: (history (n, W, F), future (n, W, H, T), starts (n,))}`.
-        dropped_duplicates: how many rows with a repeated date were dropped.
-    """
-
-    dates: np.ndarray
-    values: np.ndarray
-    bounds: dict
-    windows: dict
-    dropped_duplicates: int = 0
 
 
 class ForecastingTask(Task):
@@ -70,7 +55,7 @@ class ForecastingTask(Task):
     ...                                    {"train.epochs": 1, "model.units": 8})
     >>> _ = task.fit(verbose=0)
     >>> sorted(task.evaluate())[:3]
-    ['baselines', 'mae', 'mape']
+    ['baselines', 'groups', 'mae']
     """
 
     name = "forecasting"
@@ -80,100 +65,65 @@ class ForecastingTask(Task):
 
     @property
     def columns(self):
+        """The history's columns: targets, then feature columns."""
         data = self.recipe["data"]
         return list(data["target_columns"]) + list(data["feature_columns"])
 
     def value_columns(self):
-        """Columns every file of a series needs: the values, and the dates if the recipe has them."""
-        date = self.recipe["data"]["date_column"]
-        return self.columns + ([date] if date else [])
+        """Columns every file of a series needs: values, future columns, dates if any."""
+        data = self.recipe["data"]
+        date = data["date_column"]
+        return self.columns + list(data["future_columns"]) + ([date] if date else [])
 
     @property
     def n_targets(self):
         return len(self.recipe["data"]["target_columns"])
 
-    # 1. Data ---------------------------------------------------------------------------
+    @property
+    def levels(self):
+        """The quantile levels (empty: a point forecast)."""
+        return list(self.recipe["model"]["quantiles"])
 
-    def series(self, frame):
-        """Selects the group (when the frame has the group column), sorts by date,
-        drops repeated dates, checks values.
-
-        Returns:
-            `(dates, values (N, F), dropped_duplicates)`.
-        """
+    def future_inputs(self):
+        """Names of the known-future serving inputs: `future`, `future_dates`, both or none."""
         data = self.recipe["data"]
-        if data["group_column"] in frame.columns:  # a file without it is one series
-            groups = text_cells(frame[data["group_column"]])
-            if data["group"] not in set(groups):
-                values = sorted(set(groups))
-                listed = ", ".join(map(repr, values[:20])) + (", ..." if len(values) > 20 else "")
-                raise UserError(f"data: `group` must be one of the values of column "
-                                f"{data['group_column']!r} ({listed}), got {data['group']!r}")
-            frame = frame[groups == data["group"]]
-        dropped = 0
-        if data["date_column"]:
-            dates = parse_dates(frame[data["date_column"]], data["date_format"])
-            frame = frame.assign(_date=dates).sort_values("_date", kind="stable")
-            before = len(frame)
-            frame = frame.drop_duplicates("_date", keep="last")
-            dropped = before - len(frame)
-            dates = frame["_date"].dt.tz_localize(None).to_numpy()
-        else:
-            dates = np.arange(len(frame))
-        values = frame[self.columns].apply(pd.to_numeric, errors="coerce")
-        for column in self.columns:
-            missing = int(values[column].isna().sum())
-            if missing:
-                raise UserError(
-                    f"data: column {column!r} has {missing} missing or non-numeric values; "
-                    "fill or drop them first (training on NaN is refused)"
-                )
-        values = values.to_numpy(dtype="float64")
-        too_large = ~(np.abs(values) <= FLOAT32_MAX)
-        if too_large.any():
-            row, column = np.argwhere(too_large)[0]
-            raise UserError(
-                f"data: column {self.columns[column]!r} has {int(too_large[:, column].sum())} "
-                f"infinite or too large values (first: {values[row, column]:g} on {dates[row]}; "
-                f"float32 holds up to {FLOAT32_MAX:.3g}); fix or drop them first")
-        if self.recipe["data"]["scaling"] == "log" and (values <= 0).any():
-            column = self.columns[int(np.argmax((values <= 0).any(axis=0)))]
-            raise UserError(
-                f"data: scaling = 'log' needs positive values, column {column!r} has "
-                f"{values.min():g}; a model trained with data.scaling=difference takes them"
-            )
-        return dates, values, dropped
+        return [name for name, used in (("future", data["future_columns"]),
+                                        ("future_dates", data["calendar"])) if used]
+
+    # 1. Data ---------------------------------------------------------------------------
 
     def load_data(self):
         data = self.recipe["data"]
         required = self.value_columns() + ([data["group_column"]] if data["group_column"] else [])
-        dates, values, dropped = self.series(self.read_frame(required))
-        window, horizon = data["window"], data["horizon"]
-        bounds = dict(zip(SPLITS, split_bounds(len(values), data["split"])))
-        windows = {}
-        for split, span in bounds.items():
-            starts = window_starts(span, window, horizon)
-            if len(starts) == 0:
-                raise UserError(
-                    f"data: the {split} split has {span[1] - span[0]} rows, too few for "
-                    f"window={window} + horizon={horizon} (series length {len(values)})"
-                )
-            windows[split] = (*make_windows(values, starts, window, horizon, self.n_targets), starts)
-        return SeriesData(dates, values, bounds, windows, dropped)
+        return forecast_data.load_data(self.read_frame(required), data, self.n_targets)
 
     # 2. Preprocessing ---------------------------------------------------------------------
 
     def build_preprocessing(self):
-        """Scales of the changes on the training span, and MASE's naive scale."""
+        """Scales fitted on the training spans only (all series pooled), and the
+        baselines' error quantiles there."""
         mode = self.recipe["data"]["scaling"]
-        start, stop = self.data.bounds["train"]
-        train = self.data.values[start:stop]
-        steps = np.asarray(change(train[1:], train[:-1], mode))
+        spans = [s.values[slice(*s.bounds["train"])] for s in self.data.series]
+        steps = np.concatenate([np.asarray(change(v[1:], v[:-1], mode)) for v in spans])
+        known = np.concatenate([s.known[slice(*s.bounds["train"])] for s in self.data.series])
         return {
             "input_scale": _positive(steps.std(axis=0)),
             "target_scale": _positive(self.relative_targets("train").std(axis=(0, 1))),
-            "naive_scale": np.abs(train[1:, :self.n_targets] - train[:-1, :self.n_targets]).mean(axis=0),
+            "future_mean": known.mean(axis=0), "future_scale": _positive(known.std(axis=0)),
+            "naive_scale": {s.name: _naive_scale(v[:, :self.n_targets])
+                            for s, v in zip(self.data.series, spans)},
+            "baseline_residuals": self.baseline_residuals(self.data.windows["train"]),
         }
+
+    def baseline_residuals(self, windows):
+        """`{baseline: (Q, H, T)}` quantiles of its errors on `windows` ({} without quantiles)."""
+        if not self.levels:
+            return {}
+        data = self.recipe["data"]
+        actual = windows.future[:, -1]
+        return {name: residual_quantiles(actual, forecast, self.levels, data["scaling"])
+                for name, forecast in baseline_forecasts(windows.history, data["horizon"],
+                                                         data["season"], self.n_targets).items()}
 
     def relative_targets(self, split):
         """Unscaled changes from each window step's targets to the next `horizon` values.
@@ -181,28 +131,45 @@ class ForecastingTask(Task):
         Returns:
             `(n, W, H, T)`: what `DecodeForecast` turns back into raw values.
         """
-        history, future, _ = self.data.windows[split]
-        base = history[:, :, None, :self.n_targets]
-        return np.asarray(change(future, base, self.recipe["data"]["scaling"]))
+        windows = self.data.windows[split]
+        base = windows.history[:, :, None, :self.n_targets]
+        return np.asarray(change(windows.future, base, self.recipe["data"]["scaling"]))
+
+    def encode_future(self, known, dates):
+        """Known-future inputs -> the network's covariates `(..., C)`: future columns
+        standardized, calendar features as sines and cosines. Used both to train and
+        inside the saved model, so the two agree."""
+        parts = []
+        if self.recipe["data"]["future_columns"]:
+            parts.append(keras.layers.Normalization(
+                mean=self.preprocessing["future_mean"],
+                variance=np.square(self.preprocessing["future_scale"]))(known))
+        if self.recipe["data"]["calendar"]:
+            parts.append(CalendarFeatures(self.recipe["data"]["calendar"])(dates))
+        return parts[0] if len(parts) == 1 else keras.layers.Concatenate()(parts)
 
     def training_data(self, split):
-        history = self.data.windows[split][0]
+        windows = self.data.windows[split]
         encode = EncodeHistory(self.recipe["data"]["scaling"], self.preprocessing["input_scale"])
-        x = keras.ops.convert_to_numpy(encode(history.astype("float32")))
+        x = keras.ops.convert_to_numpy(encode(windows.history.astype("float32"))).astype("float32")
+        if self.future_inputs():
+            covariates = self.encode_future(windows.known.astype("float32"), windows.dates)
+            x = (x, keras.ops.convert_to_numpy(covariates).astype("float32"))
         y = self.relative_targets(split) / self.preprocessing["target_scale"]
-        return x.astype("float32"), y.astype("float32")
+        return x, y.astype("float32")
 
     # 3. Model ---------------------------------------------------------------------------
 
     def build_model(self):
-        """The core: standardized changes `(W, F)` -> standardized forecasts `(W, H, T)`.
+        """The core: standardized changes `(W, F)` [+ covariates `(W, H, C)`] ->
+        standardized forecasts `(W, H, T)` [`(W, H, T, Q)` with quantiles].
 
-        A subclass may return any Keras model with these input and output shapes.
+        A subclass may return any Keras model with these inputs and outputs.
         """
         data, spec = self.recipe["data"], self.recipe["model"]
         window, horizon = data["window"], data["horizon"]
-        inputs = keras.Input((window, len(self.columns)), name="changes")
-        x = inputs
+        inputs = [keras.Input((window, len(self.columns)), name="changes")]
+        x = inputs[0]
         for _ in range(spec["layers"]):
             x = recurrent_layer(spec["cell"], spec["units"], spec["layer_norm"],
                                 return_sequences=True)(x)
@@ -211,17 +178,95 @@ class ForecastingTask(Task):
             # gradients up (see the layers' README section).
             if spec["dropout"]:
                 x = keras.layers.Dropout(spec["dropout"])(x)
-        x = keras.layers.Dense(horizon * self.n_targets)(x)
-        outputs = keras.layers.Reshape((window, horizon, self.n_targets))(x)
-        return keras.Model(inputs, outputs, name="forecaster_core")
+        per_step = self.n_targets * max(len(self.levels), 1)  # T or T * Q numbers
+        if self.future_inputs():  # per (step, horizon step): state + that step's covariates
+            covariates = keras.Input((window, horizon, self.n_covariates()), name="covariates")
+            inputs.append(covariates)
+            x = keras.layers.Reshape((window, horizon, spec["units"]))(
+                keras.layers.Dense(horizon * spec["units"])(x))
+            x = keras.layers.Add()([x, keras.layers.Dense(spec["units"])(covariates)])
+            x = keras.layers.Dense(per_step)(keras.layers.Activation("relu")(x))
+        else:
+            x = keras.layers.Dense(horizon * per_step)(x)
+        shape = (window, horizon, self.n_targets) + ((len(self.levels),) if self.levels else ())
+        outputs = keras.layers.Reshape(shape)(x)
+        if self.levels:
+            outputs = SortQuantiles()(outputs)
+        return keras.Model(inputs if len(inputs) > 1 else inputs[0], outputs,
+                           name="forecaster_core")
+
+    def n_covariates(self):
+        """Width of the covariates: future columns plus a sine and cosine per calendar feature."""
+        data = self.recipe["data"]
+        return len(data["future_columns"]) + 2 * len(data["calendar"])
+
+    def loss(self):
+        return PinballLoss(self.levels) if self.levels else super().loss()
 
     def assemble(self, core):
+        """The raw-in, raw-out model: the serving inputs -> raw forecasts of every window
+        step `(B, W, H, T[, Q])`; serving keeps the final step.
+
+        The known-future inputs are those of the final step's `horizon` steps;
+        the core reads them at every step, where only the final one counts.
+        """
         data = self.recipe["data"]
-        history = keras.Input((data["window"], len(self.columns)), name="history")
+        window, horizon = data["window"], data["horizon"]
+        history = keras.Input((window, len(self.columns)), name="history")
+        inputs = {"history": history}
+        if data["future_columns"]:
+            inputs["future"] = keras.Input((horizon, len(data["future_columns"])), name="future")
+        if data["calendar"]:
+            inputs["future_dates"] = keras.Input((horizon,), dtype="int64", name="future_dates")
         changes = EncodeHistory(data["scaling"], self.preprocessing["input_scale"])(history)
+        core_inputs = changes
+        if self.future_inputs():
+            covariates = self.encode_future(inputs.get("future"), inputs.get("future_dates"))
+            covariates = keras.layers.Reshape((1, horizon, self.n_covariates()))(covariates)
+            covariates = keras.layers.UpSampling2D((window, 1))(covariates)  # (B, W, H, C)
+            core_inputs = [changes, covariates]
+        prediction = core(core_inputs)
+        if self.levels:  # the shift stays zero unless `calibrate` sets it
+            shape = (horizon, self.n_targets, len(self.levels))
+            prediction = SortQuantiles()(ShiftQuantiles(shape, name="calibration")(prediction))
         scale = np.asarray(self.preprocessing["target_scale"]).tolist()
-        forecast = DecodeForecast(data["scaling"], scale)([history, core(changes)])
-        return keras.Model(history, forecast, name="forecaster")
+        forecast = DecodeForecast(data["scaling"], scale)([history, prediction])
+        model_inputs = list(inputs.values())
+        return keras.Model(model_inputs if len(model_inputs) > 1 else history, forecast,
+                           name="forecaster")
+
+    # 4. Training ------------------------------------------------------------------------
+
+    def fit(self, run_dir=None, resume=False, verbose="auto"):
+        """Trains (see `Task.fit`); with `model.calibrate`, then calibrates the quantiles."""
+        history = super().fit(run_dir, resume, verbose)
+        if self.recipe["model"]["calibrate"]:
+            self.calibrate()
+        return history
+
+    def calibrate(self):
+        """Shifts each quantile level but the median so that, on the validation windows'
+        final steps, that share of targets lies below it (per horizon step and target).
+
+        This is conformalized quantile regression (Romano et al. 2019) with
+        one shift per level: the network's intervals, fitted on the training
+        span, are corrected on the more recent validation span. The shift
+        lives in the model (`ShiftQuantiles` layer "calibration"), in
+        standardized changes, and is saved and exported with it.
+        """
+        layer = self.model.get_layer("calibration")
+        layer.shift.assign(np.zeros(layer.shape, dtype="float32"))
+        windows = self.data.windows["validation"]
+        quantiles = self.predict_windows(windows)["quantiles"].astype("float64")  # (n, H, T, Q)
+        mode, scale = self.recipe["data"]["scaling"], self.preprocessing["target_scale"][..., None]
+        base = windows.history[:, -1, None, :self.n_targets, None]
+        actual = windows.future[:, -1][..., None]
+        errors = (np.asarray(change(actual, base, mode)) - np.asarray(change(quantiles, base, mode)))
+        errors = errors / scale  # (n, H, T, Q) standardized
+        shift = np.stack([np.zeros(errors.shape[1:3]) if level == 0.5 else
+                          np.quantile(errors[..., j], level, axis=0)
+                          for j, level in enumerate(self.levels)], axis=-1)
+        layer.shift.assign(shift.astype("float32"))
 
     # 5. Evaluation ----------------------------------------------------------------------
 
@@ -232,15 +277,17 @@ class ForecastingTask(Task):
         Args:
             backtest: if set, also report `backtest` rolling forecast origins
                 through the test span, `horizon` steps apart (one model, no
-                refit), each with its own metrics.
+                refit), each with its own metrics, and their mean and spread.
 
         Returns:
-            `{mae, rmse, mape, smape, mase, baselines: {name: {...}},
-            n_examples, seconds[, backtest]}`.
+            `{mae, rmse, mape, smape, mase, relative_mae[, coverage,
+            interval_width, pinball], baselines: {name: {...}}, [groups:
+            {name: {...}},] n_examples, seconds[, backtest, backtest_summary]}`.
         """
         self.prepare()
-        metrics = self.score(self.data.windows["test"], self.data.dates,
-                             self.preprocessing["naive_scale"], backtest)
+        metrics = self.score(self.data.windows["test"], self.data.series,
+                             self.preprocessing["naive_scale"],
+                             self.preprocessing["baseline_residuals"], backtest)
         if self.data.dropped_duplicates:
             metrics["dropped_duplicate_dates"] = self.data.dropped_duplicates
         return metrics
@@ -250,8 +297,9 @@ class ForecastingTask(Task):
         """Metrics over a whole other file: a forecast from every origin it allows.
 
         The file needs the recipe's value and date columns; without the group
-        column it is one series. MASE is scaled by the file's own one-step
-        naive error (there is no training span in it).
+        column it is one series. MASE is scaled by each series' own one-step
+        naive error, and the baselines' intervals come from their errors on
+        the file itself (there is no training span in it).
 
         Args:
             path: a CSV/TSV/JSONL file (or glob) of the recipe's format.
@@ -261,153 +309,129 @@ class ForecastingTask(Task):
             The keys of `evaluate`.
         """
         data = self.recipe["data"]
-        dates, values, dropped = self.series(read_table(path, self.value_columns()))
-        starts = window_starts((0, len(values)), data["window"], data["horizon"])
-        if len(starts) == 0:
-            raise UserError(f"{path}: has {len(values)} rows, too few for window={data['window']} "
-                            f"+ horizon={data['horizon']}")
-        windows = (*make_windows(values, starts, data["window"], data["horizon"], self.n_targets),
-                   starts)
-        targets = values[:, :self.n_targets]
-        metrics = self.score(windows, dates, np.abs(np.diff(targets, axis=0)).mean(axis=0), backtest)
+        frame = read_table(path, self.value_columns())
+        series = forecast_data.load_series(frame, data, split=False)
+        try:
+            windows = forecast_data.cut_windows(series, "test", data["window"], data["horizon"],
+                                                self.n_targets)
+        except UserError:
+            rows = len(series[0].values)
+            raise UserError(f"{path}: has {rows} rows, too few for window={data['window']} "
+                            f"+ horizon={data['horizon']}") from None
+        naive = {s.name: _naive_scale(s.values[:, :self.n_targets]) for s in series}
+        metrics = self.score(windows, series, naive, self.baseline_residuals(windows), backtest)
+        dropped = sum(s.dropped_duplicates for s in series)
         if dropped:
             metrics["dropped_duplicate_dates"] = dropped
         return metrics
 
-    def score(self, windows, dates, naive_scale, backtest=None):
-        """Metrics of the model and the baselines on `(history, future, starts)` windows."""
-        history, future, starts = windows
-        actual = future[:, -1]
-        forecasts = self._forecasts(history)
-        metrics = forecast_metrics(actual, forecasts["model"], naive_scale)
-        metrics["baselines"] = {name: forecast_metrics(actual, values, naive_scale)
-                                for name, values in forecasts.items() if name != "model"}
-        metrics["n_examples"] = int(len(actual))
+    def score(self, windows, series, naive_scale, residuals, backtest=None):
+        """Metrics of the model and the baselines on `windows` of `series`."""
+        forecasts = self.forecasts(windows, residuals)
+        scale = np.stack([naive_scale[series[i].name] for i in windows.series])[:, None]
+        metrics = forecast_scores.all_metrics(windows.future[:, -1], forecasts, scale, self.levels)
+        if self.recipe["data"]["group_column"]:
+            metrics["groups"] = {
+                str(series[index].name): forecast_scores.all_metrics(
+                    windows.future[rows, -1], {k: (p[rows], q if q is None else q[rows])
+                                               for k, (p, q) in forecasts.items()},
+                    scale[rows], self.levels)
+                for index in np.unique(windows.series)
+                for rows in [windows.series == index]}
         if backtest:
-            metrics["backtest"] = self._backtest(forecasts, windows, dates, naive_scale, backtest)
+            dates = [s.dates for s in series]
+            metrics.update(forecast_scores.backtest(windows, dates, forecasts, scale, self.levels,
+                                                    backtest, self.recipe["data"]))
         return metrics
 
-    def _forecasts(self, history):
-        """`{"model": ..., baseline: ...}`, each `(n, H, T)` in raw units."""
+    def forecasts(self, windows, residuals):
+        """`{"model" or baseline: (point (n, H, T), quantiles (n, H, T, Q) or None)}`, raw units."""
         data = self.recipe["data"]
-        predicted = self.predict(history.astype("float32"))["forecast"].astype("float64")
-        return {"model": predicted, **baseline_forecasts(history, data["horizon"], data["season"],
-                                                          self.n_targets)}
+        outputs = self.predict_windows(windows)
+        result = {"model": (outputs["forecast"].astype("float64"),
+                            outputs["quantiles"].astype("float64") if self.levels else None)}
+        for name, point in baseline_forecasts(windows.history, data["horizon"], data["season"],
+                                              self.n_targets).items():
+            result[name] = (point, forecast_scores.baseline_quantiles(
+                point, residuals.get(name), data["scaling"]))
+        return result
 
-    def _backtest(self, forecasts, windows, dates, naive_scale, origins):
-        """MASE at `origins` forecast origins, `horizon` apart, ending at the last window.
+    def predict_windows(self, windows, batch_size=1024):
+        """`predict` of the final step of every window, `batch_size` at a time."""
+        inputs = self.final_step_inputs(windows)
+        parts = [self.predict({k: v[i:i + batch_size] for k, v in inputs.items()})
+                 for i in range(0, len(windows.history), batch_size)]
+        return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
 
-        Args:
-            forecasts: `_forecasts` of every window.
-            windows: `(history, future, starts)`.
-            dates: the series' dates.
-            naive_scale: MASE's denominator.
-            origins: how many origins.
-        """
-        _, future, starts = windows
-        window, horizon = self.recipe["data"]["window"], self.recipe["data"]["horizon"]
-        available = len(self._origins(starts, len(starts)))
-        if origins > available:
-            raise UserError(f"--backtest {origins}: the data allows {available} forecast origins "
-                            f"{horizon} steps apart")
-        rows = []
-        for pick in self._origins(starts, origins):
-            actual = future[pick:pick + 1, -1]
-            row = {"origin": str(dates[starts[pick] + window - 1])}
-            for name, values in forecasts.items():
-                row[name] = forecast_metrics(actual, values[pick:pick + 1], naive_scale)["mase"]
-            rows.append(row)
-        return rows
-
-    def _origins(self, starts, count):
-        """Indices of the last `count` windows, `horizon` apart, oldest first."""
-        return np.arange(len(starts) - 1, -1, -self.recipe["data"]["horizon"])[:count][::-1]
+    def final_step_inputs(self, windows):
+        """The serving inputs of each window's final step, `{name: array}`."""
+        inputs = {"history": windows.history.astype("float32"),
+                  "future": windows.known[:, -1].astype("float32"),
+                  "future_dates": windows.dates[:, -1].astype("int64")}
+        return {name: inputs[name] for name in ["history", *self.future_inputs()]}
 
     def report_rows(self, metrics):
-        keys = ("mae", "rmse", "mape", "smape", "mase")
+        keys = [k for k in forecast_scores.REPORTED if k in metrics]
         rows = [("model", {k: metrics[k] for k in keys})]
-        return rows + [(name, {k: values[k] for k in keys})
+        return rows + [(name, {k: values[k] for k in keys if k in values})
                        for name, values in metrics["baselines"].items()]
 
-    def plot(self, plots_dir, metrics):
-        """`forecast.png`: the end of the test span, forecasts from origins `horizon` apart."""
-        plt = pyplot()
-        data = self.recipe["data"]
-        history, future, starts = self.data.windows["test"]
-        horizon, window = data["horizon"], data["window"]
-        picks = self._origins(starts, 12)
-        forecasts = self._forecasts(history[picks])
-        first = starts[picks[0]] + window - 3 * horizon
-        last = starts[picks[-1]] + window + horizon
-        fig, ax = plt.subplots(figsize=(10, 4))
-        ax.plot(self.data.dates[first:last], self.data.values[first:last, 0], color="black",
-                label=f"actual {data['target_columns'][0]}")
-        styles = {"model": "tab:red", "last_value": "tab:gray", "drift": "tab:blue",
-                  "seasonal_naive": "tab:green"}
-        for i, pick in enumerate(picks):
-            when = self.data.dates[starts[pick] + window: starts[pick] + window + horizon]
-            for name, color in styles.items():
-                ax.plot(when, forecasts[name][i, :, 0], color=color, alpha=0.8,
-                        linestyle="-" if name == "model" else "--",
-                        label=name if i == 0 else None)
-        ax.set(title=f"{self.recipe_name}: {horizon}-step forecasts on the test span")
-        ax.legend(fontsize=8)
-        fig.autofmt_xdate()
-        fig.tight_layout()
-        fig.savefig(plots_dir / "forecast.png", dpi=100)
-        plt.close(fig)
+    def report_notes(self, metrics):
+        return forecast_scores.units_note(self.recipe["data"], self.levels)
+
+    def plot(self, plots_dir, metrics, span=None):
+        """`forecast.png`: forecasts over the whole test span (or `span` = `(first, last)`
+        origin dates) of up to 4 series, with the interval fan when the model forecasts
+        quantiles (see `forecast_scores.plot_forecasts`)."""
+        self.prepare()
+        forecast_scores.plot_forecasts(self, Path(plots_dir) / "forecast.png", span=span)
+
+    def backtest_table(self, metrics):
+        """`evaluate(backtest=K)`'s rows and summary as a `pandas.DataFrame`: one row per
+        origin and forecaster, then the mean and the spread (standard deviation)."""
+        return forecast_scores.backtest_table(metrics)
 
     # 6. Serving ------------------------------------------------------------------------
 
     def serving_signature(self):
         import tensorflow as tf
 
-        window = self.recipe["data"]["window"]
-        return {"history": tf.TensorSpec([None, window, len(self.columns)], tf.float32,
-                                         name="history")}
+        data = self.recipe["data"]
+        window, horizon = data["window"], data["horizon"]
+        specs = {"history": tf.TensorSpec([None, window, len(self.columns)], tf.float32,
+                                          name="history"),
+                 "future": tf.TensorSpec([None, horizon, len(data["future_columns"])], tf.float32,
+                                         name="future"),
+                 "future_dates": tf.TensorSpec([None, horizon], tf.int64, name="future_dates")}
+        return {name: specs[name] for name in ["history", *self.future_inputs()]}
 
     def serve(self, inputs):
-        return {"forecast": self.model(inputs["history"], training=False)[:, -1]}
+        names = list(self.serving_signature())
+        forecast = self.model([inputs[n] for n in names] if len(names) > 1 else inputs["history"],
+                              training=False)[:, -1]
+        if not self.levels:
+            return {"forecast": forecast}
+        return {"forecast": forecast[..., self.levels.index(0.5)], "quantiles": forecast}
 
     def input_list(self, inputs):
-        inputs = named_input(inputs, "history")
-        try:
-            history = np.asarray(inputs, dtype="float64")
-        except (TypeError, ValueError):
-            raise UserError("predict: `history` must be numbers [batch, window, features] "
-                            f"(or [window, features]), got {type(inputs).__name__}") from None
-        if history.ndim == 2:
-            history = history[None]
-        expected = (self.recipe["data"]["window"], len(self.columns))
-        if history.ndim != 3 or history.shape[1:] != expected:
-            raise UserError(
-                f"predict: `history` must have shape [batch, {expected[0]}, {expected[1]}] "
-                f"(window, features: {', '.join(self.columns)}), got {list(history.shape)}"
-            )
-        too_large = ~(np.abs(history) <= FLOAT32_MAX)
-        if too_large.any():
-            raise UserError("predict: `history` has missing, infinite or too large values; "
-                            "the model forecasts from finite float32 numbers")
-        if self.recipe["data"]["scaling"] == "log" and (history <= 0).any():
-            raise UserError("predict: `history` has values <= 0; this model (scaling = 'log') "
-                            "forecasts from positive values")
-        return [history.astype("float32")]
+        return forecast_inputs.serving_arrays(inputs, self.recipe, self.future_inputs())
 
     def warmup_inputs(self, count):
-        history = self.data.windows["validation"][0][:count]
-        return {"history": history.astype("float32")}
+        windows = self.data.windows["validation"].take(slice(0, count))
+        return self.final_step_inputs(windows)
 
     def inputs_from_files(self, paths):
-        """CLI `predict` inputs: each CSV's last `window` rows -> `{"history": (n, W, F)}`."""
-        histories = []
-        window = self.recipe["data"]["window"]
-        for path in paths:
-            frame = read_table(path, self.value_columns())
-            _, values, _ = self.series(frame)
-            if len(values) < window:
-                raise UserError(f"{path}: has {len(values)} rows, the model needs the last {window}")
-            histories.append(values[-window:])
-        return {"history": np.stack(histories).astype("float32")}
+        """CLI `predict` inputs from one file per forecast: the last `window` rows are the
+        history; with known-future inputs, the file ends with the `horizon` rows to
+        forecast (dates and future columns filled, value cells empty)."""
+        names = ["history", *self.future_inputs()]
+        rows = [forecast_inputs.file_inputs(path, self.recipe, names) for path in paths]
+        return {name: np.stack([row[name] for row in rows]) for name in names}
+
+
+def _naive_scale(targets):
+    """MASE's denominator: the mean absolute one-step change of each target."""
+    return np.abs(np.diff(targets, axis=0)).mean(axis=0)
 
 
 def _positive(scale):

@@ -51,7 +51,7 @@ def write_run(task, run_dir, metrics=None):
             plot_training_curves(history, plots / "training_curves.png")
         task.plot(plots, metrics)
         write_report(run / "report.md", f"{task.recipe_name}: {task.recipe.get('description') or task.name}",
-                     task.report_rows(metrics), metrics)
+                     task.report_rows(metrics), metrics, task.report_notes(metrics))
     shutil.rmtree(run / "checkpoints", ignore_errors=True)  # training finished
     (run / "checkpoints").mkdir(exist_ok=True)
 
@@ -145,8 +145,9 @@ def plot_training_curves(history, path):
     plt.close(fig)
 
 
-def write_report(path, title, rows, metrics):
-    """`report.md`: the metrics table (rows `[(name, {metric: value})]`) and the plots."""
+def write_report(path, title, rows, metrics, notes=()):
+    """`report.md`: the metrics table (rows `[(name, {metric: value})]`), `notes` (lines
+    under it) and the plots."""
     columns = list(dict.fromkeys(k for _, values in rows for k in values))
     lines = [f"# {title}", "",
              f"Test split: {metrics.get('n_examples')} examples; "
@@ -158,6 +159,7 @@ def write_report(path, title, rows, metrics):
                  for c in columns]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines.append("")
+    lines += [*notes, ""] if notes else []
     plots = sorted((Path(path).parent / "plots").glob("*.png"))
     lines += [f"![{p.stem}](plots/{p.name})" for p in plots]
     Path(path).write_text("\n".join(lines) + "\n")

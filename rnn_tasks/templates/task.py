@@ -275,7 +275,8 @@ class Task(abc.ABC):
         if isinstance(data, tuple):
             dataset = tf.data.Dataset.from_tensor_slices(data)
             if shuffle:
-                dataset = dataset.shuffle(len(data[0]), seed=self.recipe["data"]["seed"])
+                # The targets' length: the inputs may be a tuple of several arrays.
+                dataset = dataset.shuffle(len(data[1]), seed=self.recipe["data"]["seed"])
             data = dataset.batch(self.global_batch_size).prefetch(tf.data.AUTOTUNE)
         options = tf.data.Options()
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
@@ -316,6 +317,10 @@ class Task(abc.ABC):
     def report_rows(self, metrics):
         """Rows of the report's metrics table: `[(name, {metric: value})]`."""
         return [("model", {k: v for k, v in metrics.items() if isinstance(v, (int, float))})]
+
+    def report_notes(self, metrics):
+        """Lines the report prints under its table (what the metrics mean, their units)."""
+        return []
 
     # Entry points ----------------------------------------------------------------
 

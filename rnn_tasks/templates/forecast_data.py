@@ -1,0 +1,226 @@
+"""Forecasting data: series read from a table, split by time, cut into windows.
+
+A table holds one series, or many told apart by `data.group_column`
+(`data.group`: one name, a list, or `"*"` for all). Each series is sorted by
+date (repeated dates keep the last row), checked, split chronologically on
+its own (70/15/15 of its length by default) and cut into windows on its own,
+so no window mixes two series and no target crosses a split boundary. The
+windows of all series are then pooled: one model learns from all of them.
+
+Per row a series holds its values (`target_columns` then `feature_columns`,
+the history the network reads), its known-future values (`future_columns`)
+and its date as int64 Unix seconds (calendar features are computed from them
+inside the model).
+"""
+
+import dataclasses
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from rnn_tasks.data.readers import parse_dates, text_cells
+from rnn_tasks.data.windows import make_windows, split_bounds, steps_ahead, window_starts
+from rnn_tasks.errors import UserError
+
+SPLITS = ("train", "validation", "test")
+FLOAT32_MAX = float(np.finfo("float32").max)
+
+
+@dataclasses.dataclass
+class Series:
+    """One series of a table.
+
+    Attributes:
+        name: its group value (`None` for a table without a group column).
+        dates: `(N,)` timestamps (or row numbers without a date column).
+        values: `(N, F)` float64, targets first, then the feature columns.
+        known: `(N, K)` float64 values of the future columns.
+        seconds: `(N,)` int64 Unix seconds of the dates (0 without dates).
+        bounds: `{split: (start, stop)}` row ranges.
+        dropped_duplicates: rows with a repeated date that were dropped.
+    """
+
+    name: object
+    dates: np.ndarray
+    values: np.ndarray
+    known: np.ndarray
+    seconds: np.ndarray
+    bounds: dict
+    dropped_duplicates: int = 0
+
+
+class Windows(NamedTuple):
+    """Windows of one split, from one or many series (row `i` from `series[i]`).
+
+    `history` first, so `windows[0]` is what the network reads.
+    """
+
+    history: np.ndarray  # (n, W, F) raw values
+    future: np.ndarray  # (n, W, H, T) the targets after each step
+    starts: np.ndarray  # (n,) window start, a row of its series
+    known: np.ndarray  # (n, W, H, K) future columns after each step
+    dates: np.ndarray  # (n, W, H) int64 Unix seconds after each step
+    series: np.ndarray  # (n,) index into the list of series
+
+    def take(self, rows):
+        """The windows at `rows` (indices or a boolean mask)."""
+        return Windows(*(part[rows] for part in self))
+
+
+@dataclasses.dataclass
+class ForecastData:
+    """Every chosen series and the pooled windows of each split."""
+
+    series: list
+    windows: dict
+
+    @property
+    def dropped_duplicates(self):
+        return sum(s.dropped_duplicates for s in self.series)
+
+    @property
+    def names(self):
+        return [s.name for s in self.series]
+
+
+def chosen_groups(frame, data):
+    """The groups `data.group` names, each a value of the group column.
+
+    Returns:
+        A list of group names, or `[None]` when the table has no group column
+        (a file without it is one series).
+    """
+    column = data["group_column"]
+    if not column or column not in frame.columns:
+        return [None]
+    present = sorted(set(text_cells(frame[column])))
+    if data["group"] == "*":
+        return present
+    wanted = data["group"] if isinstance(data["group"], list) else [data["group"]]
+    for name in wanted:
+        if name not in present:
+            listed = ", ".join(map(repr, present[:20])) + (", ..." if len(present) > 20 else "")
+            raise UserError(f"data: `group` must be one of the values of column {column!r} "
+                            f"({listed}), got {name!r}")
+    return list(wanted)
+
+
+def read_series(frame, data, name=None, ahead=0):
+    """One series: its rows of `frame`, sorted by date, repeated dates dropped, values checked.
+
+    Args:
+        frame: the table.
+        data: the recipe's `[data]` section.
+        name: the group to select, `None` for the whole table.
+        ahead: how many final rows are steps still to forecast: their dates
+            and future columns are read, their value cells are not.
+
+    Returns:
+        `Series` without bounds (with `ahead`, `values` has `ahead` rows fewer).
+    """
+    if name is not None:
+        frame = frame[text_cells(frame[data["group_column"]]) == name]
+    dropped = 0
+    if data["date_column"]:
+        dates = parse_dates(frame[data["date_column"]], data["date_format"])
+        frame = frame.assign(_date=dates).sort_values("_date", kind="stable")
+        before = len(frame)
+        frame = frame.drop_duplicates("_date", keep="last")
+        dropped = before - len(frame)
+        dates = frame["_date"].dt.tz_localize(None).to_numpy()
+        seconds = dates.astype("datetime64[s]").astype("int64")
+    else:
+        dates = np.arange(len(frame))
+        seconds = np.zeros(len(frame), dtype="int64")
+    columns = list(data["target_columns"]) + list(data["feature_columns"])
+    values = numbers(frame.iloc[:len(frame) - ahead], columns, dates)
+    if data["scaling"] == "log" and (values <= 0).any():
+        column = columns[int(np.argmax((values <= 0).any(axis=0)))]
+        raise UserError(
+            f"data: scaling = 'log' needs positive values, column {column!r} has "
+            f"{values.min():g}; a model trained with data.scaling=difference takes them")
+    known = numbers(frame, data["future_columns"], dates)
+    return Series(name, dates, values, known, seconds, {}, dropped)
+
+
+def numbers(frame, columns, dates):
+    """`frame[columns]` as float64 `(N, len(columns))`; refuses missing, non-numeric,
+    infinite and float32-overflowing values with one line."""
+    values = frame[list(columns)].apply(pd.to_numeric, errors="coerce")
+    for column in columns:
+        missing = int(values[column].isna().sum())
+        if missing:
+            raise UserError(f"data: column {column!r} has {missing} missing or non-numeric values; "
+                            "fill or drop them first (training on NaN is refused)")
+    values = values.to_numpy(dtype="float64").reshape(len(frame), len(columns))
+    too_large = ~(np.abs(values) <= FLOAT32_MAX)
+    if too_large.any():
+        row, column = np.argwhere(too_large)[0]
+        raise UserError(
+            f"data: column {columns[column]!r} has {int(too_large[:, column].sum())} "
+            f"infinite or too large values (first: {values[row, column]:g} on {dates[row]}; "
+            f"float32 holds up to {FLOAT32_MAX:.3g}); fix or drop them first")
+    return values
+
+
+def load_series(frame, data, split=True):
+    """Every chosen series of a table, split chronologically (or whole, as "test").
+
+    Args:
+        frame: the table.
+        data: the recipe's `[data]` section.
+        split: split each series by `data.split`; `False` makes the whole
+            series the test span (another file to evaluate).
+
+    Returns:
+        A list of `Series` with their `bounds`.
+    """
+    series = []
+    for name in chosen_groups(frame, data):
+        one = read_series(frame, data, name)
+        length = len(one.values)
+        one.bounds = (dict(zip(SPLITS, split_bounds(length, data["split"]))) if split else
+                      {"test": (0, length)})
+        series.append(one)
+    return series
+
+
+def cut_windows(series, split, window, horizon, n_targets):
+    """The windows of `split` from every series, pooled.
+
+    Series too short for one window of the split are left out; if none is
+    long enough, `UserError` says so for the first.
+
+    Returns:
+        `Windows`.
+    """
+    parts, short = [], []
+    for index, one in enumerate(series):
+        span = one.bounds[split]
+        starts = window_starts(span, window, horizon)
+        if len(starts) == 0:
+            named = f" of {one.name!r}" if len(series) > 1 else ""
+            short.append(f"the {split} split{named} has {span[1] - span[0]} rows, too few for "
+                         f"window={window} + horizon={horizon} (series length {len(one.values)})")
+            continue
+        history, future = make_windows(one.values, starts, window, horizon, n_targets)
+        parts.append(Windows(history, future, starts,
+                             steps_ahead(one.known, starts, window, horizon),
+                             steps_ahead(one.seconds[:, None], starts, window, horizon)[..., 0],
+                             np.full(len(starts), index)))
+    if not parts:
+        raise UserError(f"data: {short[0]}")
+    return Windows(*(np.concatenate(field) for field in zip(*parts)))
+
+
+def load_data(frame, data, n_targets):
+    """Series and windows of every split (see the module docstring).
+
+    Returns:
+        `ForecastData`.
+    """
+    series = load_series(frame, data)
+    windows = {split: cut_windows(series, split, data["window"], data["horizon"], n_targets)
+               for split in SPLITS}
+    return ForecastData(series, windows)

@@ -1,0 +1,154 @@
+"""A forecaster's raw inputs, from Python or from files, checked before the model sees them.
+
+The serving inputs are `history` float32 [batch, window, n_features] (targets,
+then feature columns) and, with known-future inputs, `future` float32
+[batch, horizon, n_future] and `future_dates` int64 [batch, horizon] (Unix
+seconds). Each check raises a one-line `UserError` naming the input, the
+shape or values allowed and what it got.
+"""
+
+import numpy as np
+import pandas as pd
+
+from rnn_tasks.data.readers import read_table
+from rnn_tasks.errors import UserError
+from rnn_tasks.inputs import named_input
+from rnn_tasks.templates import forecast_data
+
+FLOAT32_MAX = forecast_data.FLOAT32_MAX
+
+
+def serving_arrays(inputs, recipe, future_names):
+    """`predict`'s raw inputs -> one array per serving input, in signature order.
+
+    Args:
+        inputs: a history array (`[window, features]` or `[batch, window,
+            features]`), or a dict of serving inputs.
+        recipe: the task's recipe.
+        future_names: the known-future inputs the model reads (`future`,
+            `future_dates`).
+
+    Returns:
+        `[history, future?, future_dates?]` as float32 / int64 arrays.
+    """
+    if future_names and not isinstance(inputs, dict):
+        named = ", ".join(f"{name!r}: ..." for name in future_names)
+        raise UserError(f"predict: this model also reads {', '.join(map(repr, future_names))}; "
+                        f"pass a dict {{'history': ..., {named}}}")
+    history = history_array(named_input(inputs, "history"), recipe)
+    arrays = [history]
+    if "future" in future_names:
+        arrays.append(future_array(inputs.get("future"), recipe, len(history)))
+    if "future_dates" in future_names:
+        arrays.append(future_dates_array(inputs.get("future_dates"), recipe, len(history)))
+    return arrays
+
+
+def history_array(values, recipe):
+    """`history` as float32 `[batch, window, features]`, finite (positive for log scaling)."""
+    data = recipe["data"]
+    columns = list(data["target_columns"]) + list(data["feature_columns"])
+    try:
+        history = np.asarray(values, dtype="float64")
+    except (TypeError, ValueError):
+        raise UserError("predict: `history` must be numbers [batch, window, features] "
+                        f"(or [window, features]), got {type(values).__name__}") from None
+    if history.ndim == 2:
+        history = history[None]
+    expected = (data["window"], len(columns))
+    if history.ndim != 3 or history.shape[1:] != expected:
+        raise UserError(
+            f"predict: `history` must have shape [batch, {expected[0]}, {expected[1]}] "
+            f"(window, features: {', '.join(columns)}), got {list(history.shape)}")
+    if not (np.abs(history) <= FLOAT32_MAX).all():
+        raise UserError("predict: `history` has missing, infinite or too large values; "
+                        "the model forecasts from finite float32 numbers")
+    if data["scaling"] == "log" and (history <= 0).any():
+        raise UserError("predict: `history` has values <= 0; this model (scaling = 'log') "
+                        "forecasts from positive values")
+    return history.astype("float32")
+
+
+def future_array(values, recipe, batch):
+    """`future` as float32 `[batch, horizon, n_future]` (`[horizon, n_future]` for one), finite."""
+    columns = recipe["data"]["future_columns"]
+    expected = [batch, recipe["data"]["horizon"], len(columns)]
+    try:
+        future = np.asarray(values, dtype="float64")
+    except (TypeError, ValueError):
+        future = np.zeros(0)
+    future = future[None] if future.ndim == 2 else future
+    if list(future.shape) != expected:
+        raise UserError(f"predict: `future` must have shape {expected} (batch, horizon, future "
+                        f"columns: {', '.join(columns)}), got "
+                        f"{list(np.shape(values)) if values is not None else None}")
+    if not (np.abs(future) <= FLOAT32_MAX).all():
+        raise UserError("predict: `future` has missing, infinite or too large values")
+    return future.astype("float32")
+
+
+def future_dates_array(values, recipe, batch):
+    """`future_dates` as int64 Unix seconds `[batch, horizon]` (`[horizon]` for one); ISO 8601
+    text and datetime64 are converted."""
+    expected = [batch, recipe["data"]["horizon"]]
+    dates = np.asarray(values if values is not None else [])
+    if dates.dtype.kind in "USOM":  # text or datetime64
+        dates = as_seconds(dates)
+    dates = dates[None] if dates.ndim == 1 else dates
+    if list(dates.shape) != expected or dates.dtype.kind not in "iu":
+        raise UserError(f"predict: `future_dates` must be int64 Unix seconds (or dates) of shape "
+                        f"{expected}, got {dates.dtype} {list(dates.shape)}")
+    return dates.astype("int64")
+
+
+def as_seconds(dates):
+    """Dates (ISO 8601 text or datetime64) -> int64 Unix seconds, UTC.
+
+    Example:
+    >>> as_seconds(np.array(["1970-01-02", "2000-01-01 00:00:01"])).tolist()
+    [86400, 946684801]
+    """
+    try:
+        parsed = pd.to_datetime(pd.Series(dates.ravel()), format="ISO8601", utc=True)
+    except (TypeError, ValueError):
+        raise UserError("predict: `future_dates` must be int64 Unix seconds or ISO 8601 dates, "
+                        f"got {dates.ravel()[:1].tolist()}") from None
+    seconds = parsed.dt.tz_localize(None).to_numpy().astype("datetime64[s]").astype("int64")
+    return seconds.reshape(dates.shape)
+
+
+def file_inputs(path, recipe, names):
+    """One forecast's inputs from one file of one series.
+
+    The last `window` rows with values are the history; when the model reads
+    known-future inputs, the file ends with the `horizon` rows to forecast
+    (their dates and future columns are read, their value cells are not).
+
+    Args:
+        path: a CSV/TSV/JSONL file with the recipe's columns.
+        recipe: the task's recipe.
+        names: the serving inputs to return.
+
+    Returns:
+        `{name: array}` without the batch axis.
+    """
+    data = recipe["data"]
+    window, horizon = data["window"], data["horizon"]
+    columns = [*data["target_columns"], *data["feature_columns"], *data["future_columns"]]
+    frame = read_table(path, columns + ([data["date_column"]] if data["date_column"] else []))
+    groups = forecast_data.chosen_groups(frame, data)
+    if len(groups) > 1:
+        raise UserError(f"{path}: holds {len(groups)} groups of column {data['group_column']!r}; "
+                        "give one file per series to forecast")
+    ahead = horizon if len(names) > 1 else 0
+    if len(frame) < window + ahead:
+        needs = f"the last {window}" + (f" plus {horizon} rows to forecast" if ahead else "")
+        raise UserError(f"{path}: has {len(frame)} rows, the model needs {needs}")
+    series = forecast_data.read_series(frame, data, groups[0], ahead)
+    if len(series.values) < window:
+        raise UserError(f"{path}: has {len(series.values)} rows, the model needs the last {window}")
+    inputs = {"history": series.values[-window:].astype("float32")}
+    if ahead:
+        inputs["future"] = series.known[-ahead:].astype("float32")
+        inputs["future_dates"] = series.seconds[-ahead:]
+    return {name: inputs[name] for name in names}
