@@ -52,7 +52,7 @@ def test_matches_numpy_equations(x, kind, log_space):
 
 
 def test_scans_against_a_plain_loop():
-    """75 steps: two full chunks of 32 and a padded one."""
+    """75 steps: several full chunks and a padded one."""
     rng = np.random.default_rng(4)
     a = rng.uniform(0.5, 1.0, (2, 75, 3))
     b = rng.uniform(0.1, 2.0, (2, 75, 3))
@@ -76,7 +76,7 @@ def test_scans_against_a_plain_loop():
 @pytest.mark.parametrize("log_space", [False, True])
 @pytest.mark.parametrize("go_backwards", [False, True])
 def test_scan_equals_loop_of_cell(kind, log_space, go_backwards):
-    x = np.random.default_rng(0).standard_normal((3, 45, 5)).astype("float32")  # two chunks
+    x = np.random.default_rng(0).standard_normal((3, 45, 5)).astype("float32")  # many chunks
     layer = LAYERS[kind](4, return_sequences=True, return_state=True, log_space=log_space,
                          output_norm=True, go_backwards=go_backwards, **RANDOM_NORM)
     h0 = np.random.default_rng(1).standard_normal((3, 4)).astype("float32")
@@ -243,8 +243,13 @@ def test_invalid_arguments(kwargs, message):
         with pytest.raises(ValueError) as error:
             cell_class(**kwargs)
         assert message in str(error.value)
-    with pytest.raises(TypeError):
-        LayerNormMinGRU(4, unroll=True)  # no loop to unroll
+    with pytest.raises(ValueError, match="`unroll`, expected False"):
+        LayerNormMinGRU(4, unroll=True)
+    with pytest.raises(ValueError, match="`log_space`, expected True or False, got 'no'"):
+        LayerNormMinGRU(4, log_space="no")
+    with pytest.raises(ValueError, match="has one state, `h`; received 2 initial states"):
+        h = np.zeros((3, 4), "float32")
+        LayerNormMinLSTM(4)(np.zeros((3, 5, 2), "float32"), initial_state=[h, h])
 
 
 def test_recurrent_layer_names_them():

@@ -42,7 +42,7 @@ from rnn_tasks.layers.base import (
 # `log b` of a masked step: exp() of it is exactly 0 in float32, and unlike
 # -inf it keeps the gradients of `logaddexp` finite.
 MASKED_LOG = -1e4
-CHUNK = 32  # steps scanned together; measured in benchmarks/parallel.py
+CHUNK = 8  # steps scanned together: the fastest on CPU of 4-32 (README, benchmarks)
 
 
 def linear_scan(a, b):
@@ -149,6 +149,13 @@ def log_g(x):
     return ops.where(x >= 0, ops.log(ops.relu(x) + 0.5), -ops.softplus(-x))
 
 
+def check_bool(name, value):
+    if not isinstance(value, bool):
+        raise ValueError(f"Received an invalid value for argument `{name}`, "
+                         f"expected True or False, got {value!r}.")
+    return value
+
+
 class ParallelCell(keras.layers.Layer, DropoutRNNCell):
     """Base class of the parallel cells: arguments, weights, one step, config.
 
@@ -183,8 +190,8 @@ class ParallelCell(keras.layers.Layer, DropoutRNNCell):
         super().__init__(**kwargs)
         self.units = check_units(units)
         self.use_bias = use_bias
-        self.log_space = bool(log_space)
-        self.output_norm = bool(output_norm)
+        self.log_space = check_bool("log_space", log_space)
+        self.output_norm = check_bool("output_norm", output_norm)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
         self.norm_gamma_initializer = initializers.get(norm_gamma_initializer)
@@ -293,11 +300,17 @@ class ParallelRNN(CellSequenceLayer):
     """
 
     def __init__(self, units, **kwargs):
+        if kwargs.pop("unroll", False):
+            raise ValueError("Received an invalid value for argument `unroll`, expected False "
+                             "(a parallel layer has no loop to unroll), got True.")
         super().__init__(units, unroll=False, **kwargs)
 
     def inner_loop(self, sequences, initial_state, mask, training=False):
         if isinstance(mask, (list, tuple)):
             mask = mask[0]
+        if len(initial_state) != 1:
+            raise ValueError(f"{type(self).__name__} has one state, `h`; received "
+                             f"{len(initial_state)} initial states.")
         cell = self.cell
         dropout_mask = cell.get_dropout_mask(sequences[:, 0, :])
         if training and dropout_mask is not None:
