@@ -267,3 +267,14 @@ def test_tfds_source_without_network_fails_fast_with_advice(tmp_path):
     with pytest.raises(UserError, match="not prepared in .* unreachable; .*tfds build imdb_reviews"):
         read_tfds("imdb_reviews", source)
     assert time.perf_counter() - start < 15
+
+
+def test_a_file_without_groups_splits_by_row(reviews_csv, tmp_path):
+    """A user's own recipe naming no `data.group_column`: every review its own group."""
+    recipe = tmp_path / "mine.toml"
+    recipe.write_text(f'task = "sentiment"\n[data]\npath = {json.dumps(str(reviews_csv))}\n'
+                      'text_column = "text"\nlabel_column = "category"\n'
+                      'labels = ["rotten", "fresh"]\n')
+    splits = SentimentTask.from_recipe(str(recipe)).load_data().splits
+    sizes = [len(splits[name][0]) for name in ("train", "validation", "test")]
+    assert sum(sizes) == 600 and min(sizes) > 0

@@ -11,8 +11,8 @@ def group_split(keys, fractions, seed):
     """Row indices of train / validation / test, every key's rows in one split.
 
     Args:
-        keys: `(n,)` group key per row (e.g. a movie name, a source sentence);
-            `None` treats every row as its own group.
+        keys: `(n,)` group key per row (e.g. a movie name, a source sentence;
+            the row's own index makes every row its own group).
         fractions: three positive numbers, the share of groups per split.
         seed: the shuffle seed.
 
@@ -27,7 +27,7 @@ def group_split(keys, fractions, seed):
     if len(fractions) != 3 or min(fractions) <= 0:
         raise UserError(f"recipe: `data.split` must be 3 positive fractions, got {list(fractions)}")
     rng = np.random.default_rng(seed)
-    keys = np.arange(len(keys)) if keys is None else np.asarray(keys)
+    keys = np.asarray(keys)
     unique, which = np.unique(keys, return_inverse=True)
     order = rng.permutation(len(unique))
     cuts = np.round(np.cumsum(fractions) / sum(fractions) * len(unique)).astype(int)

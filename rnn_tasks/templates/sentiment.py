@@ -25,6 +25,7 @@ import dataclasses
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from rnn_tasks.data.readers import check_text_column, read_table, text_cells
 from rnn_tasks.data.splits import group_split
@@ -72,7 +73,8 @@ class SentimentTask(TextInput, Task):
     def load_data(self):
         data = self.recipe["data"]
         texts, labels, groups, dropped = self.labelled_texts(self.read_frame(self.columns()))
-        parts = group_split(groups, data["split"], data["seed"])
+        keys = np.arange(len(texts)) if groups is None else groups  # no groups: one per row
+        parts = group_split(keys, data["split"], data["seed"])
         splits = {split: (texts[rows], labels[rows]) for split, rows in parts.items()}
         return TextData(splits, dropped)
 
