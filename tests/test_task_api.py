@@ -42,6 +42,12 @@ def test_a_subclass_round_trips_as_itself(prices_csv, tmp_path):
     assert (tmp_path / "run" / "report.md").is_file()
     assert (tmp_path / "run" / "plots" / "forecast.png").is_file()
 
+    with pytest.raises(UserError, match="already holds a finished run; save to another folder or "
+                                        "pass overwrite=True"):
+        task.save(tmp_path / "run")
+    task.save(tmp_path / "run", overwrite=True)
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["mae"] == metrics["mae"]
+
     loaded = ConvForecaster.load(tmp_path / "run")
     assert type(loaded) is ConvForecaster
     history = task.data.windows["test"][0][:4].astype("float32")

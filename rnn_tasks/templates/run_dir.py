@@ -29,11 +29,19 @@ def class_name(cls):
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
-def write_run(task, run_dir, metrics=None):
-    """Writes `task` (and `metrics`, with plots and a report) into `run_dir`."""
+def write_run(task, run_dir, metrics=None, overwrite=False):
+    """Writes `task` (and `metrics`, with plots and a report) into `run_dir`; a finished
+    run there is refused, or with `overwrite` replaced, old results removed."""
     from rnn_tasks.export.saved_model import write_warmup_requests
 
     run = Path(run_dir)
+    if (run / MODEL_FILE).is_file():
+        if not overwrite:
+            raise UserError(f"save: {run} already holds a finished run; save to another folder "
+                            "or pass overwrite=True to replace it")
+        for stale in ("metrics.json", "report.md", "backtest.csv"):
+            (run / stale).unlink(missing_ok=True)
+        shutil.rmtree(run / "plots", ignore_errors=True)
     run.mkdir(parents=True, exist_ok=True)
     write_recipe(task.recipe, run / RECIPE_FILE)
     task.model.save(run / MODEL_FILE)

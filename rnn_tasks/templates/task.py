@@ -431,11 +431,21 @@ class Task(abc.ABC):
 
         return serving_default
 
-    def save(self, run_dir, metrics=None):
+    def save(self, run_dir, metrics=None, overwrite=False):
         """Writes the run directory: recipe.toml, model.keras, warmup examples and,
-        with `metrics` or after `evaluate()`, metrics.json, plots/ and report.md."""
+        with `metrics` or after `evaluate()`, metrics.json, plots/ and report.md.
+
+        Args:
+            run_dir: the folder (the one `fit` trained in, or a new one).
+            metrics: test metrics; default: those of the last `evaluate()`.
+            overwrite: replace a finished run already in `run_dir` (its old
+                results go). Default: `False`, which refuses it.
+
+        Raises:
+            UserError: `run_dir` holds a finished run and `overwrite` is False.
+        """
         self.require_model("save")
-        runs.write_run(self, run_dir, metrics if metrics is not None else self.metrics)
+        runs.write_run(self, run_dir, metrics if metrics is not None else self.metrics, overwrite)
 
     @classmethod
     def load(cls, run_dir, overrides=None, as_template=False):
