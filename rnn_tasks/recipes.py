@@ -16,6 +16,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
+import numpy as np
 import tomli_w
 
 from rnn_tasks.errors import UserError
@@ -253,7 +254,16 @@ def apply_overrides(recipe, overrides):
     for parts, value in (overrides or {}).items():
         if isinstance(parts, str):
             parts = tuple(parts.split("."))
+        name = ".".join(map(str, parts))
+        if not 1 <= len(parts) <= 2 or not all(isinstance(p, str) and p for p in parts):
+            raise UserError(f"override {name!r}: keys are 'section.key' (or 'key' for "
+                            "top-level keys)")
+        if isinstance(value, np.generic):  # a NumPy number from a user's own code
+            value = value.item()
         if len(parts) == 1:
+            if isinstance(value, dict) or isinstance(result.get(parts[0]), dict):
+                raise UserError(f"--set {name}: `{name}` is a section; set its keys one by one "
+                                f"({name}.key=value)")
             result[parts[0]] = value
         else:
             section = result.setdefault(parts[0], {})

@@ -1,9 +1,20 @@
 """Recipe loading, validation and --set overrides."""
 
+import re
+
+import numpy as np
 import pytest
 
 from rnn_tasks.errors import UserError
-from rnn_tasks.recipes import Field, apply_overrides, builtin_recipes, parse_overrides, read_toml, validate
+from rnn_tasks.recipes import (
+    Field,
+    apply_overrides,
+    builtin_recipes,
+    load_recipe,
+    parse_overrides,
+    read_toml,
+    validate,
+)
 from rnn_tasks.templates import ForecastingTask, Task
 
 SCHEMA = {
@@ -107,3 +118,20 @@ def test_a_field_of_two_kinds_takes_either_and_names_both():
         with pytest.raises(UserError, match="`data.group` must be a non-empty string or a "
                                             "non-empty list of strings, got "):
             field.check("data.group", value)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"model.units.x": 99}, "override 'model.units.x': keys are 'section.key'"),
+    ({"train": {"epochs": 1}}, "--set train: `train` is a section; set its keys one by one"),
+    (["train={epochs=1}"], "--set train: `train` is a section"),
+])
+def test_overrides_that_would_set_something_else_are_refused(overrides, message):
+    with pytest.raises(UserError, match=re.escape(message)):
+        load_recipe("price_forecasting", overrides)
+
+
+def test_numpy_numbers_are_plain_values():
+    recipe, _ = load_recipe("price_forecasting", {"model.units": np.int64(8),
+                                                  "train.learning_rate": np.float32(0.5)})
+    assert recipe["model"]["units"] == 8 and type(recipe["model"]["units"]) is int
+    assert type(recipe["train"]["learning_rate"]) is float
