@@ -92,6 +92,9 @@ def check_data_files(pattern, what):
 def check_writable(path, what):
     """`path` can be created or written: it is a folder (or absent) under a writable folder."""
     path = Path(path)
+    if path.is_symlink() and not path.exists():
+        raise UserError(f"{what} {path} is a broken symbolic link (to {os.readlink(path)}); "
+                        "remove it or name another folder")
     if path.exists() and not path.is_dir():
         raise UserError(f"{what} {path} is a file, not a folder")
     existing = next(p for p in [path, *path.parents] if p.exists())

@@ -6,6 +6,7 @@ with status 2; nothing half-written is left behind.
 
 import argparse
 import errno
+import os
 import shutil
 import signal
 import sys
@@ -43,6 +44,9 @@ def main(argv=None):
         return 128 + signal.SIGTERM
     except UserError as error:
         return _fail(args.command, error)
+    except BrokenPipeError:  # the reader left (`| head`): stop quietly, as shell tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     except OSError as error:
         where = f": {error.filename}" if error.filename else ""
         hint = "; free some space or write elsewhere" if error.errno in DISK_FULL else ""

@@ -3,11 +3,12 @@ stderr read as a terminal shows it, against the session's tiny trained runs."""
 
 import json
 import stat
+import subprocess
 
 import numpy as np
 import pandas as pd
 
-from tests.helpers import shell
+from tests.helpers import RNN_TASKS, shell
 from tests.test_forecasting import write_prices
 from tests.test_sentiment import write_reviews
 from tests.test_translation import write_pairs
@@ -122,3 +123,10 @@ def test_translation_evaluate_reads_a_json_lines_table(translation_run, pairs_ts
     result = shell("evaluate", run_dir, "--data", "p.jsonl", cwd=tmp_path)
     assert result.returncode == 0 and result.stderr == "", result.stderr
     assert json.loads(result.stdout)["n_pairs"] == 20
+
+
+def test_a_reader_that_leaves_early_gets_no_error_line(tmp_path):
+    """`rnn-tasks recipes | head -1`: stop quietly with SIGPIPE's status, as shell tools do."""
+    result = subprocess.run(["bash", "-o", "pipefail", "-c", f"'{RNN_TASKS}' recipes | true"],
+                            cwd=tmp_path, capture_output=True, text=True)
+    assert (result.returncode, result.stderr) == (141, "")

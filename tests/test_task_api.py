@@ -110,6 +110,8 @@ def test_the_decoder_has_model_layers_recurrent_layers(pairs_tsv):
     (lambda t, run: t.predict(np.full((20, 1), np.nan)), "missing, infinite or too large values"),
     (lambda t, run: t.predict(-np.ones((20, 1))), "values <= 0; this model (scaling = 'log')"),
     (lambda t, run: t.export("unused", version=1.5), "version must be an integer, got 1.5"),
+    (lambda t, run: t.export(run / "recipe.toml"), "recipe.toml is a file, not a folder"),
+    (lambda t, run: t.save(run), "already holds a finished run"),
     (lambda t, run: Task.load(run, overrides={"model.units": 8}), "load overrides model.units: fixed"),
     (lambda t, run: Task.load(run, overrides="model.units=8"), "overrides must be a dict"),
     (lambda t, run: ForecastingTask.from_recipe("price_forecasting", data=[1, 2]),

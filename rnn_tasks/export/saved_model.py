@@ -18,7 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from rnn_tasks.checks import next_version
+from rnn_tasks.checks import check_writable, next_version
 from rnn_tasks.errors import UserError
 from rnn_tasks.recipes import write_recipe
 
@@ -43,6 +43,7 @@ def export_task(task, base_dir, version=None):
     """
     task.require_model("export")
     base = Path(base_dir)
+    check_writable(base, "export:")
     if version is not None and (isinstance(version, bool) or not isinstance(version, (int, np.integer))):
         raise UserError(f"export: version must be an integer, got {version!r}")
     chosen = next_version(base) if version is None else int(version)
