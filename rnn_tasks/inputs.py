@@ -73,6 +73,10 @@ def texts_from_arguments(arguments, column, pairs=False):
                 found = [line.split("\t")[0] if pairs else line for line in read_lines(path)]
             except UnicodeDecodeError:
                 raise UserError(f"{path} is not UTF-8 text") from None
+            blank = [str(i + 1) for i, line in enumerate(found) if not line.strip()]
+            if blank:
+                raise UserError(f"predict: {path} line(s) {', '.join(blank[:5])} are blank; "
+                                "give one text per line")
         if not found:
             raise UserError(f"predict: {path} has no texts")
         texts += found
@@ -85,7 +89,9 @@ def _path_kind(argument):
         return None
     try:
         path = Path(argument)
-        return "file" if path.is_file() else "folder" if path.is_dir() else None
+        if path.is_file() or path.is_fifo():  # a pipe too: /dev/stdin, <(command)
+            return "file"
+        return "folder" if path.is_dir() else None
     except OSError:  # e.g. a long text: too long for a file name
         return None
 

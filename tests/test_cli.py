@@ -130,3 +130,13 @@ def test_a_reader_that_leaves_early_gets_no_error_line(tmp_path):
     result = subprocess.run(["bash", "-o", "pipefail", "-c", f"'{RNN_TASKS}' recipes | true"],
                             cwd=tmp_path, capture_output=True, text=True)
     assert (result.returncode, result.stderr) == (141, "")
+
+
+def test_predict_reads_texts_from_a_pipe(sentiment_run, tmp_path):
+    """`... | rnn-tasks predict RUN /dev/stdin`: the piped lines, not the text "/dev/stdin"."""
+    _, run_dir, _ = sentiment_run
+    piped = subprocess.run(["bash", "-c", f"printf 'dull tedious\\nwitty\\n' | '{RNN_TASKS}' predict "
+                            f"'{run_dir}' /dev/stdin"], cwd=tmp_path, capture_output=True, text=True)
+    direct = shell("predict", run_dir, "dull tedious", "witty", cwd=tmp_path)
+    assert piped.returncode == 0, piped.stderr
+    assert json.loads(piped.stdout) == json.loads(direct.stdout)

@@ -136,6 +136,8 @@ BAD_INPUTS = [
     ("glob matching nothing", {}, price_args("parts-*.csv"), "no file matches the pattern 'parts-*.csv'"),
     ("run dir a file", {"taken": "x"}, ["train", "price_forecasting", "--run-dir", "taken"],
      "run directory taken is a file, not a folder"),
+    ("predict blank lines", {"b.txt": "witty\n\n  \ndull\n"}, ["predict", "{sentiment}", "b.txt"],
+     "predict: b.txt line(s) 2, 3 are blank; give one text per line"),
     ("run dir a broken link", {"dangling": lambda tmp: (tmp / "dangling").symlink_to("gone")},
      ["train", "price_forecasting", "--run-dir", "dangling"],
      "run directory dangling is a broken symbolic link (to gone); remove it or name another folder"),
