@@ -211,6 +211,9 @@ def test_corrupt_image_bytes_are_a_clear_error(trained, tmp_path):
         task.predict([good, b"hello"])
     with pytest.raises(UserError, match="predict: image 0 cannot be decoded"):
         task.predict([good[:40]])
+    with pytest.raises(UserError, match=r"image 0 is the string 'cat.png': images are the file's "
+                                        r"bytes \(`open\(path, 'rb'\).read\(\)`\), not its path"):
+        task.predict(["cat.png"])
     signature = tf.saved_model.load(str(task.export(tmp_path / "m"))).signatures["serving_default"]
     with pytest.raises(tf.errors.InvalidArgumentError):  # a failed request, not a dead server
         signature(image_bytes=tf.constant([good[:40]]))

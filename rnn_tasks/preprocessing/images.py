@@ -60,6 +60,9 @@ def check_image_bytes(data, name):
     The format comes from the first bytes; decoding (the same op the model
     and the export run) catches truncated and corrupt files.
     """
+    if isinstance(data, str):
+        raise UserError(f"{name} is the string {data[:60]!r}: images are the file's bytes "
+                        "(`open(path, 'rb').read()`), not its path")
     if not isinstance(data, bytes) or not any(data.startswith(magic) for magic in MAGIC):
         start = data[:8] if isinstance(data, bytes) else type(data).__name__
         raise UserError(f"{name} is not a PNG or JPEG image (starts with {start!r})")
