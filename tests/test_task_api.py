@@ -59,6 +59,16 @@ def test_a_subclass_round_trips_as_itself(prices_csv, tmp_path):
     assert type(Task.load(tmp_path / "run", as_template=True)) is ForecastingTask
 
 
+def test_a_hook_that_returns_no_model_is_named(prices_csv):
+    class Broken(ForecastingTask):
+        def build_model(self):
+            super().build_model()  # forgot `return`
+
+    task = Broken.from_recipe("price_forecasting", {**TINY, "data.path": str(prices_csv)})
+    with pytest.raises(UserError, match="Broken.build_model must return a keras.Model, got NoneType"):
+        task.fit(verbose=0)
+
+
 def test_a_data_frame_trains_in_place_of_a_file(tmp_path):
     frame = pd.read_csv(write_prices(tmp_path / "p.csv", rows=200))
     task = ForecastingTask.from_recipe("price_forecasting", {**TINY, "train.epochs": 1}, data=frame)

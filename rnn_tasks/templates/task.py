@@ -347,6 +347,9 @@ class Task(abc.ABC):
         self.prepare()
         with self.strategy.scope():
             core = self.build_model()
+            if not isinstance(core, keras.Model):
+                raise UserError(f"{type(self).__name__}.build_model must return a keras.Model, "
+                                f"got {type(core).__name__}")
             self.compile_model(core)
         self.model = self.assemble(core)
         count = self.recipe["export"]["warmup_examples"]
