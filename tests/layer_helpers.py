@@ -1,5 +1,9 @@
 """What the layer tests share: weights, NumPy conversion, gradients on every backend."""
 
+import os
+import subprocess
+import sys
+
 import keras
 import numpy as np
 from keras import ops
@@ -51,3 +55,18 @@ def loss_gradient(layer, x, mask=None):
         return ops.sum(out ** 2)
 
     return backend_gradients(loss, numpy(kernel))[0]
+
+
+def assert_loads_in_fresh_process(model, x, tmp_path):
+    """`model` saved as .keras, loaded with `safe_mode` in a new Python process (which imports
+    only `rnn_tasks.layers`), gives the same outputs on `x`."""
+    model.save(tmp_path / "m.keras")
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", numpy(model(x)))
+    code = (
+        "import numpy as np, keras, rnn_tasks.layers;"
+        f"m = keras.saving.load_model(r'{tmp_path / 'm.keras'}', safe_mode=True);"
+        f"y = keras.ops.convert_to_numpy(m(np.load(r'{tmp_path / 'x.npy'}')));"
+        f"np.testing.assert_allclose(y, np.load(r'{tmp_path / 'y.npy'}'), atol=1e-6)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, env=os.environ.copy())

@@ -4,9 +4,6 @@ Runs on the TensorFlow, JAX and PyTorch backends
 (`KERAS_BACKEND=jax pytest tests/test_layers.py`, `KERAS_BACKEND=torch ...`).
 """
 
-import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -26,6 +23,7 @@ from tests import reference
 from tests.layer_helpers import (
     EPS,
     RANDOM_NORM,
+    assert_loads_in_fresh_process,
     backend_gradients,
     loss_gradient,
     numpy,
@@ -255,16 +253,7 @@ def test_keras_file_round_trip_bidirectional_and_stacked(tmp_path, x):
 
 def test_keras_file_loads_in_fresh_process(tmp_path, x):
     model = keras.Sequential([keras.Input((6, 5)), LayerNormLSTM(4), keras.layers.Dense(1)])
-    model.save(tmp_path / "m.keras")
-    np.save(tmp_path / "x.npy", x)
-    np.save(tmp_path / "y.npy", numpy(model(x)))
-    code = (
-        "import numpy as np, keras, rnn_tasks.layers;"
-        f"m = keras.saving.load_model(r'{tmp_path / 'm.keras'}', safe_mode=True);"
-        f"y = keras.ops.convert_to_numpy(m(np.load(r'{tmp_path / 'x.npy'}')));"
-        f"np.testing.assert_allclose(y, np.load(r'{tmp_path / 'y.npy'}'), atol=1e-6)"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True, env=os.environ.copy())
+    assert_loads_in_fresh_process(model, x, tmp_path)
 
 
 # Argument validation ----------------------------------------------------------------

@@ -3,9 +3,6 @@
 Runs on the TensorFlow, JAX and PyTorch backends, as tests/test_layers.py.
 """
 
-import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -20,7 +17,14 @@ from rnn_tasks.layers import (
 )
 from rnn_tasks.layers.parallel import linear_scan, log_linear_scan
 from tests import reference
-from tests.layer_helpers import EPS, RANDOM_NORM, loss_gradient, numpy, weights_by_name
+from tests.layer_helpers import (
+    EPS,
+    RANDOM_NORM,
+    assert_loads_in_fresh_process,
+    loss_gradient,
+    numpy,
+    weights_by_name,
+)
 
 LAYERS = {"gru": LayerNormMinGRU, "lstm": LayerNormMinLSTM}
 
@@ -209,16 +213,7 @@ def test_keras_file_round_trip_in_fresh_process(tmp_path, x):
     h = keras.layers.Bidirectional(LayerNormMinLSTM(4, return_sequences=True))(inputs)
     h = keras.layers.RNN(LayerNormMinGRUCell(3, log_space=True), return_sequences=True)(h)
     model = keras.Model(inputs, keras.layers.Dense(2)(LayerNormMinGRU(3)(h)))
-    model.save(tmp_path / "m.keras")
-    np.save(tmp_path / "x.npy", x)
-    np.save(tmp_path / "y.npy", numpy(model(x)))
-    code = (
-        "import numpy as np, keras, rnn_tasks.layers;"
-        f"m = keras.saving.load_model(r'{tmp_path / 'm.keras'}', safe_mode=True);"
-        f"y = keras.ops.convert_to_numpy(m(np.load(r'{tmp_path / 'x.npy'}')));"
-        f"np.testing.assert_allclose(y, np.load(r'{tmp_path / 'y.npy'}'), atol=1e-6)"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True, env=os.environ.copy())
+    assert_loads_in_fresh_process(model, x, tmp_path)
 
 
 @pytest.mark.parametrize("kind", ["gru", "lstm"])
