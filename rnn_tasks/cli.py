@@ -164,6 +164,11 @@ def run_train(args):
         raise UserError("--run-dir must not be empty (leave it out for runs/<recipe>-<time>)")
     source = Path(args.run_dir) / checks.RECIPE_FILE if args.resume else args.recipe
     recipe, name = checks.training_recipe(source, args.overrides)
+    if args.resume and args.recipe:
+        given, _ = checks.training_recipe(args.recipe, args.overrides)
+        if given["task"] != recipe["task"]:
+            raise UserError(f"--resume: {args.run_dir} is a {recipe['task']} run; the recipe "
+                            f"{args.recipe!r} is {given['task']} (resume with the run's own recipe)")
     run_dir = Path(args.run_dir or f"runs/{name}-{time.strftime('%Y%m%d-%H%M%S')}")
     multi_worker = recipe["train"]["strategy"] == "multi_worker"
     if not multi_worker:  # workers share one --run-dir that only the chief writes

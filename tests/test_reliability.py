@@ -144,6 +144,10 @@ BAD_INPUTS = [
     ("run dir under a file", {"taken": "x"}, ["train", "price_forecasting", "--run-dir", "taken/run"],
      "run directory taken/run cannot be created: taken is a file"),
     ("resume without a run", {}, ["train", "price_forecasting", "--resume"], "--resume needs --run-dir"),
+    ("resume with another template's recipe",
+     {"r/recipe.toml": 'task = "forecasting"\n[data]\npath = "p.csv"\ntarget_columns = ["y"]\n'},
+     ["train", "sentiment", "--run-dir", "r", "--resume"],
+     "--resume: r is a forecasting run; the recipe 'sentiment' is sentiment"),
     ("resume a finished run", {}, ["train", "price_forecasting", "--resume", "--run-dir", "{forecasting}"],
      "is a finished run (it has model.keras)"),
     # Data: refused, never trained on.
