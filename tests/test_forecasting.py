@@ -174,6 +174,7 @@ def test_default_recipe_on_the_builtin_dataset():
      "column 'Adj Close' has 1 missing or non-numeric values"),
     (lambda f: f.assign(**{"Adj Close": -f["Adj Close"]}), "scaling = 'log' needs positive values"),
     (lambda f: f.head(25), "too few for window=20 \\+ horizon=3"),
+    (lambda f: f.assign(Date="2020-01-01"), "series length 1; 299 rows with a repeated date were dropped"),
     (lambda f: f.assign(Date="yesterday"), "has a non-date value 'yesterday'"),
     (lambda f: f.assign(Ticker="IBM"), "`group` must be one of the values of column 'Ticker' \\('IBM'\\)"),
     (lambda f: f.drop(columns=["Date"]), "lacks column\\(s\\) 'Date'"),

@@ -201,8 +201,11 @@ def cut_windows(series, split, window, horizon, n_targets):
         starts = window_starts(span, window, horizon)
         if len(starts) == 0:
             named = f" of {one.name!r}" if len(series) > 1 else ""
+            dropped = (f"; {one.dropped_duplicates} rows with a repeated date were dropped"
+                       if one.dropped_duplicates else "")
             short.append(f"the {split} split{named} has {span[1] - span[0]} rows, too few for "
-                         f"window={window} + horizon={horizon} (series length {len(one.values)})")
+                         f"window={window} + horizon={horizon} (series length {len(one.values)}"
+                         f"{dropped})")
             continue
         history, future = make_windows(one.values, starts, window, horizon, n_targets)
         parts.append(Windows(history, future, starts,
