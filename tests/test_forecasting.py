@@ -220,6 +220,8 @@ def test_cli_train_evaluate_predict_export(prices, tmp_path, capsys):
     assert status == 0 and out.strip().endswith("1")
     status, out, _ = cli(capsys, "predict", tmp_path / "models" / "1", other)
     np.testing.assert_allclose(np.array(json.loads(out)["forecast"]), from_run, rtol=1e-5)
+    status, _, err = cli(capsys, "predict", tmp_path / "models", other)
+    assert status == 2 and "is an export base folder; give one of its versions, e.g. " in err
 
     status, _, err = cli(capsys, "export", run_dir, "--to", tmp_path / "models", "--version", "1")
     assert status == 2 and "already exists" in err
