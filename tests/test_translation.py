@@ -131,6 +131,7 @@ def test_tokenize_and_join_round_trip_spanish_punctuation():
 @pytest.mark.parametrize("content, message", [
     ("hello\thola\nno tab here\n", ":2: expected source<TAB>target"),
     ("hello\t\n", ":1: expected source<TAB>target with both sides non-empty"),
+    ("hello\thola\n   \t   \n", ":2: expected source<TAB>target with both sides non-empty"),
     ("\n\n", "has no sentence pairs"),
 ])
 def test_malformed_pair_files_are_refused_by_line(tmp_path, content, message):

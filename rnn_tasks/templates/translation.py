@@ -55,7 +55,7 @@ class PairData:
 
 
 def read_pairs(path):
-    """Reads `source<TAB>target[<TAB>...]` lines (UTF-8; blank lines skipped);
+    """Reads `source<TAB>target[<TAB>...]` lines (UTF-8; blank lines without a tab skipped);
     a glob pattern reads every matching file.
 
     Returns:
@@ -77,7 +77,7 @@ def read_pairs(path):
         raise UserError(f"{path} is not UTF-8 text (expected source<TAB>target lines)") from None
     pairs = []
     for number, line in enumerate(lines, 1):
-        if not line.strip():
+        if not line.strip() and "\t" not in line:  # a blank line; "  \t  " is an empty pair
             continue
         fields = line.split("\t")
         if len(fields) < 2 or not fields[0].strip() or not fields[1].strip():
