@@ -54,6 +54,11 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("rnn-tasks: interrupted", file=sys.stderr)
         return 130
+    except RuntimeError as error:  # Ctrl-C inside TensorFlow's C++ (pybind11 wraps it)
+        if "KeyboardInterrupt" not in str(error):
+            raise
+        print("rnn-tasks: interrupted", file=sys.stderr)
+        return 130
     finally:
         signal.signal(signal.SIGTERM, previous)
 

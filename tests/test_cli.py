@@ -140,3 +140,18 @@ def test_predict_reads_texts_from_a_pipe(sentiment_run, tmp_path):
     direct = shell("predict", run_dir, "dull tedious", "witty", cwd=tmp_path)
     assert piped.returncode == 0, piped.stderr
     assert json.loads(piped.stdout) == json.loads(direct.stdout)
+
+
+def test_ctrl_c_inside_tensorflow_native_code_is_an_interruption(monkeypatch, capsys):
+    """pybind11 turns a KeyboardInterrupt raised in C++ (e.g. while a SavedModel is written)
+    into a RuntimeError; it is reported as Ctrl-C, not as a traceback."""
+    from rnn_tasks import cli
+
+    def interrupted(args):
+        raise RuntimeError("pybind11::error_already_set: MISMATCH of original and normalized "
+                           "active exception types: ORIGINAL KeyboardInterrupt REPLACED BY "
+                           "KeyboardInterrupt: <EMPTY MESSAGE>")
+
+    monkeypatch.setattr(cli, "run_recipes", interrupted)
+    assert cli.main(["recipes"]) == 130
+    assert capsys.readouterr().err == "rnn-tasks: interrupted\n"
