@@ -514,6 +514,16 @@ def test_cli_predicts_from_a_file_that_ends_with_the_rows_to_forecast(global_run
                                rtol=1e-5)
     with pytest.raises(UserError, match="also reads 'future', 'future_dates'; pass a dict"):
         task.predict(series.values[-14:])
+    filled = frame[frame["store"] == "north"].sort_values("day").iloc[-20:]  # nothing to forecast
+    filled.to_csv(tmp_path / "filled.csv", index=False)
+    status, _, err = cli(capsys, "predict", run_dir, tmp_path / "filled.csv")
+    assert status == 2 and "the last 3 rows are the steps to forecast: leave their 'sales' cells " \
+                           "empty and fill every row before them (0 rows have them empty)" in err
+    repeated = north.copy()
+    repeated.loc[repeated.index[-2], "day"] = repeated.loc[repeated.index[-3], "day"]
+    repeated.to_csv(tmp_path / "repeated.csv", index=False)
+    status, _, err = cli(capsys, "predict", run_dir, tmp_path / "repeated.csv")
+    assert status == 2 and "1 row(s) repeat a date; a predict file holds one row per step" in err
 
 
 @pytest.mark.parametrize("overrides, message", [

@@ -144,7 +144,16 @@ def file_inputs(path, recipe, names):
     if len(frame) < window + ahead:
         needs = f"the last {window}" + (f" plus {horizon} rows to forecast" if ahead else "")
         raise UserError(f"{path}: has {len(frame)} rows, the model needs {needs}")
+    if ahead:  # the rows to forecast: exactly the last `horizon`, their values left empty
+        empty = frame[data["target_columns"]].isna().all(axis=1).to_numpy()
+        if not empty[-ahead:].all() or empty[:-ahead].any():
+            raise UserError(f"{path}: the last {horizon} rows are the steps to forecast: leave "
+                            f"their {', '.join(map(repr, data['target_columns']))} cells empty and "
+                            f"fill every row before them ({int(empty.sum())} rows have them empty)")
     series = forecast_data.read_series(frame, data, groups[0], ahead)
+    if series.dropped_duplicates:
+        raise UserError(f"{path}: {series.dropped_duplicates} row(s) repeat a date; a predict file "
+                        "holds one row per step")
     if len(series.values) < window:
         raise UserError(f"{path}: has {len(series.values)} rows, the model needs the last {window}")
     inputs = {"history": series.values[-window:].astype("float32")}
