@@ -152,7 +152,7 @@ def numbers(frame, columns, dates):
         missing = int(values[column].isna().sum())
         if missing:
             raise UserError(f"data: column {column!r} has {missing} missing or non-numeric values; "
-                            "fill or drop them first (training on NaN is refused)")
+                            "fill or drop them first (the model reads no missing values)")
     values = values.to_numpy(dtype="float64").reshape(len(frame), len(columns))
     too_large = ~(np.abs(values) <= FLOAT32_MAX)
     if too_large.any():
