@@ -171,6 +171,7 @@ def remember_metrics(evaluate):
     timed_evaluate = timed(evaluate)
 
     def wrapper(self, *args, **kwargs):
+        self.require_model(evaluate.__name__)  # named as called, not as the predict inside
         self.metrics = timed_evaluate(self, *args, **kwargs)
         return self.metrics
 

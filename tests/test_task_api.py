@@ -129,6 +129,7 @@ def test_the_decoder_has_model_layers_recurrent_layers(pairs_tsv):
     (lambda t, run: ForecastingTask.from_recipe("price_forecasting").predict(np.ones((60, 1))),
      "predict: the task has no model yet"),
     (lambda t, run: ForecastingTask.from_recipe("price_forecasting").save("unused"), "save: the task has no model yet"),
+    (lambda t, run: ForecastingTask.from_recipe("price_forecasting").evaluate(), "evaluate: the task has no model yet"),
 ])
 def test_python_bad_inputs_are_one_line_user_errors(forecasting_run, call, message):
     task, run_dir, _ = forecasting_run
