@@ -266,6 +266,8 @@ def test_keras_file_loads_in_fresh_process(tmp_path, x):
     ({"units": 4, "zoneout": 1.0}, "`zoneout`, expected a float in [0, 1), got 1.0"),
     ({"units": 4, "cell_norm": "hidden"}, "`cell_norm`, expected one of ('output', 'state')"),
     ({"units": 4, "norm_epsilon": 0}, "`norm_epsilon`, expected a positive float"),
+    ({"units": 4, "unit_forget_bias": "no"}, "`unit_forget_bias`, expected True or False, got 'no'"),
+    ({"units": 4, "use_bias": "x"}, "`use_bias`, expected True or False, got 'x'"),
 ])
 def test_invalid_arguments(kwargs, message):
     with pytest.raises(ValueError) as error:

@@ -141,6 +141,14 @@ def check_epsilon(epsilon):
     return float(epsilon)
 
 
+def check_bool(name, value):
+    """`value` if it is a bool, else a Keras-style `ValueError` (a string like "no" is truthy)."""
+    if not isinstance(value, bool):
+        raise ValueError(f"Received an invalid value for argument `{name}`, "
+                         f"expected True or False, got {value!r}.")
+    return value
+
+
 def check_rate(name, value):
     if not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
         raise ValueError(
@@ -184,7 +192,7 @@ class LayerNormCell(keras.layers.Layer, DropoutRNNCell):
         super().__init__(**kwargs)
         self.units = check_units(units)
         self.activation = activations.get(activation)
-        self.use_bias = use_bias
+        self.use_bias = check_bool("use_bias", use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.recurrent_initializer = initializers.get(recurrent_initializer)
         self.bias_initializer = initializers.get(bias_initializer)

@@ -8,6 +8,7 @@ from rnn_tasks.layers.base import (
     LayerNormRNN,
     center_columns,
     centered_norm,
+    check_bool,
     check_rate,
     zone_out,
 )
@@ -63,7 +64,7 @@ class LayerNormGRUCell(LayerNormCell):
     ):
         super().__init__(units, activation=activation, **kwargs)
         self.recurrent_activation = activations.get(recurrent_activation)
-        self.reset_after = reset_after
+        self.reset_after = check_bool("reset_after", reset_after)
         self.zoneout = check_rate("zoneout", zoneout)
 
     def bias_shape(self):

@@ -8,6 +8,7 @@ from rnn_tasks.layers.base import (
     LayerNormRNN,
     center_columns,
     centered_norm,
+    check_bool,
     check_rate,
     layer_norm,
     zone_out,
@@ -81,7 +82,7 @@ class LayerNormLSTMCell(LayerNormCell):
             )
         super().__init__(units, activation=activation, **kwargs)
         self.recurrent_activation = activations.get(recurrent_activation)
-        self.unit_forget_bias = unit_forget_bias
+        self.unit_forget_bias = check_bool("unit_forget_bias", unit_forget_bias)
         self.cell_norm = cell_norm
         self.zoneout = check_rate("zoneout", zoneout)
         self.state_size = [units, units]

@@ -33,6 +33,7 @@ from rnn_tasks.layers.base import (
     DropoutRNNCell,
     center_columns,
     centered_norm,
+    check_bool,
     check_epsilon,
     check_rate,
     check_units,
@@ -149,13 +150,6 @@ def log_g(x):
     return ops.where(x >= 0, ops.log(ops.relu(x) + 0.5), -ops.softplus(-x))
 
 
-def check_bool(name, value):
-    if not isinstance(value, bool):
-        raise ValueError(f"Received an invalid value for argument `{name}`, "
-                         f"expected True or False, got {value!r}.")
-    return value
-
-
 class ParallelCell(keras.layers.Layer, DropoutRNNCell):
     """Base class of the parallel cells: arguments, weights, one step, config.
 
@@ -189,7 +183,7 @@ class ParallelCell(keras.layers.Layer, DropoutRNNCell):
     ):
         super().__init__(**kwargs)
         self.units = check_units(units)
-        self.use_bias = use_bias
+        self.use_bias = check_bool("use_bias", use_bias)
         self.log_space = check_bool("log_space", log_space)
         self.output_norm = check_bool("output_norm", output_norm)
         self.kernel_initializer = initializers.get(kernel_initializer)
