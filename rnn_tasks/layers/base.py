@@ -121,6 +121,18 @@ def on_accelerator(tensor):
     return False
 
 
+def add_norm_weights(cell, prefix, size):
+    """Creates `{prefix}_gamma` and `{prefix}_beta` on `cell`, both of shape `(size,)`, with
+    the cell's `norm_gamma_initializer` and `norm_beta_initializer`."""
+    gamma = cell.add_weight(
+        shape=(size,), name=f"{prefix}_gamma", initializer=cell.norm_gamma_initializer
+    )
+    beta = cell.add_weight(
+        shape=(size,), name=f"{prefix}_beta", initializer=cell.norm_beta_initializer
+    )
+    return gamma, beta
+
+
 def check_units(units):
     """`units` if it is a positive integer, else a Keras-style `ValueError`."""
     if isinstance(units, bool) or not isinstance(units, int) or units <= 0:
@@ -249,16 +261,6 @@ class LayerNormCell(keras.layers.Layer, DropoutRNNCell):
 
     def build_norms(self):
         raise NotImplementedError
-
-    def add_norm_weights(self, prefix, size):
-        """Creates `{prefix}_gamma` and `{prefix}_beta`, both of shape `(size,)`."""
-        gamma = self.add_weight(
-            shape=(size,), name=f"{prefix}_gamma", initializer=self.norm_gamma_initializer
-        )
-        beta = self.add_weight(
-            shape=(size,), name=f"{prefix}_beta", initializer=self.norm_beta_initializer
-        )
-        return gamma, beta
 
     # One time step ---------------------------------------------------------
 

@@ -6,6 +6,7 @@ from keras import activations, ops
 from rnn_tasks.layers.base import (
     LayerNormCell,
     LayerNormRNN,
+    add_norm_weights,
     center_columns,
     centered_norm,
     check_bool,
@@ -72,9 +73,9 @@ class LayerNormGRUCell(LayerNormCell):
 
     def build_norms(self):
         size = 3 * self.units
-        self.kernel_norm_gamma, self.kernel_norm_beta = self.add_norm_weights("kernel_norm", size)
-        self.recurrent_norm_gamma, self.recurrent_norm_beta = self.add_norm_weights(
-            "recurrent_norm", size
+        self.kernel_norm_gamma, self.kernel_norm_beta = add_norm_weights(self, "kernel_norm", size)
+        self.recurrent_norm_gamma, self.recurrent_norm_beta = add_norm_weights(
+            self, "recurrent_norm", size
         )
 
     def zoneout_units(self):

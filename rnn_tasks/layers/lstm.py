@@ -6,6 +6,7 @@ from keras import activations, initializers, ops
 from rnn_tasks.layers.base import (
     LayerNormCell,
     LayerNormRNN,
+    add_norm_weights,
     center_columns,
     centered_norm,
     check_bool,
@@ -103,11 +104,13 @@ class LayerNormLSTMCell(LayerNormCell):
 
     def build_norms(self):
         size = 4 * self.units
-        self.kernel_norm_gamma, self.kernel_norm_beta = self.add_norm_weights("kernel_norm", size)
-        self.recurrent_norm_gamma, self.recurrent_norm_beta = self.add_norm_weights(
-            "recurrent_norm", size
+        self.kernel_norm_gamma, self.kernel_norm_beta = add_norm_weights(self, "kernel_norm", size)
+        self.recurrent_norm_gamma, self.recurrent_norm_beta = add_norm_weights(
+            self, "recurrent_norm", size
         )
-        self.state_norm_gamma, self.state_norm_beta = self.add_norm_weights("state_norm", self.units)
+        self.state_norm_gamma, self.state_norm_beta = add_norm_weights(
+            self, "state_norm", self.units
+        )
 
     def zoneout_units(self):
         return 2 * self.units if self.zoneout else 0

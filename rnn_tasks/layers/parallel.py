@@ -29,8 +29,9 @@ from keras import constraints, initializers, ops, regularizers
 
 from rnn_tasks.layers.base import (
     CellSequenceLayer,
-    backend,
     DropoutRNNCell,
+    add_norm_weights,
+    backend,
     center_columns,
     centered_norm,
     check_bool,
@@ -211,19 +212,10 @@ class ParallelCell(keras.layers.Layer, DropoutRNNCell):
             self.bias = self.add_weight(
                 shape=(size,), name="bias", initializer=self.bias_initializer,
                 regularizer=self.bias_regularizer, constraint=self.bias_constraint)
-        self.kernel_norm_gamma, self.kernel_norm_beta = self.norm_weights("kernel_norm", size)
+        self.kernel_norm_gamma, self.kernel_norm_beta = add_norm_weights(self, "kernel_norm", size)
         if self.output_norm:
-            self.output_norm_gamma, self.output_norm_beta = self.norm_weights(
-                "output_norm", self.units)
-
-    def norm_weights(self, prefix, size):
-        """Creates `{prefix}_gamma` and `{prefix}_beta`, both of shape `(size,)`."""
-        return (
-            self.add_weight(shape=(size,), name=f"{prefix}_gamma",
-                            initializer=self.norm_gamma_initializer),
-            self.add_weight(shape=(size,), name=f"{prefix}_beta",
-                            initializer=self.norm_beta_initializer),
-        )
+            self.output_norm_gamma, self.output_norm_beta = add_norm_weights(
+                self, "output_norm", self.units)
 
     def project(self, inputs):
         """`LN(inputs @ kernel) + bias`: `(..., features)` -> `(..., gates * units)`."""

@@ -6,6 +6,7 @@ from keras import ops
 from rnn_tasks.layers.base import (
     LayerNormCell,
     LayerNormRNN,
+    add_norm_weights,
     center_columns,
     centered_norm,
 )
@@ -51,7 +52,7 @@ class LayerNormSimpleRNNCell(LayerNormCell):
     gates = 1
 
     def build_norms(self):
-        self.norm_gamma, self.norm_beta = self.add_norm_weights("norm", self.units)
+        self.norm_gamma, self.norm_beta = add_norm_weights(self, "norm", self.units)
 
     def input_weights(self):
         return (center_columns(self.kernel),)
