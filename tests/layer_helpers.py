@@ -70,3 +70,22 @@ def assert_loads_in_fresh_process(model, x, tmp_path):
         f"np.testing.assert_allclose(y, np.load(r'{tmp_path / 'y.npy'}'), atol=1e-6)"
     )
     subprocess.run([sys.executable, "-c", code], check=True, env=os.environ.copy())
+
+
+def finite_difference_gradient(layer, x, step=3e-3):
+    """d sum(layer(x)^2) / d kernel by five-point central differences in float32 (JAX has
+    no float64 by default); their O(step**4) truncation lets a step of 3e-3 keep the float32
+    rounding of the loss small too. The kernel is restored afterwards."""
+    kernel = layer.cell.kernel
+    start = numpy(kernel)
+    numeric = np.zeros_like(start)
+    for index in np.ndindex(start.shape):
+        values = {}
+        for k in (2, 1, -1, -2):
+            shifted = start.copy()
+            shifted[index] += k * step
+            kernel.assign(shifted)
+            values[k] = (numpy(layer(x)) ** 2).sum()
+        numeric[index] = (-values[2] + 8 * values[1] - 8 * values[-1] + values[-2]) / (12 * step)
+    kernel.assign(start)
+    return numeric
