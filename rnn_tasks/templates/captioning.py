@@ -41,7 +41,7 @@ from rnn_tasks.preprocessing.text import Tokenize, token_counts
 from rnn_tasks.errors import UserError
 from rnn_tasks.schemas import BACKBONES, CAPTIONING
 from rnn_tasks.templates.encoder_decoder import EncoderDecoderTask
-from rnn_tasks.metrics import dropped_counts, remember_metrics, text_metrics, timed
+from rnn_tasks.metrics import dropped_counts, remember_metrics, timed
 from rnn_tasks.templates.run_dir import pyplot
 
 CACHE_LIMIT = 20000  # images decoded once and kept in memory when there are at most this many
@@ -268,8 +268,7 @@ class CaptioningTask(EncoderDecoderTask):
         return self.references(images, [caption.lower() for caption in captions])
 
     def caption_metrics(self, images, captions):
-        references = self.image_references(images, captions)
-        metrics = text_metrics(self.generate(list(references)), list(references.values()))
+        metrics = self.reference_metrics(self.image_references(images, captions))
         return {**metrics, "n_captions": int(len(captions))}
 
     def report_rows(self, metrics):

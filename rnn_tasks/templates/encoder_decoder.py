@@ -23,6 +23,7 @@ from rnn_tasks.preprocessing.text import END, START, join_tokens
 from rnn_tasks.decoding import beam_search, greedy_search
 from rnn_tasks.errors import UserError
 from rnn_tasks.layers import recurrent_layer
+from rnn_tasks.metrics import text_metrics
 from rnn_tasks.templates.task import Task
 
 
@@ -206,6 +207,11 @@ class EncoderDecoderTask(Task):
     def generate(self, inputs):
         """Texts generated with the recipe's decoding for many raw inputs (a list of `str`)."""
         return list(self.predict_output(inputs, self.output_name))
+
+    def reference_metrics(self, references):
+        """BLEU, chrF and exact match of the recipe's decoding of each input of
+        `{input: [its references]}`."""
+        return text_metrics(self.generate(list(references)), list(references.values()))
 
     @staticmethod
     def references(sources, targets):

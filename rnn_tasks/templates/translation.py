@@ -36,7 +36,7 @@ from rnn_tasks.errors import UserError
 from rnn_tasks.layers import recurrent_layer
 from rnn_tasks.schemas import TRANSLATION
 from rnn_tasks.templates.encoder_decoder import EncoderDecoderTask
-from rnn_tasks.metrics import dropped_counts, remember_metrics, text_metrics, timed
+from rnn_tasks.metrics import dropped_counts, remember_metrics, timed
 from rnn_tasks.templates.run_dir import pyplot
 from rnn_tasks.templates.text_input import TextInput
 
@@ -296,8 +296,7 @@ class TranslationTask(TextInput, EncoderDecoderTask):
 
     def translation_metrics(self, sources, targets):
         """BLEU and chrF of the recipe's decoding; a source's targets are its references."""
-        references = self.references(sources, targets)
-        metrics = text_metrics(self.generate(list(references)), list(references.values()))
+        metrics = self.reference_metrics(self.references(sources, targets))
         return {**metrics, "n_pairs": int(len(sources))}
 
     def report_rows(self, metrics):
