@@ -249,6 +249,7 @@ def test_cli_bad_input_exits_2_with_one_line(tmp_path, capsys, monkeypatch, args
 def test_cli_lists_recipes_and_datasets(capsys):
     status, out, _ = cli(capsys, "recipes")
     assert status == 0 and "price_forecasting" in out and "temperature_forecasting" in out
+    assert "AAPL daily adjusted close: 60 days -> next 5 days" in out  # the recipe's description
     status, out, _ = cli(capsys, "datasets")
     assert status == 0 and "stocks_daily" in out and "package" in out
 
