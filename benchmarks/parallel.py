@@ -6,7 +6,11 @@ alternating rounds:
 
 - `mingru`, `minlstm`: `LayerNormMinGRU` / `LayerNormMinLSTM` (parallel scan);
 - `gru`, `lstm`: `LayerNormGRU` / `LayerNormLSTM` (a loop over time);
-- `keras_gru`, `keras_lstm`: Keras's own layers (no normalization).
+- `keras_gru`, `keras_lstm`: Keras's own layers (no normalization);
+- `mingru_no_scan` (asked for by `--kinds`): `LayerNormMinGRU` with the scan
+  replaced by `h_t = b_t`. Not a layer anyone should train: the time that the
+  projection, its normalization and the outputs take alone, which bounds how
+  much faster any scan can make minGRU (`no_scan_vs_gru`).
 
 Each round times `--steps` training steps of each model; the median over
 rounds is reported. One JSON line per length: milliseconds per step, and the
@@ -18,6 +22,7 @@ Run (any backend through KERAS_BACKEND):
 
     python benchmarks/parallel.py                         # T = 100, 1000, 10000
     python benchmarks/parallel.py --lengths 1000 --rounds 3
+    python benchmarks/parallel.py --lengths 1000 --kinds mingru gru mingru_no_scan
     KERAS_BACKEND=jax python benchmarks/parallel.py
 """
 
@@ -29,12 +34,28 @@ import time
 import keras
 import numpy as np
 
+from keras import ops
+
 from rnn_tasks.layers import (
     LayerNormGRU,
     LayerNormLSTM,
     LayerNormMinGRU,
     LayerNormMinLSTM,
+    parallel,
 )
+
+
+class MinGRUWithoutScan(LayerNormMinGRU):
+    """`LayerNormMinGRU` whose scan returns its offsets (`h_t = b_t`), for timing only."""
+
+    def inner_loop(self, *args, **kwargs):
+        scan = parallel.linear_scan
+        parallel.linear_scan = lambda a, b: (ops.ones_like(a), b)
+        try:  # traced once: the compiled step keeps the stand-in
+            return super().inner_loop(*args, **kwargs)
+        finally:
+            parallel.linear_scan = scan
+
 
 LAYERS = {
     "mingru": LayerNormMinGRU,
@@ -43,7 +64,9 @@ LAYERS = {
     "lstm": LayerNormLSTM,
     "keras_gru": keras.layers.GRU,
     "keras_lstm": keras.layers.LSTM,
+    "mingru_no_scan": MinGRUWithoutScan,
 }
+DEFAULT_KINDS = [kind for kind in LAYERS if kind != "mingru_no_scan"]
 
 
 def build(kind, length, features, units):
@@ -81,13 +104,15 @@ def measure(length, args):
     for fast, loop in (("mingru", "gru"), ("minlstm", "lstm")):
         if fast in ms and loop in ms:
             result[f"{fast}_vs_{loop}"] = round(ms[loop] / ms[fast], 2)
+    if "mingru_no_scan" in ms and "gru" in ms:
+        result["no_scan_vs_gru"] = round(ms["gru"] / ms["mingru_no_scan"], 2)
     return result
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lengths", type=int, nargs="+", default=[100, 1000, 10000])
-    parser.add_argument("--kinds", nargs="+", choices=list(LAYERS), default=list(LAYERS))
+    parser.add_argument("--kinds", nargs="+", choices=list(LAYERS), default=DEFAULT_KINDS)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--features", type=int, default=64)
     parser.add_argument("--units", type=int, default=128)
