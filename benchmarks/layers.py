@@ -73,7 +73,7 @@ import numpy as np
 from keras import ops
 
 from rnn_tasks import layers as ln
-from rnn_tasks.layers.base import centered_norm, layer_norm
+from rnn_tasks.layers.norm import centered_norm, layer_norm
 
 SHAPES = {  # name: (batch, time, features, units)
     "small": (64, 100, 32, 128),

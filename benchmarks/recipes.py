@@ -35,7 +35,7 @@ import keras
 import tensorflow as tf
 
 from rnn_tasks.templates import Task
-from rnn_tasks.templates.task import xla_setting
+from rnn_tasks.templates.training import xla_setting
 
 RECIPES = ["price_forecasting", "temperature_forecasting", "sentiment", "translation_dates",
            "captioning"]

@@ -65,7 +65,7 @@ BASE_SCHEMA = {
         "clipnorm": Field(float, 1.0, minimum=0.0, maximum=1e6),
         "patience": _size(5, 10**6, minimum=0),
         "strategy": Field(str, "auto", choices=("auto", "mirrored", "multi_worker", "tpu")),
-        # XLA: "auto" picks what measured faster on the device (templates/task.py).
+        # XLA: "auto" picks what measured faster on the device (templates/training.py).
         "jit_compile": Field((str, bool), "auto", choices=("auto", True, False)),
     },
     # TF Serving reads at most 1,000 warmup records per model version.

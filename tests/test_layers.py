@@ -18,7 +18,7 @@ from rnn_tasks.layers import (
     LayerNormSimpleRNN,
     LayerNormSimpleRNNCell,
 )
-from rnn_tasks.layers.base import centered_norm
+from rnn_tasks.layers.norm import centered_norm
 from tests import reference
 from tests.layer_helpers import (
     EPS,

@@ -16,10 +16,10 @@ sequence layers (`LayerNormRNN` subclasses) prepare the weights once per
 sequence and, with `precompute_inputs`, run `project_inputs` once over the
 whole sequence and loop over `step` alone.
 
-Both halves use a centering identity to keep the loop short: the mean of
-`x @ W` over its last axis is `x @ mean(W, axis=1)`, so with `W` centered
-column-wise (`center_columns`), `x @ W_c` already has zero mean and its
-layer normalization needs only the variance (`centered_norm`).
+Both halves use a centering identity to keep the loop short (`norm`): the
+mean of `x @ W` over its last axis is `x @ mean(W, axis=1)`, so with `W`
+centered column-wise (`center_columns`), `x @ W_c` already has zero mean and
+its layer normalization needs only the variance (`centered_norm`).
 """
 
 import inspect
@@ -29,145 +29,9 @@ from keras import activations, constraints, initializers, ops, regularizers
 from keras.src import backend
 from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
 
-
-def layer_norm(x, gamma, beta, epsilon):
-    """Layer normalization over the last axis.
-
-    Args:
-        x: tensor `(..., n)`.
-        gamma: scale `(n,)`.
-        beta: offset `(n,)`, or `None` for no offset.
-        epsilon: small float added to the variance.
-
-    Returns:
-        `gamma * (x - mean(x)) / sqrt(var(x) + epsilon) + beta`.
-
-    Example:
-    >>> import numpy as np
-    >>> y = layer_norm(np.array([[1.0, 3.0]]), np.ones(2), np.zeros(2), 1e-6)
-    >>> np.round(keras.ops.convert_to_numpy(y), 3).tolist()
-    [[-1.0, 1.0]]
-    """
-    y = centered_norm(ops.subtract(x, ops.mean(x, axis=-1, keepdims=True)), gamma, epsilon)
-    return y if beta is None else y + beta
-
-
-def centered_norm(x, gamma, epsilon):
-    """Layer normalization, without offset, of `x` whose mean is already 0.
-
-    The gradient is written out (`d_x = s * (d_n - n * mean(d_n * n))`): in a
-    time loop it takes half the operations automatic differentiation does.
-    """
-    gamma = read_value(gamma)  # a custom gradient must not read variables itself
-
-    @ops.custom_gradient
-    def norm(x, gamma):
-        scale = ops.rsqrt(ops.mean(ops.square(x), axis=-1, keepdims=True) + epsilon)
-        normed = x * scale
-
-        def grad(*args, upstream=None):
-            d_y = args[0] if upstream is None else upstream
-            d_normed = d_y * gamma
-            d_x = scale * (d_normed - normed * ops.mean(d_normed * normed, axis=-1, keepdims=True))
-            d_gamma = ops.sum(ops.reshape(d_y * normed, (-1, normed.shape[-1])), axis=0)
-            return d_x, d_gamma
-
-        return normed * gamma, grad
-
-    return norm(x, gamma)
-
-
-def center_columns(kernel):
-    """`kernel` minus each row's mean, so `h @ center_columns(U)` has zero mean."""
-    return kernel - ops.mean(kernel, axis=-1, keepdims=True)
-
-
-def read_value(weight):
-    """`weight` read into a tensor if it is a variable, else unchanged."""
-    return ops.copy(weight) if isinstance(weight, keras.Variable) else weight
-
-
-def read_values(weights):
-    """`weights` with variables read into tensors: once before a loop, not per step."""
-    return tuple(read_value(w) for w in weights)
-
-
-def on_accelerator(tensor):
-    """Whether the current backend computes `tensor` on an accelerator (GPU, TPU).
-
-    One public API per backend: on PyTorch the device of `tensor` itself
-    (Keras places tensors on CUDA, MPS or XPU when present, or where
-    `KERAS_TORCH_DEVICE` or `keras.device` says); on JAX the default
-    backend; on TensorFlow the logical GPU and TPU devices (a tensor traced
-    in a graph has no device yet).
-
-    Args:
-        tensor: a tensor of the current backend.
-
-    Returns:
-        `True` on a GPU or TPU, `False` on a CPU.
-    """
-    name = keras.backend.backend()
-    if name == "torch":
-        return tensor.device.type != "cpu"
-    if name == "jax":
-        import jax
-
-        return jax.default_backend() != "cpu"
-    if name == "tensorflow":
-        import tensorflow as tf
-
-        return any(tf.config.list_logical_devices(kind) for kind in ("GPU", "TPU"))
-    return False
-
-
-def add_norm_weights(cell, prefix, size):
-    """Creates `{prefix}_gamma` and `{prefix}_beta` on `cell`, both of shape `(size,)`, with
-    the cell's `norm_gamma_initializer` and `norm_beta_initializer`."""
-    gamma = cell.add_weight(
-        shape=(size,), name=f"{prefix}_gamma", initializer=cell.norm_gamma_initializer
-    )
-    beta = cell.add_weight(
-        shape=(size,), name=f"{prefix}_beta", initializer=cell.norm_beta_initializer
-    )
-    return gamma, beta
-
-
-def check_units(units):
-    """`units` if it is a positive integer, else a Keras-style `ValueError`."""
-    if isinstance(units, bool) or not isinstance(units, int) or units <= 0:
-        raise ValueError(
-            "Received an invalid value for argument `units`, "
-            f"expected a positive integer, got {units!r}."
-        )
-    return units
-
-
-def check_epsilon(epsilon):
-    """`epsilon` as a float if it is positive, else a Keras-style `ValueError`."""
-    if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or epsilon <= 0:
-        raise ValueError(
-            "Received an invalid value for argument `norm_epsilon`, "
-            f"expected a positive float, got {epsilon!r}."
-        )
-    return float(epsilon)
-
-
-def check_bool(name, value):
-    """`value` if it is a bool, else a Keras-style `ValueError` (a string like "no" is truthy)."""
-    if not isinstance(value, bool):
-        raise ValueError(f"Received an invalid value for argument `{name}`, "
-                         f"expected True or False, got {value!r}.")
-    return value
-
-
-def check_rate(name, value):
-    if not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
-        raise ValueError(
-            f"Received an invalid value for argument `{name}`, "
-            f"expected a float in [0, 1), got {value!r}."
-        )
-    return float(value)
+from rnn_tasks.layers.arguments import check_bool, check_epsilon, check_rate, check_units
+from rnn_tasks.layers.device import on_accelerator
+from rnn_tasks.layers.norm import centered_norm, read_values
 
 
 class LayerNormCell(keras.layers.Layer, DropoutRNNCell):

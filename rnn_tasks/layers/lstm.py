@@ -3,17 +3,9 @@
 import keras
 from keras import activations, initializers, ops
 
-from rnn_tasks.layers.base import (
-    LayerNormCell,
-    LayerNormRNN,
-    add_norm_weights,
-    center_columns,
-    centered_norm,
-    check_bool,
-    check_rate,
-    layer_norm,
-    zone_out,
-)
+from rnn_tasks.layers.arguments import check_bool, check_rate
+from rnn_tasks.layers.base import LayerNormCell, LayerNormRNN, zone_out
+from rnn_tasks.layers.norm import add_norm_weights, center_columns, centered_norm, layer_norm
 
 CELL_NORMS = ("output", "state")
 

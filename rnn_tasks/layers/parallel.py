@@ -27,19 +27,9 @@ output (zero before the first unmasked step).
 import keras
 from keras import constraints, initializers, ops, regularizers
 
-from rnn_tasks.layers.base import (
-    CellSequenceLayer,
-    DropoutRNNCell,
-    add_norm_weights,
-    backend,
-    center_columns,
-    centered_norm,
-    check_bool,
-    check_epsilon,
-    check_rate,
-    check_units,
-    layer_norm,
-)
+from rnn_tasks.layers.arguments import check_bool, check_epsilon, check_rate, check_units
+from rnn_tasks.layers.base import CellSequenceLayer, DropoutRNNCell, backend
+from rnn_tasks.layers.norm import add_norm_weights, center_columns, centered_norm, layer_norm
 
 # `log b` of a masked step: exp() of it is exactly 0 in float32, and unlike
 # -inf it keeps the gradients of `logaddexp` finite.

@@ -3,13 +3,8 @@
 import keras
 from keras import ops
 
-from rnn_tasks.layers.base import (
-    LayerNormCell,
-    LayerNormRNN,
-    add_norm_weights,
-    center_columns,
-    centered_norm,
-)
+from rnn_tasks.layers.base import LayerNormCell, LayerNormRNN
+from rnn_tasks.layers.norm import add_norm_weights, center_columns, centered_norm
 
 
 @keras.saving.register_keras_serializable(package="rnn_tasks")

@@ -24,6 +24,7 @@ from rnn_tasks.decoding import beam_search, greedy_search
 from rnn_tasks.errors import UserError
 from rnn_tasks.layers import recurrent_layer
 from rnn_tasks.metrics import text_metrics
+from rnn_tasks.templates import serving
 from rnn_tasks.templates.task import Task
 
 
@@ -146,7 +147,8 @@ class EncoderDecoderTask(Task):
         if cache is None or cache[0] is not self.model:
             cache = self._serving_functions = (self.model, {})
         if decoding not in cache[1]:
-            cache[1][decoding] = self.trace(lambda inputs: self.serve(inputs, decoding))
+            cache[1][decoding] = serving.trace(lambda inputs: self.serve(inputs, decoding),
+                                                self.serving_signature())
         return cache[1][decoding]
 
     def predict(self, inputs, method=None, beam_width=None, num_return=1, max_length=None,
@@ -206,7 +208,7 @@ class EncoderDecoderTask(Task):
 
     def generate(self, inputs):
         """Texts generated with the recipe's decoding for many raw inputs (a list of `str`)."""
-        return list(self.predict_output(inputs, self.output_name))
+        return list(serving.in_batches(self.predict, inputs, self.output_name))
 
     def reference_metrics(self, references):
         """BLEU, chrF and exact match of the recipe's decoding of each input of

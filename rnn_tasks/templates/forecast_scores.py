@@ -29,6 +29,18 @@ def baseline_quantiles(point, residuals, mode):
     return None if residuals is None else with_residuals(point, residuals, mode)
 
 
+def naive_scale(targets):
+    """MASE's denominator: the mean absolute one-step change of each target.
+
+    Args:
+        targets: a series' target values `(N, T)`.
+
+    Returns:
+        `(T,)` float64.
+    """
+    return np.abs(np.diff(targets, axis=0)).mean(axis=0)
+
+
 def scores(actual, point, quantiles, scale, levels):
     """One forecaster's metrics: `forecast_metrics`, and `interval_metrics` with quantiles."""
     metrics = forecast_metrics(actual, point, scale)

@@ -15,7 +15,8 @@ The story:
    standardized changes; a head forecasts `horizon` standardized changes at
    every step, from the recurrent state and, with known-future inputs, the
    future columns and calendar features of those `horizon` steps. With
-   `model.quantiles` it forecasts each level, sorted so they never cross.
+   `model.quantiles` it forecasts each level, sorted so they never cross
+   (see `forecast_model`).
 4. training: the recipe's loss (the pinball loss with quantiles) over all
    steps and horizons; with `model.calibrate`, each quantile level is then
    shifted to hold on the validation windows (`calibrate`).
@@ -36,14 +37,11 @@ import numpy as np
 from rnn_tasks.data.readers import read_table
 from rnn_tasks.data.windows import baseline_forecasts, residual_quantiles
 from rnn_tasks.errors import UserError
-from rnn_tasks.layers import recurrent_layer
 from rnn_tasks.losses import PinballLoss
 from rnn_tasks.metrics import remember_metrics, timed
-from rnn_tasks.preprocessing.calendar import CalendarFeatures
-from rnn_tasks.preprocessing.scaling import (DecodeForecast, EncodeHistory, ShiftQuantiles,
-                                              SortQuantiles, change)
+from rnn_tasks.preprocessing.scaling import EncodeHistory, change
 from rnn_tasks.schemas import FORECASTING
-from rnn_tasks.templates import forecast_data, forecast_inputs, forecast_scores
+from rnn_tasks.templates import forecast_data, forecast_inputs, forecast_model, forecast_scores
 from rnn_tasks.templates.task import Task
 
 
@@ -110,7 +108,7 @@ class ForecastingTask(Task):
             "input_scale": _positive(steps.std(axis=0)),
             "target_scale": _positive(self.relative_targets("train").std(axis=(0, 1))),
             "future_mean": known.mean(axis=0), "future_scale": _positive(known.std(axis=0)),
-            "naive_scale": {s.name: _naive_scale(v[:, :self.n_targets])
+            "naive_scale": {s.name: forecast_scores.naive_scale(v[:, :self.n_targets])
                             for s, v in zip(self.data.series, spans)},
             "baseline_residuals": self.baseline_residuals(self.data.windows["train"]),
         }
@@ -135,25 +133,14 @@ class ForecastingTask(Task):
         base = windows.history[:, :, None, :self.n_targets]
         return np.asarray(change(windows.future, base, self.recipe["data"]["scaling"]))
 
-    def encode_future(self, known, dates):
-        """Known-future inputs -> the network's covariates `(..., C)`: future columns
-        standardized, calendar features as sines and cosines. Used both to train and
-        inside the saved model, so the two agree."""
-        parts = []
-        if self.recipe["data"]["future_columns"]:
-            parts.append(keras.layers.Normalization(
-                mean=self.preprocessing["future_mean"],
-                variance=np.square(self.preprocessing["future_scale"]))(known))
-        if self.recipe["data"]["calendar"]:
-            parts.append(CalendarFeatures(self.recipe["data"]["calendar"])(dates))
-        return parts[0] if len(parts) == 1 else keras.layers.Concatenate()(parts)
-
     def training_data(self, split):
         windows = self.data.windows[split]
         encode = EncodeHistory(self.recipe["data"]["scaling"], self.preprocessing["input_scale"])
         x = keras.ops.convert_to_numpy(encode(windows.history.astype("float32"))).astype("float32")
         if self.future_inputs():
-            covariates = self.encode_future(windows.known.astype("float32"), windows.dates)
+            covariates = forecast_model.encode_future(
+                windows.known.astype("float32"), windows.dates, self.recipe["data"],
+                self.preprocessing)
             x = (x, keras.ops.convert_to_numpy(covariates).astype("float32"))
         y = self.relative_targets(split) / self.preprocessing["target_scale"]
         return x, y.astype("float32")
@@ -166,74 +153,17 @@ class ForecastingTask(Task):
 
         A subclass may return any Keras model with these inputs and outputs.
         """
-        data, spec = self.recipe["data"], self.recipe["model"]
-        window, horizon = data["window"], data["horizon"]
-        inputs = [keras.Input((window, len(self.columns)), name="changes")]
-        x = inputs[0]
-        for _ in range(spec["layers"]):
-            x = recurrent_layer(spec["cell"], spec["units"], spec["layer_norm"],
-                                return_sequences=True)(x)
-            # Dropout on the outputs, not the inputs: dropping the one or two
-            # input features zeroes whole sequences, where layer norm blows
-            # gradients up (see the layers' README section).
-            if spec["dropout"]:
-                x = keras.layers.Dropout(spec["dropout"])(x)
-        per_step = self.n_targets * max(len(self.levels), 1)  # T or T * Q numbers
-        if self.future_inputs():  # per (step, horizon step): state + that step's covariates
-            covariates = keras.Input((window, horizon, self.n_covariates()), name="covariates")
-            inputs.append(covariates)
-            x = keras.layers.Reshape((window, horizon, spec["units"]))(
-                keras.layers.Dense(horizon * spec["units"])(x))
-            x = keras.layers.Add()([x, keras.layers.Dense(spec["units"])(covariates)])
-            x = keras.layers.Dense(per_step)(keras.layers.Activation("relu")(x))
-        else:
-            x = keras.layers.Dense(horizon * per_step)(x)
-        shape = (window, horizon, self.n_targets) + ((len(self.levels),) if self.levels else ())
-        outputs = keras.layers.Reshape(shape)(x)
-        if self.levels:
-            outputs = SortQuantiles()(outputs)
-        return keras.Model(inputs if len(inputs) > 1 else inputs[0], outputs,
-                           name="forecaster_core")
-
-    def n_covariates(self):
-        """Width of the covariates: future columns plus a sine and cosine per calendar feature."""
-        data = self.recipe["data"]
-        return len(data["future_columns"]) + 2 * len(data["calendar"])
+        return forecast_model.core_model(self.recipe["data"], self.recipe["model"],
+                                         len(self.columns), self.n_targets, self.levels)
 
     def loss(self):
         return PinballLoss(self.levels) if self.levels else super().loss()
 
     def assemble(self, core):
         """The raw-in, raw-out model: the serving inputs -> raw forecasts of every window
-        step `(B, W, H, T[, Q])`; serving keeps the final step.
-
-        The known-future inputs are those of the final step's `horizon` steps;
-        the core reads them at every step, where only the final one counts.
-        """
-        data = self.recipe["data"]
-        window, horizon = data["window"], data["horizon"]
-        history = keras.Input((window, len(self.columns)), name="history")
-        inputs = {"history": history}
-        if data["future_columns"]:
-            inputs["future"] = keras.Input((horizon, len(data["future_columns"])), name="future")
-        if data["calendar"]:
-            inputs["future_dates"] = keras.Input((horizon,), dtype="int64", name="future_dates")
-        changes = EncodeHistory(data["scaling"], self.preprocessing["input_scale"])(history)
-        core_inputs = changes
-        if self.future_inputs():
-            covariates = self.encode_future(inputs.get("future"), inputs.get("future_dates"))
-            covariates = keras.layers.Reshape((1, horizon, self.n_covariates()))(covariates)
-            covariates = keras.layers.UpSampling2D((window, 1))(covariates)  # (B, W, H, C)
-            core_inputs = [changes, covariates]
-        prediction = core(core_inputs)
-        if self.levels:  # the shift stays zero unless `calibrate` sets it
-            shape = (horizon, self.n_targets, len(self.levels))
-            prediction = SortQuantiles()(ShiftQuantiles(shape, name="calibration")(prediction))
-        scale = np.asarray(self.preprocessing["target_scale"]).tolist()
-        forecast = DecodeForecast(data["scaling"], scale)([history, prediction])
-        model_inputs = list(inputs.values())
-        return keras.Model(model_inputs if len(model_inputs) > 1 else history, forecast,
-                           name="forecaster")
+        step `(B, W, H, T[, Q])`; serving keeps the final step (`forecast_model.raw_model`)."""
+        return forecast_model.raw_model(core, self.recipe["data"], self.preprocessing,
+                                        len(self.columns), self.n_targets, self.levels)
 
     # 4. Training ------------------------------------------------------------------------
 
@@ -258,15 +188,9 @@ class ForecastingTask(Task):
         layer.shift.assign(np.zeros(layer.shape, dtype="float32"))
         windows = self.data.windows["validation"]
         quantiles = self.predict_windows(windows)["quantiles"].astype("float64")  # (n, H, T, Q)
-        mode, scale = self.recipe["data"]["scaling"], self.preprocessing["target_scale"][..., None]
-        base = windows.history[:, -1, None, :self.n_targets, None]
-        actual = windows.future[:, -1][..., None]
-        errors = (np.asarray(change(actual, base, mode)) - np.asarray(change(quantiles, base, mode)))
-        errors = errors / scale  # (n, H, T, Q) standardized
-        shift = np.stack([np.zeros(errors.shape[1:3]) if level == 0.5 else
-                          np.quantile(errors[..., j], level, axis=0)
-                          for j, level in enumerate(self.levels)], axis=-1)
-        layer.shift.assign(shift.astype("float32"))
+        layer.shift.assign(forecast_model.calibration_shift(
+            quantiles, windows, self.levels, self.recipe["data"]["scaling"],
+            self.preprocessing["target_scale"]))
 
     # 5. Evaluation ----------------------------------------------------------------------
 
@@ -318,7 +242,7 @@ class ForecastingTask(Task):
             rows = len(series[0].values)
             raise UserError(f"{path}: has {rows} rows, too few for window={data['window']} "
                             f"+ horizon={data['horizon']}") from None
-        naive = {s.name: _naive_scale(s.values[:, :self.n_targets]) for s in series}
+        naive = {s.name: forecast_scores.naive_scale(s.values[:, :self.n_targets]) for s in series}
         metrics = self.score(windows, series, naive, self.baseline_residuals(windows), backtest)
         dropped = sum(s.dropped_duplicates for s in series)
         if dropped:
@@ -427,11 +351,6 @@ class ForecastingTask(Task):
         names = ["history", *self.future_inputs()]
         rows = [forecast_inputs.file_inputs(path, self.recipe, names) for path in paths]
         return {name: np.stack([row[name] for row in rows]) for name in names}
-
-
-def _naive_scale(targets):
-    """MASE's denominator: the mean absolute one-step change of each target."""
-    return np.abs(np.diff(targets, axis=0)).mean(axis=0)
 
 
 def _positive(scale):

@@ -33,6 +33,7 @@ from rnn_tasks.errors import UserError
 from rnn_tasks.layers import recurrent_layer
 from rnn_tasks.schemas import SENTIMENT
 from rnn_tasks.metrics import classification_metrics, dropped_counts, remember_metrics, timed
+from rnn_tasks.templates import serving
 from rnn_tasks.templates.run_dir import pyplot
 from rnn_tasks.templates.task import Task
 from rnn_tasks.templates.text_input import TextInput
@@ -191,7 +192,7 @@ class SentimentTask(TextInput, Task):
 
     def probabilities(self, texts):
         """Positive-label probabilities of `texts`, through the serving graph."""
-        return self.predict_output(texts, "probability", batch_size=512).astype("float64")
+        return serving.in_batches(self.predict, texts, "probability", 512).astype("float64")
 
     def report_rows(self, metrics):
         return [("model", {k: metrics[k] for k in ("accuracy", "auc", "f1", "loss")}),

@@ -23,57 +23,23 @@ a fifth template must write are marked with `abc`:
 `serve(inputs)` maps the serving inputs to the serving outputs; `predict`
 calls it eagerly and `export` traces it into the `serving_default`
 signature, so the two agree.
+
+The plumbing sits beside it: `training` (pipeline, callbacks, `fit`),
+`serving` (tracing and calling `serve`), `run_dir` (`save`, `load`) and
+`distribute` (the strategy).
 """
 
 import abc
-from pathlib import Path
 
 import keras
-import numpy as np
 import pandas as pd
 
 from rnn_tasks.errors import UserError
 from rnn_tasks.recipes import load_recipe
 from rnn_tasks.schemas import resolve_recipe
-from rnn_tasks.templates import distribute, run_dir as runs
-from rnn_tasks.templates.callbacks import StopOnNonFiniteLoss
-from rnn_tasks.inputs import plain
+from rnn_tasks.templates import distribute, run_dir as runs, serving, training
 
 TASKS = {}  # recipe `task` value -> Task subclass
-
-
-def xla_setting(setting):
-    """`jit_compile` for `model.compile`, from the recipe's `train.jit_compile`.
-
-    `true` and `false` pass through. `"auto"` picks what measured faster
-    (`benchmarks/recipes.py`, README "Benchmarks"): on TensorFlow with no GPU,
-    `False`: in its first epoch XLA compiles the training step for the full
-    and again for the smaller last batch, and the validation step, which
-    costs most recipes more than their faster steps win back (and the
-    sentiment and captioning steps run 5-7x slower under it).
-    `tasks/temperature_forecasting.toml` sets `true`, where XLA measured
-    faster. Elsewhere Keras's own `"auto"` (XLA on a GPU
-    outside a `tf.distribute` strategy; always on JAX, whose steps are
-    otherwise run op by op).
-
-    Args:
-        setting: `"auto"`, `True` or `False`.
-
-    Returns:
-        `True`, `False` or `"auto"`, as `model.compile(jit_compile=...)` takes it.
-
-    Example:
-    >>> xla_setting(True)
-    True
-    """
-    if setting != "auto":
-        return setting
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        if not tf.config.list_logical_devices("GPU"):
-            return False
-    return "auto"
 
 
 class Task(abc.ABC):
@@ -209,12 +175,12 @@ class Task(abc.ABC):
 
     def compile_model(self, model):
         """Compiles the core: Adam with the recipe's learning rate and clipnorm, and
-        XLA as `train.jit_compile` says (`xla_setting`)."""
+        XLA as `train.jit_compile` says (`training.xla_setting`)."""
         train = self.recipe["train"]
         optimizer = keras.optimizers.Adam(train["learning_rate"],
                                           clipnorm=train["clipnorm"] or None)
         model.compile(optimizer=optimizer, loss=self.loss(), metrics=self.training_metrics(),
-                      jit_compile=xla_setting(train["jit_compile"]))
+                      jit_compile=training.xla_setting(train["jit_compile"]))
 
     def loss(self):
         """The training loss, as `compile` takes it."""
@@ -231,22 +197,7 @@ class Task(abc.ABC):
             run_dir: where history.csv, TensorBoard logs and backups go, or `None`.
             resume: continue the run's history.csv rather than start it.
         """
-        patience = self.recipe["train"]["patience"]
-        callbacks = [StopOnNonFiniteLoss()]
-        if patience:
-            callbacks.append(keras.callbacks.EarlyStopping(
-                patience=patience, restore_best_weights=True, monitor="val_loss"))
-        if run_dir is not None:
-            run = Path(run_dir)
-            # The epoch's history row is written before its backup: a kill between
-            # the two repeats the epoch on resume, and `save` keeps its last row.
-            callbacks += [
-                keras.callbacks.CSVLogger(str(run / "history.csv"), append=resume),
-                # Two copies: a kill while one is written leaves the other readable.
-                keras.callbacks.BackupAndRestore(str(run / "checkpoints"), double_checkpoint=True),
-                keras.callbacks.TensorBoard(str(run / "logs")),
-            ]
-        return callbacks
+        return training.default_callbacks(self.recipe["train"]["patience"], run_dir, resume)
 
     def assemble(self, core):
         """Wraps the core with pre/postprocessing into the raw-in, raw-out model."""
@@ -263,24 +214,9 @@ class Task(abc.ABC):
         return self.recipe["train"]["batch_size"] * self.strategy.num_replicas_in_sync
 
     def as_dataset(self, data, shuffle):
-        """`training_data`'s output as a batched `tf.data` pipeline sharded by DATA.
-
-        Arrays `(x, y)` are sliced, shuffled (seeded, every epoch) and batched
-        with `global_batch_size`. Our pipelines start from tensors, not files,
-        so FILE sharding cannot apply: with DATA every worker reads the
-        pipeline and keeps its share of each global batch.
-        """
-        import tensorflow as tf
-
-        if isinstance(data, tuple):
-            dataset = tf.data.Dataset.from_tensor_slices(data)
-            if shuffle:
-                # The targets' length: the inputs may be a tuple of several arrays.
-                dataset = dataset.shuffle(len(data[1]), seed=self.recipe["data"]["seed"])
-            data = dataset.batch(self.global_batch_size).prefetch(tf.data.AUTOTUNE)
-        options = tf.data.Options()
-        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-        return data.with_options(options)
+        """`training_data`'s output as a `tf.data` pipeline of `global_batch_size`
+        batches (see `training.batched`)."""
+        return training.batched(data, shuffle, self.global_batch_size, self.recipe["data"]["seed"])
 
     @abc.abstractmethod
     def evaluate(self):
@@ -357,20 +293,9 @@ class Task(abc.ABC):
         train = self.as_dataset(self.training_data("train"), shuffle=True)
         validation = self.as_dataset(self.training_data("validation"), shuffle=False)
         callbacks = self.callbacks(run_dir, resume)
-        with distribute.multi_worker_fit(core, train, self.strategy):
-            self.history = core.fit(
-                train,
-                validation_data=validation,
-                epochs=self.recipe["train"]["epochs"],
-                shuffle=False,  # the tf.data pipeline shuffles (Keras warns it ignores `shuffle`)
-                callbacks=callbacks,
-                verbose=verbose,
-            )
-        for callback in callbacks:
-            if isinstance(callback, StopOnNonFiniteLoss) and callback.failure:
-                raise UserError(f"training stopped: {callback.failure}; lower train.learning_rate "
-                                f"(now {self.recipe['train']['learning_rate']:g}) or look for "
-                                "extreme values in the data")
+        self.history = training.fit_core(core, train, validation, callbacks, self.strategy,
+                                         self.recipe["train"]["epochs"], verbose)
+        training.check_finite(callbacks, self.recipe["train"]["learning_rate"])
         return self.history
 
     def predict(self, inputs):
@@ -387,27 +312,7 @@ class Task(abc.ABC):
     def run_serving(self, function, inputs):
         """Calls a serving function on raw inputs; NumPy outputs, text as `str`."""
         self.require_model("predict")
-        import tensorflow as tf
-
-        specs = self.serving_signature().values()
-        tensors = [tf.convert_to_tensor(value, dtype=spec.dtype)
-                   for spec, value in zip(specs, self.input_list(inputs))]
-        return {name: plain(value) for name, value in function(*tensors).items()}
-
-    def predict_output(self, inputs, output, batch_size=256):
-        """One output of `predict` over many raw inputs, `batch_size` at a time.
-
-        Args:
-            inputs: a sequence of raw inputs of the single serving input.
-            output: the serving output's name.
-
-        Returns:
-            NumPy array of the output for all inputs.
-        """
-        if not isinstance(inputs, np.ndarray):  # lists of texts or bytes stay whole objects
-            inputs = np.asarray(inputs, dtype=object)
-        return np.concatenate([self.predict(inputs[i:i + batch_size])[output]
-                               for i in range(0, len(inputs), batch_size)])
+        return serving.call(function, self.serving_signature(), self.input_list(inputs))
 
     def serving_function(self):
         """`serve` as a `tf.function` over the serving signature, traced once per model.
@@ -415,24 +320,9 @@ class Task(abc.ABC):
         `predict` calls it and `export` saves it, so both run the same graph.
         """
         if getattr(self, "_served_model", None) is not self.model:
-            self._serving_function = self.trace(self.serve)
+            self._serving_function = serving.trace(self.serve, self.serving_signature())
             self._served_model = self.model
         return self._serving_function
-
-    def trace(self, serve):
-        """`serve` (a dict of inputs -> dict of outputs) as a `tf.function` over the signature."""
-        import tensorflow as tf
-
-        signature = self.serving_signature()
-        names = list(signature)
-
-        # No autograph: serve() has no Python control flow on tensors (decoding
-        # loops are explicit tf.while_loops), so nothing needs converting.
-        @tf.function(input_signature=list(signature.values()), autograph=False)
-        def serving_default(*args):
-            return serve(dict(zip(names, args)))
-
-        return serving_default
 
     def save(self, run_dir, metrics=None, overwrite=False):
         """Writes the run directory: recipe.toml, model.keras, warmup examples and,

@@ -1,0 +1,44 @@
+"""Keras-style checks of the cells' constructor arguments.
+
+Each returns the value (as the type the cell stores) or raises a one-line
+`ValueError`: "Received an invalid value for argument `units`, expected a
+positive integer, got 0."
+"""
+
+
+def check_units(units):
+    """`units` if it is a positive integer, else a Keras-style `ValueError`."""
+    if isinstance(units, bool) or not isinstance(units, int) or units <= 0:
+        raise ValueError(
+            "Received an invalid value for argument `units`, "
+            f"expected a positive integer, got {units!r}."
+        )
+    return units
+
+
+def check_epsilon(epsilon):
+    """`epsilon` as a float if it is positive, else a Keras-style `ValueError`."""
+    if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or epsilon <= 0:
+        raise ValueError(
+            "Received an invalid value for argument `norm_epsilon`, "
+            f"expected a positive float, got {epsilon!r}."
+        )
+    return float(epsilon)
+
+
+def check_bool(name, value):
+    """`value` if it is a bool, else a Keras-style `ValueError` (a string like "no" is truthy)."""
+    if not isinstance(value, bool):
+        raise ValueError(f"Received an invalid value for argument `{name}`, "
+                         f"expected True or False, got {value!r}.")
+    return value
+
+
+def check_rate(name, value):
+    """`value` as a float if it is in [0, 1), else a Keras-style `ValueError`."""
+    if not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+        raise ValueError(
+            f"Received an invalid value for argument `{name}`, "
+            f"expected a float in [0, 1), got {value!r}."
+        )
+    return float(value)
