@@ -27,16 +27,17 @@ import inspect
 import keras
 from keras import activations, constraints, initializers, ops, regularizers
 from keras.src import backend
-from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
 
-from rnn_tasks.layers.arguments import check_bool, check_epsilon, check_rate, check_units
+from rnn_tasks.layers.arguments import check_rate
+from rnn_tasks.layers.cell import NormCell
 from rnn_tasks.layers.device import on_accelerator
 from rnn_tasks.layers.norm import centered_norm, read_values
 
 
-class LayerNormCell(keras.layers.Layer, DropoutRNNCell):
-    """Base class of the layer-normalized cells: arguments, weights, config.
+class LayerNormCell(NormCell):
+    """Base class of the layer-normalized cells: recurrent arguments, weights, config.
 
+    Takes `NormCell`'s arguments and those of the recurrent kernel.
     Subclasses set `gates` (projections per unit: 1, 4 or 3) and implement
     `input_weights`, `project_inputs`, `step_weights` and `step`.
     """
@@ -47,46 +48,18 @@ class LayerNormCell(keras.layers.Layer, DropoutRNNCell):
         self,
         units,
         activation="tanh",
-        use_bias=True,
-        kernel_initializer="glorot_uniform",
         recurrent_initializer="orthogonal",
-        bias_initializer="zeros",
-        norm_gamma_initializer="ones",
-        norm_beta_initializer="zeros",
-        norm_epsilon=1e-3,
-        kernel_regularizer=None,
         recurrent_regularizer=None,
-        bias_regularizer=None,
-        kernel_constraint=None,
         recurrent_constraint=None,
-        bias_constraint=None,
-        dropout=0.0,
         recurrent_dropout=0.0,
-        seed=None,
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        self.units = check_units(units)
+        super().__init__(units, **kwargs)
         self.activation = activations.get(activation)
-        self.use_bias = check_bool("use_bias", use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
         self.recurrent_initializer = initializers.get(recurrent_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.norm_gamma_initializer = initializers.get(norm_gamma_initializer)
-        self.norm_beta_initializer = initializers.get(norm_beta_initializer)
-        self.norm_epsilon = check_epsilon(norm_epsilon)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel_constraint = constraints.get(kernel_constraint)
         self.recurrent_constraint = constraints.get(recurrent_constraint)
-        self.bias_constraint = constraints.get(bias_constraint)
-        self.dropout = check_rate("dropout", dropout)
         self.recurrent_dropout = check_rate("recurrent_dropout", recurrent_dropout)
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed=seed)
-        self.state_size = units
-        self.output_size = units
 
     # Weights -------------------------------------------------------------
 
@@ -185,32 +158,15 @@ class LayerNormCell(keras.layers.Layer, DropoutRNNCell):
         noise = keras.random.uniform(shape, seed=self.seed_generator)
         return ops.cast(noise < self.zoneout, self.compute_dtype)
 
-    def get_initial_state(self, batch_size=None):
-        sizes = self.state_size if isinstance(self.state_size, list) else [self.state_size]
-        return [ops.zeros((batch_size, d), dtype=self.compute_dtype) for d in sizes]
-
     # Config ----------------------------------------------------------------
 
     def get_config(self):
         config = {
-            "units": self.units,
             "activation": activations.serialize(self.activation),
-            "use_bias": self.use_bias,
-            "kernel_initializer": initializers.serialize(self.kernel_initializer),
             "recurrent_initializer": initializers.serialize(self.recurrent_initializer),
-            "bias_initializer": initializers.serialize(self.bias_initializer),
-            "norm_gamma_initializer": initializers.serialize(self.norm_gamma_initializer),
-            "norm_beta_initializer": initializers.serialize(self.norm_beta_initializer),
-            "norm_epsilon": self.norm_epsilon,
-            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
             "recurrent_regularizer": regularizers.serialize(self.recurrent_regularizer),
-            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
-            "kernel_constraint": constraints.serialize(self.kernel_constraint),
             "recurrent_constraint": constraints.serialize(self.recurrent_constraint),
-            "bias_constraint": constraints.serialize(self.bias_constraint),
-            "dropout": self.dropout,
             "recurrent_dropout": self.recurrent_dropout,
-            "seed": self.seed,
         }
         return {**super().get_config(), **config}
 

@@ -24,11 +24,11 @@ state (`a_t = 1, b_t = 0`) and, as in Keras's loop, repeats the previous
 output (zero before the first unmasked step).
 """
 
-import keras
-from keras import constraints, initializers, ops, regularizers
+from keras import ops
 
-from rnn_tasks.layers.arguments import check_bool, check_epsilon, check_rate, check_units
-from rnn_tasks.layers.base import CellSequenceLayer, DropoutRNNCell, backend
+from rnn_tasks.layers.arguments import check_bool
+from rnn_tasks.layers.base import CellSequenceLayer, backend
+from rnn_tasks.layers.cell import NormCell
 from rnn_tasks.layers.norm import add_norm_weights, center_columns, centered_norm, layer_norm
 
 # `log b` of a masked step: exp() of it is exactly 0 in float32, and unlike
@@ -141,10 +141,11 @@ def log_g(x):
     return ops.where(x >= 0, ops.log(ops.relu(x) + 0.5), -ops.softplus(-x))
 
 
-class ParallelCell(keras.layers.Layer, DropoutRNNCell):
+class ParallelCell(NormCell):
     """Base class of the parallel cells: arguments, weights, one step, config.
 
-    The inputs are projected and layer-normalized in one matrix product
+    Takes `NormCell`'s arguments, `log_space` and `output_norm`. The inputs
+    are projected and layer-normalized in one matrix product
     (`LN(x @ kernel) + bias`, the normalization over all `gates * units`
     columns as in the other cells); subclasses set `gates` and split the
     projection into the recurrence's coefficients in `coefficients`.
@@ -153,44 +154,10 @@ class ParallelCell(keras.layers.Layer, DropoutRNNCell):
     gates = 2
     recurrent_dropout = 0.0  # no recurrent weights: nothing to drop
 
-    def __init__(
-        self,
-        units,
-        use_bias=True,
-        log_space=False,
-        output_norm=False,
-        kernel_initializer="glorot_uniform",
-        bias_initializer="zeros",
-        norm_gamma_initializer="ones",
-        norm_beta_initializer="zeros",
-        norm_epsilon=1e-3,
-        kernel_regularizer=None,
-        bias_regularizer=None,
-        kernel_constraint=None,
-        bias_constraint=None,
-        dropout=0.0,
-        seed=None,
-        **kwargs,
-    ):
-        super().__init__(**kwargs)
-        self.units = check_units(units)
-        self.use_bias = check_bool("use_bias", use_bias)
+    def __init__(self, units, log_space=False, output_norm=False, **kwargs):
+        super().__init__(units, **kwargs)
         self.log_space = check_bool("log_space", log_space)
         self.output_norm = check_bool("output_norm", output_norm)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.norm_gamma_initializer = initializers.get(norm_gamma_initializer)
-        self.norm_beta_initializer = initializers.get(norm_beta_initializer)
-        self.norm_epsilon = check_epsilon(norm_epsilon)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel_constraint = constraints.get(kernel_constraint)
-        self.bias_constraint = constraints.get(bias_constraint)
-        self.dropout = check_rate("dropout", dropout)
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed=seed)
-        self.state_size = units
-        self.output_size = units
 
     def build(self, input_shape):
         size = self.gates * self.units
@@ -242,27 +209,8 @@ class ParallelCell(keras.layers.Layer, DropoutRNNCell):
         h = a * h + b
         return self.output(h), [h] if nested else h
 
-    def get_initial_state(self, batch_size=None):
-        return [ops.zeros((batch_size, self.units), dtype=self.compute_dtype)]
-
     def get_config(self):
-        config = {
-            "units": self.units,
-            "use_bias": self.use_bias,
-            "log_space": self.log_space,
-            "output_norm": self.output_norm,
-            "kernel_initializer": initializers.serialize(self.kernel_initializer),
-            "bias_initializer": initializers.serialize(self.bias_initializer),
-            "norm_gamma_initializer": initializers.serialize(self.norm_gamma_initializer),
-            "norm_beta_initializer": initializers.serialize(self.norm_beta_initializer),
-            "norm_epsilon": self.norm_epsilon,
-            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
-            "kernel_constraint": constraints.serialize(self.kernel_constraint),
-            "bias_constraint": constraints.serialize(self.bias_constraint),
-            "dropout": self.dropout,
-            "seed": self.seed,
-        }
+        config = {"log_space": self.log_space, "output_norm": self.output_norm}
         return {**super().get_config(), **config}
 
 
