@@ -317,6 +317,41 @@ def validate(recipe, schema):
     return resolved
 
 
+def as_config(recipe, schema):
+    """A validated recipe as frozen sections read by attribute: `config.model.units`.
+
+    Each section is a frozen dataclass whose fields are the schema's keys, in
+    the schema's order, so code reads a key it names (a misspelt one is an
+    `AttributeError` where it is read) and cannot change the recipe it was
+    given. Top-level keys (`task`, `description`) are fields of the config.
+
+    Args:
+        recipe: a recipe that `validate` returned for `schema`.
+        schema: `{section: {key: Field}}`; top-level keys live under `""`.
+
+    Returns:
+        A frozen dataclass with one field per top-level key and per section.
+
+    Example:
+    >>> schema = {"": {"task": Field(str)}, "train": {"epochs": Field(int, 10)}}
+    >>> config = as_config({"task": "demo", "train": {"epochs": 3}}, schema)
+    >>> config.task, config.train.epochs
+    ('demo', 3)
+    >>> config.train.epochs = 4
+    Traceback (most recent call last):
+    ...
+    dataclasses.FrozenInstanceError: cannot assign to field 'epochs'
+    """
+    values = {name: recipe[name] for name in schema.get("", {})}
+    for section, fields in schema.items():
+        if section:
+            typed = [(key, field.kind if isinstance(field.kind, type) else object)
+                     for key, field in fields.items()]
+            kind = dataclasses.make_dataclass(section.capitalize(), typed, frozen=True)
+            values[section] = kind(**{key: recipe[section][key] for key in fields})
+    return dataclasses.make_dataclass("Config", list(values), frozen=True)(**values)
+
+
 def _default(key, field):
     if field.default is _MISSING:
         raise UserError(f"recipe: `{key}` is required ({field.describe()})")

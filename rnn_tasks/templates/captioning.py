@@ -65,7 +65,7 @@ class CaptioningTask(EncoderDecoderTask):
 
     Example:
     >>> task = CaptioningTask.from_recipe("captioning", {"train.epochs": 1})
-    >>> task.recipe["data"]["image_size"]
+    >>> task.config.data.image_size
     64
     """
 
@@ -77,24 +77,24 @@ class CaptioningTask(EncoderDecoderTask):
     # 1. Data ---------------------------------------------------------------------------
 
     def load_data(self):
-        data = self.recipe["data"]
+        data = self.config.data
         images, captions = self.image_captions()
-        fits = token_counts(Tokenize()(captions)) <= data["max_caption_length"]
+        fits = token_counts(Tokenize()(captions)) <= data.max_caption_length
         if not fits.any():
-            raise UserError(f"data: no caption fits max_caption_length={data['max_caption_length']} "
+            raise UserError(f"data: no caption fits max_caption_length={data.max_caption_length} "
                             "tokens")
         images, captions = images[fits], captions[fits]
         keys = [zlib.crc32(image) for image in images]
-        parts = group_split(keys, data["split"], data["seed"])
+        parts = group_split(keys, data.split, data.seed)
         return CaptionData({split: (images[rows], captions[rows]) for split, rows in parts.items()},
                            {"long_captions": int((~fits).sum())})
 
     def image_captions(self, path=None):
         """`(image bytes, captions)` object arrays, one row per caption, from the table at
         `path` (default: the recipe's data)."""
-        data = self.recipe["data"]
-        path = path or data["path"]
-        columns = [data["image_column"], data["caption_column"]]
+        data = self.config.data
+        path = path or data.path
+        columns = [data.image_column, data.caption_column]
         frame = self.read_frame(columns, path).dropna(subset=columns)
         frame = frame[frame[columns[1]].astype(str).str.strip() != ""]
         if frame.empty:
@@ -106,7 +106,7 @@ class CaptioningTask(EncoderDecoderTask):
             if urls:
                 raise UserError(f"column {columns[0]!r} must name local image files, got the URL "
                                 f"{urls[0]!r}; download the images and name the files")
-            folder = Path(data["image_dir"] or (Path(path).parent if path else "."))
+            folder = Path(data.image_dir or (Path(path).parent if path else "."))
             files = {name: read_image_file(folder / name) for name in set(images)}
             images = np.array([files[name] for name in images], dtype=object)
         elif kinds == {bytes}:  # encoded images (generated scenes, TFDS): checked as they decode
@@ -122,13 +122,13 @@ class CaptioningTask(EncoderDecoderTask):
         """The image decoder and the caption vocabulary (the model's after load)."""
         if self.model is not None:
             return self.preprocessing_layers()
-        data = self.recipe["data"]
+        data = self.config.data
         tokenize = Tokenize(wrap=True, name="caption_tokenize")
         vectorizer = keras.layers.TextVectorization(
-            max_tokens=data["vocabulary_size"], standardize=None, split="whitespace",
-            output_sequence_length=data["max_caption_length"] + 2, name="caption_vectorizer")
+            max_tokens=data.vocabulary_size, standardize=None, split="whitespace",
+            output_sequence_length=data.max_caption_length + 2, name="caption_vectorizer")
         vectorizer.adapt(tokenize(self.data.splits["train"][1]))
-        return {"decode_images": DecodeImages(data["image_size"], name="decode_images"),
+        return {"decode_images": DecodeImages(data.image_size, name="decode_images"),
                 "caption_tokenize": tokenize, "caption_vectorizer": vectorizer}
 
     def target_vectorizer(self):
@@ -136,13 +136,13 @@ class CaptioningTask(EncoderDecoderTask):
 
     @property
     def target_length(self):
-        return self.recipe["data"]["max_caption_length"]
+        return self.config.data.max_caption_length
 
     def training_data(self, split):
         """Batches of `((images, caption ids but last), caption ids but first)`."""
         images, captions = self.data.splits[split]
         layers = self.preprocessing_layers()
-        size = self.recipe["data"]["image_size"]
+        size = self.config.data.image_size
         # tf.constant keeps bytes exact (a NumPy "S" array would drop trailing NUL bytes).
         dataset = tf.data.Dataset.from_tensor_slices((tf.constant(list(images)), captions.astype(str)))
         dataset = dataset.map(lambda image, caption: (decode_image(image, size), caption),
@@ -150,7 +150,7 @@ class CaptioningTask(EncoderDecoderTask):
         if len(images) <= CACHE_LIMIT:
             dataset = dataset.cache()
         if split == "train":
-            dataset = dataset.shuffle(len(images), seed=self.recipe["data"]["seed"])
+            dataset = dataset.shuffle(len(images), seed=self.config.data.seed)
 
         def vectorize(image, caption):
             ids = layers["caption_vectorizer"](layers["caption_tokenize"](caption))
@@ -165,47 +165,47 @@ class CaptioningTask(EncoderDecoderTask):
     def build_model(self):
         """The core: `(images [size, size, 3], caption ids)` -> next-token logits, from an
         `encoder` (image -> vector and decoder states) and a step-able `decoder`."""
-        data = self.recipe["data"]
+        data = self.config.data
         encoder = self.build_encoder()
         decoder = self.build_decoder(encoder)
-        images = keras.Input((data["image_size"], data["image_size"], 3), name="images")
-        tokens = keras.Input((data["max_caption_length"] + 1,), dtype="int64", name="caption_ids")
+        images = keras.Input((data.image_size, data.image_size, 3), name="images")
+        tokens = keras.Input((data.max_caption_length + 1,), dtype="int64", name="caption_ids")
         vector, *states = encoder(images)
         logits, *_ = decoder([tokens, vector, *self.decoder_states(states)])
         return keras.Model([images, tokens], logits, name="captioning_core")
 
     def build_encoder(self):
         """Images -> `[vector, *decoder initial states]`."""
-        spec, size = self.recipe["model"], self.recipe["data"]["image_size"]
+        spec, size = self.config.model, self.config.data.image_size
         images = keras.Input((size, size, 3), name="images")
-        if spec["backbone"] == "none":
+        if spec.backbone == "none":
             x = images
-            for filters in spec["filters"]:
+            for filters in spec.filters:
                 x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
                 x = keras.layers.MaxPooling2D()(x)
             x = keras.layers.Flatten()(x)  # keeps where things are: captions say "left of"
         else:
             x = self.backbone(size)(images * 255.0)
-        vector = keras.layers.Dense(spec["units"], activation="tanh", name="image_vector")(x)
-        count = 2 if spec["cell"] == "lstm" else 1
-        states = [keras.layers.Dense(spec["units"], activation="tanh", name=f"initial_state_{i}")(vector)
+        vector = keras.layers.Dense(spec.units, activation="tanh", name="image_vector")(x)
+        count = 2 if spec.cell == "lstm" else 1
+        states = [keras.layers.Dense(spec.units, activation="tanh", name=f"initial_state_{i}")(vector)
                   for i in range(count)]
         return keras.Model(images, [vector, *states], name="encoder")
 
     def backbone(self, size):
         """A frozen `keras.applications` network, pooled to one vector per image."""
-        spec = self.recipe["model"]
-        weights = spec["backbone_weights"] or None
+        spec = self.config.model
+        weights = spec.backbone_weights or None
         if weights not in (None, "imagenet") and not Path(weights).is_file():
             raise UserError(f"recipe: `model.backbone_weights` must be 'imagenet', '' or a weights "
                             f"file, got {weights!r} (file not found)")
-        constructor = getattr(keras.applications, BACKBONES[spec["backbone"]])
+        constructor = getattr(keras.applications, BACKBONES[spec.backbone])
         try:
             network = constructor(include_top=False, weights=weights, input_shape=(size, size, 3),
                                   pooling="avg")
         except Exception as error:  # keras raises several types for a failed download
             raise UserError(
-                f"model.backbone {spec['backbone']!r}: cannot load weights {weights!r} "
+                f"model.backbone {spec.backbone!r}: cannot load weights {weights!r} "
                 f"({type(error).__name__}); without network, download them elsewhere and pass "
                 "--set model.backbone_weights=FILE, or use --set model.backbone=none"
             ) from None
@@ -215,18 +215,18 @@ class CaptioningTask(EncoderDecoderTask):
     def build_decoder(self, encoder):
         """`[caption ids, image vector, *states]` -> `[logits, *states]`: `model.layers`
         recurrent layers that see the image vector beside every token."""
-        spec = self.recipe["model"]
+        spec = self.config.model
         tokens = keras.Input((None,), dtype="int64", name="caption_ids")
         vector = keras.Input((encoder.outputs[0].shape[-1],), name="image_vector")
         states = self.state_inputs()
-        x = keras.layers.Embedding(self.target_vectorizer().vocabulary_size(), spec["embedding_dim"],
+        x = keras.layers.Embedding(self.target_vectorizer().vocabulary_size(), spec.embedding_dim,
                                    mask_zero=True, name="caption_embedding")(tokens)
         # The image vector beside every token: the decoder never forgets the image.
         condition = keras.ops.expand_dims(vector, 1) * keras.ops.ones_like(x[:, :, :1])
         x = keras.layers.Concatenate()([x, condition])
         x, new_states = self.recurrent_stack(x, states)
-        if spec["dropout"]:
-            x = keras.layers.Dropout(spec["dropout"])(x)
+        if spec.dropout:
+            x = keras.layers.Dropout(spec.dropout)(x)
         logits = keras.layers.Dense(self.target_vectorizer().vocabulary_size(), name="logits")(x)
         return keras.Model([tokens, vector, *states], [logits, *new_states], name="decoder")
 
@@ -281,7 +281,7 @@ class CaptioningTask(EncoderDecoderTask):
         generated = self.generate([image for image, _ in references])
         fig, axes = plt.subplots(2, 4, figsize=(14, 8))
         for ax, (image, refs), caption in zip(axes.flat, references, generated):
-            ax.imshow(decode_image(image, self.recipe["data"]["image_size"]).numpy())
+            ax.imshow(decode_image(image, self.config.data.image_size).numpy())
             ax.set_title(f"model: {caption}\nreference: {refs[0]}", fontsize=7,
                          color="black" if caption in refs else "tab:red")
             ax.axis("off")

@@ -96,26 +96,26 @@ class EncoderDecoderTask(Task):
         Returns:
             `(outputs, new states)`, the states in the order given.
         """
-        spec = self.recipe["model"]
-        per_layer = len(states) // spec["layers"]
+        spec = self.config.model
+        per_layer = len(states) // spec.layers
         new_states = []
-        for i in range(spec["layers"]):
-            rnn = recurrent_layer(spec["cell"], spec["units"], spec["layer_norm"],
+        for i in range(spec.layers):
+            rnn = recurrent_layer(spec.cell, spec.units, spec.layer_norm,
                                   return_sequences=True, return_state=True)
             x, *layer_states = rnn(x, initial_state=states[i * per_layer:(i + 1) * per_layer])
             new_states += layer_states
-            if spec["dropout"] and i < spec["layers"] - 1:
-                x = keras.layers.Dropout(spec["dropout"])(x)
+            if spec.dropout and i < spec.layers - 1:
+                x = keras.layers.Dropout(spec.dropout)(x)
         return x, new_states
 
     def state_inputs(self):
         """`keras.Input`s of the decoder's states: one per state of each decoder layer."""
-        count = (2 if self.recipe["model"]["cell"] == "lstm" else 1) * self.recipe["model"]["layers"]
-        return [keras.Input((self.recipe["model"]["units"],), name=f"state_{i}") for i in range(count)]
+        count = (2 if self.config.model.cell == "lstm" else 1) * self.config.model.layers
+        return [keras.Input((self.config.model.units,), name=f"state_{i}") for i in range(count)]
 
     def decoder_states(self, encoder_states):
         """The encoder's final states, one copy for every decoder layer."""
-        return list(encoder_states) * self.recipe["model"]["layers"]
+        return list(encoder_states) * self.config.model.layers
 
     # Decoding ------------------------------------------------------------------------------
 
@@ -126,10 +126,10 @@ class EncoderDecoderTask(Task):
         Raises:
             UserError: a setting outside the recipe schema's range.
         """
-        decode = self.recipe["decode"]
+        decode = self.config.decode
         given = {"method": method, "beam_width": beam_width, "max_length": max_length,
                  "length_penalty": length_penalty}
-        settings = {k: decode[k] if v is None else self.schema["decode"][k].check(f"decode.{k}", v)
+        settings = {k: getattr(decode, k) if v is None else self.schema["decode"][k].check(f"decode.{k}", v)
                     for k, v in given.items()}
         if not isinstance(num_return, int) or num_return != 1 and (
                 settings["method"] != "beam" or not 1 <= num_return <= settings["beam_width"]):

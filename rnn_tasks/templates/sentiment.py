@@ -57,7 +57,7 @@ class SentimentTask(TextInput, Task):
 
     Example:
     >>> task = SentimentTask.from_recipe("sentiment", {"train.epochs": 1})
-    >>> task.recipe["data"]["labels"]
+    >>> task.config.data.labels
     ['rotten', 'fresh']
     """
 
@@ -67,22 +67,22 @@ class SentimentTask(TextInput, Task):
     @property
     def labels(self):
         """`[negative, positive]` as strings (a recipe may write `[0, 1]`)."""
-        return [str(label) for label in self.recipe["data"]["labels"]]
+        return [str(label) for label in self.config.data.labels]
 
     # 1. Data ---------------------------------------------------------------------------
 
     def load_data(self):
-        data = self.recipe["data"]
+        data = self.config.data
         texts, labels, groups, dropped = self.labelled_texts(self.read_frame(self.columns()))
         keys = np.arange(len(texts)) if groups is None else groups  # no groups: one per row
-        parts = group_split(keys, data["split"], data["seed"])
+        parts = group_split(keys, data.split, data.seed)
         splits = {split: (texts[rows], labels[rows]) for split, rows in parts.items()}
         return TextData(splits, dropped)
 
     def columns(self):
-        data = self.recipe["data"]
-        return [data["text_column"], data["label_column"]] + (
-            [data["group_column"]] if data["group_column"] else [])
+        data = self.config.data
+        return [data.text_column, data.label_column] + (
+            [data.group_column] if data.group_column else [])
 
     def labelled_texts(self, frame):
         """Keeps rows with a text and one of `labels`; refuses data with one class.
@@ -90,10 +90,10 @@ class SentimentTask(TextInput, Task):
         Returns:
             `(texts, labels 0/1, groups or None, {reason: dropped count})`.
         """
-        data = self.recipe["data"]
-        labels = label_strings(frame[data["label_column"]])
+        data = self.config.data
+        labels = label_strings(frame[data.label_column])
         known = labels.isin(self.labels)
-        texts = frame[data["text_column"]]
+        texts = frame[data.text_column]
         check_text_column(texts)
         has_words = texts.notna() & texts.astype(str).str.contains(r"\w", regex=True)
         dropped = {"other_labels": int((~known).sum()),
@@ -103,17 +103,17 @@ class SentimentTask(TextInput, Task):
         present = set(labels[keep])
         if len(present) < 2 and len(set(labels[known])) == 2:
             raise UserError(f"data: after dropping texts without words, column "
-                            f"{data['label_column']!r} no longer has both labels {self.labels} "
+                            f"{data.label_column!r} no longer has both labels {self.labels} "
                             f"({int(keep.sum())} of {int(known.sum())} labelled rows have words in "
-                            f"column {data['text_column']!r})")
+                            f"column {data.text_column!r})")
         if len(present) < 2:
             raise UserError(
-                f"data: column {data['label_column']!r} needs both labels {self.labels} "
+                f"data: column {data.label_column!r} needs both labels {self.labels} "
                 f"(found: {', '.join(map(repr, found[:10]))}); set data.labels to its two values, "
                 "negative first"
             )
-        groups = (text_cells(frame[data["group_column"]][keep]).to_numpy()
-                  if data["group_column"] in frame.columns else None)
+        groups = (text_cells(frame[data.group_column][keep]).to_numpy()
+                  if data.group_column in frame.columns else None)
         return (texts[keep].astype(str).to_numpy(dtype=object),
                 (labels[keep] == self.labels[1]).to_numpy(dtype="int32"), groups, dropped)
 
@@ -123,9 +123,9 @@ class SentimentTask(TextInput, Task):
         """The `TextVectorization` adapted on the training texts (the trained one after load)."""
         if self.model is not None:
             return self.model.get_layer("vectorizer")
-        data = self.recipe["data"]
+        data = self.config.data
         vectorizer = keras.layers.TextVectorization(
-            max_tokens=data["vocabulary_size"], output_sequence_length=data["sequence_length"],
+            max_tokens=data.vocabulary_size, output_sequence_length=data.sequence_length,
             standardize="lower_and_strip_punctuation", name="vectorizer")
         vectorizer.adapt(self.data.splits["train"][0])
         return vectorizer
@@ -137,7 +137,7 @@ class SentimentTask(TextInput, Task):
         texts, labels = self.data.splits[split]
         dataset = tf.data.Dataset.from_tensor_slices((texts.astype(str), labels[:, None].astype("float32")))
         if split == "train":
-            dataset = dataset.shuffle(len(texts), seed=self.recipe["data"]["seed"],
+            dataset = dataset.shuffle(len(texts), seed=self.config.data.seed,
                                       reshuffle_each_iteration=True)
         return (dataset.batch(self.global_batch_size)
                 .map(lambda text, label: (self.preprocessing(text), label),
@@ -151,18 +151,18 @@ class SentimentTask(TextInput, Task):
 
         A subclass may return any Keras model with these shapes; id 0 is padding.
         """
-        data, spec = self.recipe["data"], self.recipe["model"]
-        tokens = keras.Input((data["sequence_length"],), dtype="int64", name="tokens")
-        x = keras.layers.Embedding(self.preprocessing.vocabulary_size(), spec["embedding_dim"],
+        data, spec = self.config.data, self.config.model
+        tokens = keras.Input((data.sequence_length,), dtype="int64", name="tokens")
+        x = keras.layers.Embedding(self.preprocessing.vocabulary_size(), spec.embedding_dim,
                                    mask_zero=True, name="embedding")(tokens)
-        if spec["embedding_dropout"]:  # whole words dropped: the model leans on no single one
-            x = keras.layers.Dropout(spec["embedding_dropout"])(x)
-        for depth in range(spec["layers"]):
-            layer = recurrent_layer(spec["cell"], spec["units"], spec["layer_norm"],
-                                    return_sequences=depth < spec["layers"] - 1)
-            x = keras.layers.Bidirectional(layer)(x) if spec["bidirectional"] else layer(x)
-            if spec["dropout"]:
-                x = keras.layers.Dropout(spec["dropout"])(x)
+        if spec.embedding_dropout:  # whole words dropped: the model leans on no single one
+            x = keras.layers.Dropout(spec.embedding_dropout)(x)
+        for depth in range(spec.layers):
+            layer = recurrent_layer(spec.cell, spec.units, spec.layer_norm,
+                                    return_sequences=depth < spec.layers - 1)
+            x = keras.layers.Bidirectional(layer)(x) if spec.bidirectional else layer(x)
+            if spec.dropout:
+                x = keras.layers.Dropout(spec.dropout)(x)
         probability = keras.layers.Dense(1, activation="sigmoid", name="probability")(x)
         return keras.Model(tokens, probability, name="sentiment_core")
 

@@ -35,7 +35,7 @@ import keras
 import pandas as pd
 
 from rnn_tasks.errors import UserError
-from rnn_tasks.recipes import load_recipe
+from rnn_tasks.recipes import as_config, load_recipe
 from rnn_tasks.schemas import resolve_recipe
 from rnn_tasks.templates import distribute, run_dir as runs, serving, training
 
@@ -51,7 +51,10 @@ class Task(abc.ABC):
             source, or `None`.
 
     Attributes:
-        recipe: the resolved recipe (never changed by a method).
+        recipe: the resolved recipe (never changed by a method), as written to
+            the run directory.
+        config: the same recipe as frozen sections the code reads
+            (`config.model.units`; see `recipes.as_config`).
         preprocessing: what `build_preprocessing` fitted, `None` before `fit`.
         model: the raw-in, raw-out Keras model, `None` before `fit` or `load`.
         warmup_examples: `{input name: array}` of validation inputs for the
@@ -76,6 +79,7 @@ class Task(abc.ABC):
 
     def __init__(self, recipe, frame=None):
         self.recipe = recipe
+        self.config = as_config(recipe, self.schema)
         self.recipe_name = recipe.get("task")
         self.frame = frame
         self.data = None

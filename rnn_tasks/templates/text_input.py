@@ -22,5 +22,5 @@ class TextInput:
         return {"text": self.data.splits["validation"][0][:count].astype(object)}
 
     def inputs_from_files(self, paths):
-        return {"text": texts_from_arguments(paths, self.recipe["data"][self.text_column_key],
+        return {"text": texts_from_arguments(paths, getattr(self.config.data, self.text_column_key),
                                              self.pair_files)}

@@ -94,7 +94,7 @@ class TranslationTask(TextInput, EncoderDecoderTask):
 
     Example:
     >>> task = TranslationTask.from_recipe("translation_dates", {"train.epochs": 1})
-    >>> task.recipe["decode"]["method"]
+    >>> task.config.decode.method
     'beam'
     """
 
@@ -108,30 +108,30 @@ class TranslationTask(TextInput, EncoderDecoderTask):
     # 1. Data ---------------------------------------------------------------------------
 
     def load_data(self):
-        data = self.recipe["data"]
+        data = self.config.data
         sources, targets = self.read_pairs_frame()
         source_lengths = token_counts(Tokenize()(sources))
         target_lengths = token_counts(Tokenize(lowercase=False)(targets))
-        fits = (source_lengths <= data["max_source_length"]) & (target_lengths <= data["max_target_length"])
+        fits = (source_lengths <= data.max_source_length) & (target_lengths <= data.max_target_length)
         if not fits.any():
-            raise UserError(f"data: no pair fits max_source_length={data['max_source_length']} and "
-                            f"max_target_length={data['max_target_length']} tokens")
+            raise UserError(f"data: no pair fits max_source_length={data.max_source_length} and "
+                            f"max_target_length={data.max_target_length} tokens")
         sources, targets = sources[fits], targets[fits]
         keys = [text.lower() for text in sources]
-        parts = group_split(keys, data["split"], data["seed"])
+        parts = group_split(keys, data.split, data.seed)
         splits = {split: (sources[rows], targets[rows]) for split, rows in parts.items()}
         return PairData(splits, {"too_long": int((~fits).sum())})
 
     def read_pairs_frame(self, path=None):
         """`(sources, targets)` object arrays from a file at `path`, else the recipe's
         file, table or catalog dataset."""
-        data = self.recipe["data"]
-        path = path or data["path"]
-        columns = [data["source_column"] or "source", data["target_column"] or "target"]
+        data = self.config.data
+        path = path or data.path
+        columns = [data.source_column or "source", data.target_column or "target"]
         # CSV and JSON files are tables, and so is a file whose first line names one of the
         # columns (the reader says if the other is missing); the rest are source<TAB>target lines.
         table = Path(path).suffix in (".csv", ".jsonl", ".json") if path else self.frame is not None
-        if table or all((data["source_column"], data["target_column"])) and (
+        if table or all((data.source_column, data.target_column)) and (
                 not path or header_names(path) & set(columns)):
             frame = self.read_frame(columns, path)
             frame = frame.dropna(subset=columns)
@@ -140,7 +140,7 @@ class TranslationTask(TextInput, EncoderDecoderTask):
             if frame.empty:
                 raise UserError("data: no rows with both a source and a target text")
         else:
-            frame = read_pairs(path or fetch(load_card(data["dataset"])))
+            frame = read_pairs(path or fetch(load_card(data.dataset)))
         return (frame[columns[0]].astype(str).to_numpy(dtype=object),
                 frame[columns[1]].astype(str).to_numpy(dtype=object))
 
@@ -150,15 +150,15 @@ class TranslationTask(TextInput, EncoderDecoderTask):
         """Tokenizers and vocabularies, adapted on the training pairs (the trained ones after load)."""
         if self.model is not None:
             return self.preprocessing_layers()
-        data = self.recipe["data"]
+        data = self.config.data
         sources, targets = self.data.splits["train"]
         layers = {"source_tokenize": Tokenize(name="source_tokenize"),
                   "target_tokenize": Tokenize(lowercase=False, wrap=True, name="target_tokenize")}
-        sides = {"source": (sources, data["max_source_length"]),
-                 "target": (targets, data["max_target_length"] + 2)}  # + start and end
+        sides = {"source": (sources, data.max_source_length),
+                 "target": (targets, data.max_target_length + 2)}  # + start and end
         for side, (texts, length) in sides.items():
             vectorizer = keras.layers.TextVectorization(
-                max_tokens=data["vocabulary_size"], standardize=None, split="whitespace",
+                max_tokens=data.vocabulary_size, standardize=None, split="whitespace",
                 output_sequence_length=length, name=f"{side}_vectorizer")
             vectorizer.adapt(layers[f"{side}_tokenize"](texts))
             layers[f"{side}_vectorizer"] = vectorizer
@@ -174,7 +174,7 @@ class TranslationTask(TextInput, EncoderDecoderTask):
         sources, targets = self.data.splits[split]
         dataset = tf.data.Dataset.from_tensor_slices((sources.astype(str), targets.astype(str)))
         if split == "train":
-            dataset = dataset.shuffle(len(sources), seed=self.recipe["data"]["seed"])
+            dataset = dataset.shuffle(len(sources), seed=self.config.data.seed)
 
         def vectorize(source, target):
             target = self.ids("target", target)
@@ -189,11 +189,11 @@ class TranslationTask(TextInput, EncoderDecoderTask):
     def build_model(self):
         """The core: `(source ids, target ids)` -> next-token logits, from an
         `encoder` and a `decoder` model that decoding calls step by step."""
-        data = self.recipe["data"]
+        data = self.config.data
         encoder = self.build_encoder()
         decoder = self.build_decoder(encoder)
-        source = keras.Input((data["max_source_length"],), dtype="int64", name="source_ids")
-        target = keras.Input((data["max_target_length"] + 1,), dtype="int64", name="target_ids")
+        source = keras.Input((data.max_source_length,), dtype="int64", name="source_ids")
+        target = keras.Input((data.max_target_length + 1,), dtype="int64", name="target_ids")
         memory, *states = encoder(source)
         logits, *_ = decoder([target, memory, source, *self.decoder_states(states)])
         return keras.Model([source, target], logits, name="translation_core")
@@ -201,51 +201,51 @@ class TranslationTask(TextInput, EncoderDecoderTask):
     def build_encoder(self):
         """Source ids -> `[outputs, *decoder initial states]`: `model.layers`
         (bidirectional) recurrent layers, dropout between them."""
-        spec = self.recipe["model"]
+        spec = self.config.model
         source = keras.Input((None,), dtype="int64", name="source_ids")
         vocabulary = self.preprocessing_layers()["source_vectorizer"].vocabulary_size()
-        x = keras.layers.Embedding(vocabulary, spec["embedding_dim"], mask_zero=True,
+        x = keras.layers.Embedding(vocabulary, spec.embedding_dim, mask_zero=True,
                                    name="source_embedding")(source)
-        for depth in range(spec["layers"]):
-            last = depth == spec["layers"] - 1
-            layer = recurrent_layer(spec["cell"], spec["units"], spec["layer_norm"],
+        for depth in range(spec.layers):
+            last = depth == spec.layers - 1
+            layer = recurrent_layer(spec.cell, spec.units, spec.layer_norm,
                                     return_sequences=True, return_state=last)
-            x = keras.layers.Bidirectional(layer)(x) if spec["bidirectional"] else layer(x)
+            x = keras.layers.Bidirectional(layer)(x) if spec.bidirectional else layer(x)
             if last:
                 x, *states = x
-            elif spec["dropout"]:
-                x = keras.layers.Dropout(spec["dropout"])(x)
+            elif spec.dropout:
+                x = keras.layers.Dropout(spec.dropout)(x)
         # The decoder masks attention with the source ids it is given; a mask carried on
         # the outputs would only be dropped, with a warning, at the decoder's input.
         outputs = keras.ops.copy(x)
-        if spec["bidirectional"]:  # forward and backward final states -> one decoder state
+        if spec.bidirectional:  # forward and backward final states -> one decoder state
             half = len(states) // 2
-            states = [keras.layers.Dense(spec["units"], activation="tanh", name=f"bridge_{i}")(
+            states = [keras.layers.Dense(spec.units, activation="tanh", name=f"bridge_{i}")(
                 keras.layers.Concatenate()([states[i], states[half + i]])) for i in range(half)]
         return keras.Model(source, [outputs, *states], name="encoder")
 
     def build_decoder(self, encoder):
         """`[target ids, encoder outputs, source ids, *states]` -> `[logits, attention, *states]`:
         `model.layers` recurrent layers, then attention over the encoder outputs."""
-        spec = self.recipe["model"]
+        spec = self.config.model
         tokens = keras.Input((None,), dtype="int64", name="target_ids")
         memory = keras.Input((None, encoder.outputs[0].shape[-1]), name="encoder_outputs")
         source = keras.Input((None,), dtype="int64", name="source_ids")
         states = self.state_inputs()
         vocabulary = self.preprocessing_layers()["target_vectorizer"].vocabulary_size()
-        x = keras.layers.Embedding(vocabulary, spec["embedding_dim"], mask_zero=True,
+        x = keras.layers.Embedding(vocabulary, spec.embedding_dim, mask_zero=True,
                                    name="target_embedding")(tokens)
         x, new_states = self.recurrent_stack(x, states)
-        keys = keras.layers.Dense(spec["units"], use_bias=False, name="attention_keys")(memory)
-        score = (keras.layers.Attention(name="attention") if spec["attention"] == "luong"
+        keys = keras.layers.Dense(spec.units, use_bias=False, name="attention_keys")(memory)
+        score = (keras.layers.Attention(name="attention") if spec.attention == "luong"
                  else keras.layers.AdditiveAttention(name="attention"))
         source_mask = keras.ops.not_equal(source, 0)
         context, weights = score([x, memory, keys], mask=[None, source_mask],
                                  return_attention_scores=True)
         x = keras.layers.Concatenate()([x, context])
-        x = keras.layers.Dense(spec["units"], activation="tanh", name="attentional")(x)
-        if spec["dropout"]:
-            x = keras.layers.Dropout(spec["dropout"])(x)
+        x = keras.layers.Dense(spec.units, activation="tanh", name="attentional")(x)
+        if spec.dropout:
+            x = keras.layers.Dropout(spec.dropout)(x)
         logits = keras.layers.Dense(vocabulary, name="logits")(x)
         return keras.Model([tokens, memory, source, *states], [logits, weights, *new_states],
                            name="decoder")
@@ -272,7 +272,7 @@ class TranslationTask(TextInput, EncoderDecoderTask):
 
     @property
     def target_length(self):
-        return self.recipe["data"]["max_target_length"]
+        return self.config.data.max_target_length
 
     def encode(self, texts):
         """Raw source texts -> `([encoder outputs, source ids], decoder states)` (graph-safe)."""
@@ -325,7 +325,7 @@ class TranslationTask(TextInput, EncoderDecoderTask):
         source_tokens = source_tokens[:int(tf.reduce_sum(tf.cast(source > 0, tf.int32)))]
         vocabulary = layers["target_vectorizer"].get_vocabulary()
         token, outputs, rows = vocabulary.index(START), [], []
-        for _ in range(self.recipe["data"]["max_target_length"] + 1):
+        for _ in range(self.config.data.max_target_length + 1):
             logits, weights, *states = self.part("decoder")(
                 [tf.constant([[token]], "int64"), memory, source, *states], training=False)
             token = int(tf.argmax(logits[0, 0]))
