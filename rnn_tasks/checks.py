@@ -15,6 +15,7 @@ import fcntl
 import json
 import os
 import re
+import tempfile
 from pathlib import Path
 
 from rnn_tasks.data.readers import check_data_file, expand_paths
@@ -76,9 +77,8 @@ def check_data(recipe):
         return check_data_files(data["path"], "data.path")
     card = load_card(data["dataset"])
     cache = cache_dir()
-    if card["source"].get("kind") in ("url", "pypi") and cache.exists() and not cache.is_dir():
-        raise UserError(f"the download cache {cache} is a file, not a folder; "
-                        "point RNN_TASKS_CACHE at a folder")
+    if card["source"].get("kind") in ("url", "pypi") and not cache.is_dir():
+        check_writable(cache, "the download cache (RNN_TASKS_CACHE)")
 
 
 def check_data_files(pattern, what):
@@ -102,6 +102,11 @@ def check_writable(path, what):
         raise UserError(f"{what} {path} cannot be created: {existing} is a file")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise UserError(f"{what} {path} cannot be written: no write permission on {existing}")
+    try:  # what access() cannot tell: read-only or virtual file systems (/proc), root's view
+        os.rmdir(tempfile.mkdtemp(prefix=".rnn-tasks-probe-", dir=existing))
+    except OSError as error:
+        raise UserError(f"{what} {path} cannot be created in {existing}: "
+                        f"{error.strerror.lower()}") from None
 
 
 def check_training_run_dir(run_dir, resume):

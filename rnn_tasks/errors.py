@@ -1,4 +1,7 @@
-"""The one exception type for bad input."""
+"""The one exception type for bad input, and the check of path arguments."""
+
+import os
+from pathlib import Path
 
 
 class UserError(Exception):
@@ -8,3 +11,20 @@ class UserError(Exception):
     status 2; the message says what was wrong, what was received and what is
     allowed.
     """
+
+
+def path_argument(name, value):
+    """`value` as a `Path`, or a `UserError` naming the argument when it is not a path.
+
+    Example:
+    >>> path_argument("run_dir", "runs/x").as_posix()
+    'runs/x'
+    >>> path_argument("run_dir", None)
+    Traceback (most recent call last):
+    ...
+    rnn_tasks.errors.UserError: run_dir must be a path (a str or os.PathLike), got NoneType None
+    """
+    if isinstance(value, (str, os.PathLike)) and str(value).strip():
+        return Path(value)
+    raise UserError(f"{name} must be a path (a str or os.PathLike), got "
+                    f"{type(value).__name__} {value!r}")

@@ -60,6 +60,11 @@ def texts_from_arguments(arguments, column, pairs=False):
             raise UserError(f"predict: file not found: {argument} (to predict that text itself, "
                             "add a space or punctuation)")
         if kind is None:
+            try:
+                argument.encode("utf-8")
+            except UnicodeEncodeError:  # bytes the shell passed on undecoded
+                raise UserError(f"predict: the text {argument.encode('utf-8', 'replace')[:40]!r}"
+                                " is not UTF-8; give UTF-8 text") from None
             texts.append(argument)
             continue
         path = Path(argument)
@@ -89,9 +94,10 @@ def _path_kind(argument):
         return None
     try:
         path = Path(argument)
-        if path.is_file() or path.is_fifo():  # a pipe too: /dev/stdin, <(command)
-            return "file"
-        return "folder" if path.is_dir() else None
+        if path.is_dir():
+            return "folder"
+        # A pipe or device is a file too: /dev/stdin, <(command), /dev/null.
+        return "file" if path.exists() else None
     except OSError:  # e.g. a long text: too long for a file name
         return None
 

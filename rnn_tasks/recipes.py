@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import tomli_w
 
-from rnn_tasks.errors import UserError
+from rnn_tasks.errors import UserError, path_argument
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -244,7 +244,7 @@ def load_recipe(source, overrides=None):
     >>> name, recipe["task"], recipe["train"]["epochs"]
     ('price_forecasting', 'forecasting', 2)
     """
-    path = resolve_recipe_path(source)
+    path = resolve_recipe_path(path_argument("recipe", source))
     return apply_overrides(read_toml(path), as_overrides(overrides)), Path(path).stem
 
 

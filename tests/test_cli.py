@@ -66,6 +66,12 @@ def test_sentiment_evaluate_takes_a_file_without_the_group_column_and_empty_labe
     metrics = json.loads(result.stdout)
     assert metrics["n_examples"] == 99 and metrics["dropped_other_labels"] == 5 + 1
 
+    frame[frame["category"] == "fresh"].to_csv(tmp_path / "fresh.csv", index=False)
+    result = shell("evaluate", run_dir, "--data", "fresh.csv", cwd=tmp_path)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    metrics = json.loads(result.stdout)  # one class: accuracy is defined, AUC is not
+    assert metrics["auc"] is None and 0 <= metrics["accuracy"] <= 1
+
 
 def test_export_is_readable_by_other_users(forecasting_run, tmp_path):
     _, run_dir, _ = forecasting_run

@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from rnn_tasks.checks import check_writable, next_version
-from rnn_tasks.errors import UserError
+from rnn_tasks.errors import UserError, path_argument
 from rnn_tasks.recipes import write_recipe
 
 WARMUP_FILE = "tf_serving_warmup_requests"
@@ -42,7 +42,7 @@ def export_task(task, base_dir, version=None):
         `pathlib.Path` of the version folder.
     """
     task.require_model("export")
-    base = Path(base_dir)
+    base = path_argument("base_dir", base_dir)
     check_writable(base, "export:")
     if version is not None and (isinstance(version, bool) or not isinstance(version, (int, np.integer))):
         raise UserError(f"export: version must be an integer, got {version!r}")

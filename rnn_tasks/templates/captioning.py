@@ -281,7 +281,8 @@ class CaptioningTask(EncoderDecoderTask):
         generated = self.generate([image for image, _ in references])
         fig, axes = plt.subplots(2, 4, figsize=(14, 8))
         for ax, (image, refs), caption in zip(axes.flat, references, generated):
-            ax.imshow(decode_image(image, self.config.data.image_size).numpy())
+            # Resizing overshoots [0, 1] by a hair, which imshow would warn about.
+            ax.imshow(np.clip(decode_image(image, self.config.data.image_size).numpy(), 0, 1))
             ax.set_title(f"model: {caption}\nreference: {refs[0]}", fontsize=7,
                          color="black" if caption in refs else "tab:red")
             ax.axis("off")

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from rnn_tasks.checks import MODEL_FILE, RECIPE_FILE, check_changeable, finished_run_recipe
-from rnn_tasks.errors import UserError
+from rnn_tasks.errors import UserError, path_argument
 from rnn_tasks.metrics import metrics_json
 from rnn_tasks.recipes import as_overrides, write_recipe
 
@@ -34,7 +34,9 @@ def write_run(task, run_dir, metrics=None, overwrite=False):
     run there is refused, or with `overwrite` replaced, old results removed."""
     from rnn_tasks.export.saved_model import write_warmup_requests
 
-    run = Path(run_dir)
+    run = path_argument("run_dir", run_dir)
+    if run.is_file():
+        raise UserError(f"save: {run} is a file, not a folder")
     if (run / MODEL_FILE).is_file():
         if not overwrite:
             raise UserError(f"save: {run} already holds a finished run; save to another folder "
@@ -80,7 +82,7 @@ def read_run(cls, run_dir, overrides=None, as_template=False):
     """
     from rnn_tasks.export.saved_model import read_warmup_requests
 
-    run = Path(run_dir)
+    run = path_argument("run_dir", run_dir)
     check_changeable(as_overrides(overrides), "load overrides")
     raw = finished_run_recipe(run, overrides)
     trained_by = _trained_by(run)

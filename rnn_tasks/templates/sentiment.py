@@ -84,8 +84,9 @@ class SentimentTask(TextInput, Task):
         return [data.text_column, data.label_column] + (
             [data.group_column] if data.group_column else [])
 
-    def labelled_texts(self, frame):
-        """Keeps rows with a text and one of `labels`; refuses data with one class.
+    def labelled_texts(self, frame, both_labels=True):
+        """Keeps rows with a text and one of `labels`; refuses data with one class
+        (with `both_labels`; else only data with no labelled text).
 
         Returns:
             `(texts, labels 0/1, groups or None, {reason: dropped count})`.
@@ -101,14 +102,15 @@ class SentimentTask(TextInput, Task):
         keep = known & has_words
         found = sorted(set(labels.dropna()))
         present = set(labels[keep])
-        if len(present) < 2 and len(set(labels[known])) == 2:
+        needed, asked = (2, "both labels") if both_labels else (1, "a label of")
+        if len(present) < needed <= len(set(labels[known])):
             raise UserError(f"data: after dropping texts without words, column "
-                            f"{data.label_column!r} no longer has both labels {self.labels} "
+                            f"{data.label_column!r} no longer has {asked} {self.labels} "
                             f"({int(keep.sum())} of {int(known.sum())} labelled rows have words in "
                             f"column {data.text_column!r})")
-        if len(present) < 2:
+        if len(present) < needed:
             raise UserError(
-                f"data: column {data.label_column!r} needs both labels {self.labels} "
+                f"data: column {data.label_column!r} needs {asked} {self.labels} "
                 f"(found: {', '.join(map(repr, found[:10]))}); set data.labels to its two values, "
                 "negative first"
             )
@@ -186,7 +188,8 @@ class SentimentTask(TextInput, Task):
     @timed
     def evaluate_file(self, path):
         """Metrics on every labelled row of another CSV/TSV/JSONL file."""
-        texts, labels, _, dropped = self.labelled_texts(read_table(path, self.columns()[:2]))
+        texts, labels, _, dropped = self.labelled_texts(read_table(path, self.columns()[:2]),
+                                                        both_labels=False)
         metrics = classification_metrics(labels, self.probabilities(texts))
         return {**metrics, **dropped_counts(dropped)}
 
