@@ -78,6 +78,11 @@ class Task(abc.ABC):
             TASKS[cls.name] = cls
 
     def __init__(self, recipe, frame=None):
+        if keras.backend.backend() != "tensorflow":  # found now, not after training
+            raise UserError(
+                f"the task templates run on the TensorFlow backend (their tf.data pipelines, "
+                f"serving graphs and SavedModels are TensorFlow), got {keras.backend.backend()!r}; "
+                "set KERAS_BACKEND=tensorflow (the layers of rnn_tasks.layers run on every backend)")
         self.recipe = recipe
         self.config = as_config(recipe, self.schema)
         self.recipe_name = recipe.get("task")
