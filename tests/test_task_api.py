@@ -124,6 +124,8 @@ def test_the_decoder_has_model_layers_recurrent_layers(pairs_tsv):
     (lambda t, run: t.save(run), "already holds a finished run"),
     (lambda t, run: Task.load(run, overrides={"model.units": 8}), "load overrides model.units: fixed"),
     (lambda t, run: Task.load(run, overrides="model.units=8"), "overrides must be a dict"),
+    (lambda t, run: t.predict({"history": np.ones((20, 1)), "future": np.ones((3, 1))}),
+     "predict: this model does not read 'future' (it reads 'history')"),
     (lambda t, run: Task.load(None), "run_dir must be a path (a str or os.PathLike), got NoneType None"),
     (lambda t, run: Task.from_recipe(42), "recipe must be a path (a str or os.PathLike), got int 42"),
     (lambda t, run: t.save(run / "recipe.toml"), "recipe.toml is a file, not a folder"),

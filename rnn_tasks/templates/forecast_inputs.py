@@ -35,6 +35,10 @@ def serving_arrays(inputs, recipe, future_names):
         named = ", ".join(f"{name!r}: ..." for name in future_names)
         raise UserError(f"predict: this model also reads {', '.join(map(repr, future_names))}; "
                         f"pass a dict {{'history': ..., {named}}}")
+    unread = sorted(set(inputs) - {"history", *future_names}) if isinstance(inputs, dict) else []
+    if unread and "history" in inputs:
+        raise UserError(f"predict: this model does not read {', '.join(map(repr, unread))} "
+                        f"(it reads {', '.join(map(repr, ['history', *future_names]))})")
     history = history_array(named_input(inputs, "history"), recipe)
     arrays = [history]
     if "future" in future_names:
