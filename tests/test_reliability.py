@@ -150,6 +150,11 @@ BAD_INPUTS = [
      "--resume: r is a forecasting run; the recipe 'sentiment' is sentiment"),
     ("resume a finished run", {}, ["train", "price_forecasting", "--resume", "--run-dir", "{forecasting}"],
      "is a finished run (it has model.keras)"),
+    ("resume with fewer epochs than done",
+     {"r/recipe.toml": 'task = "forecasting"\n[data]\npath = "p.csv"\ntarget_columns = ["y"]\n',
+      "r/checkpoints/training_metadata.json": '{"epoch": 5, "batch": 0}'},
+     ["train", "price_forecasting", "--run-dir", "r", "--resume", "--set", "train.epochs=3"],
+     "--resume: r has 5 epochs done; `train.epochs` = 3 asks for fewer (set it to 5 or more)"),
     # Data: refused, never trained on.
     ("data file empty", {"empty.csv": ""}, price_args("empty.csv"), "cannot read empty.csv as CSV"),
     ("binary garbage", {"garbage.csv": bytes(range(256)) * 4}, price_args("garbage.csv"),
@@ -262,6 +267,13 @@ BAD_INPUTS = [
      "predict: file not found: reviews.txt"),
     ("predict an empty text file", {"empty.txt": ""}, ["predict", "{sentiment}", "empty.txt"],
      "predict: empty.txt has no texts"),
+    ("predict an empty argument", {}, ["predict", "{forecasting}", ""],
+     "predict: input 1 is empty (''); give a data file"),
+    ("predict an empty text", {}, ["predict", "{sentiment}", "fine", " "],
+     "predict: input 2 is empty (' ')"),
+    ("predict with an empty model directory", {}, ["predict", "", "x.csv"],
+     "predict: the model directory is empty ('')"),
+    ("evaluate an empty run directory", {}, ["evaluate", ""], "the run directory is empty ('')"),
     ("truncated model file", {"run/recipe.toml": 'task = "forecasting"\n[data]\npath = "x.csv"\n'
                                                   'target_columns = ["x"]\n',
                               "run/model.keras": b"PK\x03\x04 cut short"},
@@ -360,6 +372,20 @@ def test_bad_input_in_a_real_shell_is_one_line_exit_2_and_writes_nothing(
     assert result.returncode == 2, result.stderr
     assert len(lines) == 1 and message in lines[0], result.stderr
     assert snapshot(tmp_path, *runs.values()) == before  # no run dir, no export, no lock
+
+
+@pytest.mark.parametrize("delay", [0.15, 0.4, 1.0, 2.0])
+def test_ctrl_c_while_the_libraries_load_is_one_line_exit_130(tmp_path, delay):
+    """From the first import of NumPy and pandas through TensorFlow's start-up, and later."""
+    prices = write_prices(tmp_path / "p.csv")
+    process = subprocess.Popen([RNN_TASKS, "train", "price_forecasting", "--run-dir", "run",
+                                "--set", f"data.path={prices}"], cwd=tmp_path,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    time.sleep(delay)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130 and err.strip() == "rnn-tasks: interrupted", err
+    assert not (tmp_path / "run").exists()
 
 
 def test_recipe_errors_are_answered_before_tensorflow_starts(tmp_path):
