@@ -60,6 +60,7 @@ class ForecastingTask(Task):
 
     name = "forecasting"
     schema = FORECASTING
+    data_class = forecast_data.ForecastData
 
     # Shortcuts to the recipe -------------------------------------------------------
 
