@@ -126,12 +126,28 @@ def check_training_run_dir(run_dir, resume):
                         "(use --resume to continue it)")
 
 
+def check_resume_epochs(run_dir, epochs):
+    """`--resume` continues from the epochs the run's backup holds; `train.epochs` below
+    that would train nothing and pass the run off as shorter than it is."""
+    path = Path(run_dir) / "checkpoints" / "training_metadata.json"  # Keras's BackupAndRestore
+    try:
+        done = int(json.loads(path.read_text())["epoch"])
+    except (OSError, ValueError, KeyError, TypeError):  # no backup yet: nothing done
+        return
+    if epochs < done:
+        raise UserError(f"--resume: {run_dir} has {done} epochs done; `train.epochs` = {epochs} "
+                        f"asks for fewer (set it to {done} or more)")
+
+
 def finished_run_recipe(run_dir, overrides=None):
     """The raw recipe of a finished run directory, with `overrides` applied.
 
     Keys that recipes no longer have (`RETIRED`) are dropped, so runs trained
     before they were retired still load.
     """
+    if not str(run_dir).strip():  # `Path("")` is the current folder
+        raise UserError(f"the run directory is empty ({str(run_dir)!r}); give a finished run "
+                        "directory (e.g. runs/aapl)")
     run = Path(run_dir)
     if not (run / RECIPE_FILE).is_file() or not (run / MODEL_FILE).is_file():
         raise UserError(

@@ -14,11 +14,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from rnn_tasks import checks
 from rnn_tasks.errors import UserError
-from rnn_tasks.inputs import format_outputs
-from rnn_tasks.metrics import metrics_json
-from rnn_tasks.recipes import write_recipe
+
+# NumPy, pandas and TensorFlow are imported inside the commands, within `main`'s
+# handling of Ctrl-C: pressed while they load, it ends as one line, exit 130.
 
 EXIT_BAD_INPUT = 2
 DISK_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
@@ -28,8 +27,17 @@ def main(argv=None):
     """Entry point of `rnn-tasks`; returns the exit status.
 
     Every failure a user can cause, `UserError` or one from the file system
-    (a folder that cannot be written, a full disk), ends here as one line.
+    (a folder that cannot be written, a full disk), ends here as one line;
+    so does Ctrl-C (exit 130), even while the libraries are still loading.
     """
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("rnn-tasks: interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv):
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.verbose:
@@ -161,6 +169,10 @@ def build_parser():
 
 
 def run_train(args):
+    from rnn_tasks import checks
+    from rnn_tasks.metrics import metrics_json
+    from rnn_tasks.recipes import write_recipe
+
     if args.resume and not args.run_dir:
         raise UserError("--resume needs --run-dir pointing at an interrupted run (with recipe.toml)")
     if args.resume:  # first: what to resume decides which recipe is read
@@ -169,6 +181,8 @@ def run_train(args):
         raise UserError("--run-dir must not be empty (leave it out for runs/<recipe>-<time>)")
     source = Path(args.run_dir) / checks.RECIPE_FILE if args.resume else args.recipe
     recipe, name = checks.training_recipe(source, args.overrides)
+    if args.resume:
+        checks.check_resume_epochs(args.run_dir, recipe["train"]["epochs"])
     if args.resume and args.recipe:
         given, _ = checks.training_recipe(args.recipe, args.overrides)
         if given["task"] != recipe["task"]:
@@ -213,6 +227,9 @@ def _train_as_worker(task):
 
 
 def run_evaluate(args):
+    from rnn_tasks import checks
+    from rnn_tasks.metrics import metrics_json
+
     checks.check_evaluate_options(args.run_dir, args.overrides, args.backtest, args.data)
     task = templates(args).load(args.run_dir, args.overrides, as_template=True)
     kwargs = {"backtest": args.backtest} if args.backtest else {}
@@ -232,6 +249,16 @@ def _write_backtest(task, metrics, path):
 
 
 def run_predict(args):
+    from rnn_tasks import checks
+    from rnn_tasks.inputs import format_outputs
+
+    if not args.model_dir.strip():
+        raise UserError(f"predict: the model directory is empty ({args.model_dir!r}); give a run "
+                        "directory or an export version folder")
+    for number, argument in enumerate(args.inputs, 1):
+        if not argument.strip():  # `Path("")` is ".": it would be read as the current folder
+            raise UserError(f"predict: input {number} is empty ({argument!r}); give a data file "
+                            "(or, to a text model, the text itself)")
     model_dir = Path(args.model_dir)
     if (model_dir / "saved_model.pb").is_file():
         return _predict_export(model_dir, args)
@@ -249,6 +276,7 @@ def _predict_export(export_dir, args):
     import tensorflow as tf
 
     from rnn_tasks.export.saved_model import RECIPE_FILE
+    from rnn_tasks.inputs import format_outputs
     from rnn_tasks.recipes import read_toml
 
     task = task_class.from_dict(read_toml(export_dir / "assets.extra" / RECIPE_FILE))
@@ -258,6 +286,8 @@ def _predict_export(export_dir, args):
 
 
 def run_export(args):
+    from rnn_tasks import checks
+
     checks.finished_run_recipe(args.run_dir)
     checks.check_export_options(args.to, args.version, args.models_config, args.name,
                                 args.serving_base)

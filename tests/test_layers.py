@@ -276,9 +276,27 @@ def test_invalid_arguments(kwargs, message):
     assert message in str(error.value)
 
 
-def test_input_must_be_a_sequence():
-    with pytest.raises(ValueError, match="ndim=3"):
-        LayerNormGRU(4)(np.zeros((2, 3), "float32"))
+@pytest.mark.parametrize("layer_class", LAYERS)
+def test_input_must_be_a_sequence(layer_class):
+    with pytest.raises(ValueError, match=r"expected ndim=3, found ndim=2. Full shape received: \(2, 3\)"):
+        layer_class(4)(np.zeros((2, 3), "float32"))
+
+
+@pytest.mark.parametrize("layer_class", LAYERS)
+def test_a_built_layer_refuses_another_feature_size(x, layer_class):
+    layer = layer_class(4)
+    layer(x)  # built for 5 features
+    with pytest.raises(ValueError, match=r"expected axis -1 of input shape to have value 5, "
+                                         r"but received input with shape \(3, 6, 2\)"):
+        layer(x[..., :2])
+
+
+@pytest.mark.parametrize("layer_class", LAYERS)
+def test_integer_inputs_are_cast_as_keras_layers_cast_them(layer_class):
+    integers = np.arange(24, dtype="int32").reshape(2, 4, 3) % 5
+    layer = layer_class(4)
+    expected = numpy(layer(integers.astype("float32")))
+    np.testing.assert_allclose(numpy(layer(integers)), expected, rtol=1e-6)
 
 
 # Training: gradients, mixed precision, XLA -------------------------------------------

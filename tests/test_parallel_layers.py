@@ -236,6 +236,20 @@ def test_invalid_arguments(kwargs, message):
         LayerNormMinLSTM(4)(np.zeros((3, 5, 2), "float32"), initial_state=[h, h])
 
 
+@pytest.mark.parametrize("kind", ["gru", "lstm"])
+def test_wrong_inputs_name_the_expected_and_received_shapes(x, kind):
+    layer = LAYERS[kind](4)
+    with pytest.raises(ValueError, match=r"expected ndim=3, found ndim=2. Full shape received: \(3, 7\)"):
+        layer(x[..., 0])
+    layer(x)
+    with pytest.raises(ValueError, match=r"expected axis -1 of input shape to have value "
+                                         rf"{x.shape[-1]}, but received input with shape \(3, 7, 1\)"):
+        layer(x[..., :1])
+    integers = np.arange(x.size, dtype="int32").reshape(x.shape) % 3
+    np.testing.assert_allclose(numpy(layer(integers)), numpy(layer(integers.astype("float32"))),
+                               rtol=1e-6)
+
+
 def test_recurrent_layer_names_them():
     assert isinstance(recurrent_layer("mingru", 4), LayerNormMinGRU)
     assert isinstance(recurrent_layer("minlstm", 4), LayerNormMinLSTM)

@@ -158,6 +158,11 @@ BAD_INPUTS = [
      "--resume: r is a forecasting run; the recipe 'sentiment' is sentiment"),
     ("resume a finished run", {}, ["train", "price_forecasting", "--resume", "--run-dir", "{forecasting}"],
      "is a finished run (it has model.keras)"),
+    ("resume with fewer epochs than done",
+     {"r/recipe.toml": 'task = "forecasting"\n[data]\npath = "p.csv"\ntarget_columns = ["y"]\n',
+      "r/checkpoints/training_metadata.json": '{"epoch": 5, "batch": 0}'},
+     ["train", "price_forecasting", "--run-dir", "r", "--resume", "--set", "train.epochs=3"],
+     "--resume: r has 5 epochs done; `train.epochs` = 3 asks for fewer (set it to 5 or more)"),
     # Data: refused, never trained on.
     ("data file empty", {"empty.csv": ""}, price_args("empty.csv"), "cannot read empty.csv as CSV"),
     ("binary garbage", {"garbage.csv": bytes(range(256)) * 4}, price_args("garbage.csv"),
@@ -193,6 +198,12 @@ BAD_INPUTS = [
      price_args("p.csv"), "infinite or too large values (first: 1e+39"),
     ("series too short", {"p.csv": lambda t: prices_with(t, "p.csv", lambda f: f.iloc[:24])},
      price_args("p.csv"), "too few for window=20 + horizon=5"),
+    ("every series too short", {"p.csv": lambda t: prices_with(t, "p.csv", lambda f: pd.concat(
+        [f.iloc[:24], f.iloc[:10].assign(Ticker="IBM")]))},
+     [*price_args("p.csv"), "--set", 'data.group="*"'], "too few for window=20 + horizon=5"),
+    ("a True/False target", {"p.csv": lambda t: prices_with(t, "p.csv", lambda f: f.assign(
+        **{"Adj Close": f.index % 3 == 0}))}, price_args("p.csv"),
+     "data: target column 'Adj Close' holds True/False values, not numbers"),
     ("bad date", {"p.csv": lambda t: prices_with(t, "p.csv", lambda f: f.assign(
         Date=f["Date"].where(f.index != 3, "someday")))}, price_args("p.csv"),
      "column 'Date' has a non-date value 'someday'"),
@@ -250,6 +261,10 @@ BAD_INPUTS = [
      "half.png cannot be decoded: "),
     ("predict a short history", {"h.csv": "Date,Adj Close\n2001-01-01,3\n"}, ["predict", "{forecasting}", "h.csv"],
      "h.csv: has 1 rows, the model needs the last 20"),
+    ("evaluate a short file with repeated dates", {"p.csv": lambda t: prices_with(
+        t, "p.csv", lambda f: pd.concat([f.iloc[:12], f.iloc[:3]]))},
+     ["evaluate", "{forecasting}", "--data", "p.csv"],
+     "p.csv: has 15 rows (3 repeat a date and were dropped, 12 left), too few for window=20"),
     ("export to a file", {"taken": "x"}, ["export", "{forecasting}", "--to", "taken"],
      "--to taken is a file, not a folder"),
     ("export version zero", {}, ["export", "{forecasting}", "--to", "e", "--version", "0"],
@@ -270,6 +285,13 @@ BAD_INPUTS = [
      "predict: file not found: reviews.txt"),
     ("predict an empty text file", {"empty.txt": ""}, ["predict", "{sentiment}", "empty.txt"],
      "predict: empty.txt has no texts"),
+    ("predict an empty argument", {}, ["predict", "{forecasting}", ""],
+     "predict: input 1 is empty (''); give a data file"),
+    ("predict an empty text", {}, ["predict", "{sentiment}", "fine", " "],
+     "predict: input 2 is empty (' ')"),
+    ("predict with an empty model directory", {}, ["predict", "", "x.csv"],
+     "predict: the model directory is empty ('')"),
+    ("evaluate an empty run directory", {}, ["evaluate", ""], "the run directory is empty ('')"),
     ("truncated model file", {"run/recipe.toml": 'task = "forecasting"\n[data]\npath = "x.csv"\n'
                                                   'target_columns = ["x"]\n',
                               "run/model.keras": b"PK\x03\x04 cut short"},
@@ -368,6 +390,32 @@ def test_bad_input_in_a_real_shell_is_one_line_exit_2_and_writes_nothing(
     assert result.returncode == 2, result.stderr
     assert len(lines) == 1 and message in lines[0], result.stderr
     assert snapshot(tmp_path, *runs.values()) == before  # no run dir, no export, no lock
+
+
+def test_series_too_short_for_a_split_are_named_in_one_notice(tmp_path):
+    prices = pd.read_csv(write_prices(tmp_path / "p.csv", rows=200))
+    pd.concat([prices, prices.iloc[:10].assign(Ticker="IBM"), prices.iloc[:12].assign(Ticker="XYZ")]
+              ).to_csv(tmp_path / "p.csv", index=False)
+    result = shell(*price_args("p.csv"), "--set", 'data.group="*"', "--run-dir", "run", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip() == ("notice: 2 of 3 series are too short for window=20 + horizon=5 "
+                                     "in a split and left out of it: 'IBM' (every split), "
+                                     "'XYZ' (every split)")
+    assert set(json.loads((tmp_path / "run" / "metrics.json").read_text())["groups"]) == {"AAPL"}
+
+
+@pytest.mark.parametrize("delay", [0.15, 0.4, 1.0, 2.0])
+def test_ctrl_c_while_the_libraries_load_is_one_line_exit_130(tmp_path, delay):
+    """From the first import of NumPy and pandas through TensorFlow's start-up, and later."""
+    prices = write_prices(tmp_path / "p.csv")
+    process = subprocess.Popen([RNN_TASKS, "train", "price_forecasting", "--run-dir", "run",
+                                "--set", f"data.path={prices}"], cwd=tmp_path,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    time.sleep(delay)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130 and err.strip() == "rnn-tasks: interrupted", err
+    assert not (tmp_path / "run").exists()
 
 
 def test_recipe_errors_are_answered_before_tensorflow_starts(tmp_path):

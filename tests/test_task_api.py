@@ -6,6 +6,7 @@ import re
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pandas as pd
 import pytest
@@ -67,6 +68,54 @@ def test_a_hook_that_returns_no_model_is_named(prices_csv):
     task = Broken.from_recipe("price_forecasting", {**TINY, "data.path": str(prices_csv)})
     with pytest.raises(UserError, match="Broken.build_model must return a keras.Model, got NoneType"):
         task.fit(verbose=0)
+
+
+class WrongInputs(ConvForecaster):
+    """Reads one feature more than the template feeds."""
+
+    def build_model(self):
+        data = self.recipe["data"]
+        inputs = keras.Input((data["window"], len(self.columns) + 1))
+        x = keras.layers.Dense(data["horizon"] * self.n_targets)(inputs)
+        return keras.Model(inputs, keras.layers.Reshape(
+            (data["window"], data["horizon"], self.n_targets))(x))
+
+
+class WrongOutputs(ConvForecaster):
+    """Forgets the horizon axis of the forecasts."""
+
+    def build_model(self):
+        data = self.recipe["data"]
+        inputs = keras.Input((data["window"], len(self.columns)))
+        return keras.Model(inputs, keras.layers.Dense(data["horizon"])(inputs))
+
+
+class DataAsFrame(ForecastingTask):
+    def load_data(self):
+        return self.read_frame()
+
+
+class DataAsList(ForecastingTask):
+    def training_data(self, split):
+        return list(super().training_data(split))
+
+
+@pytest.mark.parametrize("task_class, message", [
+    (WrongInputs, "WrongInputs.build_model returned a model whose input shape(s) are (None, 20, 2); "
+                  "the template feeds it (None, 20, 1) (None: the batch, or any length)"),
+    (WrongOutputs, "WrongOutputs.build_model returned a model whose output shape(s) are "
+                   "(None, 20, 3); the targets have shape(s) (None, 20, 3, 1) (an output may add one "
+                   "last axis, for classes or quantiles)"),
+    (DataAsFrame, "DataAsFrame.load_data must return a ForecastData, got DataFrame"),
+    (DataAsList, "DataAsList.training_data('train') must return (inputs, targets) arrays or a "
+                 "tf.data.Dataset of such batches, got list"),
+])
+def test_a_subclass_hook_that_returns_the_wrong_thing_is_named(prices_csv, task_class, message):
+    task = task_class.from_recipe("price_forecasting", {**TINY, "data.path": str(prices_csv)})
+    with pytest.raises(UserError) as error:
+        task.fit(verbose=0)
+    assert str(error.value) == message
+    assert task.model is None  # refused before the core was first called
 
 
 def test_a_data_frame_trains_in_place_of_a_file(tmp_path):

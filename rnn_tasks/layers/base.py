@@ -207,6 +207,14 @@ class CellSequenceLayer(keras.layers.RNN):
         super().__init__(cell, **kwargs)
         self.input_spec = keras.layers.InputSpec(ndim=3)
 
+    def build(self, sequences_shape, initial_state_shape=None):
+        super().build(sequences_shape, initial_state_shape)
+        # As Keras's Dense: once built, inputs of another feature size are refused
+        # with the expected and received shapes, not a failed matrix product.
+        features = sequences_shape[-1]
+        self.input_spec = keras.layers.InputSpec(
+            ndim=3, axes={-1: features} if features is not None else None)
+
     @property
     def units(self):
         return self.cell.units

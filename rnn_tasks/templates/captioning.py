@@ -72,6 +72,7 @@ class CaptioningTask(EncoderDecoderTask):
     name = "captioning"
     preprocessing_names = ("decode_images", "caption_tokenize", "caption_vectorizer")
     schema = CAPTIONING
+    data_class = CaptionData
     input_name, output_name = "image_bytes", "caption"
 
     # 1. Data ---------------------------------------------------------------------------

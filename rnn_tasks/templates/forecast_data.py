@@ -14,6 +14,7 @@ inside the model).
 """
 
 import dataclasses
+import sys
 from typing import NamedTuple
 
 import numpy as np
@@ -134,6 +135,7 @@ def read_series(frame, data, name=None, ahead=0):
         dates = np.arange(len(frame))
         seconds = np.zeros(len(frame), dtype="int64")
     columns = list(data["target_columns"]) + list(data["feature_columns"])
+    refuse_booleans(frame, data["target_columns"])
     values = numbers(frame.iloc[:len(frame) - ahead], columns, dates)
     if data["scaling"] == "log" and (values <= 0).any():
         column = columns[int(np.argmax((values <= 0).any(axis=0)))]
@@ -142,6 +144,25 @@ def read_series(frame, data, name=None, ahead=0):
             f"{values.min():g}; a model trained with data.scaling=difference takes them")
     known = numbers(frame, data["future_columns"], dates)
     return Series(name, dates, values, known, seconds, {}, dropped)
+
+
+def refuse_booleans(frame, columns):
+    """A target of True/False cells would be read as 1/0 and forecast as a number: refused."""
+    for column in columns:
+        cells = frame[column]
+        if pd.api.types.is_bool_dtype(cells) or (
+                cells.dtype == object and cells.map(lambda v: isinstance(v, (bool, np.bool_))).any()):
+            raise UserError(f"data: target column {column!r} holds True/False values, not numbers; "
+                            "forecast a numeric column (write the values as numbers, e.g. 0 and 1, "
+                            "if they are meant as numbers)")
+
+
+def rows_note(one):
+    """`"has N rows"` of a series as its file holds them, saying which were dropped."""
+    kept, dropped = len(one.values), one.dropped_duplicates
+    if not dropped:
+        return f"has {kept} rows"
+    return f"has {kept + dropped} rows ({dropped} repeat a date and were dropped, {kept} left)"
 
 
 def numbers(frame, columns, dates):
@@ -226,4 +247,28 @@ def load_data(frame, data, n_targets):
     series = load_series(frame, data)
     windows = {split: cut_windows(series, split, data["window"], data["horizon"], n_targets)
                for split in SPLITS}
+    left_out = left_out_series(series, windows)
+    if left_out:  # a notice, not an error: the other series train as usual
+        print(f"notice: {len(left_out)} of {len(series)} series are too short for "
+              f"window={data['window']} + horizon={data['horizon']} in a split and left out of it: "
+              f"{left_out_note(left_out)}", file=sys.stderr, flush=True)
     return ForecastData(series, windows)
+
+
+def left_out_series(series, windows):
+    """`{name: [splits]}` of the series with no window in those splits (too short there)."""
+    used = {split: set(windows[split].series.tolist()) for split in SPLITS}
+    left_out = {}
+    for index, one in enumerate(series):
+        splits = [split for split in SPLITS if index not in used[split]]
+        if splits:
+            left_out[one.name] = splits
+    return left_out
+
+
+def left_out_note(left_out, shown=5):
+    """`'IBM' (every split), 'XYZ' (test)`, the first `shown` of them."""
+    notes = [f"{name!r} ({'every split' if len(splits) == len(SPLITS) else ', '.join(splits)})"
+             for name, splits in list(left_out.items())[:shown]]
+    more = len(left_out) - shown
+    return ", ".join(notes) + (f" and {more} more" if more > 0 else "")

@@ -58,6 +58,7 @@ class ForecastingTask(Task):
 
     name = "forecasting"
     schema = FORECASTING
+    data_class = forecast_data.ForecastData
 
     # Shortcuts to the recipe -------------------------------------------------------
 
@@ -239,9 +240,9 @@ class ForecastingTask(Task):
             windows = forecast_data.cut_windows(series, "test", data["window"], data["horizon"],
                                                 self.n_targets)
         except UserError:
-            rows = len(series[0].values)
-            raise UserError(f"{path}: has {rows} rows, too few for window={data['window']} "
-                            f"+ horizon={data['horizon']}") from None
+            longest = max(series, key=lambda one: len(one.values))
+            raise UserError(f"{path}: {forecast_data.rows_note(longest)}, too few for "
+                            f"window={data['window']} + horizon={data['horizon']}") from None
         naive = {s.name: forecast_scores.naive_scale(s.values[:, :self.n_targets]) for s in series}
         metrics = self.score(windows, series, naive, self.baseline_residuals(windows), backtest)
         dropped = sum(s.dropped_duplicates for s in series)

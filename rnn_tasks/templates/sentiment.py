@@ -63,6 +63,7 @@ class SentimentTask(TextInput, Task):
 
     name = "sentiment"
     schema = SENTIMENT
+    data_class = TextData
 
     @property
     def labels(self):

@@ -38,6 +38,7 @@ from rnn_tasks.errors import UserError
 from rnn_tasks.recipes import as_config, load_recipe
 from rnn_tasks.schemas import resolve_recipe
 from rnn_tasks.templates import distribute, run_dir as runs, serving, training
+from rnn_tasks.templates.hooks import check_core_shapes, check_returned, check_training_data
 
 TASKS = {}  # recipe `task` value -> Task subclass
 
@@ -71,6 +72,7 @@ class Task(abc.ABC):
 
     name = None  # the recipe's `task` value
     schema = None  # `{section: {key: Field}}`, from `rnn_tasks.schemas`
+    data_class = object  # what `load_data` returns (a subclass's must return it too)
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -273,7 +275,8 @@ class Task(abc.ABC):
         """Loads the data and fits the preprocessing, once (a loaded task keeps the
         preprocessing inside its model and only reads the data)."""
         if self.data is None:
-            self.data = self.load_data()
+            self.data = check_returned(type(self).__name__, "load_data", self.load_data(),
+                                       self.data_class)
             self.preprocessing = self.build_preprocessing()
 
     def fit(self, run_dir=None, resume=False, verbose="auto"):
@@ -290,17 +293,21 @@ class Task(abc.ABC):
         """
         keras.utils.set_random_seed(self.recipe["data"]["seed"])
         self.prepare()
+        owner = type(self).__name__
         with self.strategy.scope():
-            core = self.build_model()
-            if not isinstance(core, keras.Model):
-                raise UserError(f"{type(self).__name__}.build_model must return a keras.Model, "
-                                f"got {type(core).__name__}")
+            core = check_returned(owner, "build_model", self.build_model(), keras.Model,
+                                  "a keras.Model")
             self.compile_model(core)
-        self.model = self.assemble(core)
+        train = self.as_dataset(check_training_data(owner, "train", self.training_data("train")),
+                                shuffle=True)
+        check_core_shapes(owner, core, train.element_spec)  # before the core is first called
+        self.model = check_returned(owner, "assemble", self.assemble(core), keras.Model,
+                                    "a keras.Model")
         count = self.recipe["export"]["warmup_examples"]
         self.warmup_examples = self.warmup_inputs(count) if count else None
-        train = self.as_dataset(self.training_data("train"), shuffle=True)
-        validation = self.as_dataset(self.training_data("validation"), shuffle=False)
+        validation = self.as_dataset(
+            check_training_data(owner, "validation", self.training_data("validation")),
+            shuffle=False)
         callbacks = self.callbacks(run_dir, resume)
         self.history = training.fit_core(core, train, validation, callbacks, self.strategy,
                                          self.recipe["train"]["epochs"], verbose)

@@ -102,6 +102,7 @@ class TranslationTask(TextInput, EncoderDecoderTask):
     preprocessing_names = ("source_tokenize", "target_tokenize", "source_vectorizer",
                            "target_vectorizer")
     schema = TRANSLATION
+    data_class = PairData
     input_name, output_name = "text", "translation"
     text_column_key, pair_files = "source_column", True
 
