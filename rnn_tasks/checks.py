@@ -89,6 +89,22 @@ def check_data_files(pattern, what):
         check_data_file(path, what)
 
 
+def check_keras_backend(backend):
+    """The templates run on TensorFlow: another Keras backend is refused before any work.
+
+    Example:
+    >>> check_keras_backend("jax")
+    Traceback (most recent call last):
+    ...
+    rnn_tasks.errors.UserError: the task templates run on the TensorFlow backend (their tf.data pipelines, serving graphs and SavedModels are TensorFlow), got KERAS_BACKEND='jax'; unset it or set KERAS_BACKEND=tensorflow (the layers of rnn_tasks.layers run on every backend)
+    """
+    if backend and backend != "tensorflow":
+        raise UserError("the task templates run on the TensorFlow backend (their tf.data "
+                        "pipelines, serving graphs and SavedModels are TensorFlow), got "
+                        f"KERAS_BACKEND={backend!r}; unset it or set KERAS_BACKEND=tensorflow "
+                        "(the layers of rnn_tasks.layers run on every backend)")
+
+
 def check_writable(path, what):
     """`path` can be created or written: it is a folder (or absent) under a writable folder."""
     path = Path(path)

@@ -46,6 +46,10 @@ def _main(argv):
         silence_libraries()
     previous = signal.signal(signal.SIGTERM, _terminate)  # clean up as for Ctrl-C
     try:
+        if args.command in ("train", "evaluate", "predict", "export"):
+            from rnn_tasks.checks import check_keras_backend
+
+            check_keras_backend(os.environ.get("KERAS_BACKEND"))  # before Keras loads
         return args.run(args) or 0
     except Terminated:
         print(f"rnn-tasks {args.command}: terminated", file=sys.stderr)

@@ -3,6 +3,7 @@ killed exports leave nothing, NaN stops training, unsafe models never load,
 and the recipe and table readers survive arbitrary input."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -416,6 +417,19 @@ def test_ctrl_c_while_the_libraries_load_is_one_line_exit_130(tmp_path, delay):
     _, err = process.communicate(timeout=120)
     assert process.returncode == 130 and err.strip() == "rnn-tasks: interrupted", err
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("backend", ["jax", "bogus"])
+def test_another_keras_backend_is_refused_before_keras_loads(tmp_path, backend):
+    start = time.perf_counter()
+    result = shell("train", "price_forecasting", "--run-dir", "r", cwd=tmp_path,
+                   env={**os.environ, "KERAS_BACKEND": backend})
+    assert result.returncode == 2 and time.perf_counter() - start < 5
+    assert result.stderr.splitlines() == [
+        f"rnn-tasks train: error: the task templates run on the TensorFlow backend (their tf.data "
+        f"pipelines, serving graphs and SavedModels are TensorFlow), got KERAS_BACKEND={backend!r}; "
+        "unset it or set KERAS_BACKEND=tensorflow (the layers of rnn_tasks.layers run on every backend)"]
+    assert not (tmp_path / "r").exists()
 
 
 def test_recipe_errors_are_answered_before_tensorflow_starts(tmp_path):

@@ -118,6 +118,20 @@ def test_a_subclass_hook_that_returns_the_wrong_thing_is_named(prices_csv, task_
     assert task.model is None  # refused before the core was first called
 
 
+def test_a_template_without_its_steps_names_them(monkeypatch):
+    import rnn_tasks.templates.task as task_module
+
+    monkeypatch.setattr(task_module, "TASKS", dict(task_module.TASKS))  # registered for this test only
+
+    class Incomplete(Task):
+        name = "incomplete"
+
+    for build in (Incomplete.from_dict, Task.from_dict):
+        with pytest.raises(UserError, match="Incomplete does not implement build_model, evaluate, "
+                                            "evaluate_file, input_list, inputs_from_files"):
+            build({"task": "incomplete"})
+
+
 def test_a_data_frame_trains_in_place_of_a_file(tmp_path):
     frame = pd.read_csv(write_prices(tmp_path / "p.csv", rows=200))
     task = ForecastingTask.from_recipe("price_forecasting", {**TINY, "train.epochs": 1}, data=frame)
@@ -175,6 +189,9 @@ def test_the_decoder_has_model_layers_recurrent_layers(pairs_tsv):
     (lambda t, run: Task.load(run, overrides="model.units=8"), "overrides must be a dict"),
     (lambda t, run: t.predict({"history": np.ones((20, 1)), "future": np.ones((3, 1))}),
      "predict: this model does not read 'future' (it reads 'history')"),
+    (lambda t, run: t.evaluate(backtest=-1), "evaluate: backtest must be a positive integer"),
+    (lambda t, run: t.evaluate(backtest="3"), "backtest must be a positive integer (forecast origins) "
+                                              "or None, got '3'"),
     (lambda t, run: Task.load(None), "run_dir must be a path (a str or os.PathLike), got NoneType None"),
     (lambda t, run: Task.from_recipe(42), "recipe must be a path (a str or os.PathLike), got int 42"),
     (lambda t, run: t.save(run / "recipe.toml"), "recipe.toml is a file, not a folder"),

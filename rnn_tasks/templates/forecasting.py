@@ -252,6 +252,10 @@ class ForecastingTask(Task):
 
     def score(self, windows, series, naive_scale, residuals, backtest=None):
         """Metrics of the model and the baselines on `windows` of `series`."""
+        if backtest is not None and (isinstance(backtest, bool) or not isinstance(backtest, int)
+                                     or backtest < 1):
+            raise UserError(f"evaluate: backtest must be a positive integer (forecast origins) "
+                            f"or None, got {backtest!r}")
         forecasts = self.forecasts(windows, residuals)
         scale = np.stack([naive_scale[series[i].name] for i in windows.series])[:, None]
         metrics = forecast_scores.all_metrics(windows.future[:, -1], forecasts, scale, self.levels)

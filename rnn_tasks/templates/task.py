@@ -34,6 +34,7 @@ import abc
 import keras
 import pandas as pd
 
+from rnn_tasks.checks import check_keras_backend
 from rnn_tasks.errors import UserError
 from rnn_tasks.recipes import as_config, load_recipe
 from rnn_tasks.schemas import resolve_recipe
@@ -80,11 +81,7 @@ class Task(abc.ABC):
             TASKS[cls.name] = cls
 
     def __init__(self, recipe, frame=None):
-        if keras.backend.backend() != "tensorflow":  # found now, not after training
-            raise UserError(
-                f"the task templates run on the TensorFlow backend (their tf.data pipelines, "
-                f"serving graphs and SavedModels are TensorFlow), got {keras.backend.backend()!r}; "
-                "set KERAS_BACKEND=tensorflow (the layers of rnn_tasks.layers run on every backend)")
+        check_keras_backend(keras.backend.backend())  # found now, not after training
         self.recipe = recipe
         self.config = as_config(recipe, self.schema)
         self.recipe_name = recipe.get("task")
@@ -133,6 +130,10 @@ class Task(abc.ABC):
             cls = TASKS[name]
         elif name not in (None, "") and name not in [getattr(c, "name", None) for c in cls.__mro__]:
             raise UserError(f"recipe: {cls.__name__} runs `task = {cls.name!r}`, got {name!r}")
+        missing = sorted(cls.__abstractmethods__)
+        if missing:
+            raise UserError(f"{cls.__name__} does not implement {', '.join(missing)} (the steps "
+                            "every template defines; see Task)")
         raw = {"task": cls.name, **{k: v for k, v in raw.items() if k != "task"}}
         if data is not None and not isinstance(data, pd.DataFrame):
             raise UserError(f"data must be a pandas DataFrame, got {type(data).__name__}")
