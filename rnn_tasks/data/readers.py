@@ -167,7 +167,8 @@ def parse_dates(column, date_format=None):
         bad = column[dates.isna()].iloc[0]
         expected = (f"the format {date_format!r} of `data.date_format`" if date_format else
                     "ISO 8601 (2020-12-31, 2020-12-31 23:59); for other formats set "
-                    "`data.date_format`, e.g. --set 'data.date_format=%d/%m/%Y'")
+                    "`data.date_format` when training (e.g. --set 'data.date_format=%d/%m/%Y'), "
+                    "or write the dates as ISO 8601")
         raise UserError(f"data: column {column.name!r} has a non-date value {bad!r}; "
                         f"expected {expected}")
     return dates
