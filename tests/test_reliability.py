@@ -53,6 +53,10 @@ def price_args(path):
     return ["train", "price_forecasting", "--set", f"data.path={path}", "--set", "data.window=20", *FAST]
 
 
+HALF_A_JPEG = tf.io.encode_jpeg(np.random.default_rng(0).integers(
+    0, 255, (32, 32, 3), dtype="uint8")).numpy()[:400]
+
+
 def truncated_png(tmp_path):
     """A captions table whose one image is a PNG cut in half."""
     from tests.test_captioning import drawn_elsewhere
@@ -230,6 +234,8 @@ BAD_INPUTS = [
      ["train", "translation", "--set", "data.path=p.tsv", *FAST], "p.tsv:2: expected source<TAB>target"),
     ("unreadable image", {"c.csv": "image,caption\nnote.png,a note\n", "note.png": "just text"},
      ["train", "captioning", "--set", "data.path=c.csv", *FAST], "note.png is not a PNG or JPEG image"),
+    ("truncated JPEG to predict", {"half.jpg": HALF_A_JPEG}, ["predict", "{captioning}", "half.jpg"],
+     "half.jpg cannot be decoded"),  # and libjpeg's own line stays off the terminal
     ("truncated image", {"c.csv": truncated_png}, ["train", "captioning", "--set", "data.path=c.csv", *FAST],
      "half.png cannot be decoded"),
     ("missing image", {"c.csv": "image,caption\ngone.png,a thing\n"},

@@ -7,6 +7,7 @@ import keras
 import tensorflow as tf
 
 from rnn_tasks.errors import UserError
+from rnn_tasks.quiet import native_stderr_silenced
 
 MAGIC = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG"}
 
@@ -67,7 +68,8 @@ def check_image_bytes(data, name):
         start = data[:8] if isinstance(data, bytes) else type(data).__name__
         raise UserError(f"{name} is not a PNG or JPEG image (starts with {start!r})")
     try:
-        tf.io.decode_image(data, channels=3, expand_animations=False)
+        with native_stderr_silenced():  # libjpeg prints its own line for a truncated file
+            tf.io.decode_image(data, channels=3, expand_animations=False)
     except tf.errors.InvalidArgumentError as error:
         reason = re.sub(r"\{\{[^}]*\}\}\s*", "", error.message).splitlines()[0]  # drop the op's name
         raise UserError(f"{name} cannot be decoded: {reason}") from None
