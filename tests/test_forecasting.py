@@ -138,11 +138,11 @@ class ConvForecaster(ForecastingTask):
     """Overrides only the network: a causal convolution instead of an RNN."""
 
     def build_model(self):
-        data = self.recipe["data"]
-        inputs = keras.Input((data["window"], len(self.columns)))
+        data = self.config.data
+        inputs = keras.Input((data.window, len(self.columns)))
         x = keras.layers.Conv1D(8, 3, padding="causal", activation="relu")(inputs)
-        x = keras.layers.Dense(data["horizon"] * self.n_targets)(x)
-        outputs = keras.layers.Reshape((data["window"], data["horizon"], self.n_targets))(x)
+        x = keras.layers.Dense(data.horizon * self.n_targets)(x)
+        outputs = keras.layers.Reshape((data.window, data.horizon, self.n_targets))(x)
         return keras.Model(inputs, outputs)
 
 
@@ -368,7 +368,7 @@ def test_pinball_loss_and_interval_metrics_against_numpy_loops():
 def test_every_series_is_split_by_its_own_dates_and_windows_never_mix(global_run):
     task, _, _ = global_run
     assert task.data.names == ["north", "south", "west"]
-    frame = pd.read_csv(task.recipe["data"]["path"])
+    frame = pd.read_csv(task.config.data.path)
     for index, series in enumerate(task.data.series):
         rows = frame[frame["store"] == series.name].sort_values("day")
         np.testing.assert_allclose(series.values[:, 0], rows["sales"])  # sorted, its rows only
@@ -502,7 +502,7 @@ def test_the_plot_can_show_a_chosen_window(global_run, tmp_path):
 
 def test_cli_predicts_from_a_file_that_ends_with_the_rows_to_forecast(global_run, tmp_path, capsys):
     task, run_dir, _ = global_run
-    frame = pd.read_csv(task.recipe["data"]["path"])
+    frame = pd.read_csv(task.config.data.path)
     north = frame[frame["store"] == "north"].sort_values("day").iloc[-20:].copy()
     north.loc[north.index[-3:], ["sales", "temperature"]] = np.nan  # still to forecast
     north.to_csv(tmp_path / "north.csv", index=False)

@@ -650,7 +650,7 @@ def test_forecasting_series_gives_values_or_a_user_error(rows):
     task = ForecastingTask.from_recipe("price_forecasting", {"data.path": "unused.csv"})
     frame = pd.DataFrame(rows, columns=["Ticker", "Date", "Adj Close"]).assign(Ticker="AAPL")
     try:
-        values = read_series(frame, task.recipe["data"], "AAPL").values
+        values = read_series(frame, task.config.data, "AAPL").values
         assert np.isfinite(values).all() and (np.abs(values) <= np.finfo("float32").max).all()
     except UserError as error:
         assert "\n" not in str(error)

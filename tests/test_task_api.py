@@ -74,20 +74,20 @@ class WrongInputs(ConvForecaster):
     """Reads one feature more than the template feeds."""
 
     def build_model(self):
-        data = self.recipe["data"]
-        inputs = keras.Input((data["window"], len(self.columns) + 1))
-        x = keras.layers.Dense(data["horizon"] * self.n_targets)(inputs)
+        data = self.config.data
+        inputs = keras.Input((data.window, len(self.columns) + 1))
+        x = keras.layers.Dense(data.horizon * self.n_targets)(inputs)
         return keras.Model(inputs, keras.layers.Reshape(
-            (data["window"], data["horizon"], self.n_targets))(x))
+            (data.window, data.horizon, self.n_targets))(x))
 
 
 class WrongOutputs(ConvForecaster):
     """Forgets the horizon axis of the forecasts."""
 
     def build_model(self):
-        data = self.recipe["data"]
-        inputs = keras.Input((data["window"], len(self.columns)))
-        return keras.Model(inputs, keras.layers.Dense(data["horizon"])(inputs))
+        data = self.config.data
+        inputs = keras.Input((data.window, len(self.columns)))
+        return keras.Model(inputs, keras.layers.Dense(data.horizon)(inputs))
 
 
 class DataAsFrame(ForecastingTask):
@@ -136,7 +136,7 @@ def test_a_data_frame_trains_in_place_of_a_file(tmp_path):
     frame = pd.read_csv(write_prices(tmp_path / "p.csv", rows=200))
     task = ForecastingTask.from_recipe("price_forecasting", {**TINY, "train.epochs": 1}, data=frame)
     task.fit(verbose=0)
-    assert task.recipe["data"]["path"] is None  # the recipe still says where data would come from
+    assert task.config.data.path is None  # the recipe still says where data would come from
     assert task.evaluate()["n_examples"] > 0
     with pytest.raises(UserError, match="the data frame lacks column\\(s\\) 'Adj Close'"):
         ForecastingTask.from_recipe("price_forecasting", TINY, data=frame.drop(columns="Adj Close")).prepare()
@@ -173,7 +173,7 @@ def test_the_decoder_has_model_layers_recurrent_layers(pairs_tsv):
     core = task.build_model()
     decoder = core.get_layer("decoder")
     recurrent = [layer for layer in decoder.layers if type(layer).__name__.startswith("LayerNorm")]
-    assert task.recipe["model"]["cell"] == "gru"  # one state per layer
+    assert task.config.model.cell == "gru"  # one state per layer
     assert len(recurrent) == 2 and len(decoder.inputs) == 3 + 2  # tokens, memory, source, 2 states
 
 

@@ -92,13 +92,13 @@ def chosen_groups(frame, data):
         A list of group names, or `[None]` when the table has no group column
         (a file without it is one series).
     """
-    column = data["group_column"]
+    column = data.group_column
     if not column or column not in frame.columns:
         return [None]
     present = sorted(set(text_cells(frame[column])))
-    if data["group"] == "*":
+    if data.group == "*":
         return present
-    wanted = data["group"] if isinstance(data["group"], list) else [data["group"]]
+    wanted = data.group if isinstance(data.group, list) else [data.group]
     for name in wanted:
         if name not in present:
             listed = ", ".join(map(repr, present[:20])) + (", ..." if len(present) > 20 else "")
@@ -121,10 +121,10 @@ def read_series(frame, data, name=None, ahead=0):
         `Series` without bounds (with `ahead`, `values` has `ahead` rows fewer).
     """
     if name is not None:
-        frame = frame[text_cells(frame[data["group_column"]]) == name]
+        frame = frame[text_cells(frame[data.group_column]) == name]
     dropped = 0
-    if data["date_column"]:
-        dates = parse_dates(frame[data["date_column"]], data["date_format"])
+    if data.date_column:
+        dates = parse_dates(frame[data.date_column], data.date_format)
         frame = frame.assign(_date=dates).sort_values("_date", kind="stable")
         before = len(frame)
         frame = frame.drop_duplicates("_date", keep="last")
@@ -134,15 +134,15 @@ def read_series(frame, data, name=None, ahead=0):
     else:
         dates = np.arange(len(frame))
         seconds = np.zeros(len(frame), dtype="int64")
-    columns = list(data["target_columns"]) + list(data["feature_columns"])
-    refuse_booleans(frame, data["target_columns"])
+    columns = list(data.target_columns) + list(data.feature_columns)
+    refuse_booleans(frame, data.target_columns)
     values = numbers(frame.iloc[:len(frame) - ahead], columns, dates)
-    if data["scaling"] == "log" and (values <= 0).any():
+    if data.scaling == "log" and (values <= 0).any():
         column = columns[int(np.argmax((values <= 0).any(axis=0)))]
         raise UserError(
             f"data: scaling = 'log' needs positive values, column {column!r} has "
             f"{values.min():g}; a model trained with data.scaling=difference takes them")
-    known = numbers(frame, data["future_columns"], dates)
+    known = numbers(frame, data.future_columns, dates)
     return Series(name, dates, values, known, seconds, {}, dropped)
 
 
@@ -201,7 +201,7 @@ def load_series(frame, data, split=True):
     for name in chosen_groups(frame, data):
         one = read_series(frame, data, name)
         length = len(one.values)
-        one.bounds = (dict(zip(SPLITS, split_bounds(length, data["split"]))) if split else
+        one.bounds = (dict(zip(SPLITS, split_bounds(length, data.split))) if split else
                       {"test": (0, length)})
         series.append(one)
     return series
@@ -245,12 +245,12 @@ def load_data(frame, data, n_targets):
         `ForecastData`.
     """
     series = load_series(frame, data)
-    windows = {split: cut_windows(series, split, data["window"], data["horizon"], n_targets)
+    windows = {split: cut_windows(series, split, data.window, data.horizon, n_targets)
                for split in SPLITS}
     left_out = left_out_series(series, windows)
     if left_out:  # a notice, not an error: the other series train as usual
         print(f"notice: {len(left_out)} of {len(series)} series are too short for "
-              f"window={data['window']} + horizon={data['horizon']} in a split and left out of it: "
+              f"window={data.window} + horizon={data.horizon} in a split and left out of it: "
               f"{left_out_note(left_out)}", file=sys.stderr, flush=True)
     return ForecastData(series, windows)
 

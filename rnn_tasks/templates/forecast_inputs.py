@@ -18,13 +18,13 @@ from rnn_tasks.templates import forecast_data
 FLOAT32_MAX = forecast_data.FLOAT32_MAX
 
 
-def serving_arrays(inputs, recipe, future_names):
+def serving_arrays(inputs, data, future_names):
     """`predict`'s raw inputs -> one array per serving input, in signature order.
 
     Args:
         inputs: a history array (`[window, features]` or `[batch, window,
             features]`), or a dict of serving inputs.
-        recipe: the task's recipe.
+        data: the task's `config.data`.
         future_names: the known-future inputs the model reads (`future`,
             `future_dates`).
 
@@ -39,19 +39,18 @@ def serving_arrays(inputs, recipe, future_names):
     if unread and "history" in inputs:
         raise UserError(f"predict: this model does not read {', '.join(map(repr, unread))} "
                         f"(it reads {', '.join(map(repr, ['history', *future_names]))})")
-    history = history_array(named_input(inputs, "history"), recipe)
+    history = history_array(named_input(inputs, "history"), data)
     arrays = [history]
     if "future" in future_names:
-        arrays.append(future_array(inputs.get("future"), recipe, len(history)))
+        arrays.append(future_array(inputs.get("future"), data, len(history)))
     if "future_dates" in future_names:
-        arrays.append(future_dates_array(inputs.get("future_dates"), recipe, len(history)))
+        arrays.append(future_dates_array(inputs.get("future_dates"), data, len(history)))
     return arrays
 
 
-def history_array(values, recipe):
+def history_array(values, data):
     """`history` as float32 `[batch, window, features]`, finite (positive for log scaling)."""
-    data = recipe["data"]
-    columns = list(data["target_columns"]) + list(data["feature_columns"])
+    columns = list(data.target_columns) + list(data.feature_columns)
     try:
         history = np.asarray(values, dtype="float64")
     except (TypeError, ValueError):
@@ -59,7 +58,7 @@ def history_array(values, recipe):
                         f"(or [window, features]), got {type(values).__name__}") from None
     if history.ndim == 2:
         history = history[None]
-    expected = (data["window"], len(columns))
+    expected = (data.window, len(columns))
     if history.ndim != 3 or history.shape[1:] != expected:
         raise UserError(
             f"predict: `history` must have shape [batch, {expected[0]}, {expected[1]}] "
@@ -67,16 +66,16 @@ def history_array(values, recipe):
     if not (np.abs(history) <= FLOAT32_MAX).all():
         raise UserError("predict: `history` has missing, infinite or too large values; "
                         "the model forecasts from finite float32 numbers")
-    if data["scaling"] == "log" and (history <= 0).any():
+    if data.scaling == "log" and (history <= 0).any():
         raise UserError("predict: `history` has values <= 0; this model (scaling = 'log') "
                         "forecasts from positive values")
     return history.astype("float32")
 
 
-def future_array(values, recipe, batch):
+def future_array(values, data, batch):
     """`future` as float32 `[batch, horizon, n_future]` (`[horizon, n_future]` for one), finite."""
-    columns = recipe["data"]["future_columns"]
-    expected = [batch, recipe["data"]["horizon"], len(columns)]
+    columns = data.future_columns
+    expected = [batch, data.horizon, len(columns)]
     try:
         future = np.asarray(values, dtype="float64")
     except (TypeError, ValueError):
@@ -91,10 +90,10 @@ def future_array(values, recipe, batch):
     return future.astype("float32")
 
 
-def future_dates_array(values, recipe, batch):
+def future_dates_array(values, data, batch):
     """`future_dates` as int64 Unix seconds `[batch, horizon]` (`[horizon]` for one); ISO 8601
     text and datetime64 are converted."""
-    expected = [batch, recipe["data"]["horizon"]]
+    expected = [batch, data.horizon]
     dates = np.asarray(values if values is not None else [])
     if dates.dtype.kind in "USOM":  # text or datetime64
         dates = as_seconds(dates)
@@ -121,7 +120,7 @@ def as_seconds(dates):
     return seconds.reshape(dates.shape)
 
 
-def file_inputs(path, recipe, names):
+def file_inputs(path, data, names):
     """One forecast's inputs from one file of one series.
 
     The last `window` rows with values are the history; when the model reads
@@ -130,29 +129,28 @@ def file_inputs(path, recipe, names):
 
     Args:
         path: a CSV/TSV/JSONL file with the recipe's columns.
-        recipe: the task's recipe.
+        data: the task's `config.data`.
         names: the serving inputs to return.
 
     Returns:
         `{name: array}` without the batch axis.
     """
-    data = recipe["data"]
-    window, horizon = data["window"], data["horizon"]
-    columns = [*data["target_columns"], *data["feature_columns"], *data["future_columns"]]
-    frame = read_table(path, columns + ([data["date_column"]] if data["date_column"] else []))
+    window, horizon = data.window, data.horizon
+    columns = [*data.target_columns, *data.feature_columns, *data.future_columns]
+    frame = read_table(path, columns + ([data.date_column] if data.date_column else []))
     groups = forecast_data.chosen_groups(frame, data)
     if len(groups) > 1:
-        raise UserError(f"{path}: holds {len(groups)} groups of column {data['group_column']!r}; "
+        raise UserError(f"{path}: holds {len(groups)} groups of column {data.group_column!r}; "
                         "give one file per series to forecast")
     ahead = horizon if len(names) > 1 else 0
     if len(frame) < window + ahead:
         needs = f"the last {window}" + (f" plus {horizon} rows to forecast" if ahead else "")
         raise UserError(f"{path}: has {len(frame)} rows, the model needs {needs}")
     if ahead:  # the rows to forecast: exactly the last `horizon`, their values left empty
-        empty = frame[data["target_columns"]].isna().all(axis=1).to_numpy()
+        empty = frame[data.target_columns].isna().all(axis=1).to_numpy()
         if not empty[-ahead:].all() or empty[:-ahead].any():
             raise UserError(f"{path}: the last {horizon} rows are the steps to forecast: leave "
-                            f"their {', '.join(map(repr, data['target_columns']))} cells empty and "
+                            f"their {', '.join(map(repr, data.target_columns))} cells empty and "
                             f"fill every row before them ({int(empty.sum())} rows have them empty)")
     series = forecast_data.read_series(frame, data, groups[0], ahead)
     if series.dropped_duplicates:

@@ -20,7 +20,7 @@ from rnn_tasks.preprocessing.scaling import (DecodeForecast, EncodeHistory, Shif
 def n_covariates(data):
     """Width of the covariates: future columns plus a sine and cosine per calendar feature
     (0: no known-future inputs)."""
-    return len(data["future_columns"]) + 2 * len(data["calendar"])
+    return len(data.future_columns) + 2 * len(data.calendar)
 
 
 def encode_future(known, dates, data, preprocessing):
@@ -38,12 +38,12 @@ def encode_future(known, dates, data, preprocessing):
         A tensor `(..., C)`, `C = n_covariates(data)`.
     """
     parts = []
-    if data["future_columns"]:
+    if data.future_columns:
         parts.append(keras.layers.Normalization(
             mean=preprocessing["future_mean"],
             variance=np.square(preprocessing["future_scale"]))(known))
-    if data["calendar"]:
-        parts.append(CalendarFeatures(data["calendar"])(dates))
+    if data.calendar:
+        parts.append(CalendarFeatures(data.calendar)(dates))
     return parts[0] if len(parts) == 1 else keras.layers.Concatenate()(parts)
 
 
@@ -60,24 +60,24 @@ def core_model(data, spec, n_features, n_targets, levels):
     Returns:
         A `keras.Model` named "forecaster_core".
     """
-    window, horizon = data["window"], data["horizon"]
+    window, horizon = data.window, data.horizon
     inputs = [keras.Input((window, n_features), name="changes")]
     x = inputs[0]
-    for _ in range(spec["layers"]):
-        x = recurrent_layer(spec["cell"], spec["units"], spec["layer_norm"],
+    for _ in range(spec.layers):
+        x = recurrent_layer(spec.cell, spec.units, spec.layer_norm,
                             return_sequences=True)(x)
         # Dropout on the outputs, not the inputs: dropping the one or two
         # input features zeroes whole sequences, where layer norm blows
         # gradients up (see the layers' README section).
-        if spec["dropout"]:
-            x = keras.layers.Dropout(spec["dropout"])(x)
+        if spec.dropout:
+            x = keras.layers.Dropout(spec.dropout)(x)
     per_step = n_targets * max(len(levels), 1)  # T or T * Q numbers
     if n_covariates(data):  # per (step, horizon step): state + that step's covariates
         covariates = keras.Input((window, horizon, n_covariates(data)), name="covariates")
         inputs.append(covariates)
-        x = keras.layers.Reshape((window, horizon, spec["units"]))(
-            keras.layers.Dense(horizon * spec["units"])(x))
-        x = keras.layers.Add()([x, keras.layers.Dense(spec["units"])(covariates)])
+        x = keras.layers.Reshape((window, horizon, spec.units))(
+            keras.layers.Dense(horizon * spec.units)(x))
+        x = keras.layers.Add()([x, keras.layers.Dense(spec.units)(covariates)])
         x = keras.layers.Dense(per_step)(keras.layers.Activation("relu")(x))
     else:
         x = keras.layers.Dense(horizon * per_step)(x)
@@ -106,14 +106,14 @@ def raw_model(core, data, preprocessing, n_features, n_targets, levels):
         A `keras.Model` named "forecaster"; with quantiles it holds the
         `ShiftQuantiles` layer "calibration".
     """
-    window, horizon = data["window"], data["horizon"]
+    window, horizon = data.window, data.horizon
     history = keras.Input((window, n_features), name="history")
     inputs = {"history": history}
-    if data["future_columns"]:
-        inputs["future"] = keras.Input((horizon, len(data["future_columns"])), name="future")
-    if data["calendar"]:
+    if data.future_columns:
+        inputs["future"] = keras.Input((horizon, len(data.future_columns)), name="future")
+    if data.calendar:
         inputs["future_dates"] = keras.Input((horizon,), dtype="int64", name="future_dates")
-    changes = EncodeHistory(data["scaling"], preprocessing["input_scale"])(history)
+    changes = EncodeHistory(data.scaling, preprocessing["input_scale"])(history)
     core_inputs = changes
     if n_covariates(data):
         covariates = encode_future(inputs.get("future"), inputs.get("future_dates"), data,
@@ -126,7 +126,7 @@ def raw_model(core, data, preprocessing, n_features, n_targets, levels):
         shape = (horizon, n_targets, len(levels))
         prediction = SortQuantiles()(ShiftQuantiles(shape, name="calibration")(prediction))
     scale = np.asarray(preprocessing["target_scale"]).tolist()
-    forecast = DecodeForecast(data["scaling"], scale)([history, prediction])
+    forecast = DecodeForecast(data.scaling, scale)([history, prediction])
     model_inputs = list(inputs.values())
     return keras.Model(model_inputs if len(model_inputs) > 1 else history, forecast,
                        name="forecaster")

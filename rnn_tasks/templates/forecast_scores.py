@@ -97,7 +97,7 @@ def backtest(windows, dates, forecasts, scale, levels, count, data):
         `{"backtest": [{"origin": date, "model": {...}, baseline: {...}}],
         "backtest_summary": {forecaster: {metric: {"mean", "std"}}}}`.
     """
-    horizon, window = data["horizon"], data["window"]
+    horizon, window = data.horizon, data.window
     picks = origins(windows, horizon)
     available = min(len(rows) for rows in picks.values())
     if count > available:
@@ -154,7 +154,7 @@ def backtest_table(metrics):
 
 def units_note(data, levels):
     """The report's sentence on what each metric measures, and in which units."""
-    targets = ", ".join(data["target_columns"])
+    targets = ", ".join(data.target_columns)
     lines = [f"MAE, RMSE{', interval_width, pinball' if levels else ''} in the units of "
              f"{targets}; MAPE, sMAPE in %; MASE is scaled by each series' one-step naive error "
              "on its training span; relative_mae is MAE / the last-value baseline's MAE "
@@ -179,10 +179,10 @@ def plot_forecasts(task, path, most=4, span=None):
     """
     from rnn_tasks.templates.run_dir import pyplot
 
-    data = task.recipe["data"]
+    data = task.config.data
     windows = task.data.windows["test"]
-    picks = [(index, _within(task.data.series[index], windows, rows, span, data["window"]))
-             for index, rows in origins(windows, data["horizon"]).items()]
+    picks = [(index, _within(task.data.series[index], windows, rows, span, data.window))
+             for index, rows in origins(windows, data.horizon).items()]
     picks = [(index, rows) for index, rows in picks if len(rows)][:most]
     if not picks:
         raise UserError(f"plot: no test forecast origin lies within {span}")
@@ -193,7 +193,7 @@ def plot_forecasts(task, path, most=4, span=None):
         ax.tick_params(axis="x", labelrotation=20)  # every panel has its own dates
     axes[0, 0].legend(fontsize=8)
     where = "the test span" if span is None else f"{span[0]} .. {span[1]}"
-    axes[0, 0].set_title(f"{task.recipe_name}: {data['horizon']}-step forecasts over {where}")
+    axes[0, 0].set_title(f"{task.recipe_name}: {data.horizon}-step forecasts over {where}")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -210,14 +210,14 @@ def _within(series, windows, rows, span, window):
 
 
 def _plot_series(task, ax, series, windows):
-    data = task.recipe["data"]
-    window, horizon = data["window"], data["horizon"]
+    data = task.config.data
+    window, horizon = data.window, data.horizon
     forecasts = task.forecasts(windows, task.preprocessing["baseline_residuals"])
     start = windows.starts[0] + window - 2 * horizon  # a little history before the first origin
     stop = windows.starts[-1] + window + horizon
     start, stop = max(start, series.bounds["test"][0] - window), min(stop, len(series.values))
     ax.plot(series.dates[start:stop], series.values[start:stop, 0], color="black",
-            label=f"actual {data['target_columns'][0]}")
+            label=f"actual {data.target_columns[0]}")
     for i, first in enumerate(windows.starts + window):
         when = series.dates[first:first + horizon]
         quantiles = forecasts["model"][1]

@@ -65,35 +65,35 @@ class ForecastingTask(Task):
     @property
     def columns(self):
         """The history's columns: targets, then feature columns."""
-        data = self.recipe["data"]
-        return list(data["target_columns"]) + list(data["feature_columns"])
+        data = self.config.data
+        return list(data.target_columns) + list(data.feature_columns)
 
     def value_columns(self):
         """Columns every file of a series needs: values, future columns, dates if any."""
-        data = self.recipe["data"]
-        date = data["date_column"]
-        return self.columns + list(data["future_columns"]) + ([date] if date else [])
+        data = self.config.data
+        date = data.date_column
+        return self.columns + list(data.future_columns) + ([date] if date else [])
 
     @property
     def n_targets(self):
-        return len(self.recipe["data"]["target_columns"])
+        return len(self.config.data.target_columns)
 
     @property
     def levels(self):
         """The quantile levels (empty: a point forecast)."""
-        return list(self.recipe["model"]["quantiles"])
+        return list(self.config.model.quantiles)
 
     def future_inputs(self):
         """Names of the known-future serving inputs: `future`, `future_dates`, both or none."""
-        data = self.recipe["data"]
-        return [name for name, used in (("future", data["future_columns"]),
-                                        ("future_dates", data["calendar"])) if used]
+        data = self.config.data
+        return [name for name, used in (("future", data.future_columns),
+                                        ("future_dates", data.calendar)) if used]
 
     # 1. Data ---------------------------------------------------------------------------
 
     def load_data(self):
-        data = self.recipe["data"]
-        required = self.value_columns() + ([data["group_column"]] if data["group_column"] else [])
+        data = self.config.data
+        required = self.value_columns() + ([data.group_column] if data.group_column else [])
         return forecast_data.load_data(self.read_frame(required), data, self.n_targets)
 
     # 2. Preprocessing ---------------------------------------------------------------------
@@ -101,7 +101,7 @@ class ForecastingTask(Task):
     def build_preprocessing(self):
         """Scales fitted on the training spans only (all series pooled), and the
         baselines' error quantiles there."""
-        mode = self.recipe["data"]["scaling"]
+        mode = self.config.data.scaling
         spans = [s.values[slice(*s.bounds["train"])] for s in self.data.series]
         steps = np.concatenate([np.asarray(change(v[1:], v[:-1], mode)) for v in spans])
         known = np.concatenate([s.known[slice(*s.bounds["train"])] for s in self.data.series])
@@ -118,11 +118,11 @@ class ForecastingTask(Task):
         """`{baseline: (Q, H, T)}` quantiles of its errors on `windows` ({} without quantiles)."""
         if not self.levels:
             return {}
-        data = self.recipe["data"]
+        data = self.config.data
         actual = windows.future[:, -1]
-        return {name: residual_quantiles(actual, forecast, self.levels, data["scaling"])
-                for name, forecast in baseline_forecasts(windows.history, data["horizon"],
-                                                         data["season"], self.n_targets).items()}
+        return {name: residual_quantiles(actual, forecast, self.levels, data.scaling)
+                for name, forecast in baseline_forecasts(windows.history, data.horizon,
+                                                         data.season, self.n_targets).items()}
 
     def relative_targets(self, split):
         """Unscaled changes from each window step's targets to the next `horizon` values.
@@ -132,15 +132,15 @@ class ForecastingTask(Task):
         """
         windows = self.data.windows[split]
         base = windows.history[:, :, None, :self.n_targets]
-        return np.asarray(change(windows.future, base, self.recipe["data"]["scaling"]))
+        return np.asarray(change(windows.future, base, self.config.data.scaling))
 
     def training_data(self, split):
         windows = self.data.windows[split]
-        encode = EncodeHistory(self.recipe["data"]["scaling"], self.preprocessing["input_scale"])
+        encode = EncodeHistory(self.config.data.scaling, self.preprocessing["input_scale"])
         x = keras.ops.convert_to_numpy(encode(windows.history.astype("float32"))).astype("float32")
         if self.future_inputs():
             covariates = forecast_model.encode_future(
-                windows.known.astype("float32"), windows.dates, self.recipe["data"],
+                windows.known.astype("float32"), windows.dates, self.config.data,
                 self.preprocessing)
             x = (x, keras.ops.convert_to_numpy(covariates).astype("float32"))
         y = self.relative_targets(split) / self.preprocessing["target_scale"]
@@ -154,7 +154,7 @@ class ForecastingTask(Task):
 
         A subclass may return any Keras model with these inputs and outputs.
         """
-        return forecast_model.core_model(self.recipe["data"], self.recipe["model"],
+        return forecast_model.core_model(self.config.data, self.config.model,
                                          len(self.columns), self.n_targets, self.levels)
 
     def loss(self):
@@ -163,7 +163,7 @@ class ForecastingTask(Task):
     def assemble(self, core):
         """The raw-in, raw-out model: the serving inputs -> raw forecasts of every window
         step `(B, W, H, T[, Q])`; serving keeps the final step (`forecast_model.raw_model`)."""
-        return forecast_model.raw_model(core, self.recipe["data"], self.preprocessing,
+        return forecast_model.raw_model(core, self.config.data, self.preprocessing,
                                         len(self.columns), self.n_targets, self.levels)
 
     # 4. Training ------------------------------------------------------------------------
@@ -171,7 +171,7 @@ class ForecastingTask(Task):
     def fit(self, run_dir=None, resume=False, verbose="auto"):
         """Trains (see `Task.fit`); with `model.calibrate`, then calibrates the quantiles."""
         history = super().fit(run_dir, resume, verbose)
-        if self.recipe["model"]["calibrate"]:
+        if self.config.model.calibrate:
             self.calibrate()
         return history
 
@@ -190,7 +190,7 @@ class ForecastingTask(Task):
         windows = self.data.windows["validation"]
         quantiles = self.predict_windows(windows)["quantiles"].astype("float64")  # (n, H, T, Q)
         layer.shift.assign(forecast_model.calibration_shift(
-            quantiles, windows, self.levels, self.recipe["data"]["scaling"],
+            quantiles, windows, self.levels, self.config.data.scaling,
             self.preprocessing["target_scale"]))
 
     # 5. Evaluation ----------------------------------------------------------------------
@@ -233,16 +233,16 @@ class ForecastingTask(Task):
         Returns:
             The keys of `evaluate`.
         """
-        data = self.recipe["data"]
+        data = self.config.data
         frame = read_table(path, self.value_columns())
         series = forecast_data.load_series(frame, data, split=False)
         try:
-            windows = forecast_data.cut_windows(series, "test", data["window"], data["horizon"],
+            windows = forecast_data.cut_windows(series, "test", data.window, data.horizon,
                                                 self.n_targets)
         except UserError:
             longest = max(series, key=lambda one: len(one.values))
             raise UserError(f"{path}: {forecast_data.rows_note(longest)}, too few for "
-                            f"window={data['window']} + horizon={data['horizon']}") from None
+                            f"window={data.window} + horizon={data.horizon}") from None
         naive = {s.name: forecast_scores.naive_scale(s.values[:, :self.n_targets]) for s in series}
         metrics = self.score(windows, series, naive, self.baseline_residuals(windows), backtest)
         dropped = sum(s.dropped_duplicates for s in series)
@@ -259,7 +259,7 @@ class ForecastingTask(Task):
         forecasts = self.forecasts(windows, residuals)
         scale = np.stack([naive_scale[series[i].name] for i in windows.series])[:, None]
         metrics = forecast_scores.all_metrics(windows.future[:, -1], forecasts, scale, self.levels)
-        if self.recipe["data"]["group_column"]:
+        if self.config.data.group_column:
             metrics["groups"] = {
                 str(series[index].name): forecast_scores.all_metrics(
                     windows.future[rows, -1], {k: (p[rows], q if q is None else q[rows])
@@ -270,19 +270,19 @@ class ForecastingTask(Task):
         if backtest:
             dates = [s.dates for s in series]
             metrics.update(forecast_scores.backtest(windows, dates, forecasts, scale, self.levels,
-                                                    backtest, self.recipe["data"]))
+                                                    backtest, self.config.data))
         return metrics
 
     def forecasts(self, windows, residuals):
         """`{"model" or baseline: (point (n, H, T), quantiles (n, H, T, Q) or None)}`, raw units."""
-        data = self.recipe["data"]
+        data = self.config.data
         outputs = self.predict_windows(windows)
         result = {"model": (outputs["forecast"].astype("float64"),
                             outputs["quantiles"].astype("float64") if self.levels else None)}
-        for name, point in baseline_forecasts(windows.history, data["horizon"], data["season"],
+        for name, point in baseline_forecasts(windows.history, data.horizon, data.season,
                                               self.n_targets).items():
             result[name] = (point, forecast_scores.baseline_quantiles(
-                point, residuals.get(name), data["scaling"]))
+                point, residuals.get(name), data.scaling))
         return result
 
     def predict_windows(self, windows, batch_size=1024):
@@ -306,7 +306,7 @@ class ForecastingTask(Task):
                        for name, values in metrics["baselines"].items()]
 
     def report_notes(self, metrics):
-        return forecast_scores.units_note(self.recipe["data"], self.levels)
+        return forecast_scores.units_note(self.config.data, self.levels)
 
     def plot(self, plots_dir, metrics, span=None):
         """`forecast.png`: forecasts over the whole test span (or `span` = `(first, last)`
@@ -325,11 +325,11 @@ class ForecastingTask(Task):
     def serving_signature(self):
         import tensorflow as tf
 
-        data = self.recipe["data"]
-        window, horizon = data["window"], data["horizon"]
+        data = self.config.data
+        window, horizon = data.window, data.horizon
         specs = {"history": tf.TensorSpec([None, window, len(self.columns)], tf.float32,
                                           name="history"),
-                 "future": tf.TensorSpec([None, horizon, len(data["future_columns"])], tf.float32,
+                 "future": tf.TensorSpec([None, horizon, len(data.future_columns)], tf.float32,
                                          name="future"),
                  "future_dates": tf.TensorSpec([None, horizon], tf.int64, name="future_dates")}
         return {name: specs[name] for name in ["history", *self.future_inputs()]}
@@ -343,7 +343,7 @@ class ForecastingTask(Task):
         return {"forecast": forecast[..., self.levels.index(0.5)], "quantiles": forecast}
 
     def input_list(self, inputs):
-        return forecast_inputs.serving_arrays(inputs, self.recipe, self.future_inputs())
+        return forecast_inputs.serving_arrays(inputs, self.config.data, self.future_inputs())
 
     def warmup_inputs(self, count):
         windows = self.data.windows["validation"].take(slice(0, count))
@@ -354,7 +354,7 @@ class ForecastingTask(Task):
         history; with known-future inputs, the file ends with the `horizon` rows to
         forecast (dates and future columns filled, value cells empty)."""
         names = ["history", *self.future_inputs()]
-        rows = [forecast_inputs.file_inputs(path, self.recipe, names) for path in paths]
+        rows = [forecast_inputs.file_inputs(path, self.config.data, names) for path in paths]
         return {name: np.stack([row[name] for row in rows]) for name in names}
 
 

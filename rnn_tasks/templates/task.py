@@ -67,7 +67,7 @@ class Task(abc.ABC):
     Example:
     >>> from rnn_tasks.templates import ForecastingTask
     >>> task = ForecastingTask.from_recipe("price_forecasting", {"train.epochs": 1})
-    >>> task.recipe["train"]["epochs"]
+    >>> task.config.train.epochs
     1
     """
 
@@ -143,7 +143,7 @@ class Task(abc.ABC):
     def strategy(self):
         """The `tf.distribute` strategy of `train.strategy` (see `distribute.make_strategy`)."""
         if self._strategy is None:
-            self._strategy = distribute.make_strategy(self.recipe["train"]["strategy"])
+            self._strategy = distribute.make_strategy(self.config.train.strategy)
         return self._strategy
 
     @property
@@ -163,7 +163,7 @@ class Task(abc.ABC):
         from rnn_tasks.data.catalog import load_card, read_frame
         from rnn_tasks.data.readers import read_table
 
-        path = path or (None if self.frame is not None else self.recipe["data"]["path"])
+        path = path or (None if self.frame is not None else self.config.data.path)
         if path:
             return read_table(path, required_columns)
         if self.frame is not None:
@@ -172,10 +172,10 @@ class Task(abc.ABC):
                 raise UserError(f"the data frame lacks column(s) {', '.join(map(repr, missing))} "
                                 f"(it has: {', '.join(map(repr, map(str, self.frame.columns)))})")
             return self.frame
-        if not self.recipe["data"]["dataset"]:
+        if not self.config.data.dataset:
             raise UserError("recipe: set `data.dataset` (a catalog name) or `data.path` (a file), "
                             "or pass data=DataFrame")
-        return read_frame(load_card(self.recipe["data"]["dataset"]), required_columns)
+        return read_frame(load_card(self.config.data.dataset), required_columns)
 
     def build_preprocessing(self):
         """Fits preprocessing state on the training split only; returns it."""
@@ -188,15 +188,15 @@ class Task(abc.ABC):
     def compile_model(self, model):
         """Compiles the core: Adam with the recipe's learning rate and clipnorm, and
         XLA as `train.jit_compile` says (`training.xla_setting`)."""
-        train = self.recipe["train"]
-        optimizer = keras.optimizers.Adam(train["learning_rate"],
-                                          clipnorm=train["clipnorm"] or None)
+        train = self.config.train
+        optimizer = keras.optimizers.Adam(train.learning_rate,
+                                          clipnorm=train.clipnorm or None)
         model.compile(optimizer=optimizer, loss=self.loss(), metrics=self.training_metrics(),
-                      jit_compile=training.xla_setting(train["jit_compile"]))
+                      jit_compile=training.xla_setting(train.jit_compile))
 
     def loss(self):
         """The training loss, as `compile` takes it."""
-        return self.recipe["train"]["loss"]
+        return self.config.train.loss
 
     def training_metrics(self):
         """Metrics Keras shows while training (the test metrics come from `evaluate`)."""
@@ -209,7 +209,7 @@ class Task(abc.ABC):
             run_dir: where history.csv, TensorBoard logs and backups go, or `None`.
             resume: continue the run's history.csv rather than start it.
         """
-        return training.default_callbacks(self.recipe["train"]["patience"], run_dir, resume)
+        return training.default_callbacks(self.config.train.patience, run_dir, resume)
 
     def assemble(self, core):
         """Wraps the core with pre/postprocessing into the raw-in, raw-out model."""
@@ -223,12 +223,12 @@ class Task(abc.ABC):
     @property
     def global_batch_size(self):
         """The recipe's batch size per replica times the replicas in sync."""
-        return self.recipe["train"]["batch_size"] * self.strategy.num_replicas_in_sync
+        return self.config.train.batch_size * self.strategy.num_replicas_in_sync
 
     def as_dataset(self, data, shuffle):
         """`training_data`'s output as a `tf.data` pipeline of `global_batch_size`
         batches (see `training.batched`)."""
-        return training.batched(data, shuffle, self.global_batch_size, self.recipe["data"]["seed"])
+        return training.batched(data, shuffle, self.global_batch_size, self.config.data.seed)
 
     @abc.abstractmethod
     def evaluate(self):
@@ -292,7 +292,7 @@ class Task(abc.ABC):
         Returns:
             The Keras `History`.
         """
-        keras.utils.set_random_seed(self.recipe["data"]["seed"])
+        keras.utils.set_random_seed(self.config.data.seed)
         self.prepare()
         owner = type(self).__name__
         with self.strategy.scope():
@@ -304,15 +304,15 @@ class Task(abc.ABC):
         check_core_shapes(owner, core, train.element_spec)  # before the core is first called
         self.model = check_returned(owner, "assemble", self.assemble(core), keras.Model,
                                     "a keras.Model")
-        count = self.recipe["export"]["warmup_examples"]
+        count = self.config.export.warmup_examples
         self.warmup_examples = self.warmup_inputs(count) if count else None
         validation = self.as_dataset(
             check_training_data(owner, "validation", self.training_data("validation")),
             shuffle=False)
         callbacks = self.callbacks(run_dir, resume)
         self.history = training.fit_core(core, train, validation, callbacks, self.strategy,
-                                         self.recipe["train"]["epochs"], verbose)
-        training.check_finite(callbacks, self.recipe["train"]["learning_rate"])
+                                         self.config.train.epochs, verbose)
+        training.check_finite(callbacks, self.config.train.learning_rate)
         return self.history
 
     def predict(self, inputs):
