@@ -33,7 +33,8 @@ def check_data_file(path, what=None):
     if path.exists() and not path.is_file():
         raise UserError(f"{named} is not a regular file (a device or a pipe), not a data file")
     if not path.is_file():
-        raise UserError(f"data file not found: {path}")
+        where = "" if path.is_absolute() else f" (looked in {Path.cwd()})"
+        raise UserError(f"data file not found: {path}{where}")
 
 
 def read_table(path, required_columns=()):
@@ -73,7 +74,8 @@ def read_table(path, required_columns=()):
     if path.suffix not in (".gz", ".bz2", ".zip", ".xz"):
         with open(path, "rb") as handle:
             if b"\x00" in handle.read(1 << 16):
-                raise UserError(f"{path} is a binary file (it has NUL bytes), not {kind[1:].upper()} text")
+                shown = kind[1:].upper() if kind in (".tsv", ".jsonl", ".json") else "CSV"
+                raise UserError(f"{path} is a binary file (it has NUL bytes), not {shown} text")
     try:
         if kind in (".jsonl", ".json"):  # JSON lines, or one JSON array of records
             frame = pd.read_json(path, lines=kind == ".jsonl", encoding="utf-8-sig")
@@ -165,6 +167,7 @@ def parse_dates(column, date_format=None):
                         f"pandas can read ({str(error).splitlines()[0]})") from None
     if dates.isna().any():
         bad = column[dates.isna()].iloc[0]
+        bad = bad.item() if hasattr(bad, "item") else bad  # 1577836800, not np.int64(1577836800)
         expected = (f"the format {date_format!r} of `data.date_format`" if date_format else
                     "ISO 8601 (2020-12-31, 2020-12-31 23:59); for other formats set "
                     "`data.date_format` when training (e.g. --set 'data.date_format=%d/%m/%Y'), "
