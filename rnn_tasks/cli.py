@@ -30,11 +30,30 @@ def main(argv=None):
     (a folder that cannot be written, a full disk), ends here as one line;
     so does Ctrl-C (exit 130), even while the libraries are still loading.
     """
+    previous = signal.signal(signal.SIGINT, _interrupt)
     try:
         return _main(argv)
     except KeyboardInterrupt:
         print("rnn-tasks: interrupted", file=sys.stderr)
         return 130
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        INTERRUPTS.clear()
+
+
+INTERRUPTS = []  # Ctrl-C presses of this run, kept even where a library swallowed them
+
+
+def _interrupt(signum, frame):
+    INTERRUPTS.append(signum)
+    raise KeyboardInterrupt
+
+
+def check_interrupted():
+    """Raises `KeyboardInterrupt` if Ctrl-C was pressed and a library's broad `except`
+    (while loading, or while compiling the training step) took the exception."""
+    if INTERRUPTS:
+        raise KeyboardInterrupt
 
 
 def _main(argv):
@@ -95,6 +114,7 @@ def templates(args):
     import_tensorflow(args.verbose)
     from rnn_tasks.templates import Task
 
+    check_interrupted()
     return Task
 
 
@@ -211,6 +231,7 @@ def run_train(args):
         with checks.run_lock(run_dir):
             write_recipe(task.recipe, run_dir / checks.RECIPE_FILE)  # what --resume reads
             task.fit(run_dir=run_dir, resume=args.resume)
+            check_interrupted()  # the run stays resumable, not written as finished
             metrics = task.evaluate()
             task.save(run_dir, metrics)
     except BaseException:

@@ -81,7 +81,6 @@ class Task(abc.ABC):
             TASKS[cls.name] = cls
 
     def __init__(self, recipe, frame=None):
-        check_keras_backend(keras.backend.backend())  # found now, not after training
         self.recipe = recipe
         self.config = as_config(recipe, self.schema)
         self.recipe_name = recipe.get("task")
@@ -292,6 +291,9 @@ class Task(abc.ABC):
         Returns:
             The Keras `History`.
         """
+        # The core trains on any backend; serving and export need TensorFlow: say so now,
+        # not after the epochs.
+        check_keras_backend(keras.backend.backend())
         keras.utils.set_random_seed(self.config.data.seed)
         self.prepare()
         owner = type(self).__name__
