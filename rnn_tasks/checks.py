@@ -51,6 +51,18 @@ def check_changeable(changes, where):
                             "change the rest)")
 
 
+RESUMABLE_CHANGES = (("train", "epochs"), ("train", "patience"))
+
+
+def check_resume_overrides(overrides):
+    """`--resume` continues the run's own recipe: only how long it trains may change."""
+    for change in as_overrides(overrides):
+        if tuple(change) not in RESUMABLE_CHANGES:
+            raise UserError(f"--resume --set {'.'.join(change)}: fixed by the interrupted run; "
+                            "when resuming only train.epochs and train.patience may change "
+                            "(train into a new --run-dir to change the rest)")
+
+
 def check_cluster(recipe):
     """`train.strategy = "multi_worker"` needs a `TF_CONFIG` with a cluster and this task."""
     if recipe["train"]["strategy"] != "multi_worker":
@@ -64,6 +76,15 @@ def check_cluster(recipe):
         raise UserError("train.strategy = 'multi_worker' needs TF_CONFIG with \"cluster\" and "
                         "\"task\", e.g. {\"cluster\": {\"worker\": [\"host1:2222\", "
                         "\"host2:2222\"]}, \"task\": {\"type\": \"worker\", \"index\": 0}}")
+    task = config["task"]
+    members = config["cluster"].get(task.get("type"))
+    index = task.get("index")
+    if not isinstance(members, list) or isinstance(index, bool) or not isinstance(index, int) \
+            or not 0 <= index < len(members):
+        count = len(members) if isinstance(members, list) else 0
+        listed = f"indexes 0 to {count - 1}" if count else "none"
+        raise UserError(f"TF_CONFIG: task {task.get('type')!r} index {index!r} is not in the cluster "
+                        f"(its {task.get('type')!r} tasks: {listed})")
 
 
 def check_data(recipe):

@@ -169,6 +169,11 @@ BAD_INPUTS = [
       "r/checkpoints/training_metadata.json": '{"epoch": 5, "batch": 0}'},
      ["train", "price_forecasting", "--run-dir", "r", "--resume", "--set", "train.epochs=3"],
      "--resume: r has 5 epochs done; `train.epochs` = 3 asks for fewer (set it to 5 or more)"),
+    ("resume with a key the run fixed",
+     {"r/recipe.toml": 'task = "forecasting"\n[data]\npath = "p.csv"\ntarget_columns = ["y"]\n'},
+     ["train", "price_forecasting", "--run-dir", "r", "--resume", "--set", "model.units=16"],
+     "--resume --set model.units: fixed by the interrupted run; when resuming only train.epochs "
+     "and train.patience may change"),
     # Data: refused, never trained on.
     ("data file empty", {"empty.csv": ""}, price_args("empty.csv"), "cannot read empty.csv as CSV"),
     ("binary garbage", {"garbage.csv": bytes(range(256)) * 4}, price_args("garbage.csv"),
@@ -424,6 +429,24 @@ def test_ctrl_c_while_the_libraries_load_is_one_line_exit_130(tmp_path, delay):
     _, err = process.communicate(timeout=120)
     assert process.returncode == 130 and err.strip() == "rnn-tasks: interrupted", err
     assert not (tmp_path / "run").exists()
+
+
+def test_a_task_index_outside_the_cluster_is_one_line(tmp_path):
+    config = {"cluster": {"worker": ["localhost:1"]}, "task": {"type": "worker", "index": 5}}
+    result = shell("train", "price_forecasting", "--run-dir", "r", "--set", "train.strategy=multi_worker",
+                   cwd=tmp_path, env={**os.environ, "TF_CONFIG": json.dumps(config)})
+    assert result.returncode == 2 and result.stderr.splitlines() == [
+        "rnn-tasks train: error: TF_CONFIG: task 'worker' index 5 is not in the cluster "
+        "(its 'worker' tasks: indexes 0 to 0)"]
+
+
+def test_a_run_whose_recipe_is_another_templates_is_refused(forecasting_run, sentiment_run, tmp_path):
+    shutil.copytree(forecasting_run[1], tmp_path / "mixed")
+    shutil.copy(sentiment_run[1] / "recipe.toml", tmp_path / "mixed" / "recipe.toml")
+    result = shell("evaluate", "mixed", cwd=tmp_path)
+    assert result.returncode == 2 and result.stderr.splitlines() == [
+        "rnn-tasks evaluate: error: mixed: its model was trained as a forecasting task but its "
+        "recipe.toml is a sentiment recipe; restore the run's own recipe or train again"]
 
 
 @pytest.mark.parametrize("backend", ["jax", "bogus"])

@@ -85,7 +85,12 @@ def read_run(cls, run_dir, overrides=None, as_template=False):
     run = path_argument("run_dir", run_dir)
     check_changeable(as_overrides(overrides), "load overrides")
     raw = finished_run_recipe(run, overrides)
-    trained_by = _trained_by(run)
+    trained = _trained_by(run)
+    if trained.get("task") not in (None, raw.get("task")):
+        raise UserError(f"{run}: its model was trained as a {trained['task']} task but its "
+                        f"{RECIPE_FILE} is a {raw.get('task')} recipe; restore the run's own recipe "
+                        "or train again")
+    trained_by = trained.get("class")
     task = cls.from_dict(raw)
     if trained_by and trained_by != class_name(type(task)) and not as_template:
         short = trained_by.rsplit(".", 1)[-1]
@@ -108,12 +113,13 @@ def read_run(cls, run_dir, overrides=None, as_template=False):
 
 
 def _trained_by(run):
-    """The class named in the run's template.json, or `None` (runs from before it existed)."""
+    """The run's template.json, `{"task": ..., "class": ...}`, or `{}` (runs from before it
+    existed)."""
     if not (run / TEMPLATE_FILE).is_file():
-        return None
+        return {}
     try:
-        return json.loads((run / TEMPLATE_FILE).read_text(encoding="utf-8")).get("class")
-    except (ValueError, AttributeError):
+        return dict(json.loads((run / TEMPLATE_FILE).read_text(encoding="utf-8")))
+    except (ValueError, TypeError):
         raise UserError(f"{run / TEMPLATE_FILE} is not the JSON rnn-tasks wrote "
                         '({"task": ..., "class": ...}); restore it or train again') from None
 
