@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 from rnn_tasks.data.readers import check_data_file, expand_paths
-from rnn_tasks.errors import UserError
+from rnn_tasks.errors import UserError, path_argument
 from rnn_tasks.recipes import apply_overrides, as_overrides, load_recipe, read_toml
 from rnn_tasks.schemas import resolve_recipe
 
@@ -124,6 +124,30 @@ def check_keras_backend(backend):
                         "pipelines, serving graphs and SavedModels are TensorFlow), got "
                         f"KERAS_BACKEND={backend!r}; unset it or set KERAS_BACKEND=tensorflow "
                         "(the layers of rnn_tasks.layers run on every backend)")
+
+
+def check_fit_arguments(run_dir, resume, verbose):
+    """`Task.fit`'s arguments, checked as the command line checks `train`'s options.
+
+    Example:
+    >>> check_fit_arguments(None, True, "auto")
+    Traceback (most recent call last):
+    ...
+    rnn_tasks.errors.UserError: fit: resume=True needs run_dir, the interrupted run to continue
+    """
+    if not isinstance(resume, bool):
+        raise UserError(f"fit: resume must be True or False, got {resume!r}")
+    if verbose not in ("auto", 0, 1, 2) or isinstance(verbose, bool):
+        raise UserError(f"fit: verbose must be 'auto', 0, 1 or 2 (as Keras's fit), got {verbose!r}")
+    if run_dir is None:
+        if resume:
+            raise UserError("fit: resume=True needs run_dir, the interrupted run to continue")
+        return
+    run = path_argument("run_dir", run_dir)
+    check_writable(run, "fit: run_dir")
+    if (run / MODEL_FILE).is_file():
+        raise UserError(f"fit: {run} already holds a finished run ({MODEL_FILE}); train into "
+                        "another folder")
 
 
 def check_writable(path, what):

@@ -26,6 +26,12 @@ def text_batch(inputs):
     wrong = [text for text in texts if not isinstance(text, (str, bytes))]
     if wrong:
         raise UserError(f"predict: `text` must be strings, got {type(wrong[0]).__name__} {wrong[0]!r}")
+    for index, text in enumerate(texts):
+        try:
+            text.decode("utf-8") if isinstance(text, bytes) else text.encode("utf-8")
+        except UnicodeError:
+            raise UserError(f"predict: text {index} ({text[:40]!r}) is not valid UTF-8 "
+                            "(broken surrogates or bytes in another encoding)") from None
     return texts
 
 
@@ -56,7 +62,8 @@ def texts_from_arguments(arguments, column, pairs=False):
         kind = _path_kind(argument)
         if kind == "folder":
             raise UserError(f"predict: {argument} is a folder; give texts, or text/CSV files")
-        if kind is None and re.fullmatch(r"[^\n]{1,255}\.(txt|csv|tsv|jsonl|json)", argument, re.I):
+        if kind is None and (re.fullmatch(r"[^\n]{1,255}\.(txt|csv|tsv|jsonl|json)", argument, re.I)
+                             or re.fullmatch(r"\S{0,250}/\S*\.[A-Za-z0-9]{1,5}", argument)):
             raise UserError(f"predict: file not found: {argument} (to predict that text itself, "
                             "add a space or punctuation)")
         if kind is None:

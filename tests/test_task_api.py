@@ -192,6 +192,17 @@ def test_the_decoder_has_model_layers_recurrent_layers(pairs_tsv):
     (lambda t, run: t.evaluate(backtest=-1), "evaluate: backtest must be a positive integer"),
     (lambda t, run: t.evaluate(backtest="3"), "backtest must be a positive integer (forecast origins) "
                                               "or None, got '3'"),
+    (lambda t, run: ForecastingTask.from_recipe("price_forecasting", data=pd.DataFrame(
+        [[1, 2]], columns=["Adj Close", "Adj Close"])), "the data frame names column(s) 'Adj Close' more than once"),
+    (lambda t, run: t.fit(run_dir=run), "already holds a finished run (model.keras); train into another folder"),
+    (lambda t, run: t.fit(resume=True), "fit: resume=True needs run_dir"),
+    (lambda t, run: t.fit(verbose="loud"), "fit: verbose must be 'auto', 0, 1 or 2 (as Keras's fit), got 'loud'"),
+    (lambda t, run: t.save(run / "new", metrics="nope"), "save: metrics must be the dict evaluate() returned"),
+    (lambda t, run: t.save(run, overwrite="yes"), "save: overwrite must be True or False, got 'yes'"),
+    (lambda t, run: t.predict(np.ones((20, 1), dtype=bool)), "`history` must be real numbers, got True/False"),
+    (lambda t, run: t.predict(np.ones((20, 1)) + 1j), "`history` must be real numbers, got complex values"),
+    (lambda t, run: t.evaluate_file(None), "the data path must be a path (a str or os.PathLike), got NoneType"),
+    (lambda t, run: t.plot(None, {}), "plots_dir must be a path (a str or os.PathLike), got NoneType"),
     (lambda t, run: Task.load(None), "run_dir must be a path (a str or os.PathLike), got NoneType None"),
     (lambda t, run: Task.from_recipe(42), "recipe must be a path (a str or os.PathLike), got int 42"),
     (lambda t, run: t.save(run / "recipe.toml"), "recipe.toml is a file, not a folder"),
@@ -213,6 +224,8 @@ def test_python_bad_inputs_are_one_line_user_errors(forecasting_run, call, messa
     (["good", None], "`text` must be strings, got NoneType None"),
     ([1, 2], "`text` must be strings, got int 1"),
     ({"txt": ["good"]}, "the inputs are named 'text', got 'txt'"),
+    (["bad \ud800 film"], "text 0 ('bad \\ud800 film') is not valid UTF-8"),
+    ([b"\xff\xfe"], "text 0 (b'\\xff\\xfe') is not valid UTF-8"),
 ])
 def test_text_predict_refuses_what_is_not_text(sentiment_run, inputs, message):
     with pytest.raises(UserError, match=re.escape(message)):
@@ -252,3 +265,12 @@ def test_translation_with_min_gru_serves_in_a_tensorflow_only_process(pairs_tsv,
     served = serve_in_tensorflow_only_process(task.export(tmp_path / "models"), {"text": texts},
                                               tmp_path)
     assert served["translation"] == task.generate(texts)
+
+
+@pytest.mark.parametrize("inputs, message", [
+    (None, "`image_bytes` must be the bytes of a PNG/JPEG file or a list of them, got NoneType"),
+    ([np.zeros((8, 8, 3), "uint8")], "image 0 is a ndarray: images are the bytes of a PNG or JPEG file"),
+])
+def test_image_predict_refuses_what_is_not_image_bytes(captioning_run, inputs, message):
+    with pytest.raises(UserError, match=re.escape(message)):
+        captioning_run[0].predict(inputs)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from rnn_tasks.errors import UserError
+from rnn_tasks.errors import UserError, path_argument
 
 
 def expand_paths(pattern):
@@ -15,8 +15,9 @@ def expand_paths(pattern):
     Raises:
         UserError: a pattern that matches no file.
     """
+    pattern = path_argument("the data path", pattern)
     if not glob.has_magic(str(pattern)):
-        return [Path(pattern)]
+        return [pattern]
     paths = sorted(Path(p) for p in glob.glob(str(pattern)))
     if not paths:
         raise UserError(f"no file matches the pattern {str(pattern)!r}")

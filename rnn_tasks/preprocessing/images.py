@@ -64,9 +64,11 @@ def check_image_bytes(data, name):
     if isinstance(data, str):
         raise UserError(f"{name} is the string {data[:60]!r}: images are the file's bytes "
                         "(`open(path, 'rb').read()`), not its path")
-    if not isinstance(data, bytes) or not any(data.startswith(magic) for magic in MAGIC):
-        start = data[:8] if isinstance(data, bytes) else type(data).__name__
-        raise UserError(f"{name} is not a PNG or JPEG image (starts with {start!r})")
+    if not isinstance(data, bytes):
+        raise UserError(f"{name} is a {type(data).__name__}: images are the bytes of a PNG or JPEG "
+                        "file (`open(path, 'rb').read()`)")
+    if not any(data.startswith(magic) for magic in MAGIC):
+        raise UserError(f"{name} is not a PNG or JPEG image (starts with {data[:8]!r})")
     try:
         with native_stderr_silenced():  # libjpeg prints its own line for a truncated file
             tf.io.decode_image(data, channels=3, expand_animations=False)

@@ -304,6 +304,9 @@ class CaptioningTask(EncoderDecoderTask):
         if isinstance(inputs, str):
             raise UserError("predict: `image_bytes` are the bytes of PNG/JPEG files, not a path; "
                             "read the file first (open(path, 'rb').read())")
+        if not isinstance(inputs, (list, tuple, np.ndarray)):
+            raise UserError("predict: `image_bytes` must be the bytes of a PNG/JPEG file or a list "
+                            f"of them, got {type(inputs).__name__}")
         inputs = [bytes(image) if isinstance(image, bytearray) else image for image in inputs]
         images = np.asarray(inputs, dtype=object)
         for index, image in enumerate(images):

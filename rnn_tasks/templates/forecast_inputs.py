@@ -51,6 +51,10 @@ def serving_arrays(inputs, data, future_names):
 def history_array(values, data):
     """`history` as float32 `[batch, window, features]`, finite (positive for log scaling)."""
     columns = list(data.target_columns) + list(data.feature_columns)
+    kind = np.asarray(values).dtype.kind if not isinstance(values, str) else "U"
+    if kind in "bc":  # True/False or complex: NumPy would read them as numbers
+        raise UserError(f"predict: `history` must be real numbers, got "
+                        f"{'True/False' if kind == 'b' else 'complex'} values")
     try:
         history = np.asarray(values, dtype="float64")
     except (TypeError, ValueError):
@@ -97,6 +101,8 @@ def future_dates_array(values, data, batch):
     dates = np.asarray(values if values is not None else [])
     if dates.dtype.kind in "USOM":  # text or datetime64
         dates = as_seconds(dates)
+    if dates.dtype.kind == "u" and (dates > np.iinfo("int64").max).any():
+        raise UserError("predict: `future_dates` has values beyond int64 Unix seconds")
     dates = dates[None] if dates.ndim == 1 else dates
     if list(dates.shape) != expected or dates.dtype.kind not in "iu":
         raise UserError(f"predict: `future_dates` must be int64 Unix seconds (or dates) of shape "
@@ -116,6 +122,9 @@ def as_seconds(dates):
     except (TypeError, ValueError):
         raise UserError("predict: `future_dates` must be int64 Unix seconds or ISO 8601 dates, "
                         f"got {dates.ravel()[:1].tolist()}") from None
+    if parsed.isna().any():
+        raise UserError("predict: `future_dates` has missing dates (None or NaT); give one date "
+                        "per forecast step")
     seconds = parsed.dt.tz_localize(None).to_numpy().astype("datetime64[s]").astype("int64")
     return seconds.reshape(dates.shape)
 

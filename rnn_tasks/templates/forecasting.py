@@ -36,7 +36,7 @@ import numpy as np
 
 from rnn_tasks.data.readers import read_table
 from rnn_tasks.data.windows import baseline_forecasts, residual_quantiles
-from rnn_tasks.errors import UserError
+from rnn_tasks.errors import UserError, path_argument
 from rnn_tasks.losses import PinballLoss
 from rnn_tasks.metrics import remember_metrics, timed
 from rnn_tasks.preprocessing.scaling import EncodeHistory, change
@@ -313,7 +313,8 @@ class ForecastingTask(Task):
         origin dates) of up to 4 series, with the interval fan when the model forecasts
         quantiles (see `forecast_scores.plot_forecasts`)."""
         self.prepare()
-        forecast_scores.plot_forecasts(self, Path(plots_dir) / "forecast.png", span=span)
+        forecast_scores.plot_forecasts(self, path_argument("plots_dir", plots_dir) / "forecast.png",
+                                       span=span)
 
     def backtest_table(self, metrics):
         """`evaluate(backtest=K)`'s rows and summary as a `pandas.DataFrame`: one row per

@@ -35,6 +35,11 @@ def write_run(task, run_dir, metrics=None, overwrite=False):
     from rnn_tasks.export.saved_model import write_warmup_requests
 
     run = path_argument("run_dir", run_dir)
+    if not isinstance(overwrite, bool):
+        raise UserError(f"save: overwrite must be True or False, got {overwrite!r}")
+    if metrics is not None and not isinstance(metrics, dict):
+        raise UserError(f"save: metrics must be the dict evaluate() returned, or None; got "
+                        f"{type(metrics).__name__} {metrics!r:.60}")
     if run.is_file():
         raise UserError(f"save: {run} is a file, not a folder")
     if (run / MODEL_FILE).is_file():

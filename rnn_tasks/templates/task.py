@@ -34,7 +34,7 @@ import abc
 import keras
 import pandas as pd
 
-from rnn_tasks.checks import check_keras_backend
+from rnn_tasks.checks import check_fit_arguments, check_keras_backend
 from rnn_tasks.errors import UserError
 from rnn_tasks.recipes import as_config, load_recipe
 from rnn_tasks.schemas import resolve_recipe
@@ -136,6 +136,10 @@ class Task(abc.ABC):
         raw = {"task": cls.name, **{k: v for k, v in raw.items() if k != "task"}}
         if data is not None and not isinstance(data, pd.DataFrame):
             raise UserError(f"data must be a pandas DataFrame, got {type(data).__name__}")
+        repeated = [] if data is None else sorted(set(map(str, data.columns[data.columns.duplicated()])))
+        if repeated:
+            raise UserError(f"the data frame names column(s) {', '.join(map(repr, repeated))} more "
+                            "than once")
         return cls(resolve_recipe(raw, cls.schema), data)
 
     @property
@@ -294,6 +298,7 @@ class Task(abc.ABC):
         # The core trains on any backend; serving and export need TensorFlow: say so now,
         # not after the epochs.
         check_keras_backend(keras.backend.backend())
+        check_fit_arguments(run_dir, resume, verbose)
         keras.utils.set_random_seed(self.config.data.seed)
         self.prepare()
         owner = type(self).__name__
