@@ -182,6 +182,14 @@ def check_training_run_dir(run_dir, resume):
         if (run / MODEL_FILE).is_file():
             raise UserError(f"--resume: {run} is a finished run (it has {MODEL_FILE}); "
                             "train into a new --run-dir, or evaluate or export this one")
+        history = run / "history.csv"
+        if history.is_file():
+            with open(history, encoding="utf-8", errors="replace") as handle:
+                header = handle.readline().strip().split(",")
+            if header and header != [""] and "epoch" not in header:
+                raise UserError(f"--resume: {history} is damaged (its first line should name the "
+                                f"columns, starting with epoch; got {','.join(header)[:40]!r}); "
+                                "delete it to resume without the earlier epochs' log")
     elif run.is_dir() and any(run.iterdir()):
         raise UserError(f"run directory {run} exists and is not empty "
                         "(use --resume to continue it)")

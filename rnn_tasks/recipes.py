@@ -98,6 +98,7 @@ class Field:
 
     def check(self, key, value):
         """Returns `value` converted to this field's type, or raises `UserError`."""
+        value = _plain(value)
         if self.kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if self.kind is list and self.items is float and isinstance(value, list):
@@ -128,6 +129,13 @@ class Field:
                                             for v in numbers):
             return False
         return True
+
+
+def _plain(value):
+    """NumPy scalars (also inside a list) as the Python values they hold."""
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _toml_repr(value):

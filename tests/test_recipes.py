@@ -135,3 +135,7 @@ def test_numpy_numbers_are_plain_values():
                                                   "train.learning_rate": np.float32(0.5)})
     assert recipe["model"]["units"] == 8 and type(recipe["model"]["units"]) is int
     assert type(recipe["train"]["learning_rate"]) is float
+    recipe = validate({"train": {"epochs": np.int64(3), "rates": [np.float32(0.5)]}},
+                      {"train": {"epochs": Field(int, 1), "rates": Field(list, [], items=float)}})
+    assert recipe == {"train": {"epochs": 3, "rates": [0.5]}}
+    assert type(recipe["train"]["epochs"]) is int and type(recipe["train"]["rates"][0]) is float

@@ -169,6 +169,11 @@ BAD_INPUTS = [
       "r/checkpoints/training_metadata.json": '{"epoch": 5, "batch": 0}'},
      ["train", "price_forecasting", "--run-dir", "r", "--resume", "--set", "train.epochs=3"],
      "--resume: r has 5 epochs done; `train.epochs` = 3 asks for fewer (set it to 5 or more)"),
+    ("resume with a damaged history",
+     {"r/recipe.toml": 'task = "forecasting"\n[data]\npath = "p.csv"\ntarget_columns = ["y"]\n',
+      "r/history.csv": "garbage\n"},
+     ["train", "price_forecasting", "--run-dir", "r", "--resume"],
+     "--resume: r/history.csv is damaged (its first line should name the columns, starting with epoch"),
     ("resume with a key the run fixed",
      {"r/recipe.toml": 'task = "forecasting"\n[data]\npath = "p.csv"\ntarget_columns = ["y"]\n'},
      ["train", "price_forecasting", "--run-dir", "r", "--resume", "--set", "model.units=16"],
@@ -447,6 +452,17 @@ def test_a_run_whose_recipe_is_another_templates_is_refused(forecasting_run, sen
     assert result.returncode == 2 and result.stderr.splitlines() == [
         "rnn-tasks evaluate: error: mixed: its model was trained as a forecasting task but its "
         "recipe.toml is a sentiment recipe; restore the run's own recipe or train again"]
+
+
+def test_a_run_whose_model_is_another_runs_is_refused(forecasting_run, sentiment_run, tmp_path):
+    shutil.copytree(forecasting_run[1], tmp_path / "swapped")
+    shutil.copy(sentiment_run[1] / "model.keras", tmp_path / "swapped" / "model.keras")
+    for command in (["evaluate", "swapped"], ["export", "swapped", "--to", "e"]):
+        result = shell(*command, cwd=tmp_path)
+        assert result.returncode == 2 and result.stderr.splitlines() == [
+            f"rnn-tasks {command[0]}: error: swapped/model.keras is not this run's model: it reads "
+            "text, the run's model read history; restore the run's own model.keras or train again"]
+    assert not (tmp_path / "e").exists()
 
 
 @pytest.mark.parametrize("backend", ["jax", "bogus"])

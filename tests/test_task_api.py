@@ -178,7 +178,7 @@ def test_the_decoder_has_model_layers_recurrent_layers(pairs_tsv):
 
 
 @pytest.mark.parametrize("call, message", [
-    (lambda t, run: t.predict("abc"), "`history` must be numbers"),
+    (lambda t, run: t.predict("abc"), "`history` must be real numbers, got text values"),
     (lambda t, run: t.predict({"hist": np.ones((20, 1))}), "the inputs are named 'history', got 'hist'"),
     (lambda t, run: t.predict(np.full((20, 1), np.nan)), "missing, infinite or too large values"),
     (lambda t, run: t.predict(-np.ones((20, 1))), "values <= 0; this model (scaling = 'log')"),
@@ -203,6 +203,15 @@ def test_the_decoder_has_model_layers_recurrent_layers(pairs_tsv):
     (lambda t, run: t.predict(np.ones((20, 1)) + 1j), "`history` must be real numbers, got complex values"),
     (lambda t, run: t.evaluate_file(None), "the data path must be a path (a str or os.PathLike), got NoneType"),
     (lambda t, run: t.plot(None, {}), "plots_dir must be a path (a str or os.PathLike), got NoneType"),
+    (lambda t, run: t.predict([["1"]] * 20), "`history` must be real numbers, got text values"),
+    (lambda t, run: t.export(run.parent / "e", version=2**70), "must be a positive integer below 2**63"),
+    (lambda t, run: Task.load(run, as_template="no"), "load: as_template must be True or False, got 'no'"),
+    (lambda t, run: ForecastingTask.from_recipe("price_forecasting", {"data.path": "p.csv"},
+                                                data=pd.DataFrame({"Adj Close": [1.0]})),
+     "give the data once: data= a DataFrame or the recipe's data.path ('p.csv'), not both"),
+    (lambda t, run: t.plot(run.parent / "plots", {}, span="bad"),
+     "plot: span must be (first, last) forecast origins, dates such as ('2020-01-01', '2020-03-31'); "
+     "got 'bad'"),
     (lambda t, run: Task.load(None), "run_dir must be a path (a str or os.PathLike), got NoneType None"),
     (lambda t, run: Task.from_recipe(42), "recipe must be a path (a str or os.PathLike), got int 42"),
     (lambda t, run: t.save(run / "recipe.toml"), "recipe.toml is a file, not a folder"),

@@ -47,8 +47,8 @@ def export_task(task, base_dir, version=None):
     if version is not None and (isinstance(version, bool) or not isinstance(version, (int, np.integer))):
         raise UserError(f"export: version must be an integer, got {version!r}")
     chosen = next_version(base) if version is None else int(version)
-    if chosen < 1:
-        raise UserError(f"export: --version must be a positive integer, got {chosen}")
+    if not 1 <= chosen < 2**63:  # TF Serving's versions are int64
+        raise UserError(f"export: --version must be a positive integer below 2**63, got {chosen}")
     target = base / str(chosen)
     if target.exists():
         raise UserError(f"export: {target} already exists; versions are never overwritten "

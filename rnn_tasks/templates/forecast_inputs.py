@@ -51,10 +51,10 @@ def serving_arrays(inputs, data, future_names):
 def history_array(values, data):
     """`history` as float32 `[batch, window, features]`, finite (positive for log scaling)."""
     columns = list(data.target_columns) + list(data.feature_columns)
-    kind = np.asarray(values).dtype.kind if not isinstance(values, str) else "U"
-    if kind in "bc":  # True/False or complex: NumPy would read them as numbers
-        raise UserError(f"predict: `history` must be real numbers, got "
-                        f"{'True/False' if kind == 'b' else 'complex'} values")
+    kind = np.asarray(values).dtype.kind
+    if kind in "bcUS":  # True/False, complex or text: NumPy would read them as numbers
+        got = {"b": "True/False", "c": "complex"}.get(kind, "text")
+        raise UserError(f"predict: `history` must be real numbers, got {got} values")
     try:
         history = np.asarray(values, dtype="float64")
     except (TypeError, ValueError):

@@ -204,8 +204,13 @@ def _within(series, windows, rows, span, window):
     if span is None:
         return rows
     origin = series.dates[windows.starts[rows] + window - 1]
-    kind = (lambda value: np.datetime64(value)) if np.issubdtype(origin.dtype, np.datetime64) else int
-    first, last = (kind(value) for value in span)
+    dated = np.issubdtype(origin.dtype, np.datetime64)
+    try:
+        first, last = ((np.datetime64(value) if dated else int(value)) for value in span)
+    except (TypeError, ValueError):
+        expected = "dates such as ('2020-01-01', '2020-03-31')" if dated else "row numbers"
+        raise UserError(f"plot: span must be (first, last) forecast origins, {expected}; "
+                        f"got {span!r}") from None
     return rows[(origin >= first) & (origin <= last)]
 
 

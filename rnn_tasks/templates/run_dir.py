@@ -52,7 +52,8 @@ def write_run(task, run_dir, metrics=None, overwrite=False):
     run.mkdir(parents=True, exist_ok=True)
     write_recipe(task.recipe, run / RECIPE_FILE)
     task.model.save(run / MODEL_FILE)
-    (run / TEMPLATE_FILE).write_text(json.dumps({"task": task.name, "class": class_name(type(task))}))
+    (run / TEMPLATE_FILE).write_text(json.dumps({"task": task.name, "class": class_name(type(task)),
+                                                 "inputs": model_inputs(task.model)}))
     if task.warmup_examples:
         write_warmup_requests(run / WARMUP_FILE, task.warmup_examples)
     history = history_frame(run, task.history)
@@ -88,6 +89,8 @@ def read_run(cls, run_dir, overrides=None, as_template=False):
     from rnn_tasks.export.saved_model import read_warmup_requests
 
     run = path_argument("run_dir", run_dir)
+    if not isinstance(as_template, bool):
+        raise UserError(f"load: as_template must be True or False, got {as_template!r}")
     check_changeable(as_overrides(overrides), "load overrides")
     raw = finished_run_recipe(run, overrides)
     trained = _trained_by(run)
@@ -111,10 +114,20 @@ def read_run(cls, run_dir, overrides=None, as_template=False):
     except ValueError as error:  # e.g. a Lambda layer: arbitrary code is never loaded
         raise UserError(f"{run / MODEL_FILE} cannot be loaded safely: "
                         f"{str(error).strip().splitlines()[0][:200]}") from None
+    if trained.get("inputs", model_inputs(task.model)) != model_inputs(task.model):
+        raise UserError(f"{run / MODEL_FILE} is not this run's model: it reads "
+                        f"{', '.join(model_inputs(task.model))}, the run's model read "
+                        f"{', '.join(trained['inputs'])}; restore the run's own model.keras or "
+                        "train again")
     if (run / WARMUP_FILE).is_file():
         task.warmup_examples = read_warmup_requests(run / WARMUP_FILE)
     task.history = history_frame(run, None)
     return task
+
+
+def model_inputs(model):
+    """The names of a Keras model's inputs, as template.json records them."""
+    return [tensor.name for tensor in model.inputs]
 
 
 def _trained_by(run):

@@ -136,6 +136,9 @@ class Task(abc.ABC):
         raw = {"task": cls.name, **{k: v for k, v in raw.items() if k != "task"}}
         if data is not None and not isinstance(data, pd.DataFrame):
             raise UserError(f"data must be a pandas DataFrame, got {type(data).__name__}")
+        if data is not None and isinstance(raw.get("data"), dict) and raw["data"].get("path"):
+            raise UserError(f"give the data once: data= a DataFrame or the recipe's data.path "
+                            f"({raw['data']['path']!r}), not both")
         repeated = [] if data is None else sorted(set(map(str, data.columns[data.columns.duplicated()])))
         if repeated:
             raise UserError(f"the data frame names column(s) {', '.join(map(repr, repeated))} more "
