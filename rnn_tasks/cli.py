@@ -82,14 +82,10 @@ def _main(argv):
         where = f": {error.filename}" if error.filename else ""
         hint = "; free some space or write elsewhere" if error.errno in DISK_FULL else ""
         return _fail(args.command, f"{error.strerror or error}{where}{hint}")
-    except KeyboardInterrupt:
-        print("rnn-tasks: interrupted", file=sys.stderr)
-        return 130
     except RuntimeError as error:  # Ctrl-C inside TensorFlow's C++ (pybind11 wraps it)
         if "KeyboardInterrupt" not in str(error):
             raise
-        print("rnn-tasks: interrupted", file=sys.stderr)
-        return 130
+        raise KeyboardInterrupt from None  # `main` reports it
     finally:
         signal.signal(signal.SIGTERM, previous)
 
