@@ -114,9 +114,10 @@ def read_run(cls, run_dir, overrides=None, as_template=False):
     except ValueError as error:  # e.g. a Lambda layer: arbitrary code is never loaded
         raise UserError(f"{run / MODEL_FILE} cannot be loaded safely: "
                         f"{str(error).strip().splitlines()[0][:200]}") from None
-    if trained.get("inputs", model_inputs(task.model)) != model_inputs(task.model):
+    reads = model_inputs(task.model)
+    if trained.get("inputs", reads) != reads:
         raise UserError(f"{run / MODEL_FILE} is not this run's model: it reads "
-                        f"{', '.join(model_inputs(task.model))}, the run's model read "
+                        f"{', '.join(reads)}, the run's model read "
                         f"{', '.join(trained['inputs'])}; restore the run's own model.keras or "
                         "train again")
     if (run / WARMUP_FILE).is_file():
