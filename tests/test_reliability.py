@@ -445,23 +445,20 @@ def test_a_task_index_outside_the_cluster_is_one_line(tmp_path):
         "(its 'worker' tasks: indexes 0 to 0)"]
 
 
-def test_a_run_whose_recipe_is_another_templates_is_refused(forecasting_run, sentiment_run, tmp_path):
+@pytest.mark.parametrize("swapped, message", [
+    ("recipe.toml", "mixed: its model was trained as a forecasting task but its recipe.toml is a "
+                    "sentiment recipe; restore the run's own recipe or train again"),
+    ("model.keras", "mixed/model.keras is not this run's model: it reads text, the run's model read "
+                    "history; restore the run's own model.keras or train again"),
+])
+def test_a_run_with_a_file_from_another_run_is_refused(forecasting_run, sentiment_run, tmp_path,
+                                                        swapped, message):
     shutil.copytree(forecasting_run[1], tmp_path / "mixed")
-    shutil.copy(sentiment_run[1] / "recipe.toml", tmp_path / "mixed" / "recipe.toml")
-    result = shell("evaluate", "mixed", cwd=tmp_path)
-    assert result.returncode == 2 and result.stderr.splitlines() == [
-        "rnn-tasks evaluate: error: mixed: its model was trained as a forecasting task but its "
-        "recipe.toml is a sentiment recipe; restore the run's own recipe or train again"]
-
-
-def test_a_run_whose_model_is_another_runs_is_refused(forecasting_run, sentiment_run, tmp_path):
-    shutil.copytree(forecasting_run[1], tmp_path / "swapped")
-    shutil.copy(sentiment_run[1] / "model.keras", tmp_path / "swapped" / "model.keras")
-    for command in (["evaluate", "swapped"], ["export", "swapped", "--to", "e"]):
+    shutil.copy(sentiment_run[1] / swapped, tmp_path / "mixed" / swapped)
+    for command in (["evaluate", "mixed"], ["export", "mixed", "--to", "e"]):
         result = shell(*command, cwd=tmp_path)
-        assert result.returncode == 2 and result.stderr.splitlines() == [
-            f"rnn-tasks {command[0]}: error: swapped/model.keras is not this run's model: it reads "
-            "text, the run's model read history; restore the run's own model.keras or train again"]
+        assert result.returncode == 2
+        assert result.stderr.splitlines() == [f"rnn-tasks {command[0]}: error: {message}"]
     assert not (tmp_path / "e").exists()
 
 
