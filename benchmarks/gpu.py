@@ -2,7 +2,7 @@
 
 Run through `bash benchmarks/gpu.sh`, which first installs keras from wheels
 carried beside it. Each phase runs in its own process under a time limit, so
-the whole run ends within about 8 minutes:
+the whole run ends within about 9 minutes:
 
 1. the layer tests (`LAYER_TESTS`) on JAX and on PyTorch, both at once (small
    tensors: they share the GPU), with TF32 off (`NVIDIA_TF32_OVERRIDE=0`,
@@ -17,7 +17,12 @@ the whole run ends within about 8 minutes:
    - the largest batch that trains, ours against Keras's, in float32 and
      `mixed_bfloat16`.
    Each phase has a time budget; rows that would start after it are listed
-   as skipped, and a phase past its hard limit is stopped, its rows kept.
+   as skipped, and a phase past its hard limit is stopped, its rows kept;
+3. `benchmarks/parallel.py` on JAX, then on PyTorch: the parallel-scan layers
+   against the loops over time at T = 1000, 100 and 10000 (B=32, D=64, U=128;
+   issue 18's target is `mingru_vs_gru` >= 5 at T = 1000), run first among the
+   benchmarks; each length is one JSON row, and the rows a phase printed
+   before its hard limit are kept.
 
 TensorFlow is not run (its wheel cannot travel with the repository). The
 JSON file holds the machine (GPU, driver, package versions), every phase's
@@ -45,7 +50,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 ANCHORS_H200_MS = {  # issue 16: one H200, B=128 T=200 D=256 U=512, ms per training step
     "keras_lstm_on_jax": 11.4, "layer_norm_lstm_cell_on_jax": 28.2, "torch_cudnn_lstm": 8.0}
-TOTAL_SECONDS = 470  # the phases' hard limits never run past this (8 minutes, less start-up)
+TOTAL_SECONDS = 540  # the phases' hard limits never run past this (9 minutes, less start-up)
 
 
 def plan(backends, kinds, smoke):
@@ -59,7 +64,8 @@ def plan(backends, kinds, smoke):
         rows = ["--shapes", "tiny", "--kinds", *kinds[:2], "--steps", "2", "--rounds", "1"]
         mixed = ["--shapes", "tiny", "--kinds", kinds[0], "--policies", "mixed_bfloat16",
                  "--max-batch", "float32", "--steps", "2", "--rounds", "1"]
-        budgets = {"tests": 240, "rows": 30, "mixed": 20}
+        scan = ["--lengths", "20", "--kinds", "mingru", "gru", "--steps", "1", "--rounds", "1"]
+        budgets = {"tests": 240, "scan": 60, "rows": 30, "mixed": 20}
     else:
         tests = []
         rows = ["--shapes", "large", "small", "--kinds", *kinds, "--steps", "10", "--rounds", "3"]
@@ -67,13 +73,21 @@ def plan(backends, kinds, smoke):
                  "--policies", "mixed_bfloat16", "mixed_float16",
                  "--max-batch", "float32", "mixed_bfloat16", "--max-batch-seconds", "20",
                  "--steps", "10", "--rounds", "3"]
-        budgets = {"tests": 120, "rows": {"jax": 80, "torch": 50}, "mixed": {"jax": 60, "torch": 40}}
+        scan = ["--lengths", "1000", "100", "10000", "--kinds", *PARALLEL_KINDS,
+                "--steps", "5", "--rounds", "3"]
+        budgets = {"tests": 120, "scan": {"jax": 60, "torch": 45},
+                   "rows": {"jax": 80, "torch": 50}, "mixed": {"jax": 60, "torch": 40}}
     phases = [(f"tests {b}", b, "tests", tests, budgets["tests"]) for b in backends]
+    phases += [(f"benchmark scan {b}", b, "scan", scan,
+                budgets["scan"] if smoke else budgets["scan"][b]) for b in backends]
     for backend in backends:
         for name, args in (("rows", rows), ("mixed", mixed)):
             budget = budgets[name] if smoke else budgets[name][backend]
             phases.append((f"benchmark {name} {backend}", backend, "benchmark", args, budget))
     return phases
+
+
+PARALLEL_KINDS = ("mingru", "gru", "minlstm", "lstm", "mingru_no_scan")
 
 
 def base_environment(**extra):
@@ -108,6 +122,8 @@ def command(kind, args, budget):
     if kind == "tests":
         files = [name for name in LAYER_TESTS if (ROOT / name).exists()]
         return [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *files, *args]
+    if kind == "scan":  # no budget of its own: stopped at its hard limit, its rows kept
+        return [sys.executable, "benchmarks/parallel.py", *args]
     return [sys.executable, "benchmarks/layers.py", *args, "--time-budget", str(budget)]
 
 
@@ -117,7 +133,7 @@ def start(name, backend, kind, args, budget, smoke, logs):
     log = open(logs / f"{name.replace(' ', '_')}.log", "w+")
     process = subprocess.Popen(cmd, cwd=ROOT, env=environment(backend, kind, smoke),
                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    limit = budget if kind == "tests" else budget + 60
+    limit = budget if kind in ("tests", "scan") else budget + 60
     record = {"name": name, "backend": backend, "command": " ".join(cmd[1:]),
               "limit_seconds": limit, "started": time.monotonic()}
     print(f"gpu.sh: {name} started (limit {limit} s)", file=sys.stderr, flush=True)
@@ -196,7 +212,7 @@ def run_phases(phases, smoke, deadline, result):
         tests = [start(*phase, smoke, logs) for phase in phases if phase[2] == "tests"]
         for running in tests:
             result["phases"].append(finish(*running, deadline)[0])
-        for phase in (phase for phase in phases if phase[2] == "benchmark"):
+        for phase in (phase for phase in phases if phase[2] != "tests"):
             if time.monotonic() > deadline - 30:
                 result["skipped"].append(f"{phase[0]}: no time left")
                 continue

@@ -5,7 +5,7 @@
 # layer benchmark against Keras's and PyTorch's cuDNN layers, one JSON file).
 #
 #   bash benchmarks/gpu.sh --fetch-wheels      # once, where pip reaches PyPI
-#   bash benchmarks/gpu.sh [RESULTS.json]      # on the GPU machine, < 8 min
+#   bash benchmarks/gpu.sh [RESULTS.json]      # on the GPU machine, < 9 min
 #   bash benchmarks/gpu.sh --cpu-smoke         # anywhere: every step, tiny, on CPU
 #
 # The results go to RESULTS.json, else $OUT/gpu_results.json when OUT is set,

@@ -72,11 +72,13 @@ def test_largest_batch_search(monkeypatch, guess, limit, largest, failing, tries
                      "stopped_by": "search"}
 
 
-def test_gpu_plan_ends_within_eight_minutes():
+def test_gpu_plan_ends_within_nine_minutes():
+    """The device's calls run at most 10 minutes; the machine's start-up needs the rest."""
     phases = gpu.plan(["jax", "torch"], ["lstm", "gru"], smoke=False)
     tests = max(seconds for _, _, kind, _, seconds in phases if kind == "tests")
-    benchmarks = sum(seconds for _, _, kind, _, seconds in phases if kind == "benchmark")
-    assert tests + benchmarks <= gpu.TOTAL_SECONDS <= 8 * 60  # budgets; hard limits stop at TOTAL
+    benchmarks = sum(seconds for _, _, kind, _, seconds in phases if kind != "tests")
+    assert {kind for _, _, kind, _, _ in phases} == {"tests", "scan", "benchmark"}
+    assert tests + benchmarks <= gpu.TOTAL_SECONDS <= 9 * 60  # budgets; hard limits stop at TOTAL
 
 
 @pytest.mark.skipif(shutil.which("nvidia-smi") is not None, reason="this machine has a GPU")
