@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import dateutil.parser
+import hypothesis
 import pytest
 import sacrebleu
 import tensorflow as tf
@@ -126,6 +127,32 @@ def test_tokenize_and_join_round_trip_spanish_punctuation():
     assert joined.startswith("¿Dónde está el niño? ¡Qué día! Dijo: «sí»,")
     wrapped = Tokenize(wrap=True)(tf.constant(["Hola."])).numpy()[0].decode()
     assert wrapped == "[start] hola . [end]"
+
+
+JOINED_TEXTS = ["N'est-ce pas ?", "Va !", "Allons-y ! (Vite?!)", "Il est 3:30.", "« Bonjour »",
+                "¿Dónde está el niño? ¡Qué día!", "Tom's here... ok", "'quoted'", "a-b-c-d",
+                "l'été, 3/3/21.", "C'est l'homme qu'il faut !"]
+
+
+@pytest.mark.parametrize("text", JOINED_TEXTS)
+def test_joiners_rebuild_the_text_exactly(text):
+    tokens = Tokenize(lowercase=False, joiners=True)(tf.constant([text])).numpy()[0].decode().split()
+    plain = Tokenize(lowercase=False)(tf.constant([text])).numpy()[0].decode().split()
+    assert [token.strip("￭") for token in tokens] == plain  # the same tokens, annotated
+    joined = join_tokens(tf.constant([tokens]), tf.ones([1, len(tokens)], tf.bool), joiners=True)
+    assert joined.numpy()[0].decode() == text
+
+
+@hypothesis.settings(max_examples=200, deadline=None)
+@hypothesis.given(hypothesis.strategies.lists(
+    hypothesis.strategies.text(alphabet="aé1'-!?.,«»¿( ", min_size=1, max_size=6), min_size=1,
+    max_size=5))
+def test_joiners_rebuild_any_singly_spaced_text(words):
+    text = " ".join(word.strip() for word in words if word.strip())
+    hypothesis.assume(text and "  " not in text)
+    tokens = Tokenize(lowercase=False, joiners=True)(tf.constant([text])).numpy()[0].decode().split()
+    joined = join_tokens(tf.constant([tokens]), tf.ones([1, len(tokens)], tf.bool), joiners=True)
+    assert joined.numpy()[0].decode() == text
 
 
 @pytest.mark.parametrize("content, message", [

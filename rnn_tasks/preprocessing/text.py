@@ -13,6 +13,11 @@ import tensorflow as tf
 # Any character that is not a letter, a digit, a space or a combining mark is
 # a token of its own: "¿Qué?" -> "¿ qué ?", "3/3/21" -> "3 / 3 / 21".
 SYMBOL = r"([^\pL\pN\pM\s])"
+# With `joiners`, a symbol keeps a JOINER on each side that touched a non-space
+# in the text, so that the text can be rebuilt exactly: "n'est-ce pas ?" ->
+# "n ￭'￭ est ￭-￭ ce pas ?" (OpenNMT's joiner annotation).
+JOINER = "￭"
+SYMBOL_NOT_JOINER = r"([^\pL\pN\pM\s￭])"
 # Detokenization: no space before closing punctuation or after opening marks.
 NO_SPACE_BEFORE = r" ([.,;:!?%)\]}»])"
 NO_SPACE_AFTER = r"([¿¡(\[{«]) "
@@ -27,23 +32,32 @@ class Tokenize(keras.layers.Layer):
     Args:
         lowercase: fold case (Unicode-aware).
         wrap: put `START` before and `END` after the tokens (decoder targets).
+        joiners: mark the sides of each symbol that had no space in the text
+            with `JOINER`, so that `join_tokens` rebuilds the text's spacing
+            (generated text: "l'homme" -> "l ￭'￭ homme" -> "l'homme").
 
     Example:
     >>> Tokenize()(tf.constant(["¿Qué hora es? Son las 3:30."])).numpy()[0].decode()
     '¿ qué hora es ? son las 3 : 30 .'
+    >>> Tokenize(lowercase=False, joiners=True)(tf.constant(["C'est ça !"])).numpy()[0].decode()
+    "C ￭'￭ est ça !"
     """
 
-    def __init__(self, lowercase=True, wrap=False, **kwargs):
+    def __init__(self, lowercase=True, wrap=False, joiners=False, **kwargs):
         kwargs.setdefault("trainable", False)
         super().__init__(**kwargs)
         self.lowercase = lowercase
         self.wrap = wrap
+        self.joiners = joiners
 
     def call(self, texts):
         texts = tf.strings.unicode_transcode(texts, "UTF-8", "UTF-8", errors="replace")
         if self.lowercase:
             texts = tf.strings.lower(texts, encoding="utf-8")
-        texts = tf.strings.regex_replace(texts, SYMBOL, r" \1 ")
+        if self.joiners:
+            texts = annotate_joiners(texts)
+        else:
+            texts = tf.strings.regex_replace(texts, SYMBOL, r" \1 ")
         texts = tf.strings.strip(tf.strings.regex_replace(texts, r"\s+", " "))
         if self.wrap:
             texts = tf.strings.join([START, texts, END], separator=" ")
@@ -53,15 +67,36 @@ class Tokenize(keras.layers.Layer):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "lowercase": self.lowercase, "wrap": self.wrap}
+        return {**super().get_config(), "lowercase": self.lowercase, "wrap": self.wrap,
+                "joiners": self.joiners}
 
 
-def join_tokens(tokens, keep):
+def annotate_joiners(texts):
+    """Splits symbols off as `Tokenize` does, a `JOINER` on each side that touched a non-space.
+
+    Example:
+    >>> annotate_joiners(tf.constant(["Allons-y ! (Vite?!)"])).numpy()[0].decode().split()
+    ['Allons', '￭-￭', 'y', '!', '(￭', 'Vite', '￭?￭', '￭!￭', '￭)']
+    """
+    texts = tf.strings.regex_replace(texts, JOINER, " ")  # the text's own are not ours
+    texts = tf.strings.regex_replace(texts, SYMBOL_NOT_JOINER, JOINER + r"\1" + JOINER)
+    # A joiner beside a space or an end of the text joins nothing.
+    texts = tf.strings.regex_replace(texts, r"(^|\s)" + JOINER, r"\1")
+    texts = tf.strings.regex_replace(texts, JOINER + r"(\s|$)", r"\1")
+    # Each symbol, with its joiners, becomes a token of its own.
+    texts = tf.strings.regex_replace(texts, JOINER + SYMBOL_NOT_JOINER, " " + JOINER + r"\1")
+    return tf.strings.regex_replace(texts, SYMBOL_NOT_JOINER + JOINER, r"\1" + JOINER + " ")
+
+
+def join_tokens(tokens, keep, joiners=False):
     """Token strings -> text: the kept tokens joined by spaces, punctuation re-attached.
 
     Args:
         tokens: string `[batch, length]`.
         keep: bool `[batch, length]`, which tokens belong to the text.
+        joiners: the tokens carry `JOINER`s (`Tokenize(joiners=True)`): join
+            where they say. Else no space before closing punctuation and
+            none after opening marks.
 
     Returns:
         string `[batch]`.
@@ -70,10 +105,15 @@ def join_tokens(tokens, keep):
     >>> join_tokens(tf.constant([["¿", "qué", "?", "[end]"]]),
     ...             tf.constant([[True, True, True, False]])).numpy()[0].decode()
     '¿qué?'
+    >>> join_tokens(tf.constant([["C", "￭'￭", "est", "ça", "!"]]), tf.constant([[True] * 5]),
+    ...             joiners=True).numpy()[0].decode()
+    "C'est ça !"
     """
     words = tf.where(keep, tokens, tf.zeros_like(tokens))
     text = tf.strings.reduce_join(words, axis=-1, separator=" ")
     text = tf.strings.strip(tf.strings.regex_replace(text, r"\s+", " "))
+    if joiners:
+        return tf.strings.regex_replace(text, r" ?" + JOINER + " ?", "")
     text = tf.strings.regex_replace(text, NO_SPACE_BEFORE, r"\1")
     return tf.strings.regex_replace(text, NO_SPACE_AFTER, r"\1")
 

@@ -23,6 +23,7 @@ from rnn_tasks.preprocessing.text import END, START, join_tokens
 from rnn_tasks.decoding import beam_search, greedy_search
 from rnn_tasks.errors import UserError
 from rnn_tasks.layers import recurrent_layer
+from rnn_tasks.losses import TokenCrossentropy
 from rnn_tasks.metrics import text_metrics
 from rnn_tasks.templates import serving
 from rnn_tasks.templates.task import Task
@@ -40,6 +41,7 @@ class Decoding:
         max_length: most tokens to generate (end token included).
         length_penalty: GNMT's alpha.
         num_return: sequences returned per example (beam search, <= beam_width).
+        joiners: the target tokens carry joiners (`Tokenize(joiners=True)`).
     """
 
     vocabulary: tuple
@@ -48,6 +50,7 @@ class Decoding:
     max_length: int
     length_penalty: float
     num_return: int = 1
+    joiners: bool = False
 
 
 class EncoderDecoderTask(Task):
@@ -85,7 +88,7 @@ class EncoderDecoderTask(Task):
         """The trained `encoder` or `decoder` model."""
 
     def loss(self):
-        return keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0)
+        return TokenCrossentropy(self.config.train.label_smoothing)
 
     # Model ---------------------------------------------------------------------------------
 
@@ -137,7 +140,11 @@ class EncoderDecoderTask(Task):
                             f"num_return <= beam_width ({settings['beam_width']})")
         settings["max_length"] = settings["max_length"] or self.target_length + 1
         return Decoding(tuple(self.target_vectorizer().get_vocabulary()), num_return=num_return,
-                        **settings)
+                        joiners=self.target_joiners(), **settings)
+
+    def target_joiners(self):
+        """Whether the target tokens carry joiners that say how to rebuild the text."""
+        return False
 
     def serving_function(self, decoding=None):
         """`serve` with `decoding` (default: the recipe's) as a `tf.function`, traced
@@ -204,7 +211,8 @@ class EncoderDecoderTask(Task):
         """Generated ids -> text: the tokens before the first end token, joined."""
         ended = tf.cumsum(tf.cast(tokens == decoding.vocabulary.index(END), tf.int32), axis=-1) > 0
         keep = ~ended & (tokens > 1)  # no padding, no unknown-word marker
-        return join_tokens(tf.gather(tf.constant(decoding.vocabulary), tokens), keep)
+        return join_tokens(tf.gather(tf.constant(decoding.vocabulary), tokens), keep,
+                           decoding.joiners)
 
     def generate(self, inputs):
         """Texts generated with the recipe's decoding for many raw inputs (a list of `str`)."""

@@ -9,7 +9,9 @@ The story:
    one split and serve together as references.
 2. preprocessing: `Tokenize` (Unicode-aware words and symbols: accents, ¿ ¡,
    apostrophes) and a `TextVectorization` per side adapted on the training
-   split; targets get start and end tokens.
+   split; targets get start and end tokens, and joiners where a symbol
+   touched a word (`n ￭'￭ est`), so that generated text is spaced as the
+   training targets are (`n'est`, `Va !`).
 3. model: an embedding and (bidirectional) LayerNorm RNN encoder; a LayerNorm
    RNN decoder started from the encoder's final states, attending over the
    encoder outputs (Luong or Bahdanau scores), teacher-forced in training.
@@ -112,7 +114,7 @@ class TranslationTask(TextInput, EncoderDecoderTask):
         data = self.config.data
         sources, targets = self.read_pairs_frame()
         source_lengths = token_counts(Tokenize()(sources))
-        target_lengths = token_counts(Tokenize(lowercase=False)(targets))
+        target_lengths = token_counts(Tokenize(lowercase=False, joiners=True)(targets))
         fits = (source_lengths <= data.max_source_length) & (target_lengths <= data.max_target_length)
         if not fits.any():
             raise UserError(f"data: no pair fits max_source_length={data.max_source_length} and "
@@ -154,7 +156,8 @@ class TranslationTask(TextInput, EncoderDecoderTask):
         data = self.config.data
         sources, targets = self.data.splits["train"]
         layers = {"source_tokenize": Tokenize(name="source_tokenize"),
-                  "target_tokenize": Tokenize(lowercase=False, wrap=True, name="target_tokenize")}
+                  "target_tokenize": Tokenize(lowercase=False, wrap=True, joiners=True,
+                                              name="target_tokenize")}
         sides = {"source": (sources, data.max_source_length),
                  "target": (targets, data.max_target_length + 2)}  # + start and end
         for side, (texts, length) in sides.items():
@@ -205,8 +208,8 @@ class TranslationTask(TextInput, EncoderDecoderTask):
         spec = self.config.model
         source = keras.Input((None,), dtype="int64", name="source_ids")
         vocabulary = self.preprocessing_layers()["source_vectorizer"].vocabulary_size()
-        x = keras.layers.Embedding(vocabulary, spec.embedding_dim, mask_zero=True,
-                                   name="source_embedding")(source)
+        x = self.drop_tokens(keras.layers.Embedding(vocabulary, spec.embedding_dim, mask_zero=True,
+                                                    name="source_embedding")(source))
         for depth in range(spec.layers):
             last = depth == spec.layers - 1
             layer = recurrent_layer(spec.cell, spec.units, spec.layer_norm,
@@ -234,8 +237,8 @@ class TranslationTask(TextInput, EncoderDecoderTask):
         source = keras.Input((None,), dtype="int64", name="source_ids")
         states = self.state_inputs()
         vocabulary = self.preprocessing_layers()["target_vectorizer"].vocabulary_size()
-        x = keras.layers.Embedding(vocabulary, spec.embedding_dim, mask_zero=True,
-                                   name="target_embedding")(tokens)
+        x = self.drop_tokens(keras.layers.Embedding(vocabulary, spec.embedding_dim, mask_zero=True,
+                                                    name="target_embedding")(tokens))
         x, new_states = self.recurrent_stack(x, states)
         keys = keras.layers.Dense(spec.units, use_bias=False, name="attention_keys")(memory)
         score = (keras.layers.Attention(name="attention") if spec.attention == "luong"
@@ -250,6 +253,12 @@ class TranslationTask(TextInput, EncoderDecoderTask):
         logits = keras.layers.Dense(vocabulary, name="logits")(x)
         return keras.Model([tokens, memory, source, *states], [logits, weights, *new_states],
                            name="decoder")
+
+    def drop_tokens(self, embedded):
+        """`embedded` with `model.embedding_dropout` of its tokens zeroed in training
+        (whole vectors: the model learns to read a sentence with words missing)."""
+        rate = self.config.model.embedding_dropout
+        return keras.layers.Dropout(rate, noise_shape=(None, None, 1))(embedded) if rate else embedded
 
     def assemble(self, core):
         """Raw `(source text, target text)` -> teacher-forced logits: every layer
@@ -270,6 +279,10 @@ class TranslationTask(TextInput, EncoderDecoderTask):
 
     def target_vectorizer(self):
         return self.preprocessing_layers()["target_vectorizer"]
+
+    def target_joiners(self):
+        # Runs trained before joiners existed have targets without them.
+        return self.preprocessing_layers()["target_tokenize"].joiners
 
     @property
     def target_length(self):
