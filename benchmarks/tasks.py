@@ -4,7 +4,8 @@ For each recipe: train it as `rnn-tasks train` would, evaluate it, export
 it, then time batch-1 and batch-64 requests against the SavedModel loaded in
 this process and against `task.predict`, alternating, median of `--repeats`.
 One JSON line per recipe. For translation also: greedy against beam-search
-serving latency (two exports of the same model); for the dates recipe,
+serving latency (two exports of the same model) and the test BLEU of the
+SavedModel's own translations; for the dates recipe,
 exact match on hand-typed dates. For captioning also: BLEU and exact match
 on scenes drawn with plain Pillow calls on white, grey and black canvases of
 several sizes, not by the project's generator (both in `held_out.py`).
@@ -17,6 +18,7 @@ training time).
     python benchmarks/tasks.py                          # the default recipes
     python benchmarks/tasks.py --recipes price_forecasting --set train.epochs=5
     python benchmarks/tasks.py --recipes stocks_global --repeats 5
+    python benchmarks/tasks.py --recipes translation_fra --set data.path=fra_eng.tsv
 """
 
 import argparse
@@ -29,6 +31,7 @@ import numpy as np
 import tensorflow as tf
 
 from held_out import hand_drawn_scenes, held_out_dates
+from rnn_tasks.metrics import text_metrics
 from rnn_tasks.templates import Task
 
 RECIPES = ["price_forecasting", "temperature_forecasting", "stocks_global", "sentiment",
@@ -87,6 +90,7 @@ def benchmark(recipe, overrides, repeats):
                                          "task_predict_vs_saved_model": round(eager / served, 2)}
         if task.name == "translation":
             result["decoding_ms"] = decoding_latency(task, base, repeats)
+            result["saved_model_test"] = served_text_metrics(task, signature)
         if task.recipe["data"].get("dataset") == "dates_en_es" and not task.recipe["data"]["path"]:
             result["held_out_dates"] = held_out_dates(signature, task.data.splits["train"][0])
         if task.name == "captioning":
@@ -115,6 +119,19 @@ def global_vs_per_series(task, metrics, train_seconds, recipe, overrides):
             "global_vs_per_series_mae": round(metrics["mae"] / pooled, 4),
             "global_train_seconds": round(train_seconds, 1),
             "per_series_train_seconds": round(seconds, 1)}
+
+
+def served_text_metrics(task, signature, batch=64):
+    """BLEU, chrF and exact match of the SavedModel's own translations of the test
+    sources (the recipe's decoding, in TensorFlow alone) against all their references."""
+    references = task.references(*task.data.splits["test"])
+    sources = list(references)
+    outputs = []
+    for start in range(0, len(sources), batch):
+        served = signature(text=tf.constant(sources[start:start + batch]))["translation"]
+        outputs += [text.decode() for text in served.numpy()]
+    return {k: round(v, 2) if isinstance(v, float) else v
+            for k, v in text_metrics(outputs, list(references.values())).items()}
 
 
 def decoding_latency(task, base, repeats):

@@ -33,3 +33,42 @@ class PinballLoss(keras.losses.Loss):
 
     def get_config(self):
         return {**super().get_config(), "levels": self.levels}
+
+
+@keras.saving.register_keras_serializable(package="rnn_tasks")
+class TokenCrossentropy(keras.losses.Loss):
+    """Next-token cross-entropy from logits, with label smoothing; padding (id 0) ignored.
+
+    Each real token's loss is `(1 - s) * -log p(target) + s * mean over the
+    vocabulary of -log p(token)`, for `s = label_smoothing` (Szegedy et al.
+    2016); the batch's loss is the mean over its real tokens, as
+    `SparseCategoricalCrossentropy(ignore_class=0)` gives (which has no label
+    smoothing).
+
+    Args:
+        label_smoothing: `s` in [0, 1).
+
+    Example:
+    >>> loss = TokenCrossentropy(label_smoothing=0.1)
+    >>> logits = keras.ops.zeros((1, 3, 4))  # uniform over 4 tokens: -log p = log 4
+    >>> round(float(loss(keras.ops.array([[2, 3, 0]]), logits)), 4)  # the padding is ignored
+    1.3863
+    """
+
+    def __init__(self, label_smoothing=0.0, name="token_crossentropy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.label_smoothing = float(label_smoothing)
+
+    def call(self, y_true, y_pred):
+        log_probs = ops.log_softmax(y_pred, axis=-1)
+        targets = ops.expand_dims(ops.cast(y_true, "int32"), -1)
+        nll = -ops.squeeze(ops.take_along_axis(log_probs, targets, axis=-1), -1)
+        spread = -ops.mean(log_probs, axis=-1)
+        per_token = (1.0 - self.label_smoothing) * nll + self.label_smoothing * spread
+        real = ops.cast(ops.not_equal(y_true, 0), per_token.dtype)
+        # Keras averages what `call` returns over every position: rescale so that the
+        # average is over the real tokens only.
+        return per_token * real * ops.cast(ops.size(real), real.dtype) / ops.maximum(ops.sum(real), 1.0)
+
+    def get_config(self):
+        return {**super().get_config(), "label_smoothing": self.label_smoothing}

@@ -135,6 +135,8 @@ SEQUENCE = extend_schema(BASE_SCHEMA, {
         "vocabulary_size": _size(10000, 2**24, minimum=5),
     },
     "model": {"embedding_dim": _size(64, 2**16)},
+    # Share of each target token's probability spread over the vocabulary in the loss.
+    "train": {"label_smoothing": Field(float, 0.0, minimum=0.0, maximum=1.0, below=True)},
     "decode": {
         "method": Field(str, "greedy", choices=("greedy", "beam")),
         "beam_width": _size(4, 256),
@@ -171,6 +173,8 @@ TRANSLATION = extend_schema(SEQUENCE, {
     "model": {
         "bidirectional": Field(bool, True),
         "attention": Field(str, "luong", choices=("luong", "bahdanau")),
+        # Whole tokens dropped from both sides' embedded sequences in training.
+        "embedding_dropout": Field(float, 0.0, minimum=0.0, maximum=1.0, below=True),
     },
 })
 

@@ -12,6 +12,7 @@ import hashlib
 import importlib
 import json
 
+import keras
 import numpy as np
 import pandas as pd
 import pytest
@@ -63,7 +64,8 @@ VARIANTS = {
         "data.target_column": ("target", "other target"), "data.vocabulary_size": (60, 30),
         "data.max_source_length": (12, 6), "data.max_target_length": (12, 7),
         "model.embedding_dim": (8, 9), "model.bidirectional": (True, False),
-        "model.attention": ("luong", "bahdanau"),
+        "model.attention": ("luong", "bahdanau"), "model.embedding_dropout": (0.0, 0.25),
+        "train.label_smoothing": (0.0, 0.1),
     },
     "captioning": {
         **COMMON, "model.cell": ("gru", "simple_rnn"),
@@ -71,7 +73,7 @@ VARIANTS = {
         "data.caption_column": ("caption", "other caption"), "data.vocabulary_size": (40, 12),
         "data.image_size": (32, 40), "data.max_caption_length": (12, 6),
         "model.embedding_dim": (8, 9), "model.filters": ([4], [4, 4]),
-        "model.backbone": ("none", "mobilenet_v3_small"),
+        "model.backbone": ("none", "mobilenet_v3_small"), "train.label_smoothing": (0.0, 0.1),
     },
 }
 
@@ -192,7 +194,7 @@ def fingerprint(task):
     optimizer = core.optimizer.get_config()
     parts["network"] = json.loads(core.to_json())
     parts["optimizer"] = [optimizer["learning_rate"], optimizer["clipnorm"]]
-    parts["loss"] = repr(core.loss)
+    parts["loss"] = keras.saving.serialize_keras_object(core.loss)  # class and arguments
     parts["jit_compile"] = core.jit_compile
     parts["callbacks"] = [(type(c).__name__, getattr(c, "patience", None)) for c in task.callbacks()]
     parts["strategy"] = type(task.strategy).__name__
