@@ -26,7 +26,8 @@ TINY = {"forecasting": ["data.window=20"], "sentiment": ["data.sequence_length=1
         "captioning": ["model.filters=[4]", "data.image_size=32", "model.embedding_dim=8"]}
 TEMPLATE_OF = {"price_forecasting": "forecasting", "stocks_global": "forecasting",
                "sentiment": "sentiment", "translation_dates": "translation",
-               "translation": "translation", "captioning": "captioning"}
+               "translation": "translation", "translation_fra": "translation",
+               "captioning": "captioning"}
 
 
 def commands():
@@ -64,6 +65,7 @@ def user_folder(tmp_path_factory):
     (folder / "reviews.txt").write_text("A dull, tedious film.\nSuperb and moving.\n")
     write_reviews(folder / "labelled.csv", rows=60, labels=(0, 1), extra_label=2)
     write_pairs(folder / "spa.txt", count=300)
+    write_pairs(folder / "fra_eng.tsv", count=300, seed=2)
     write_pairs(folder / "other_pairs.tsv", count=40, seed=1)
     Image.new("RGB", (64, 64), (255, 255, 255)).save(folder / "scene.png")
     Image.new("RGB", (80, 60), (20, 20, 200)).save(folder / "photo.jpg")
