@@ -123,6 +123,10 @@ SENTIMENT = extend_schema(BASE_SCHEMA, {
         "embedding_dim": _size(64, 2**16),
         "embedding_dropout": Field(float, 0.0, minimum=0.0, maximum=1.0, below=True),
         "bidirectional": Field(bool, True),
+        # What the classifier reads: the last state, or all steps' outputs pooled.
+        "pooling": Field(str, "last", choices=("last", "max", "mean", "attention")),
+        # A linear score of the 1..ngrams-grams added to the logit; 0: none.
+        "ngrams": _size(0, 8, minimum=0),
     },
     "train": {"loss": Field(str, "binary_crossentropy",
                             choices=("binary_crossentropy", "binary_focal_crossentropy"))},

@@ -56,6 +56,7 @@ VARIANTS = {
         "data.group_column": ("movie", "other movie"), "data.vocabulary_size": (40, 12),
         "data.sequence_length": (12, 13), "model.embedding_dim": (8, 9),
         "model.embedding_dropout": (0.0, 0.25), "model.bidirectional": (True, False),
+        "model.pooling": ("last", "attention"), "model.ngrams": (0, 2),
         "train.loss": ("binary_crossentropy", "binary_focal_crossentropy"),
     },
     "translation": {

@@ -13,7 +13,9 @@ The story:
    adapted on the training texts only; it runs in the tf.data pipeline for
    training and inside the exported graph for serving.
 3. model: embedding with masking -> (bidirectional) LayerNorm RNN layers ->
-   a sigmoid unit: the probability of the positive label.
+   the last state, or all steps' outputs pooled (`model.pooling`: max, mean
+   or attention) -> a sigmoid unit: the probability of the positive label;
+   with `model.ngrams`, a linear score of the word n-grams is added to its logit.
 4. training: binary cross-entropy.
 5. evaluation: accuracy, ROC AUC, F1 of the positive label, loss, beside the
    majority-class accuracy; confusion-matrix and ROC / precision-recall plots.
@@ -30,7 +32,7 @@ import numpy as np
 from rnn_tasks.data.readers import check_text_column, read_table, text_cells
 from rnn_tasks.data.splits import group_split
 from rnn_tasks.errors import UserError
-from rnn_tasks.layers import recurrent_layer
+from rnn_tasks.layers import BagOfNgrams, SequencePooling, recurrent_layer
 from rnn_tasks.schemas import SENTIMENT
 from rnn_tasks.metrics import classification_metrics, dropped_counts, remember_metrics, timed
 from rnn_tasks.templates import serving
@@ -160,14 +162,34 @@ class SentimentTask(TextInput, Task):
                                    mask_zero=True, name="embedding")(tokens)
         if spec.embedding_dropout:  # whole words dropped: the model leans on no single one
             x = keras.layers.Dropout(spec.embedding_dropout)(x)
+        pooled = spec.pooling != "last"
         for depth in range(spec.layers):
             layer = recurrent_layer(spec.cell, spec.units, spec.layer_norm,
-                                    return_sequences=depth < spec.layers - 1)
+                                    return_sequences=pooled or depth < spec.layers - 1)
             x = keras.layers.Bidirectional(layer)(x) if spec.bidirectional else layer(x)
+            if pooled and depth == spec.layers - 1:  # (B, T, features) -> (B, features)
+                x = SequencePooling(spec.pooling, name="pooling")(x)
             if spec.dropout:
                 x = keras.layers.Dropout(spec.dropout)(x)
-        probability = keras.layers.Dense(1, activation="sigmoid", name="probability")(x)
-        return keras.Model(tokens, probability, name="sentiment_core")
+        return keras.Model(tokens, self.head(x, tokens), name="sentiment_core")
+
+    def head(self, features, tokens):
+        """The sigmoid unit, with `model.ngrams` a linear n-gram score added to its logit.
+
+        Args:
+            features: the recurrent network's output `(batch, features)`.
+            tokens: the token ids `(batch, sequence_length)`, 0 for padding.
+
+        Returns:
+            The positive-label probability `(batch, 1)`.
+        """
+        ngrams = self.config.model.ngrams
+        if not ngrams:
+            return keras.layers.Dense(1, activation="sigmoid", name="probability")(features)
+        wide = BagOfNgrams(self.preprocessing.vocabulary_size(), ngrams, name="ngrams")(tokens)
+        logit = keras.layers.Add(name="wide_and_deep")(
+            [keras.layers.Dense(1, name="logit")(features), wide])
+        return keras.layers.Activation("sigmoid", name="probability")(logit)
 
     def training_metrics(self):
         return ["accuracy"]
