@@ -7,6 +7,8 @@ from pathlib import Path
 
 import dateutil.parser
 import hypothesis
+import keras
+import numpy as np
 import pytest
 import sacrebleu
 import tensorflow as tf
@@ -15,6 +17,7 @@ from rnn_tasks.data.dates import (DAY_FIRST_FORMS, english_spanish_dates, forms_
                                   ordinal_words, spanish_date)
 from rnn_tasks.preprocessing.text import Tokenize, join_tokens
 from rnn_tasks.errors import UserError
+from rnn_tasks.losses import TokenCrossentropy
 from rnn_tasks.export import non_core_ops
 from rnn_tasks.templates import Task, TranslationTask
 from rnn_tasks.templates.translation import read_pairs
@@ -129,6 +132,22 @@ def test_tokenize_and_join_round_trip_spanish_punctuation():
     assert joined.startswith("¿Dónde está el niño? ¡Qué día! Dijo: «sí»,")
     wrapped = Tokenize(wrap=True)(tf.constant(["Hola."])).numpy()[0].decode()
     assert wrapped == "[start] hola . [end]"
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.2])
+def test_token_crossentropy_matches_numpy(smoothing):
+    """Label-smoothed next-token loss, padding ignored, against NumPy (and Keras's own at 0)."""
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(2, 4, 6)).astype("float32")
+    ids = np.array([[3, 1, 5, 0], [2, 0, 0, 0]])
+    log_p = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    per_token = ((1 - smoothing) * -np.take_along_axis(log_p, ids[..., None], -1)[..., 0]
+                 + smoothing * -log_p.mean(-1))
+    expected = per_token[ids != 0].mean()
+    assert float(TokenCrossentropy(smoothing)(ids, logits)) == pytest.approx(expected, rel=1e-5)
+    if not smoothing:
+        keras_loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0)
+        assert float(keras_loss(ids, logits)) == pytest.approx(expected, rel=1e-5)
 
 
 JOINED_TEXTS = ["N'est-ce pas ?", "Va !", "Allons-y ! (Vite?!)", "Il est 3:30.", "« Bonjour »",
