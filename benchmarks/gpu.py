@@ -7,7 +7,11 @@ the whole run ends within about 9 minutes:
 1. the layer tests (`LAYER_TESTS`) on JAX and on PyTorch, both at once (small
    tensors: they share the GPU), with TF32 off (`NVIDIA_TF32_OVERRIDE=0`,
    JAX's matmul precision `highest`) so the float32 tolerances hold;
-2. `benchmarks/layers.py` on JAX, then on PyTorch, alone on the GPU:
+2. `benchmarks/parallel.py` on JAX, then on PyTorch: the parallel-scan layers
+   against the loops over time at T = 1000, 100 and 10000 (B=32, D=64, U=128;
+   issue 18's target is `mingru_vs_gru` >= 5 at T = 1000); each length is one
+   JSON row, and the rows a phase printed before its hard limit are kept;
+3. `benchmarks/layers.py` on JAX, then on PyTorch, alone on the GPU:
    - float32 rows at the large shape (B=128 T=200 D=256 U=512, the shape of
      the H200 anchors in issue 16), then the small one, for LSTM, GRU and
      every other kind `rnn_tasks.layers` has (but SimpleRNN): ours, Keras's
@@ -17,12 +21,7 @@ the whole run ends within about 9 minutes:
    - the largest batch that trains, ours against Keras's, in float32 and
      `mixed_bfloat16`.
    Each phase has a time budget; rows that would start after it are listed
-   as skipped, and a phase past its hard limit is stopped, its rows kept;
-3. `benchmarks/parallel.py` on JAX, then on PyTorch: the parallel-scan layers
-   against the loops over time at T = 1000, 100 and 10000 (B=32, D=64, U=128;
-   issue 18's target is `mingru_vs_gru` >= 5 at T = 1000), run first among the
-   benchmarks; each length is one JSON row, and the rows a phase printed
-   before its hard limit are kept.
+   as skipped, and a phase past its hard limit is stopped, its rows kept.
 
 TensorFlow is not run (its wheel cannot travel with the repository). The
 JSON file holds the machine (GPU, driver, package versions), every phase's
@@ -50,6 +49,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 ANCHORS_H200_MS = {  # issue 16: one H200, B=128 T=200 D=256 U=512, ms per training step
     "keras_lstm_on_jax": 11.4, "layer_norm_lstm_cell_on_jax": 28.2, "torch_cudnn_lstm": 8.0}
+PARALLEL_KINDS = ("mingru", "gru", "minlstm", "lstm", "mingru_no_scan")  # parallel.py's rows
 TOTAL_SECONDS = 540  # the phases' hard limits never run past this (9 minutes, less start-up)
 
 
@@ -86,8 +86,6 @@ def plan(backends, kinds, smoke):
             phases.append((f"benchmark {name} {backend}", backend, "benchmark", args, budget))
     return phases
 
-
-PARALLEL_KINDS = ("mingru", "gru", "minlstm", "lstm", "mingru_no_scan")
 
 
 def base_environment(**extra):

@@ -46,7 +46,7 @@ class TokenCrossentropy(keras.losses.Loss):
     smoothing).
 
     Args:
-        label_smoothing: `s` in [0, 1).
+        label_smoothing: `s`, a float in [0, 1). Default: `0.0`.
 
     Example:
     >>> loss = TokenCrossentropy(label_smoothing=0.1)
@@ -56,7 +56,13 @@ class TokenCrossentropy(keras.losses.Loss):
     """
 
     def __init__(self, label_smoothing=0.0, name="token_crossentropy", **kwargs):
+        # "sum" of per-token shares that `call` already divides by the real-token count:
+        # no further rescaling by a mask the logits may carry from the network.
+        kwargs["reduction"] = "sum"
         super().__init__(name=name, **kwargs)
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ValueError("Received an invalid value for argument `label_smoothing`, expected "
+                             f"a float in [0, 1), got {label_smoothing!r}.")
         self.label_smoothing = float(label_smoothing)
 
     def call(self, y_true, y_pred):
@@ -66,9 +72,7 @@ class TokenCrossentropy(keras.losses.Loss):
         spread = -ops.mean(log_probs, axis=-1)
         per_token = (1.0 - self.label_smoothing) * nll + self.label_smoothing * spread
         real = ops.cast(ops.not_equal(y_true, 0), per_token.dtype)
-        # Keras averages what `call` returns over every position: rescale so that the
-        # average is over the real tokens only.
-        return per_token * real * ops.cast(ops.size(real), real.dtype) / ops.maximum(ops.sum(real), 1.0)
+        return per_token * real / ops.maximum(ops.sum(real), 1.0)  # summed: the real tokens' mean
 
     def get_config(self):
         return {**super().get_config(), "label_smoothing": self.label_smoothing}

@@ -111,3 +111,10 @@ def test_ngrams_round_trip_and_arguments(tmp_path):
     assert restored.layers[1].get_config()["buckets"] == 5
     with pytest.raises(ValueError, match=r"`order`, expected an integer >= 1, got 0"):
         BagOfNgrams(6, order=0)
+
+
+def test_mean_pooling_of_an_empty_sequence_is_zero_in_float16():
+    steps = np.ones((2, 3, 2), "float16")
+    mask = np.array([[True, False, False], [False, False, False]])
+    pooled = SequencePooling("mean", dtype="float16")(steps, mask=mask)
+    assert np.asarray(pooled, "float32").tolist() == [[1.0, 1.0], [0.0, 0.0]]

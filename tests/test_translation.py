@@ -150,6 +150,20 @@ def test_token_crossentropy_matches_numpy(smoothing):
         assert float(keras_loss(ids, logits)) == pytest.approx(expected, rel=1e-5)
 
 
+def test_token_crossentropy_ignores_a_mask_the_logits_carry():
+    """A subclass's decoder whose logits keep the embedding's mask trains on the same loss."""
+    ids = np.array([[3, 1, 5, 0], [2, 0, 0, 0]])
+    tokens = keras.Input((4,), dtype="int32")
+    logits = keras.layers.Dense(6)(keras.layers.Embedding(6, 4, mask_zero=True)(tokens))
+    model = keras.Model(tokens, logits)
+    losses = []
+    for loss in (TokenCrossentropy(), keras.losses.SparseCategoricalCrossentropy(
+            from_logits=True, ignore_class=0)):
+        model.compile(loss=loss)
+        losses.append(model.evaluate(ids, ids, verbose=0))
+    assert losses[0] == pytest.approx(losses[1], rel=1e-5)
+
+
 JOINED_TEXTS = ["N'est-ce pas ?", "Va !", "Allons-y ! (Vite?!)", "Il est 3:30.", "« Bonjour »",
                 "¿Dónde está el niño? ¡Qué día!", "Tom's here... ok", "'quoted'", "a-b-c-d",
                 "l'été, 3/3/21.", "C'est l'homme qu'il faut !"]

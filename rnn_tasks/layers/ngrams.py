@@ -39,19 +39,26 @@ class BagOfNgrams(keras.layers.Layer):
             if not isinstance(value, int) or value < least:
                 raise ValueError(f"Received an invalid value for argument `{name}`, expected an "
                                  f"integer >= {least}, got {value!r}.")
+        if buckets > 2**30:
+            raise ValueError("Received an invalid value for argument `buckets`, expected an "
+                             f"integer <= 2**30, got {buckets!r}.")
         self.vocabulary_size, self.order, self.buckets = vocabulary_size, order, buckets
+        # The hash runs in int32 on every backend (JAX has no int64 by default), so
+        # code * multiplier + token stays below 2**31 for any vocabulary.
+        self.multiplier = min(vocabulary_size, 2**31 // buckets - 1)
 
     def build(self, input_shape):
         self.table = self.add_weight(shape=(self.vocabulary_size + self.buckets,),
                                      initializer="zeros", name="table")
 
     def call(self, tokens):
-        tokens = ops.cast(tokens, "int64")  # (B, T)
+        tokens = ops.cast(tokens, "int32")  # (B, T)
         present = ops.cast(tokens > 0, self.compute_dtype)
         score = ops.sum(ops.take(self.table, tokens) * present, axis=1)  # unigrams
-        code, kept = tokens, present
+        hashed = ops.mod(tokens, self.buckets)
+        code, kept = hashed, present
         for n in range(2, self.order + 1):  # n-grams ending at step n-1 and on
-            code = ops.mod(code[:, :-1] * self.vocabulary_size + tokens[:, n - 1:], self.buckets)
+            code = ops.mod(code[:, :-1] * self.multiplier + hashed[:, n - 1:], self.buckets)
             kept = kept[:, :-1] * present[:, n - 1:]
             slots = ops.take(self.table, code + self.vocabulary_size)
             score = score + ops.sum(slots * kept, axis=1)

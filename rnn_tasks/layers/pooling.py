@@ -62,7 +62,8 @@ class SequencePooling(keras.layers.Layer):
             scores = ops.einsum("btf,f->bt", inputs, ops.cast(self.score, inputs.dtype))
             scores = ops.where(mask, scores, ops.full_like(scores, -1e4))
             weights = ops.expand_dims(ops.softmax(scores, axis=1), -1)
-        total = ops.maximum(ops.sum(weights, axis=1), 1e-9)  # (B, 1)
+        # (B, 1): the step count (mean) or 1 (attention); an empty sequence divides by 1.
+        total = ops.maximum(ops.sum(weights, axis=1), 1.0)
         return ops.sum(inputs * weights, axis=1) / total
 
     def compute_mask(self, inputs, mask=None):

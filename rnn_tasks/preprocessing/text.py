@@ -74,6 +74,16 @@ class Tokenize(keras.layers.Layer):
 def annotate_joiners(texts):
     """Splits symbols off as `Tokenize` does, a `JOINER` on each side that touched a non-space.
 
+    Runs of spaces, tabs and newlines come back as one space; a `JOINER` in the
+    text itself becomes a space. Other Unicode spaces (U+202F before French
+    `!`) are symbols: they round-trip as tokens of their own.
+
+    Args:
+        texts: string tensor of raw texts.
+
+    Returns:
+        The texts with symbols split off and annotated (extra spaces left in).
+
     Example:
     >>> annotate_joiners(tf.constant(["Allons-y ! (Vite?!)"])).numpy()[0].decode().split()
     ['Allons', '￭-￭', 'y', '!', '(￭', 'Vite', '￭?￭', '￭!￭', '￭)']

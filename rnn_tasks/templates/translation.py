@@ -255,8 +255,16 @@ class TranslationTask(TextInput, EncoderDecoderTask):
                            name="decoder")
 
     def drop_tokens(self, embedded):
-        """`embedded` with `model.embedding_dropout` of its tokens zeroed in training
-        (whole vectors: the model learns to read a sentence with words missing)."""
+        """Drops whole token vectors in training: the model learns to read a sentence
+        with words missing.
+
+        Args:
+            embedded: `(batch, steps, embedding_dim)` token embeddings.
+
+        Returns:
+            `embedded`, each token's vector zeroed with probability
+            `model.embedding_dropout` in training (unchanged without it).
+        """
         rate = self.config.model.embedding_dropout
         return keras.layers.Dropout(rate, noise_shape=(None, None, 1))(embedded) if rate else embedded
 
