@@ -56,14 +56,16 @@ class TokenCrossentropy(keras.losses.Loss):
     """
 
     def __init__(self, label_smoothing=0.0, name="token_crossentropy", **kwargs):
-        # "sum" of per-token shares that `call` already divides by the real-token count:
-        # no further rescaling by a mask the logits may carry from the network.
-        kwargs["reduction"] = "sum"
         super().__init__(name=name, **kwargs)
         if not 0.0 <= label_smoothing < 1.0:
             raise ValueError("Received an invalid value for argument `label_smoothing`, expected "
                              f"a float in [0, 1), got {label_smoothing!r}.")
         self.label_smoothing = float(label_smoothing)
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        # The targets' padding says which tokens count; a mask the logits carry from the
+        # network (`mask_zero` embeddings) would make Keras rescale a second time.
+        return super().__call__(y_true, ops.copy(y_pred), sample_weight)
 
     def call(self, y_true, y_pred):
         log_probs = ops.log_softmax(y_pred, axis=-1)
@@ -72,7 +74,9 @@ class TokenCrossentropy(keras.losses.Loss):
         spread = -ops.mean(log_probs, axis=-1)
         per_token = (1.0 - self.label_smoothing) * nll + self.label_smoothing * spread
         real = ops.cast(ops.not_equal(y_true, 0), per_token.dtype)
-        return per_token * real / ops.maximum(ops.sum(real), 1.0)  # summed: the real tokens' mean
+        # Keras averages what `call` returns over every position (and divides by the
+        # replicas under tf.distribute): rescale so that the average is over real tokens.
+        return per_token * real * ops.cast(ops.size(real), real.dtype) / ops.maximum(ops.sum(real), 1.0)
 
     def get_config(self):
         return {**super().get_config(), "label_smoothing": self.label_smoothing}
