@@ -82,7 +82,10 @@ def _main(argv):
         where = f": {error.filename}" if error.filename else ""
         hint = "; free some space or write elsewhere" if error.errno in DISK_FULL else ""
         return _fail(args.command, f"{error.strerror or error}{where}{hint}")
-    except RuntimeError as error:  # Ctrl-C inside TensorFlow's C++ (pybind11 wraps it)
+    except RuntimeError as error:  # a signal inside TensorFlow's C++ (pybind11 wraps it)
+        if Terminated.__name__ in str(error):
+            print(f"rnn-tasks {args.command}: terminated", file=sys.stderr)
+            return 128 + signal.SIGTERM
         if "KeyboardInterrupt" not in str(error):
             raise
         raise KeyboardInterrupt from None  # `main` reports it
