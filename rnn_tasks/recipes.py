@@ -301,7 +301,7 @@ def validate(recipe, schema):
             resolved[name] = top[name].check(name, value)
         elif name not in schema:
             allowed = sorted(list(top) + [s for s in schema if s])
-            raise UserError(f"recipe: unknown key `{name}` (allowed: {', '.join(allowed)})")
+            raise UserError(f"recipe: unknown key `{printable(name)}` (allowed: {', '.join(allowed)})")
         elif not isinstance(value, dict):
             raise UserError(f"recipe: `{name}` must be a [{name}] section, got {value!r}")
     for name, field in top.items():
@@ -314,7 +314,7 @@ def validate(recipe, schema):
         for key in given:
             if key not in fields:
                 raise UserError(
-                    f"recipe: unknown key `{section}.{key}` "
+                    f"recipe: unknown key `{section}.{printable(key)}` "
                     f"(allowed in [{section}]: {', '.join(fields)})"
                 )
         resolved[section] = {
@@ -373,3 +373,8 @@ def write_recipe(recipe, path):
                 for k, v in table.items() if v is not None}
 
     Path(path).write_text(tomli_w.dumps(clean(recipe)), encoding="utf-8")
+
+
+def printable(name):
+    """A key as it can be shown on one line: control characters escaped ("\\n")."""
+    return name if name.isprintable() else repr(name)[1:-1]
