@@ -71,8 +71,7 @@ def _main(argv):
             check_keras_backend(os.environ.get("KERAS_BACKEND"))  # before Keras loads
         return args.run(args) or 0
     except Terminated:
-        print(f"rnn-tasks {args.command}: terminated", file=sys.stderr)
-        return 128 + signal.SIGTERM
+        return _terminated(args.command)
     except UserError as error:
         return _fail(args.command, error)
     except BrokenPipeError:  # the reader left (`| head`): stop quietly, as shell tools do
@@ -84,8 +83,7 @@ def _main(argv):
         return _fail(args.command, f"{error.strerror or error}{where}{hint}")
     except RuntimeError as error:  # a signal inside TensorFlow's C++ (pybind11 wraps it)
         if Terminated.__name__ in str(error):
-            print(f"rnn-tasks {args.command}: terminated", file=sys.stderr)
-            return 128 + signal.SIGTERM
+            return _terminated(args.command)
         if "KeyboardInterrupt" not in str(error):
             raise
         raise KeyboardInterrupt from None  # `main` reports it
@@ -99,6 +97,11 @@ class Terminated(Exception):
 
 def _terminate(signum, frame):
     raise Terminated()
+
+
+def _terminated(command):
+    print(f"rnn-tasks {command}: terminated", file=sys.stderr)
+    return 128 + signal.SIGTERM
 
 
 def _fail(command, message):
