@@ -13,6 +13,7 @@ from rnn_tasks.errors import UserError
 from rnn_tasks.export import non_core_ops
 from rnn_tasks.templates import SentimentTask, Task
 from tests.helpers import cli, serve_in_tensorflow_only_process
+from tests.test_sentiment_layers import numpy_naive_bayes
 
 TINY = {"train.epochs": 4, "model.units": 8, "model.embedding_dim": 8, "model.dropout": 0.0,
         "model.embedding_dropout": 0.0,
@@ -111,6 +112,22 @@ def test_vocabulary_comes_from_the_training_split_only(reviews, tmp_path):
     vocabulary = set(task.preprocessing.get_vocabulary()) - {"", "[UNK]"}
     assert vocabulary == words("train")
     assert len(words("test") - words("train")) >= 50 and not (words("test") - words("train")) & vocabulary
+
+
+@pytest.mark.parametrize("initializer", ["naive_bayes", "zeros"])
+def test_ngram_weights_start_as_naive_bayes_of_the_training_split(reviews, initializer):
+    task = SentimentTask.from_recipe("sentiment", {**TINY, "data.path": str(reviews), "model.ngrams": 2,
+                                                   "model.ngram_initializer": initializer})
+    task.prepare()
+    table = np.asarray(task.build_model().get_layer("ngrams").table)
+    texts, labels = task.data.splits["train"]
+    expected = np.zeros_like(table)
+    if initializer == "naive_bayes":
+        tokens = np.asarray(task.preprocessing(texts))
+        expected = numpy_naive_bayes(tokens, labels, task.preprocessing.vocabulary_size(), 2, 2**18, 1.0)
+        good = task.preprocessing(np.array(["superb"])).numpy()[0, 0]
+        assert table[good] > 1  # a word only positive texts have
+    np.testing.assert_allclose(table, expected, atol=1e-5)
 
 
 def test_raw_text_edge_cases(trained):

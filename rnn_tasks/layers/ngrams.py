@@ -8,6 +8,7 @@ unigrams by their id, longer n-grams hashed into `buckets` shared slots.
 """
 
 import keras
+import numpy as np
 from keras import ops
 
 
@@ -52,17 +53,76 @@ class BagOfNgrams(keras.layers.Layer):
                                      initializer="zeros", name="table")
 
     def call(self, tokens):
+        score = 0.0
+        for slots, kept in self.slots(tokens):
+            score = score + ops.sum(ops.take(self.table, slots) * kept, axis=1)
+        return ops.expand_dims(score, -1)
+
+    def slots(self, tokens):
+        """The table slot of every n-gram, order by order.
+
+        Args:
+            tokens: token ids `(batch, steps)`, 0 for padding.
+
+        Returns:
+            A list of `(slots int32 (batch, steps - n + 1), kept (batch, steps - n + 1))`
+            for `n = 1..order`; `kept` is 1 where the n-gram has no padding, else 0.
+        """
         tokens = ops.cast(tokens, "int32")  # (B, T)
         present = ops.cast(tokens > 0, self.compute_dtype)
-        score = ops.sum(ops.take(self.table, tokens) * present, axis=1)  # unigrams
+        found = [(tokens, present)]  # unigrams: their own id
         hashed = ops.mod(tokens, self.buckets)
         code, kept = hashed, present
         for n in range(2, self.order + 1):  # n-grams ending at step n-1 and on
             code = ops.mod(code[:, :-1] * self.multiplier + hashed[:, n - 1:], self.buckets)
             kept = kept[:, :-1] * present[:, n - 1:]
-            slots = ops.take(self.table, code + self.vocabulary_size)
-            score = score + ops.sum(slots * kept, axis=1)
-        return ops.expand_dims(score, -1)
+            found.append((code + self.vocabulary_size, kept))
+        return found
+
+    def fit_naive_bayes(self, batches, smoothing=1.0):
+        """Sets the weights to multinomial naive Bayes log-count ratios (Wang & Manning 2012).
+
+        Each slot's weight becomes `log(p_s / |p|) - log(q_s / |q|)`, with `p_s` the
+        slot's count in positive texts plus `smoothing` (`q_s`: negative texts) and
+        `|p|`, `|q|` their sums over the slots seen; slots never seen keep 0. The
+        layer's score is then naive Bayes's log-odds without the prior: on short
+        texts a strong start, which training refines.
+
+        Args:
+            batches: iterable of `(token ids (batch, steps), labels (batch,) or
+                (batch, 1))`, ids 0 for padding, labels 1 positive and 0 negative
+                (a `tf.data.Dataset` of such pairs, or `[(tokens, labels)]`).
+            smoothing: the count added to every seen slot (Laplace). Default: `1.0`.
+
+        Example:
+        >>> import numpy as np
+        >>> layer = BagOfNgrams(4, order=1)
+        >>> layer.fit_naive_bayes([(np.array([[2, 2], [3, 0]]), np.array([1, 0]))])
+        >>> [round(float(w), 3) for w in layer.table[:4]]  # p = (3, 1) / 4, q = (1, 2) / 3
+        [0.0, 0.0, 0.811, -0.981]
+        """
+        if not smoothing > 0:
+            raise ValueError("Received an invalid value for argument `smoothing`, expected a "
+                             f"number > 0, got {smoothing!r}.")
+        size = self.vocabulary_size + self.buckets
+        counts = np.zeros((2, size))  # negative, positive
+        for tokens, labels in batches:
+            tokens, labels = np.asarray(tokens), np.asarray(labels).reshape(-1, 1)
+            if not self.built:
+                self.build(tokens.shape)
+            for slots, kept in self.slots(tokens):
+                slots, kept = ops.convert_to_numpy(slots).ravel(), ops.convert_to_numpy(kept)
+                for label in (0, 1):
+                    counts[label] += np.bincount(slots, (kept * (labels == label)).ravel(), size)
+        seen = counts.sum(axis=0) > 0
+        if not seen.any():
+            raise ValueError("`fit_naive_bayes` received no n-grams: `batches` is empty or "
+                             "all padding.")
+        counts[:, seen] += smoothing
+        share = counts / counts.sum(axis=1, keepdims=True)
+        ratios = np.zeros(size)
+        ratios[seen] = np.log(share[1, seen]) - np.log(share[0, seen])
+        self.table.assign(ratios.astype(self.variable_dtype))
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], 1)

@@ -15,7 +15,8 @@ The story:
 3. model: embedding with masking -> (bidirectional) LayerNorm RNN layers ->
    the last state, or all steps' outputs pooled (`model.pooling`: max, mean
    or attention) -> a sigmoid unit: the probability of the positive label;
-   with `model.ngrams`, a linear score of the word n-grams is added to its logit.
+   with `model.ngrams`, a linear score of the word n-grams is added to its logit,
+   its weights starting as naive Bayes log-count ratios of the training split.
 4. training: binary cross-entropy.
 5. evaluation: accuracy, ROC AUC, F1 of the positive label, loss, beside the
    majority-class accuracy; confusion-matrix and ROC / precision-recall plots.
@@ -176,6 +177,10 @@ class SentimentTask(TextInput, Task):
     def head(self, features, tokens):
         """The sigmoid unit, with `model.ngrams` a linear n-gram score added to its logit.
 
+        With `model.ngram_initializer = "naive_bayes"` the n-gram weights start
+        as naive Bayes log-count ratios of the training split
+        (`BagOfNgrams.fit_naive_bayes`), so the model starts as that classifier.
+
         Args:
             features: the recurrent network's output `(batch, features)`.
             tokens: the token ids `(batch, sequence_length)`, 0 for padding.
@@ -183,10 +188,13 @@ class SentimentTask(TextInput, Task):
         Returns:
             The positive-label probability `(batch, 1)`.
         """
-        ngrams = self.config.model.ngrams
-        if not ngrams:
+        spec = self.config.model
+        if not spec.ngrams:
             return keras.layers.Dense(1, activation="sigmoid", name="probability")(features)
-        wide = BagOfNgrams(self.preprocessing.vocabulary_size(), ngrams, name="ngrams")(tokens)
+        ngrams = BagOfNgrams(self.preprocessing.vocabulary_size(), spec.ngrams, name="ngrams")
+        wide = ngrams(tokens)
+        if spec.ngram_initializer == "naive_bayes":
+            ngrams.fit_naive_bayes(self.training_data("train"))
         logit = keras.layers.Add(name="wide_and_deep")(
             [keras.layers.Dense(1, name="logit")(features), wide])
         return keras.layers.Activation("sigmoid", name="probability")(logit)
