@@ -194,7 +194,8 @@ class SentimentTask(TextInput, Task):
         ngrams = BagOfNgrams(self.preprocessing.vocabulary_size(), spec.ngrams, name="ngrams")
         wide = ngrams(tokens)
         if spec.ngram_initializer == "naive_bayes":
-            ngrams.fit_naive_bayes(self.training_data("train"))
+            train = self.as_dataset(self.training_data("train"), shuffle=False)
+            ngrams.fit_naive_bayes((tokens, labels) for tokens, labels, *_ in train)
         logit = keras.layers.Add(name="wide_and_deep")(
             [keras.layers.Dense(1, name="logit")(features), wide])
         return keras.layers.Activation("sigmoid", name="probability")(logit)
