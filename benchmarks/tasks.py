@@ -9,6 +9,8 @@ SavedModel's own translations; for the dates recipe,
 exact match on hand-typed dates. For captioning also: BLEU and exact match
 on scenes drawn with plain Pillow calls on white, grey and black canvases of
 several sizes, not by the project's generator (both in `held_out.py`).
+For sentiment with `model.ngrams`: the naive Bayes classifier its n-gram
+weights start from, scored alone without training.
 For forecasting: relative MAE (MAE / last-value MAE) and interval coverage
 of the model and every baseline; for a recipe over every group (`data.group
 = "*"`, e.g. stocks_global) also the global model against one model per
@@ -31,7 +33,8 @@ import numpy as np
 import tensorflow as tf
 
 from held_out import hand_drawn_scenes, held_out_dates
-from rnn_tasks.metrics import text_metrics
+from rnn_tasks.layers import BagOfNgrams
+from rnn_tasks.metrics import classification_metrics, text_metrics
 from rnn_tasks.templates import Task
 
 RECIPES = ["price_forecasting", "temperature_forecasting", "stocks_global", "sentiment",
@@ -95,6 +98,8 @@ def benchmark(recipe, overrides, repeats):
             result["held_out_dates"] = held_out_dates(signature, task.data.splits["train"][0])
         if task.name == "captioning":
             result["hand_drawn_scenes"] = hand_drawn_scenes(signature)
+    if task.name == "sentiment" and task.config.model.ngrams:
+        result["naive_bayes_alone"] = naive_bayes_alone(task)
     if task.name == "forecasting" and task.recipe["data"]["group"] == "*":
         result["global_vs_per_series"] = global_vs_per_series(task, metrics, train_seconds,
                                                               recipe, overrides)
@@ -119,6 +124,19 @@ def global_vs_per_series(task, metrics, train_seconds, recipe, overrides):
             "global_vs_per_series_mae": round(metrics["mae"] / pooled, 4),
             "global_train_seconds": round(train_seconds, 1),
             "per_series_train_seconds": round(seconds, 1)}
+
+
+def naive_bayes_alone(task):
+    """Test accuracy and AUC of the naive Bayes classifier the n-gram weights start from
+    (same split, vocabulary and n-grams, with its class prior), without any training."""
+    texts, labels = task.data.splits["train"]
+    ngrams = BagOfNgrams(task.preprocessing.vocabulary_size(), task.config.model.ngrams)
+    ngrams.fit_naive_bayes([(task.preprocessing(texts), labels)])
+    prior = np.log(labels.mean() / (1 - labels.mean()))
+    texts, labels = task.data.splits["test"]
+    scores = ngrams(task.preprocessing(texts)).numpy()[:, 0] + prior
+    metrics = classification_metrics(labels, 1 / (1 + np.exp(-scores)))
+    return {k: round(metrics[k], 4) for k in ("accuracy", "auc")}
 
 
 def served_text_metrics(task, signature, batch=64):

@@ -127,7 +127,8 @@ SENTIMENT = extend_schema(BASE_SCHEMA, {
         "pooling": Field(str, "last", choices=("last", "max", "mean", "attention")),
         # A linear score of the 1..ngrams-grams added to the logit; 0: none.
         "ngrams": _size(0, 8, minimum=0),
-        # The n-gram weights' start: naive Bayes log-count ratios of the training split, or 0.
+        # With ngrams > 0, the n-gram weights' start: naive Bayes log-count ratios of the
+        # training split, or 0.
         "ngram_initializer": Field(str, "naive_bayes", choices=("naive_bayes", "zeros")),
     },
     "train": {"loss": Field(str, "binary_crossentropy",

@@ -89,3 +89,31 @@ def finite_difference_gradient(layer, x, step=3e-3):
         numeric[index] = (-values[2] + 8 * values[1] - 8 * values[-1] + values[-2]) / (12 * step)
     kernel.assign(start)
     return numeric
+
+
+def gram_slots(row, vocabulary_size, order, buckets):
+    """The table slot of each n-gram of `row` without padding, one by one."""
+    for n in range(1, order + 1):
+        for start in range(len(row) - n + 1):
+            gram = row[start:start + n]
+            if min(gram) == 0:
+                continue
+            code = int(gram[0])
+            for token in gram[1:]:
+                code = (code * vocabulary_size + int(token)) % buckets
+            yield code if n == 1 else vocabulary_size + code
+
+
+def numpy_naive_bayes(tokens, labels, vocabulary_size, order, buckets, smoothing):
+    """Log-count ratios by counting each text's n-grams one by one (Wang & Manning 2012)."""
+    counts = {0: {}, 1: {}}
+    for row, label in zip(tokens, labels):
+        for slot in gram_slots(row, vocabulary_size, order, buckets):
+            counts[label][slot] = counts[label].get(slot, 0) + 1
+    seen = set(counts[0]) | set(counts[1])
+    totals = {label: sum(counts[label].get(s, 0) + smoothing for s in seen) for label in (0, 1)}
+    table = np.zeros(vocabulary_size + buckets)
+    for slot in seen:
+        share = {label: (counts[label].get(slot, 0) + smoothing) / totals[label] for label in (0, 1)}
+        table[slot] = np.log(share[1] / share[0])
+    return table

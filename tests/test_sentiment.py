@@ -13,7 +13,7 @@ from rnn_tasks.errors import UserError
 from rnn_tasks.export import non_core_ops
 from rnn_tasks.templates import SentimentTask, Task
 from tests.helpers import cli, serve_in_tensorflow_only_process
-from tests.test_sentiment_layers import numpy_naive_bayes
+from tests.layer_helpers import numpy_naive_bayes
 
 TINY = {"train.epochs": 4, "model.units": 8, "model.embedding_dim": 8, "model.dropout": 0.0,
         "model.embedding_dropout": 0.0,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from rnn_tasks.layers import POOLING_MODES, BagOfNgrams, SequencePooling
-from tests.layer_helpers import numpy
+from tests.layer_helpers import gram_slots, numpy, numpy_naive_bayes
 
 
 @pytest.fixture
@@ -71,19 +71,6 @@ def test_invalid_mode():
         SequencePooling("last")
 
 
-def gram_slots(row, vocabulary_size, order, buckets):
-    """The table slot of each n-gram of `row` without padding, one by one."""
-    for n in range(1, order + 1):
-        for start in range(len(row) - n + 1):
-            gram = row[start:start + n]
-            if min(gram) == 0:
-                continue
-            code = int(gram[0])
-            for token in gram[1:]:
-                code = (code * vocabulary_size + int(token)) % buckets
-            yield code if n == 1 else vocabulary_size + code
-
-
 def numpy_ngrams(tokens, table, vocabulary_size, order, buckets):
     """The sum over each sequence's n-grams without padding of their slot's weight."""
     return np.array([[sum(table[slot] for slot in gram_slots(row, vocabulary_size, order, buckets))]
@@ -121,21 +108,6 @@ def test_mean_pooling_of_an_empty_sequence_is_zero_in_float16():
     assert np.asarray(pooled, "float32").tolist() == [[1.0, 1.0], [0.0, 0.0]]
 
 
-def numpy_naive_bayes(tokens, labels, vocabulary_size, order, buckets, smoothing):
-    """Log-count ratios by counting each text's n-grams one by one (Wang & Manning 2012)."""
-    counts = {0: {}, 1: {}}
-    for row, label in zip(tokens, labels):
-        for slot in gram_slots(row, vocabulary_size, order, buckets):
-            counts[label][slot] = counts[label].get(slot, 0) + 1
-    seen = set(counts[0]) | set(counts[1])
-    totals = {label: sum(counts[label].get(s, 0) + smoothing for s in seen) for label in (0, 1)}
-    table = np.zeros(vocabulary_size + buckets)
-    for slot in seen:
-        share = {label: (counts[label].get(slot, 0) + smoothing) / totals[label] for label in (0, 1)}
-        table[slot] = np.log(share[1] / share[0])
-    return table
-
-
 @pytest.mark.parametrize("order, smoothing", [(1, 1.0), (2, 0.5), (3, 1.0)])
 def test_naive_bayes_weights_match_counting_by_hand(order, smoothing):
     rng = np.random.default_rng(order)
@@ -156,3 +128,5 @@ def test_naive_bayes_refuses_no_ngrams_and_bad_smoothing():
         layer.fit_naive_bayes([(np.zeros((2, 3), "int32"), np.array([0, 1]))])
     with pytest.raises(ValueError, match=r"`smoothing`, expected a number > 0, got 0"):
         layer.fit_naive_bayes([(np.ones((2, 3), "int32"), np.array([0, 1]))], smoothing=0)
+    with pytest.raises(ValueError, match=r"takes labels 0 \(negative\) and 1 \(positive\), got \[0.0, 0.7\]"):
+        layer.fit_naive_bayes([(np.ones((2, 3), "int32"), np.array([0.0, 0.7]))])

@@ -67,6 +67,14 @@ class BagOfNgrams(keras.layers.Layer):
         Returns:
             A list of `(slots int32 (batch, steps - n + 1), kept (batch, steps - n + 1))`
             for `n = 1..order`; `kept` is 1 where the n-gram has no padding, else 0.
+
+        Example:
+        >>> import numpy as np
+        >>> (ids, _), (bigrams, kept) = BagOfNgrams(5, order=2, buckets=7).slots(np.array([[2, 3, 0]]))
+        >>> ops.convert_to_numpy(bigrams).tolist()  # 5 + (2 * 5 + 3) % 7, 5 + (3 * 5 + 0) % 7
+        [[11, 6]]
+        >>> ops.convert_to_numpy(kept).tolist()  # (3, 0) has padding
+        [[1.0, 0.0]]
         """
         tokens = ops.cast(tokens, "int32")  # (B, T)
         present = ops.cast(tokens > 0, self.compute_dtype)
@@ -83,10 +91,11 @@ class BagOfNgrams(keras.layers.Layer):
         """Sets the weights to multinomial naive Bayes log-count ratios (Wang & Manning 2012).
 
         Each slot's weight becomes `log(p_s / |p|) - log(q_s / |q|)`, with `p_s` the
-        slot's count in positive texts plus `smoothing` (`q_s`: negative texts) and
-        `|p|`, `|q|` their sums over the slots seen; slots never seen keep 0. The
-        layer's score is then naive Bayes's log-odds without the prior: on short
-        texts a strong start, which training refines.
+        number of times the slot's n-grams occur in positive texts plus `smoothing`
+        (`q_s`: negative texts) and `|p|`, `|q|` their sums over the slots seen;
+        slots never seen keep 0. Repeats within a text count (Wang & Manning
+        count each n-gram once per text). The layer's score is then naive Bayes's
+        log-odds without the class prior.
 
         Args:
             batches: iterable of `(token ids (batch, steps), labels (batch,) or
@@ -105,19 +114,23 @@ class BagOfNgrams(keras.layers.Layer):
             raise ValueError("Received an invalid value for argument `smoothing`, expected a "
                              f"number > 0, got {smoothing!r}.")
         size = self.vocabulary_size + self.buckets
-        counts = np.zeros((2, size))  # negative, positive
+        counts = np.zeros(2 * size)  # negative texts' slots, then positive texts'
+        texts = 0
         for tokens, labels in batches:
             tokens, labels = np.asarray(tokens), np.asarray(labels).reshape(-1, 1)
+            if not np.isin(labels, (0, 1)).all():
+                raise ValueError("`fit_naive_bayes` takes labels 0 (negative) and 1 (positive), "
+                                 f"got {np.unique(labels)[:5].tolist()}.")
             if not self.built:
                 self.build(tokens.shape)
+            texts += len(tokens)
             for slots, kept in self.slots(tokens):
-                slots, kept = ops.convert_to_numpy(slots).ravel(), ops.convert_to_numpy(kept)
-                for label in (0, 1):
-                    counts[label] += np.bincount(slots, (kept * (labels == label)).ravel(), size)
+                slots = ops.convert_to_numpy(slots) + size * labels.astype("int64")
+                counts += np.bincount(slots.ravel(), ops.convert_to_numpy(kept).ravel(), 2 * size)
+        counts = counts.reshape(2, size)
         seen = counts.sum(axis=0) > 0
         if not seen.any():
-            raise ValueError("`fit_naive_bayes` received no n-grams: `batches` is empty or "
-                             "all padding.")
+            raise ValueError(f"`fit_naive_bayes` received no n-grams: {texts} texts, all padding.")
         counts[:, seen] += smoothing
         share = counts / counts.sum(axis=1, keepdims=True)
         ratios = np.zeros(size)

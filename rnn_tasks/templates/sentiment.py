@@ -179,7 +179,8 @@ class SentimentTask(TextInput, Task):
 
         With `model.ngram_initializer = "naive_bayes"` the n-gram weights start
         as naive Bayes log-count ratios of the training split
-        (`BagOfNgrams.fit_naive_bayes`), so the model starts as that classifier.
+        (`BagOfNgrams.fit_naive_bayes`), so the logit starts as that classifier's
+        (without its class prior) plus the untrained network's.
 
         Args:
             features: the recurrent network's output `(batch, features)`.
@@ -194,8 +195,10 @@ class SentimentTask(TextInput, Task):
         ngrams = BagOfNgrams(self.preprocessing.vocabulary_size(), spec.ngrams, name="ngrams")
         wide = ngrams(tokens)
         if spec.ngram_initializer == "naive_bayes":
-            train = self.as_dataset(self.training_data("train"), shuffle=False)
-            ngrams.fit_naive_bayes((tokens, labels) for tokens, labels, *_ in train)
+            texts, labels = self.data.splits["train"]
+            ngrams.fit_naive_bayes((self.preprocessing(texts[start:start + 4096]),
+                                    labels[start:start + 4096])
+                                   for start in range(0, len(texts), 4096))
         logit = keras.layers.Add(name="wide_and_deep")(
             [keras.layers.Dense(1, name="logit")(features), wide])
         return keras.layers.Activation("sigmoid", name="probability")(logit)
