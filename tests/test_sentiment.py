@@ -182,11 +182,57 @@ def test_labels_must_name_two_present_classes(reviews, tmp_path, labels, message
             task.prepare()
 
 
+def test_a_training_split_of_one_label_is_refused(reviews, tmp_path):
+    frame = pd.read_csv(reviews)
+    rotten = frame[frame["category"] == "rotten"]
+    path = tmp_path / "rare.csv"  # one fresh text: by the seed's split in training or not
+    pd.concat([rotten, frame[frame["category"] == "fresh"].head(1)]).to_csv(path, index=False)
+    refused = 0
+    for seed in range(8):
+        task = SentimentTask.from_recipe("sentiment", {**TINY, "data.path": str(path),
+                                                       "data.group_column": "", "data.seed": seed})
+        try:
+            task.prepare()
+        except UserError as error:
+            assert str(error).startswith("data: the training split holds only 'rotten' texts "
+                                         f"({len(rotten) + 1} labelled texts, 1 'fresh')")
+            refused += 1
+        else:
+            assert task.data.splits["train"][1].sum() == 1
+    assert 0 < refused < 8
+
+
+def test_texts_of_underscores_have_no_words(reviews, tmp_path):
+    frame = pd.read_csv(reviews)
+    frame.loc[:9, "text"] = ["_", "__", "___ ...", "_-_"] * 2 + ["a_b", "_1_"]
+    path = tmp_path / "underscores.csv"
+    frame.to_csv(path, index=False)
+    task = SentimentTask.from_recipe("sentiment", {**TINY, "data.path": str(path)})
+    task.prepare()
+    assert task.data.dropped == {"other_labels": 5, "texts_without_words": 8}
+
+
 def test_missing_columns_are_named(reviews):
     task = SentimentTask.from_recipe("sentiment", {**TINY, "data.path": str(reviews),
                                                    "data.text_column": "review"})
     with pytest.raises(UserError, match="lacks column\\(s\\) 'review'"):
         task.prepare()
+
+
+def test_a_missing_group_column_says_how_to_split_by_row(reviews, tmp_path, capsys):
+    path = tmp_path / "no_movies.csv"
+    pd.read_csv(reviews).drop(columns="movie_name").to_csv(path, index=False)
+    sets = ["--set", f"data.path={json.dumps(str(path))}", "--set", "train.epochs=1"]
+    status, _, err = cli(capsys, "train", "sentiment", *sets, "--run-dir", tmp_path / "run")
+    assert status == 2 and err.count("\n") == 1 and not (tmp_path / "run").exists()
+    assert err.startswith("rnn-tasks train: error: data: no column 'movie_name' to group rows by (data.group_column; "
+                          "it has: 'category', 'text')")
+    assert err.strip().endswith("split by row with --set data.group_column=''")
+    # What a shell passes for --set data.group_column='' (or ="")
+    task = SentimentTask.from_recipe("sentiment", [f"data.path={json.dumps(str(path))}",
+                                                   "data.group_column="])
+    task.prepare()
+    assert sum(len(texts) for texts, _ in task.data.splits.values()) == 600
 
 
 # Command line -----------------------------------------------------------------------------

@@ -277,6 +277,12 @@ def test_cli_train_evaluate_predict_export(pairs, tmp_path, capsys):
     assert status == 0 and json.loads(out)["n_pairs"] == 101
     status, from_run, _ = cli(capsys, "predict", run_dir, "March 3, 2021", "3/3/21")
     assert status == 0 and len(json.loads(from_run)["translation"]) == 2
+    table = tmp_path / "pairs.csv"  # a table is read by its source column, as training reads it
+    table.write_text('source,target\n"March 3, 2021",x\n3/3/21,y\n', encoding="utf-8")
+    lines = tmp_path / "pairs.tsv"  # source<TAB>target lines: their sources
+    lines.write_text("March 3, 2021\tx\n3/3/21\ty\n", encoding="utf-8")
+    status, from_files, _ = cli(capsys, "predict", run_dir, table, lines)
+    assert status == 0 and json.loads(from_files)["translation"] == 2 * json.loads(from_run)["translation"]
     status, _, _ = cli(capsys, "export", run_dir, "--to", tmp_path / "models")
     status, served, _ = cli(capsys, "predict", tmp_path / "models" / "1", "March 3, 2021", "3/3/21")
     assert status == 0 and json.loads(served) == json.loads(from_run)

@@ -77,16 +77,26 @@ class SentimentTask(TextInput, Task):
 
     def load_data(self):
         data = self.config.data
-        texts, labels, groups, dropped = self.labelled_texts(self.read_frame(self.columns()))
+        frame = self.read_frame(self.columns())
+        if data.group_column and data.group_column not in frame.columns:
+            raise UserError(
+                f"data: no column {data.group_column!r} to group rows by (data.group_column; it "
+                f"has: {', '.join(map(repr, map(str, frame.columns)))}); name the column that keeps "
+                "related texts in one split, or split by row with --set data.group_column=''")
+        texts, labels, groups, dropped = self.labelled_texts(frame)
         keys = np.arange(len(texts)) if groups is None else groups  # no groups: one per row
         parts = group_split(keys, data.split, data.seed)
         splits = {split: (texts[rows], labels[rows]) for split, rows in parts.items()}
+        found = sorted(set(splits["train"][1]))
+        if len(found) < 2:
+            raise UserError(
+                f"data: the training split holds only {self.labels[found[0]]!r} texts "
+                f"({len(texts)} labelled texts, {int(labels.sum())} {self.labels[1]!r}); "
+                "give more texts of the other label, or change data.split or data.seed")
         return TextData(splits, dropped)
 
     def columns(self):
-        data = self.config.data
-        return [data.text_column, data.label_column] + (
-            [data.group_column] if data.group_column else [])
+        return [self.config.data.text_column, self.config.data.label_column]
 
     def labelled_texts(self, frame, both_labels=True):
         """Keeps rows with a text and one of `labels`; refuses data with one class
@@ -100,7 +110,8 @@ class SentimentTask(TextInput, Task):
         known = labels.isin(self.labels)
         texts = frame[data.text_column]
         check_text_column(texts)
-        has_words = texts.notna() & texts.astype(str).str.contains(r"\w", regex=True)
+        # A letter or digit: what TextVectorization keeps ("_" is punctuation to it).
+        has_words = texts.notna() & texts.astype(str).str.contains(r"[^\W_]", regex=True)
         dropped = {"other_labels": int((~known).sum()),
                    "texts_without_words": int((known & ~has_words).sum())}
         keep = known & has_words
@@ -223,7 +234,7 @@ class SentimentTask(TextInput, Task):
     @timed
     def evaluate_file(self, path):
         """Metrics on every labelled row of another CSV/TSV/JSONL file."""
-        texts, labels, _, dropped = self.labelled_texts(read_table(path, self.columns()[:2]),
+        texts, labels, _, dropped = self.labelled_texts(read_table(path, self.columns()),
                                                         both_labels=False)
         metrics = classification_metrics(labels, self.probabilities(texts))
         return {**metrics, **dropped_counts(dropped)}

@@ -4,11 +4,14 @@ from rnn_tasks.inputs import text_batch, texts_from_arguments
 
 
 class TextInput:
-    """Mixin: `text` string `[batch]` in; the recipe's `data.<text_column_key>` names the
-    column CLI `predict` reads from CSV/TSV/JSONL files."""
+    """Mixin: `text` string `[batch]` in; `table_text_column()` names the column CLI
+    `predict` reads from CSV/TSV/JSONL files."""
 
-    text_column_key = "text_column"
     pair_files = False  # text files of `source<TAB>target` lines (translation)
+
+    def table_text_column(self):
+        """The column of the texts in a table file: the recipe's `data.text_column`."""
+        return self.config.data.text_column
 
     def serving_signature(self):
         import tensorflow as tf
@@ -22,5 +25,4 @@ class TextInput:
         return {"text": self.data.splits["validation"][0][:count].astype(object)}
 
     def inputs_from_files(self, paths):
-        return {"text": texts_from_arguments(paths, getattr(self.config.data, self.text_column_key),
-                                             self.pair_files)}
+        return {"text": texts_from_arguments(paths, self.table_text_column(), self.pair_files)}

@@ -106,7 +106,12 @@ class TranslationTask(TextInput, EncoderDecoderTask):
     schema = TRANSLATION
     data_class = PairData
     input_name, output_name = "text", "translation"
-    text_column_key, pair_files = "source_column", True
+    pair_files = True
+
+    def table_text_column(self):
+        """The source column of a table file, as training reads one: `data.source_column`,
+        else "source"."""
+        return self.config.data.source_column or "source"
 
     # 1. Data ---------------------------------------------------------------------------
 
