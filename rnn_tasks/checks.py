@@ -54,10 +54,11 @@ def check_changeable(changes, where):
 RESUMABLE_CHANGES = (("train", "epochs"), ("train", "patience"))
 
 
-def check_resume_overrides(overrides):
-    """`--resume` continues the run's own recipe: only how long it trains may change."""
-    for change in as_overrides(overrides):
-        if tuple(change) not in RESUMABLE_CHANGES:
+def check_resume_overrides(overrides, recipe):
+    """`--resume` continues the run's own `recipe`: only how long it trains may change
+    (the original command's `--set` of a value the run already has passes)."""
+    for change, value in as_overrides(overrides).items():
+        if tuple(change) not in RESUMABLE_CHANGES and apply_overrides(recipe, {change: value}) != recipe:
             raise UserError(f"--resume --set {'.'.join(change)}: fixed by the interrupted run; "
                             "when resuming only train.epochs and train.patience may change "
                             "(train into a new --run-dir to change the rest)")
@@ -190,9 +191,12 @@ def check_training_run_dir(run_dir, resume):
                 raise UserError(f"--resume: {history} is damaged (its first line should name the "
                                 f"columns, starting with epoch; got {','.join(header)[:40]!r}); "
                                 "delete it to resume without the earlier epochs' log")
+    elif (run / MODEL_FILE).is_file():
+        raise UserError(f"run directory {run} holds a finished run; train into a new --run-dir, "
+                        "or evaluate or export this one")
     elif run.is_dir() and any(run.iterdir()):
         raise UserError(f"run directory {run} exists and is not empty "
-                        "(use --resume to continue it)")
+                        "(use --resume to continue an interrupted run there)")
 
 
 def check_resume_epochs(run_dir, epochs):

@@ -205,9 +205,9 @@ def run_train(args):
         checks.check_training_run_dir(args.run_dir, resume=True)
     if args.run_dir == "":
         raise UserError("--run-dir must not be empty (leave it out for runs/<recipe>-<time>)")
-    if args.resume:
-        checks.check_resume_overrides(args.overrides)
     source = Path(args.run_dir) / checks.RECIPE_FILE if args.resume else args.recipe
+    if args.resume:
+        checks.check_resume_overrides(args.overrides, checks.training_recipe(source)[0])
     recipe, name = checks.training_recipe(source, args.overrides)
     if args.resume:
         checks.check_resume_epochs(args.run_dir, recipe["train"]["epochs"])

@@ -62,7 +62,7 @@ def texts_from_arguments(arguments, column, pairs=False):
         kind = _path_kind(argument)
         if kind == "folder":
             raise UserError(f"predict: {argument} is a folder; give texts, or text/CSV files")
-        if kind is None and (re.fullmatch(r"[^\n]{1,255}\.(txt|csv|tsv|jsonl|json)", argument, re.I)
+        if kind is None and (re.fullmatch(r"\S{1,255}\.(txt|csv|tsv|jsonl|json)", argument, re.I)
                              or re.fullmatch(r"\S{0,250}/\S*\.[A-Za-z0-9]{1,5}", argument)):
             raise UserError(f"predict: file not found: {argument} (to predict that text itself, "
                             "add a space or punctuation)")

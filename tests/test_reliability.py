@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from rnn_tasks import checks
 from rnn_tasks.data.readers import read_table
 from rnn_tasks.errors import UserError
+from rnn_tasks.inputs import texts_from_arguments
 from rnn_tasks.preprocessing.images import check_image_bytes
 from rnn_tasks.recipes import load_recipe, parse_overrides, read_toml, validate
 from rnn_tasks.schemas import SCHEMAS, resolve_recipe
@@ -301,6 +302,8 @@ BAD_INPUTS = [
                                      "--name", "a/b"], "--name must be a model name of letters"),
     ("predict a missing text file", {}, ["predict", "{sentiment}", "reviews.txt"],
      "predict: file not found: reviews.txt"),
+    ("train into a finished run", {}, ["train", "price_forecasting", "--run-dir", "{forecasting}"],
+     "holds a finished run; train into a new --run-dir, or evaluate or export this one"),
     ("predict an empty text file", {"empty.txt": ""}, ["predict", "{sentiment}", "empty.txt"],
      "predict: empty.txt has no texts"),
     ("predict an empty argument", {}, ["predict", "{forecasting}", ""],
@@ -408,6 +411,24 @@ def test_bad_input_in_a_real_shell_is_one_line_exit_2_and_writes_nothing(
     assert result.returncode == 2, result.stderr
     assert len(lines) == 1 and message in lines[0], result.stderr
     assert snapshot(tmp_path, *runs.values()) == before  # no run dir, no export, no lock
+
+
+def test_a_text_with_a_space_is_a_text_even_ending_like_a_file_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    texts = ["I hated this movie, see review.txt", "Open notes.txt"]
+    assert texts_from_arguments(texts, "text").tolist() == texts
+    with pytest.raises(UserError, match="predict: file not found: notes.txt"):
+        texts_from_arguments(["notes.txt"], "text")
+
+
+def test_resume_takes_the_original_commands_own_values():
+    recipe, _ = checks.training_recipe("price_forecasting", ["data.path=p.csv"])
+    units = recipe["model"]["units"]
+    checks.check_resume_overrides([f"model.units={units}", "data.path=p.csv", "train.epochs=99"],
+                                  recipe)
+    for change in (f"model.units={units + 1}", "data.path=q.csv"):
+        with pytest.raises(UserError, match=f"--resume --set {change.split('=')[0]}: fixed by"):
+            checks.check_resume_overrides([change], recipe)
 
 
 def test_series_too_short_for_a_split_are_named_in_one_notice(tmp_path):
