@@ -80,6 +80,10 @@ def texts_from_arguments(arguments, column, pairs=False):
             cells = read_table(path, [column])[column]
             check_text_column(cells)
             found = text_cells(cells).tolist()
+            blank = [str(i + 1) for i, text in enumerate(found) if not text.strip()]
+            if blank:
+                raise UserError(f"predict: {path} row(s) {', '.join(blank[:5])} have no text in "
+                                f"column {column!r}; give a text in every row")
         else:
             try:
                 found = [line.split("\t")[0] if pairs else line for line in read_lines(path)]
