@@ -58,7 +58,8 @@ def check_resume_overrides(overrides, recipe):
     """`--resume` continues the run's own `recipe`: only how long it trains may change
     (the original command's `--set` of a value the run already has passes)."""
     for change, value in as_overrides(overrides).items():
-        if tuple(change) not in RESUMABLE_CHANGES and apply_overrides(recipe, {change: value}) != recipe:
+        same = apply_overrides(recipe, {change: value}) == recipe
+        if tuple(change) not in RESUMABLE_CHANGES and not same:
             raise UserError(f"--resume --set {'.'.join(change)}: fixed by the interrupted run; "
                             "when resuming only train.epochs and train.patience may change "
                             "(train into a new --run-dir to change the rest)")

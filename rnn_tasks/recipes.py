@@ -96,15 +96,16 @@ class Field:
             return f"at least {fewest} " if fewest else ""
         return f"{fewest} " if fewest == most else f"{fewest} to {most} "
 
-    def check(self, key, value):
-        """Returns `value` converted to this field's type, or raises `UserError`."""
+    def check(self, key, value, where="recipe"):
+        """Returns `value` converted to this field's type, or raises `UserError` that
+        starts with `where` (what the value came from)."""
         value = _plain(value)
         if self.kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if self.kind is list and self.items is float and isinstance(value, list):
             value = [float(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in value]
         if not self._allows(value):
-            raise UserError(f"recipe: `{key}` must be {self.describe()}, got {value!r}")
+            raise UserError(f"{where}: `{key}` must be {self.describe()}, got {value!r}")
         return value
 
     def _allows(self, value):

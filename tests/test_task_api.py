@@ -162,7 +162,7 @@ def test_predict_returns_text_and_decodes_per_call(translation_run):
         source, method="beam", beam_width=3, length_penalty=0.0)["translation"].tolist()
     with pytest.raises(UserError, match="num_return=2 needs method='beam'"):
         task.predict(source, method="greedy", num_return=2)
-    with pytest.raises(UserError, match="`decode.beam_width` must be an integer >= 1"):
+    with pytest.raises(UserError, match="^predict: `beam_width` must be an integer >= 1"):
         task.predict(source, beam_width=0)
 
 

@@ -70,7 +70,8 @@ class BagOfNgrams(keras.layers.Layer):
 
         Example:
         >>> import numpy as np
-        >>> (ids, _), (bigrams, kept) = BagOfNgrams(5, order=2, buckets=7).slots(np.array([[2, 3, 0]]))
+        >>> layer = BagOfNgrams(5, order=2, buckets=7)
+        >>> (ids, _), (bigrams, kept) = layer.slots(np.array([[2, 3, 0]]))
         >>> ops.convert_to_numpy(bigrams).tolist()  # 5 + (2 * 5 + 3) % 7, 5 + (3 * 5 + 0) % 7
         [[11, 6]]
         >>> ops.convert_to_numpy(kept).tolist()  # (3, 0) has padding

@@ -132,7 +132,8 @@ class EncoderDecoderTask(Task):
         decode = self.config.decode
         given = {"method": method, "beam_width": beam_width, "max_length": max_length,
                  "length_penalty": length_penalty}
-        settings = {k: getattr(decode, k) if v is None else self.schema["decode"][k].check(f"decode.{k}", v)
+        fields = self.schema["decode"]
+        settings = {k: getattr(decode, k) if v is None else fields[k].check(k, v, "predict")
                     for k, v in given.items()}
         if not isinstance(num_return, int) or num_return != 1 and (
                 settings["method"] != "beam" or not 1 <= num_return <= settings["beam_width"]):
