@@ -32,7 +32,10 @@ SMALL = {"model.units": 8, "model.dropout": 0.0, "train.epochs": 2, "train.patie
          "export.warmup_examples": 1}
 EXTRA = {"captioning": {"model.filters": [8], "data.image_size": 32},
          "translation": {"model.embedding_dim": 8},
-         "sentiment": {"model.embedding_dim": 8, "model.embedding_dropout": 0.0}}  # no dropout noise
+         # No dropout noise; n-gram weights from 0: naive Bayes's separate these texts at
+         # once, leaving a loss of 1e-5 that float rounding alone moves by percents.
+         "sentiment": {"model.embedding_dim": 8, "model.embedding_dropout": 0.0,
+                       "model.ngram_initializer": "zeros"}}
 
 
 def main():
