@@ -2,7 +2,8 @@
 
 Run as a script: logical devices must be set before TensorFlow starts, so
 `tests/test_distribute.py` calls it in a fresh process. Prints one JSON
-object: `{template: {"single": losses, "mirrored": losses, "replicas": n}}`.
+object: `{template: {"single": losses, "mirrored": losses, "replicas": n}}`, plus
+`"sentiment_naive_bayes"`: the naive Bayes n-gram start built on each replica.
 """
 
 import json
@@ -10,6 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import tensorflow as tf
 
 
@@ -55,7 +57,27 @@ def main():
                 runs[strategy] = task.history.history["loss"]
                 runs[f"{strategy}_replicas"] = task.strategy.num_replicas_in_sync
             results[recipe] = runs
+            if recipe == "sentiment":
+                results["sentiment_naive_bayes"] = naive_bayes_replicas(path)
     json.dump(results, sys.stdout)
+
+
+def naive_bayes_replicas(path):
+    """The naive Bayes n-gram start built under MirroredStrategy: each replica's table, as
+    `{"replica_sums": [sum of |weights| per replica], "single_sum": one device's}`."""
+    from rnn_tasks.templates import Task
+
+    sums = {}
+    for strategy in ("auto", "mirrored"):
+        task = Task.from_recipe("sentiment", {**SMALL, **EXTRA["sentiment"], "data.path": str(path),
+                                              "train.strategy": strategy,
+                                              "model.ngram_initializer": "naive_bayes"})
+        task.prepare()
+        with task.strategy.scope():
+            table = task.build_model().get_layer("ngrams").table
+        replicas = getattr(table.value, "values", None) or [table.value]
+        sums[strategy] = [float(np.abs(np.asarray(values)).sum()) for values in replicas]
+    return {"replica_sums": sums["mirrored"], "single_sum": sums["auto"][0]}
 
 
 if __name__ == "__main__":
