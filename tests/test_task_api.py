@@ -166,6 +166,25 @@ def test_predict_returns_text_and_decodes_per_call(translation_run):
         task.predict(source, beam_width=0)
 
 
+@pytest.mark.parametrize("run", ["translation_run", "captioning_run"])
+def test_the_start_token_and_padding_are_never_generated(run, request):
+    trained, run_dir, _ = request.getfixturevalue(run)
+    task = Task.load(run_dir)  # a copy whose decoder can be spoiled
+    vocabulary = task.target_vectorizer().get_vocabulary()
+    logits = task.part("decoder").get_layer("logits")
+    kernel, bias = logits.get_weights()
+    bias[[0, vocabulary.index("[start]")]] = 100.0  # the likeliest by far, at every step
+    logits.set_weights([kernel, bias])
+    inputs = trained.warmup_inputs(3)
+    for method in ("greedy", "beam"):
+        result = task.predict(inputs, method=method)
+        texts = result[task.output_name].tolist()
+        assert not any("[start]" in text for text in texts), (method, texts)
+        # Neither padding (dropped from the text): every generated token had the
+        # probability the two boosted ones left over, about e^-100.
+        assert (result["log_probability"] < -90).all(), (method, result["log_probability"])
+
+
 def test_the_decoder_has_model_layers_recurrent_layers(pairs_tsv):
     task = TranslationTask.from_recipe("translation", {"data.path": str(pairs_tsv), "model.units": 8,
                                                        "model.embedding_dim": 8, "model.layers": 2})

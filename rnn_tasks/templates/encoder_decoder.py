@@ -191,15 +191,20 @@ class EncoderDecoderTask(Task):
             `(token ids [batch, (num_return,) max_length], log-probabilities [batch(, num_return)])`.
         """
         decoder = self.part("decoder")
+        start_id = decoding.vocabulary.index(START)
+        # Never generated: padding and the start token (no target holds them, but an
+        # input far from the training data can still make them the likeliest).
+        never = tf.reduce_any(tf.range(len(decoding.vocabulary))[:, None] == [0, start_id], axis=1)
 
         def step(tokens, state):
             context, states = state
             logits, *rest = decoder([tf.cast(tokens[:, None], "int64"), *context, *states],
                                     training=False)
-            return tf.nn.log_softmax(logits[:, 0]), (context, rest[len(rest) - len(states):])
+            log_probs = tf.where(never, float("-inf"), tf.nn.log_softmax(logits[:, 0]))
+            return log_probs, (context, rest[len(rest) - len(states):])
 
         batch = tf.shape(context[0])[0]
-        start = tf.fill([batch], decoding.vocabulary.index(START))
+        start = tf.fill([batch], start_id)
         end = decoding.vocabulary.index(END)
         if decoding.method == "greedy":
             return greedy_search(step, (context, states), start, end, decoding.max_length)
