@@ -85,9 +85,10 @@ FORECASTING = extend_schema(BASE_SCHEMA, {
     "data": {
         "date_column": Field(str, length=(1, None)),
         "date_format": Field(str, length=(1, None)),
-        "group_column": Field(str, length=(1, None)),
+        # Unset or "" (with `group`): the table is one series.
+        "group_column": Field(str, length=(0, None)),
         # One group, a list of groups, or "*" (every group of `group_column`).
-        "group": Field((str, list), items=str, length=(1, None)),
+        "group": Field((str, list), items=str, length=(0, None)),
         "target_columns": Field(list, Field.REQUIRED, items=str, length=(1, None)),
         "feature_columns": _columns([]),
         "future_columns": _columns([]),

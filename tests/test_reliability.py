@@ -123,7 +123,8 @@ BAD_INPUTS = [
     ("vocabulary without room", {}, ["train", "captioning", "--set", "data.vocabulary_size=4"],
      "`data.vocabulary_size` must be an integer >= 5"),
     ("group without its column", {}, ["train", "price_forecasting", "--set", 'data.group_column=""'],
-     "`data.group_column` must be a non-empty string"),
+     "set both `data.group_column` and `data.group` (the series to forecast: one name, a list, or "
+     "\"*\" for all), or neither; got group_column='', group='AAPL'"),
     ("three labels", {}, ["train", "sentiment", "--set", 'data.labels=["a", "b", "c"]'],
      "`data.labels` must be a list of 2 strings or integers, got ['a', 'b', 'c']"),
     ("same label twice", {}, ["train", "sentiment", "--set", "data.labels=[1, 1]"],
@@ -201,6 +202,9 @@ BAD_INPUTS = [
      price_args("p.csv"), "`group` must be one of the values of column 'Ticker' ('', 'IBM'), got 'AAPL'"),
     ("missing columns", {"cols.csv": "Date,Close\n2001-01-01,1\n"}, price_args("cols.csv"),
      "cols.csv lacks column(s) 'Adj Close'"),
+    ("missing group column", {"one.csv": "Date,Adj Close\n2001-01-01,1\n"}, price_args("one.csv"),
+     "data: no column 'Ticker' (data.group_column; the data has: 'Date', 'Adj Close'); name the "
+     "column that tells the series apart, or for one series --set data.group_column='' --set data.group=''"),
     ("wrong dtype", {"p.csv": lambda t: prices_with(t, "p.csv", lambda f: f.assign(
         **{"Adj Close": f["Adj Close"].astype(object).where(f.index != 5, "n/a")}))},
      price_args("p.csv"), "column 'Adj Close' has 1 missing or non-numeric values"),
@@ -341,7 +345,7 @@ BAD_INPUTS = [
      "(0 of 2 labelled rows have words in column 'text')"),
     # Many series, known-future inputs, quantiles.
     ("group a number", {}, ["train", "price_forecasting", "--set", "data.group=3"],
-     "`data.group` must be a non-empty string or a non-empty list of strings, got 3"),
+     "`data.group` must be a string of characters or a list of strings, got 3"),
     ("group named twice", {}, ["train", "price_forecasting", "--set", 'data.group=["IBM", "IBM"]'],
      "`data.group` names a group twice, got ['IBM', 'IBM']"),
     ("every group in a list", {}, ["train", "price_forecasting", "--set", 'data.group=["*", "IBM"]'],
@@ -422,6 +426,15 @@ def test_a_text_with_a_space_is_a_text_even_ending_like_a_file_name(tmp_path, mo
     assert texts_from_arguments(texts, "text").tolist() == texts
     with pytest.raises(UserError, match="predict: file not found: notes.txt"):
         texts_from_arguments(["notes.txt"], "text")
+
+
+def test_a_file_of_one_series_trains_the_grouped_recipe_with_the_group_unset(tmp_path):
+    path = tmp_path / "one.csv"
+    pd.read_csv(write_prices(path)).drop(columns="Ticker").to_csv(path, index=False)
+    task = ForecastingTask.from_recipe("price_forecasting", [
+        f"data.path={json.dumps(str(path))}", "data.group_column=", "data.group=", "data.window=20"])
+    task.prepare()
+    assert [series.name for series in task.data.series] == [None]
 
 
 def test_resume_takes_the_original_commands_own_values():

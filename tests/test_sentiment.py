@@ -225,8 +225,8 @@ def test_a_missing_group_column_says_how_to_split_by_row(reviews, tmp_path, caps
     sets = ["--set", f"data.path={json.dumps(str(path))}", "--set", "train.epochs=1"]
     status, _, err = cli(capsys, "train", "sentiment", *sets, "--run-dir", tmp_path / "run")
     assert status == 2 and err.count("\n") == 1 and not (tmp_path / "run").exists()
-    assert err.startswith("rnn-tasks train: error: data: no column 'movie_name' to group rows by (data.group_column; "
-                          "it has: 'category', 'text')")
+    assert err.startswith("rnn-tasks train: error: data: no column 'movie_name' (data.group_column; "
+                          "the data has: 'category', 'text')")
     assert err.strip().endswith("split by row with --set data.group_column=''")
     # What a shell passes for --set data.group_column='' (or ="")
     task = SentimentTask.from_recipe("sentiment", [f"data.path={json.dumps(str(path))}",

@@ -116,6 +116,21 @@ def text_cells(column):
     return column.map(str, na_action="ignore").fillna("").astype(object)
 
 
+def check_group_column(frame, column, advice):
+    """Raises `UserError` naming `data.group_column`, what `frame` has instead and `advice`,
+    if the recipe names a group column the table lacks.
+
+    Example:
+    >>> check_group_column(pd.DataFrame({"a": [1]}), "movie", "or unset it")
+    Traceback (most recent call last):
+    ...
+    rnn_tasks.errors.UserError: data: no column 'movie' (data.group_column; the data has: 'a'); or unset it
+    """
+    if column and column not in frame.columns:
+        raise UserError(f"data: no column {column!r} (data.group_column; the data has: "
+                        f"{', '.join(map(repr, map(str, frame.columns)))}); {advice}")
+
+
 def check_text_column(column):
     """Raises `UserError` if a column meant to hold text holds objects or lists (nested JSON)."""
     nested = column.map(lambda value: isinstance(value, (dict, list)))

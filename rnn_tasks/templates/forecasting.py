@@ -34,7 +34,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from rnn_tasks.data.readers import read_table
+from rnn_tasks.data.readers import check_group_column, read_table
 from rnn_tasks.data.windows import baseline_forecasts, residual_quantiles
 from rnn_tasks.errors import UserError, path_argument
 from rnn_tasks.losses import PinballLoss
@@ -93,8 +93,10 @@ class ForecastingTask(Task):
 
     def load_data(self):
         data = self.config.data
-        required = self.value_columns() + ([data.group_column] if data.group_column else [])
-        return forecast_data.load_data(self.read_frame(required), data, self.n_targets)
+        frame = self.read_frame(self.value_columns())
+        check_group_column(frame, data.group_column, "name the column that tells the series "
+                           "apart, or for one series --set data.group_column='' --set data.group=''")
+        return forecast_data.load_data(frame, data, self.n_targets)
 
     # 2. Preprocessing ---------------------------------------------------------------------
 

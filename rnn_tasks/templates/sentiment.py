@@ -30,7 +30,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from rnn_tasks.data.readers import check_text_column, read_table, text_cells
+from rnn_tasks.data.readers import check_group_column, check_text_column, read_table, text_cells
 from rnn_tasks.data.splits import group_split
 from rnn_tasks.errors import UserError
 from rnn_tasks.layers import BagOfNgrams, SequencePooling, recurrent_layer
@@ -78,11 +78,8 @@ class SentimentTask(TextInput, Task):
     def load_data(self):
         data = self.config.data
         frame = self.read_frame(self.columns())
-        if data.group_column and data.group_column not in frame.columns:
-            raise UserError(
-                f"data: no column {data.group_column!r} to group rows by (data.group_column; it "
-                f"has: {', '.join(map(repr, map(str, frame.columns)))}); name the column that keeps "
-                "related texts in one split, or split by row with --set data.group_column=''")
+        check_group_column(frame, data.group_column, "name the column that keeps related texts "
+                           "in one split, or split by row with --set data.group_column=''")
         texts, labels, groups, dropped = self.labelled_texts(frame)
         keys = np.arange(len(texts)) if groups is None else groups  # no groups: one per row
         parts = group_split(keys, data.split, data.seed)
