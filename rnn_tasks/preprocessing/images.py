@@ -73,7 +73,8 @@ def check_image_bytes(data, name):
         with native_stderr_silenced():  # libjpeg prints its own line for a truncated file
             tf.io.decode_image(data, channels=3, expand_animations=False)
     except tf.errors.InvalidArgumentError as error:
-        reason = re.sub(r"\{\{[^}]*\}\}\s*", "", error.message).splitlines()[0]  # drop the op's name
+        # Without the op's name, in graph ({{node ...}}) or eager ([Op:DecodeImage]) form.
+        reason = re.sub(r"\{\{[^}]*\}\}\s*|\s*\[Op:\w+\]", "", error.message).splitlines()[0]
         raise UserError(f"{name} cannot be decoded: {reason}") from None
 
 
