@@ -82,6 +82,13 @@ def test_predict_is_raw_prices_in_and_out(trained):
     np.testing.assert_allclose(task.predict(history[0])["forecast"], forecast[:1], rtol=1e-5)
     with pytest.raises(UserError, match="must have shape \\[batch, 20, 1\\]"):
         task.predict(np.zeros((2, 19, 1)))
+    frame = pd.DataFrame({"Date": pd.date_range("2001-01-01", periods=50),
+                          "Adj Close": np.concatenate([np.full(30, 9.0), history[0, :, 0]])})
+    np.testing.assert_allclose(task.predict(frame)["forecast"], forecast[:1], rtol=1e-5)  # last 20 rows
+    with pytest.raises(UserError, match="^predict: the data frame: has 19 rows, the model needs the last 20"):
+        task.predict(frame.iloc[-19:])
+    with pytest.raises(UserError, match="^predict: the data frame lacks column\\(s\\) 'Adj Close'"):
+        task.predict(frame.rename(columns={"Adj Close": "Close"}))
 
 
 def test_save_load_round_trip(trained):
@@ -513,6 +520,8 @@ def test_cli_predicts_from_a_file_that_ends_with_the_rows_to_forecast(global_run
                              "future_dates": series.seconds[-3:]})
     np.testing.assert_allclose(np.array(json.loads(out)["quantiles"]), expected["quantiles"],
                                rtol=1e-5)
+    from_frame = Task.load(run_dir).predict(pd.read_csv(tmp_path / "north.csv"))  # as the file
+    np.testing.assert_allclose(from_frame["quantiles"], expected["quantiles"], rtol=1e-5)
     with pytest.raises(UserError, match="also reads 'future', 'future_dates'; pass a dict"):
         task.predict(series.values[-14:])
     filled = frame[frame["store"] == "north"].sort_values("day").iloc[-20:]  # nothing to forecast
@@ -524,7 +533,7 @@ def test_cli_predicts_from_a_file_that_ends_with_the_rows_to_forecast(global_run
     repeated.loc[repeated.index[-2], "day"] = repeated.loc[repeated.index[-3], "day"]
     repeated.to_csv(tmp_path / "repeated.csv", index=False)
     status, _, err = cli(capsys, "predict", run_dir, tmp_path / "repeated.csv")
-    assert status == 2 and "1 row(s) repeat a date; a predict file holds one row per step" in err
+    assert status == 2 and "1 row(s) repeat a date; a forecast's table holds one row per step" in err
 
 
 @pytest.mark.parametrize("overrides, message", [

@@ -97,12 +97,22 @@ def read_table(path, required_columns=()):
         raise UserError(f"cannot read {path} as {kind[1:].upper()}: {first_line}") from None
     if frame.empty:
         raise UserError(f"{path} has no data rows")
-    missing = [c for c in required_columns if c not in frame.columns]
+    return require_columns(frame, required_columns, path)
+
+
+def require_columns(frame, columns, name):
+    """`frame`, or `UserError` naming the `columns` it lacks and those it has.
+
+    Example:
+    >>> require_columns(pd.DataFrame({"a": [1]}), ["a", "b"], "the data frame")
+    Traceback (most recent call last):
+    ...
+    rnn_tasks.errors.UserError: the data frame lacks column(s) 'b' (it has: 'a')
+    """
+    missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise UserError(
-            f"{path} lacks column(s) {', '.join(map(repr, missing))} "
-            f"(it has: {', '.join(map(repr, map(str, frame.columns)))})"
-        )
+        raise UserError(f"{name} lacks column(s) {', '.join(map(repr, missing))} "
+                        f"(it has: {', '.join(map(repr, map(str, frame.columns)))})")
     return frame
 
 

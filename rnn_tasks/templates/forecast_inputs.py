@@ -10,7 +10,7 @@ shape or values allowed and what it got.
 import numpy as np
 import pandas as pd
 
-from rnn_tasks.data.readers import read_table
+from rnn_tasks.data.readers import read_table, require_columns
 from rnn_tasks.errors import UserError
 from rnn_tasks.inputs import named_input
 from rnn_tasks.templates import forecast_data
@@ -23,7 +23,8 @@ def serving_arrays(inputs, data, future_names):
 
     Args:
         inputs: a history array (`[window, features]` or `[batch, window,
-            features]`), or a dict of serving inputs.
+            features]`), a dict of serving inputs, or a `pandas.DataFrame` of
+            one series laid out as a `predict` file (`table_inputs`).
         data: the task's `config.data`.
         future_names: the known-future inputs the model reads (`future`,
             `future_dates`).
@@ -31,6 +32,10 @@ def serving_arrays(inputs, data, future_names):
     Returns:
         `[history, future?, future_dates?]` as float32 / int64 arrays.
     """
+    if isinstance(inputs, pd.DataFrame):
+        names = ["history", *future_names]
+        row = table_inputs(inputs, data, names, "predict: the data frame")
+        return [row[name][None] for name in names]
     if future_names and not isinstance(inputs, dict):
         named = ", ".join(f"{name!r}: ..." for name in future_names)
         raise UserError(f"predict: this model also reads {', '.join(map(repr, future_names))}; "
@@ -130,11 +135,7 @@ def as_seconds(dates):
 
 
 def file_inputs(path, data, names):
-    """One forecast's inputs from one file of one series.
-
-    The last `window` rows with values are the history; when the model reads
-    known-future inputs, the file ends with the `horizon` rows to forecast
-    (their dates and future columns are read, their value cells are not).
+    """One forecast's inputs from one file of one series (see `table_inputs`).
 
     Args:
         path: a CSV/TSV/JSONL file with the recipe's columns.
@@ -144,31 +145,50 @@ def file_inputs(path, data, names):
     Returns:
         `{name: array}` without the batch axis.
     """
+    return table_inputs(read_table(path), data, names, path)
+
+
+def table_inputs(frame, data, names, name):
+    """One forecast's inputs from a table of one series.
+
+    The last `window` rows with values are the history; when the model reads
+    known-future inputs, the table ends with the `horizon` rows to forecast
+    (their dates and future columns are read, their value cells are not).
+
+    Args:
+        frame: a `pandas.DataFrame` with the recipe's columns.
+        data: the task's `config.data`.
+        names: the serving inputs to return.
+        name: what errors call the table (its file, "the data frame").
+
+    Returns:
+        `{name: array}` without the batch axis.
+    """
     window, horizon = data.window, data.horizon
     columns = [*data.target_columns, *data.feature_columns, *data.future_columns]
-    frame = read_table(path, columns + ([data.date_column] if data.date_column else []))
+    frame = require_columns(frame, columns + ([data.date_column] if data.date_column else []), name)
     groups = forecast_data.chosen_groups(frame, data)
     if len(groups) > 1:
-        raise UserError(f"{path}: holds {len(groups)} groups of column {data.group_column!r}; "
-                        "give one file per series to forecast")
+        raise UserError(f"{name}: holds {len(groups)} groups of column {data.group_column!r}; "
+                        "give one table per series to forecast")
     ahead = horizon if len(names) > 1 else 0
     if len(frame) < window + ahead:
         needs = f"the last {window}" + (f" plus {horizon} rows to forecast" if ahead else "")
-        raise UserError(f"{path}: has {len(frame)} rows, the model needs {needs}")
+        raise UserError(f"{name}: has {len(frame)} rows, the model needs {needs}")
     if ahead:  # the rows to forecast: exactly the last `horizon`, their values left empty
         empty = frame[data.target_columns].isna().all(axis=1).to_numpy()
         if not empty[-ahead:].all() or empty[:-ahead].any():
-            raise UserError(f"{path}: the last {horizon} rows are the steps to forecast: leave "
+            raise UserError(f"{name}: the last {horizon} rows are the steps to forecast: leave "
                             f"their {', '.join(map(repr, data.target_columns))} cells empty and "
                             f"fill every row before them ({int(empty.sum())} rows have them empty)")
     series = forecast_data.read_series(frame, data, groups[0], ahead)
     if series.dropped_duplicates:
-        raise UserError(f"{path}: {series.dropped_duplicates} row(s) repeat a date; a predict file "
-                        "holds one row per step")
+        raise UserError(f"{name}: {series.dropped_duplicates} row(s) repeat a date; a forecast's "
+                        "table holds one row per step")
     if len(series.values) < window:
-        raise UserError(f"{path}: has {len(series.values)} rows, the model needs the last {window}")
+        raise UserError(f"{name}: has {len(series.values)} rows, the model needs the last {window}")
     inputs = {"history": series.values[-window:].astype("float32")}
     if ahead:
         inputs["future"] = series.known[-ahead:].astype("float32")
         inputs["future_dates"] = series.seconds[-ahead:]
-    return {name: inputs[name] for name in names}
+    return {key: inputs[key] for key in names}

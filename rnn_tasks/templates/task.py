@@ -167,17 +167,13 @@ class Task(abc.ABC):
         """A table: `path` if given, else the frame the task was given, else the
         recipe's `data.path`, else its catalog dataset."""
         from rnn_tasks.data.catalog import load_card, read_frame
-        from rnn_tasks.data.readers import read_table
+        from rnn_tasks.data.readers import read_table, require_columns
 
         path = path or (None if self.frame is not None else self.config.data.path)
         if path:
             return read_table(path, required_columns)
         if self.frame is not None:
-            missing = [c for c in required_columns if c not in self.frame.columns]
-            if missing:
-                raise UserError(f"the data frame lacks column(s) {', '.join(map(repr, missing))} "
-                                f"(it has: {', '.join(map(repr, map(str, self.frame.columns)))})")
-            return self.frame
+            return require_columns(self.frame, required_columns, "the data frame")
         if not self.config.data.dataset:
             raise UserError("recipe: set `data.dataset` (a catalog name) or `data.path` (a file), "
                             "or pass data=DataFrame")
