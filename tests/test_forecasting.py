@@ -524,6 +524,9 @@ def test_cli_predicts_from_a_file_that_ends_with_the_rows_to_forecast(global_run
     np.testing.assert_allclose(from_frame["quantiles"], expected["quantiles"], rtol=1e-5)
     with pytest.raises(UserError, match="also reads 'future', 'future_dates'; pass a dict"):
         task.predict(series.values[-14:])
+    with pytest.raises(UserError, match="^predict: the inputs lack 'future_dates' \\(this model reads "
+                                        "'history', 'future', 'future_dates'\\)$"):
+        task.predict({"history": series.values[-17:-3], "future": series.known[-3:]})
     filled = frame[frame["store"] == "north"].sort_values("day").iloc[-20:]  # nothing to forecast
     filled.to_csv(tmp_path / "filled.csv", index=False)
     status, _, err = cli(capsys, "predict", run_dir, tmp_path / "filled.csv")

@@ -44,6 +44,10 @@ def serving_arrays(inputs, data, future_names):
     if unread and "history" in inputs:
         raise UserError(f"predict: this model does not read {', '.join(map(repr, unread))} "
                         f"(it reads {', '.join(map(repr, ['history', *future_names]))})")
+    lacking = [name for name in future_names if name not in inputs]
+    if lacking and "history" in inputs:
+        raise UserError(f"predict: the inputs lack {', '.join(map(repr, lacking))} (this model "
+                        f"reads {', '.join(map(repr, ['history', *future_names]))})")
     history = history_array(named_input(inputs, "history"), data)
     arrays = [history]
     if "future" in future_names:
