@@ -214,6 +214,11 @@ BAD_INPUTS = [
     ("infinite value", {"p.csv": lambda t: prices_with(t, "p.csv", lambda f: f.assign(
         **{"Adj Close": f["Adj Close"].where(f.index != 290, float("inf"))}))},
      price_args("p.csv"), "column 'Adj Close' has 1 infinite or too large values (first: inf"),
+    ("changes beyond float32", {"p.csv": lambda t: prices_with(t, "p.csv", lambda f: f.assign(
+        **{"Adj Close": np.where(f.index % 2 == 0, 3e38, -3e38)}))},
+     [*price_args("p.csv"), "--set", "data.scaling=difference"],
+     "data: column 'Adj Close' changes from one step to the next by more than float32 holds "
+     "(3.4e+38) in "),
     ("beyond float32", {"p.csv": lambda t: prices_with(t, "p.csv", lambda f: f.assign(
         **{"Adj Close": f["Adj Close"].where(f.index != 9, 1e39)}))},
      price_args("p.csv"), "infinite or too large values (first: 1e+39"),

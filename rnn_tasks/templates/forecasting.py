@@ -106,6 +106,13 @@ class ForecastingTask(Task):
         mode = self.config.data.scaling
         spans = [s.values[slice(*s.bounds["train"])] for s in self.data.series]
         steps = np.concatenate([np.asarray(change(v[1:], v[:-1], mode)) for v in spans])
+        too_large = ~(np.abs(steps) <= forecast_data.FLOAT32_MAX)
+        if too_large.any():  # the model computes them in float32
+            column = self.columns[int(np.argwhere(too_large)[0][1])]
+            raise UserError(f"data: column {column!r} changes from one step to the next by more "
+                            f"than float32 holds ({forecast_data.FLOAT32_MAX:.3g}) in "
+                            f"{int(too_large.any(axis=1).sum())} step(s); divide the column by a "
+                            "constant first")
         known = np.concatenate([s.known[slice(*s.bounds["train"])] for s in self.data.series])
         return {
             "input_scale": _positive(steps.std(axis=0)),
