@@ -187,6 +187,16 @@ def test_split_keeps_an_image_and_its_captions_together(trained):
     assert sum(len(images) for images, _ in task.data.splits.values()) == 480  # 2 per image
 
 
+def test_copies_of_one_image_are_too_few_to_split(captions_table, tmp_path):
+    table = pd.read_csv(captions_table).head(6)
+    table["image"] = str(captions_table.parent / table["image"][0])  # one image, six captions
+    table.to_csv(tmp_path / "one_image.csv", index=False)
+    task = CaptioningTask.from_recipe("captioning", {"data.path": str(tmp_path / "one_image.csv")})
+    with pytest.raises(UserError, match=r"the 6 usable rows hold 1 distinct image\(s\), and all "
+                                        r"rows of one go to one split .*; use data with more image"):
+        task.prepare()
+
+
 def test_save_load_round_trip(trained):
     task, run_dir, _ = trained
     loaded = Task.load(run_dir)

@@ -7,7 +7,7 @@ from rnn_tasks.errors import UserError
 SPLITS = ("train", "validation", "test")
 
 
-def group_split(keys, fractions, seed):
+def group_split(keys, fractions, seed, groups="group(s)"):
     """Row indices of train / validation / test, every key's rows in one split.
 
     Args:
@@ -15,6 +15,7 @@ def group_split(keys, fractions, seed):
             the row's own index makes every row its own group).
         fractions: three positive numbers, the share of groups per split.
         seed: the shuffle seed.
+        groups: what the keys are, for the error of a split left empty.
 
     Returns:
         `{split: row indices}`, each shuffled.
@@ -38,7 +39,7 @@ def group_split(keys, fractions, seed):
         rows = rng.permutation(np.flatnonzero(split_of_group[which] == index))
         if len(rows) == 0:
             raise UserError(f"data: the {split} split is empty: the {len(keys)} usable rows hold "
-                            f"{len(unique)} distinct group(s), and all rows of a group go to one "
-                            f"split (split {list(fractions)}); use data with more groups")
+                            f"{len(unique)} distinct {groups}, and all rows of one go to one "
+                            f"split (split {list(fractions)}); use data with more {groups}")
         parts[split] = rows
     return parts

@@ -86,7 +86,7 @@ class CaptioningTask(EncoderDecoderTask):
                             "tokens")
         images, captions = images[fits], captions[fits]
         keys = [zlib.crc32(image) for image in images]
-        parts = group_split(keys, data.split, data.seed)
+        parts = group_split(keys, data.split, data.seed, "image(s)")  # by pixels: copies together
         return CaptionData({split: (images[rows], captions[rows]) for split, rows in parts.items()},
                            {"long_captions": int((~fits).sum())})
 

@@ -126,7 +126,7 @@ class TranslationTask(TextInput, EncoderDecoderTask):
                             f"max_target_length={data.max_target_length} tokens")
         sources, targets = sources[fits], targets[fits]
         keys = [text.lower() for text in sources]
-        parts = group_split(keys, data.split, data.seed)
+        parts = group_split(keys, data.split, data.seed, "source sentence(s)")
         splits = {split: (sources[rows], targets[rows]) for split, rows in parts.items()}
         return PairData(splits, {"too_long": int((~fits).sum())})
 
