@@ -91,8 +91,13 @@ def _main(argv):
         signal.signal(signal.SIGTERM, previous)
 
 
-class Terminated(Exception):
-    """SIGTERM, raised where the program is, so `finally` blocks remove partial output."""
+class Terminated(BaseException):
+    """SIGTERM, raised where the program is, so `finally` blocks remove partial output.
+
+    A `BaseException`, as `KeyboardInterrupt` is: libraries' `except Exception`
+    blocks (TensorFlow's SavedModel writer wraps what it catches in a
+    `ValueError`) let it through.
+    """
 
 
 def _terminate(signum, frame):

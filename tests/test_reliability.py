@@ -621,6 +621,26 @@ def test_export_terminated_says_so_in_one_line_and_leaves_nothing(forecasting_ru
     assert list(tmp_path.iterdir()) == []  # no staging folder, no empty base
 
 
+def test_sigterm_inside_a_librarys_except_exception_still_terminates(forecasting_run, tmp_path,
+                                                                    monkeypatch, capsys):
+    """TensorFlow's SavedModel writer wraps any `Exception` it catches while tracing
+    gradients in a `ValueError`; SIGTERM landing there must still end as "terminated"."""
+    from rnn_tasks.export import saved_model
+
+    def write_as_tensorflow_does(task, path):
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)  # the handler raises here
+            time.sleep(5)
+        except Exception as error:
+            raise ValueError("Error when tracing gradients for SavedModel.") from error
+
+    monkeypatch.setattr(saved_model, "_write_saved_model", write_as_tensorflow_does)
+    _, run_dir, _ = forecasting_run
+    status, _, err = cli(capsys, "export", run_dir, "--to", tmp_path / "models")
+    assert status == 143 and err == "rnn-tasks export: terminated\n"
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_export_killed_midway_leaves_the_base_as_it_was(tmp_path):
     prices = write_prices(tmp_path / "prices.csv")
     task = ForecastingTask.from_recipe("price_forecasting", {**TINY, "data.path": str(prices)})
