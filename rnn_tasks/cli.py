@@ -72,23 +72,30 @@ def _main(argv):
         return args.run(args) or 0
     except Terminated:
         return _terminated(args.command)
-    except UserError as error:
-        return _fail(args.command, error)
-    except BrokenPipeError:  # the reader left (`| head`): stop quietly, as shell tools do
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 128 + signal.SIGPIPE
-    except OSError as error:
-        where = f": {error.filename}" if error.filename else ""
-        hint = "; free some space or write elsewhere" if error.errno in DISK_FULL else ""
-        return _fail(args.command, f"{error.strerror or error}{where}{hint}")
-    except RuntimeError as error:  # a signal inside TensorFlow's C++ (pybind11 wraps it)
-        if Terminated.__name__ in str(error):
+    except Exception as error:
+        if TERMINATIONS:  # the signal, which a library caught and re-raised as its own error
             return _terminated(args.command)
-        if "KeyboardInterrupt" not in str(error):
-            raise
-        raise KeyboardInterrupt from None  # `main` reports it
+        return _failed(args.command, error)
     finally:
         signal.signal(signal.SIGTERM, previous)
+        TERMINATIONS.clear()
+
+
+def _failed(command, error):
+    """The exit status of a failed command, its one line printed; `error` re-raised when
+    it is a bug (a traceback, exit 1) or Ctrl-C inside TensorFlow's C++."""
+    if isinstance(error, UserError):
+        return _fail(command, error)
+    if isinstance(error, BrokenPipeError):  # the reader left (`| head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
+    if isinstance(error, OSError):
+        where = f": {error.filename}" if error.filename else ""
+        hint = "; free some space or write elsewhere" if error.errno in DISK_FULL else ""
+        return _fail(command, f"{error.strerror or error}{where}{hint}")
+    if isinstance(error, RuntimeError) and "KeyboardInterrupt" in str(error):
+        raise KeyboardInterrupt from None  # pybind11 wrapped it; `main` reports it
+    raise error
 
 
 class Terminated(BaseException):
@@ -100,7 +107,11 @@ class Terminated(BaseException):
     """
 
 
+TERMINATIONS = []  # SIGTERMs of this run, kept even where a library wrapped the exception
+
+
 def _terminate(signum, frame):
+    TERMINATIONS.append(signum)
     raise Terminated()
 
 

@@ -617,28 +617,33 @@ def test_export_terminated_says_so_in_one_line_and_leaves_nothing(forecasting_ru
             shutil.rmtree(tmp_path / "models")
             continue
         break
-    assert process.returncode == 143 and err.strip() == "rnn-tasks export: terminated"
+    assert process.returncode == 143 and err.strip() == "rnn-tasks export: terminated", err[-3000:]
     assert list(tmp_path.iterdir()) == []  # no staging folder, no empty base
 
 
-def test_sigterm_inside_a_librarys_except_exception_still_terminates(forecasting_run, tmp_path,
-                                                                    monkeypatch, capsys):
+@pytest.mark.parametrize("caught", [Exception, BaseException])
+def test_sigterm_caught_and_rewrapped_by_a_library_still_terminates(forecasting_run, tmp_path,
+                                                                    monkeypatch, capsys, caught):
     """TensorFlow's SavedModel writer wraps any `Exception` it catches while tracing
-    gradients in a `ValueError`; SIGTERM landing there must still end as "terminated"."""
+    gradients in a `ValueError`, and C++ layers turn Python errors into their own;
+    SIGTERM landing there must still end as "terminated", with nothing left behind."""
     from rnn_tasks.export import saved_model
 
-    def write_as_tensorflow_does(task, path):
+    def write_as_a_library_does(task, path):
         try:
             os.kill(os.getpid(), signal.SIGTERM)  # the handler raises here
             time.sleep(5)
-        except Exception as error:
+        except caught as error:
             raise ValueError("Error when tracing gradients for SavedModel.") from error
 
-    monkeypatch.setattr(saved_model, "_write_saved_model", write_as_tensorflow_does)
+    monkeypatch.setattr(saved_model, "_write_saved_model", write_as_a_library_does)
     _, run_dir, _ = forecasting_run
     status, _, err = cli(capsys, "export", run_dir, "--to", tmp_path / "models")
     assert status == 143 and err == "rnn-tasks export: terminated\n"
     assert list(tmp_path.iterdir()) == []
+    monkeypatch.undo()  # the next command in this process is not taken for terminated
+    status, _, _ = cli(capsys, "export", run_dir, "--to", tmp_path / "models")
+    assert status == 0 and (tmp_path / "models" / "1").is_dir()
 
 
 def test_export_killed_midway_leaves_the_base_as_it_was(tmp_path):
