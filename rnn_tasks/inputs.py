@@ -80,19 +80,16 @@ def texts_from_arguments(arguments, column, pairs=False):
             cells = read_table(path, [column])[column]
             check_text_column(cells)
             found = text_cells(cells).tolist()
-            blank = [str(i + 1) for i, text in enumerate(found) if not text.strip()]
-            if blank:
-                raise UserError(f"predict: {path} row(s) {', '.join(blank[:5])} have no text in "
-                                f"column {column!r}; give a text in every row")
+            unit, problem = "row(s)", f"have no text in column {column!r}; give a text in every row"
         else:
             try:
                 found = [line.split("\t")[0] if pairs else line for line in read_lines(path)]
             except UnicodeDecodeError:
                 raise UserError(f"{path} is not UTF-8 text") from None
-            blank = [str(i + 1) for i, line in enumerate(found) if not line.strip()]
-            if blank:
-                raise UserError(f"predict: {path} line(s) {', '.join(blank[:5])} are blank; "
-                                "give one text per line")
+            unit, problem = "line(s)", "are blank; give one text per line"
+        blank = [str(i + 1) for i, text in enumerate(found) if not text.strip()]
+        if blank:
+            raise UserError(f"predict: {path} {unit} {', '.join(blank[:5])} {problem}")
         if not found:
             raise UserError(f"predict: {path} has no texts")
         texts += found

@@ -100,6 +100,16 @@ def read_table(path, required_columns=()):
     return require_columns(frame, required_columns, path)
 
 
+def listed(columns):
+    """Column names as an error shows them: quoted, comma-separated.
+
+    Example:
+    >>> listed(["Date", 3])
+    "'Date', '3'"
+    """
+    return ", ".join(map(repr, map(str, columns)))
+
+
 def require_columns(frame, columns, name):
     """`frame`, or `UserError` naming the `columns` it lacks and those it has.
 
@@ -112,7 +122,7 @@ def require_columns(frame, columns, name):
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise UserError(f"{name} lacks column(s) {', '.join(map(repr, missing))} "
-                        f"(it has: {', '.join(map(repr, map(str, frame.columns)))})")
+                        f"(it has: {listed(frame.columns)})")
     return frame
 
 
@@ -138,7 +148,7 @@ def check_group_column(frame, column, advice):
     """
     if column and column not in frame.columns:
         raise UserError(f"data: no column {column!r} (data.group_column; the data has: "
-                        f"{', '.join(map(repr, map(str, frame.columns)))}); {advice}")
+                        f"{listed(frame.columns)}); {advice}")
 
 
 def check_text_column(column):

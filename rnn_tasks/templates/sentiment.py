@@ -204,9 +204,9 @@ class SentimentTask(TextInput, Task):
         wide = ngrams(tokens)
         if spec.ngram_initializer == "naive_bayes":
             texts, labels = self.data.splits["train"]
-            ngrams.fit_naive_bayes((self.preprocessing(texts[start:start + 4096]),
-                                    labels[start:start + 4096])
-                                   for start in range(0, len(texts), 4096))
+            chunks = (slice(start, start + 4096) for start in range(0, len(texts), 4096))
+            ngrams.fit_naive_bayes((self.preprocessing(texts[chunk]), labels[chunk])
+                                   for chunk in chunks)
         logit = keras.layers.Add(name="wide_and_deep")(
             [keras.layers.Dense(1, name="logit")(features), wide])
         return keras.layers.Activation("sigmoid", name="probability")(logit)
