@@ -522,6 +522,9 @@ def test_cli_predicts_from_a_file_that_ends_with_the_rows_to_forecast(global_run
                                rtol=1e-5)
     from_frame = Task.load(run_dir).predict(pd.read_csv(tmp_path / "north.csv"))  # as the file
     np.testing.assert_allclose(from_frame["quantiles"], expected["quantiles"], rtol=1e-5)
+    zoned = pd.read_csv(tmp_path / "north.csv").assign(day=lambda f: f["day"] + "T00:00+09:00")
+    from_zoned = Task.load(run_dir).predict(zoned)  # the offset dropped: the same calendar days
+    np.testing.assert_allclose(from_zoned["quantiles"], expected["quantiles"], rtol=1e-5)
     with pytest.raises(UserError, match="also reads 'future', 'future_dates'; pass a dict"):
         task.predict(series.values[-14:])
     with pytest.raises(UserError, match="^predict: the inputs lack 'future_dates' \\(this model reads "

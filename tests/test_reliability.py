@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rnn_tasks import checks
-from rnn_tasks.data.readers import read_table
+from rnn_tasks.data.readers import parse_dates, read_table
 from rnn_tasks.errors import UserError
 from rnn_tasks.inputs import texts_from_arguments
 from rnn_tasks.preprocessing.images import check_image_bytes
@@ -28,6 +28,7 @@ from rnn_tasks.recipes import load_recipe, parse_overrides, read_toml, validate
 from rnn_tasks.schemas import SCHEMAS, resolve_recipe
 from rnn_tasks.templates import ForecastingTask, SentimentTask, Task
 from rnn_tasks.templates.forecast_data import read_series
+from rnn_tasks.templates.forecast_inputs import as_seconds
 from rnn_tasks.templates.translation import read_pairs
 from tests.helpers import RNN_TASKS, cli, shell
 from tests.test_forecasting import TINY, write_prices
@@ -440,6 +441,22 @@ def test_a_file_of_one_series_trains_the_grouped_recipe_with_the_group_unset(tmp
         f"data.path={json.dumps(str(path))}", "data.group_column=", "data.group=", "data.window=20"])
     task.prepare()
     assert [series.name for series in task.data.series] == [None]
+
+
+def test_dates_with_utc_offsets_keep_the_wall_clock_time_they_name():
+    # Daily rows at local midnight across a daylight-saving change, as pandas writes a
+    # tz-aware index: the offset changes, the calendar day must not.
+    text = ["2024-03-30T00:00:00+01:00", "2024-03-31T00:00:00+02:00", "2024-04-01T00:00:00Z",
+            "2024-04-02", "2024-04-03T00:00:00-11:00"]
+    expected = pd.Series(pd.to_datetime([cell[:10] for cell in text]))
+    pd.testing.assert_series_equal(parse_dates(pd.Series(text, name="Date")), expected)
+    tokyo = pd.Series(pd.date_range("2024-01-01", periods=3, freq="D", tz="Asia/Tokyo"))
+    assert parse_dates(tokyo).dt.day.tolist() == [1, 2, 3]
+    assert parse_dates(tokyo.astype(str)).dt.day.tolist() == [1, 2, 3]
+    assert as_seconds(np.array(text[:2])).tolist() == [1711756800, 1711843200]  # 2024-03-30, -31
+    with pytest.raises(UserError, match="^predict: `future_dates` has a missing or non-date value "
+                                        "'soon'; give one ISO 8601 date per forecast step$"):
+        as_seconds(np.array(["2024-03-30T00:00:00+01:00", "soon"]))
 
 
 def test_resume_takes_the_original_commands_own_values():

@@ -178,26 +178,32 @@ def read_lines(path):
 
 
 def parse_dates(column, date_format=None):
-    """A column of dates -> UTC timestamps; ISO 8601 unless `date_format` says otherwise.
+    """A column of dates -> timestamps of the wall-clock times they name; ISO 8601 unless
+    `date_format` says otherwise.
 
     Day-first and month-first dates (`03/04/2020`) cannot be told apart
     reliably, so anything but ISO 8601 needs an explicit `data.date_format`.
+    A UTC offset (`2020-12-31T00:00+09:00`, `Z`) is dropped, not applied:
+    calendar features describe the day and hour where the data was recorded,
+    also when the offset changes within the column (daylight saving time).
 
     Args:
-        column: `pandas.Series` of date strings.
+        column: `pandas.Series` of date strings (or datetime64, with or without a time zone).
         date_format: a `strftime` format such as `"%d/%m/%Y"`, or `None` for ISO 8601.
 
     Returns:
-        `pandas.Series` of UTC timestamps.
+        `pandas.Series` of timestamps without a time zone.
 
     Example:
     >>> parse_dates(pd.Series(["31/12/2020"], name="Date"), "%d/%m/%Y").dt.day.tolist()
     [31]
+    >>> parse_dates(pd.Series(["2024-03-30T23:00+01:00", "2024-03-31T23:00+02:00"])).dt.day.tolist()
+    [30, 31]
     """
     # Numbers are not dates here (pandas would read them as nanoseconds since 1970).
     text = column if pd.api.types.is_datetime64_any_dtype(column) else column.astype(str)
     try:
-        dates = pd.to_datetime(text, format=date_format or "ISO8601", errors="coerce", utc=True)
+        dates = wall_clock(text, date_format or "ISO8601")
     except ValueError as error:  # a format pandas cannot use, e.g. "%Q"
         raise UserError(f"recipe: `data.date_format` {date_format!r} is not a strftime format "
                         f"pandas can read ({str(error).splitlines()[0]})") from None
@@ -211,6 +217,35 @@ def parse_dates(column, date_format=None):
         raise UserError(f"data: column {column.name!r} has a non-date value {bad!r}; "
                         f"expected {expected}")
     return dates
+
+
+def wall_clock(text, date_format):
+    """`pd.to_datetime(text, format=date_format, errors="coerce")` without time zones:
+    each date keeps the wall-clock time it names, whatever its offset.
+
+    Args:
+        text: `pandas.Series` of date strings or datetime64.
+        date_format: a `strftime` format or `"ISO8601"`.
+
+    Returns:
+        `pandas.Series` of naive timestamps (`NaT` where a cell is not a date).
+    """
+    try:
+        dates = pd.to_datetime(text, format=date_format, errors="coerce")
+    except ValueError as error:
+        if "Mixed timezones" not in str(error):
+            raise
+        # Offsets that differ from row to row (daylight saving time): one cell at a time.
+        dates = pd.to_datetime(text.map(
+            lambda cell: strip_zone(pd.to_datetime(cell, format=date_format, errors="coerce"))))
+    return strip_zone(dates)
+
+
+def strip_zone(dates):
+    """A timestamp, or a Series of them, with its time zone dropped (its wall-clock time kept)."""
+    if isinstance(dates, pd.Series):
+        return dates.dt.tz_localize(None) if dates.dt.tz is not None else dates
+    return dates.tz_localize(None) if getattr(dates, "tz", None) is not None else dates
 
 
 def header_names(path):

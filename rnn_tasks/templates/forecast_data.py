@@ -129,7 +129,7 @@ def read_series(frame, data, name=None, ahead=0):
         before = len(frame)
         frame = frame.drop_duplicates("_date", keep="last")
         dropped = before - len(frame)
-        dates = frame["_date"].dt.tz_localize(None).to_numpy()
+        dates = frame["_date"].to_numpy()
         seconds = dates.astype("datetime64[s]").astype("int64")
     else:
         dates = np.arange(len(frame))

@@ -10,7 +10,7 @@ shape or values allowed and what it got.
 import numpy as np
 import pandas as pd
 
-from rnn_tasks.data.readers import read_table, require_columns
+from rnn_tasks.data.readers import read_table, require_columns, wall_clock
 from rnn_tasks.errors import UserError
 from rnn_tasks.inputs import named_input
 from rnn_tasks.templates import forecast_data
@@ -120,21 +120,23 @@ def future_dates_array(values, data, batch):
 
 
 def as_seconds(dates):
-    """Dates (ISO 8601 text or datetime64) -> int64 Unix seconds, UTC.
+    """Dates (ISO 8601 text or datetime64) -> int64 Unix seconds of their wall-clock
+    time (an offset such as `+09:00` is dropped, as in training files).
 
     Example:
-    >>> as_seconds(np.array(["1970-01-02", "2000-01-01 00:00:01"])).tolist()
+    >>> as_seconds(np.array(["1970-01-02", "2000-01-01 00:00:01+09:00"])).tolist()
     [86400, 946684801]
     """
     try:
-        parsed = pd.to_datetime(pd.Series(dates.ravel()), format="ISO8601", utc=True)
+        parsed = wall_clock(pd.Series(dates.ravel()), "ISO8601")
     except (TypeError, ValueError):
         raise UserError("predict: `future_dates` must be int64 Unix seconds or ISO 8601 dates, "
                         f"got {dates.ravel()[:1].tolist()}") from None
     if parsed.isna().any():
-        raise UserError("predict: `future_dates` has missing dates (None or NaT); give one date "
-                        "per forecast step")
-    seconds = parsed.dt.tz_localize(None).to_numpy().astype("datetime64[s]").astype("int64")
+        bad = dates.ravel()[parsed.isna().to_numpy()][0]
+        raise UserError(f"predict: `future_dates` has a missing or non-date value {bad!r}; give "
+                        "one ISO 8601 date per forecast step")
+    seconds = parsed.to_numpy().astype("datetime64[s]").astype("int64")
     return seconds.reshape(dates.shape)
 
 
