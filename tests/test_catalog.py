@@ -3,10 +3,11 @@
 import hashlib
 import time
 
+import pandas as pd
 import pytest
 
 from rnn_tasks.data.catalog import fetch, list_cards, load_card
-from rnn_tasks.data.readers import read_table
+from rnn_tasks.data.readers import read_table, require_columns
 from rnn_tasks.errors import UserError
 
 
@@ -107,6 +108,10 @@ def test_read_table_missing_columns(tmp_path):
         read_table(path, ["Date", "x"])
     with pytest.raises(UserError, match="data file not found"):
         read_table(tmp_path / "nope.csv")
+    numbered = pd.DataFrame([[1.0, 2.0]])  # as built from a NumPy array: columns 0 and 1
+    with pytest.raises(UserError, match="^the data frame lacks column\\(s\\) '0' \\(it has: '0', "
+                                        "'1'\\); its column names are not text \\(0 is int\\): rename"):
+        require_columns(numbered, ["0"], "the data frame")
 
 
 def test_read_table_reads_sharded_files_from_a_glob(tmp_path):

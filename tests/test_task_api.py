@@ -51,10 +51,15 @@ def test_a_subclass_round_trips_as_itself(prices_csv, tmp_path):
 
     loaded = ConvForecaster.load(tmp_path / "run")
     assert type(loaded) is ConvForecaster
+    template = tmp_path / "run" / "template.json"  # trained in a notebook, loaded from a module
+    template.write_text(template.read_text().replace("tests.test_forecasting.", "__main__."))
+    assert type(ConvForecaster.load(tmp_path / "run")) is ConvForecaster
+    on_frame = ConvForecaster.load(tmp_path / "run", data=pd.read_csv(prices_csv))  # not data.path
+    assert on_frame.evaluate()["mae"] == pytest.approx(metrics["mae"], rel=1e-5)
     history = task.data.windows["test"][0][:4].astype("float32")
     np.testing.assert_allclose(loaded.predict(history)["forecast"], task.predict(history)["forecast"],
                                rtol=1e-5)
-    with pytest.raises(UserError, match="was trained by tests.test_forecasting.ConvForecaster; load it "
+    with pytest.raises(UserError, match="was trained by __main__.ConvForecaster; load it "
                                         "with that class, ConvForecaster.load"):
         Task.load(tmp_path / "run")
     assert type(Task.load(tmp_path / "run", as_template=True)) is ForecastingTask
@@ -137,7 +142,18 @@ def test_a_data_frame_trains_in_place_of_a_file(tmp_path):
     task = ForecastingTask.from_recipe("price_forecasting", {**TINY, "train.epochs": 1}, data=frame)
     task.fit(verbose=0)
     assert task.config.data.path is None  # the recipe still says where data would come from
-    assert task.evaluate()["n_examples"] > 0
+    metrics = task.evaluate()
+    assert metrics["n_examples"] > 0
+    task.save(tmp_path / "run")
+    loaded = Task.load(tmp_path / "run")  # predicts, exports; its data is not the recipe's
+    with pytest.raises(UserError, match="^ForecastingTask: this run was trained on a DataFrame "
+                                        "\\(data=\\), which a run directory does not keep; load it "
+                                        "with data=frame, or score a file with evaluate_file"):
+        loaded.evaluate()
+    again = Task.load(tmp_path / "run", data=frame)
+    assert again.evaluate()["mae"] == pytest.approx(metrics["mae"], rel=1e-6)
+    fewer = Task.load(tmp_path / "run", data=frame.iloc[:150])  # any frame, not only its own
+    assert fewer.evaluate()["n_examples"] < metrics["n_examples"]
     with pytest.raises(UserError, match="the data frame lacks column\\(s\\) 'Adj Close'"):
         ForecastingTask.from_recipe("price_forecasting", TINY, data=frame.drop(columns="Adj Close")).prepare()
 
@@ -160,8 +176,12 @@ def test_predict_returns_text_and_decodes_per_call(translation_run):
     assert (np.diff(scores, axis=1) <= 1e-6).all()  # best first (no length penalty: by log-probability)
     assert n_best["translation"][:, 0].tolist() == task.predict(
         source, method="beam", beam_width=3, length_penalty=0.0)["translation"].tolist()
+    assert task.predict(source, method="beam", beam_width=3, num_return=np.int64(3),
+                        length_penalty=0.0)["translation"].tolist() == n_best["translation"].tolist()
     with pytest.raises(UserError, match="num_return=2 needs method='beam'"):
         task.predict(source, method="greedy", num_return=2)
+    with pytest.raises(UserError, match="^predict: `num_return` must be an integer >= 1"):
+        task.predict(source, num_return=True)
     with pytest.raises(UserError, match="^predict: `beam_width` must be an integer >= 1"):
         task.predict(source, beam_width=0)
 

@@ -121,8 +121,11 @@ def require_columns(frame, columns, name):
     """
     missing = [c for c in columns if c not in frame.columns]
     if missing:
+        named = [c for c in frame.columns if not isinstance(c, str) and str(c) in missing]
+        hint = (f"; its column names are not text ({named[0]!r} is {type(named[0]).__name__}): "
+                "rename them, e.g. frame.rename(columns=str)" if named else "")
         raise UserError(f"{name} lacks column(s) {', '.join(map(repr, missing))} "
-                        f"(it has: {listed(frame.columns)})")
+                        f"(it has: {listed(frame.columns)}){hint}")
     return frame
 
 

@@ -135,8 +135,8 @@ class EncoderDecoderTask(Task):
         fields = self.schema["decode"]
         settings = {k: getattr(decode, k) if v is None else fields[k].check(k, v, "predict")
                     for k, v in given.items()}
-        if not isinstance(num_return, int) or num_return != 1 and (
-                settings["method"] != "beam" or not 1 <= num_return <= settings["beam_width"]):
+        num_return = fields["beam_width"].check("num_return", num_return, "predict")  # 1 to 256
+        if num_return != 1 and (settings["method"] != "beam" or num_return > settings["beam_width"]):
             raise UserError(f"predict: num_return={num_return} needs method='beam' and "
                             f"num_return <= beam_width ({settings['beam_width']})")
         settings["max_length"] = settings["max_length"] or self.target_length + 1

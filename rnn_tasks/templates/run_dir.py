@@ -52,8 +52,9 @@ def write_run(task, run_dir, metrics=None, overwrite=False):
     run.mkdir(parents=True, exist_ok=True)
     write_recipe(task.recipe, run / RECIPE_FILE)
     task.model.save(run / MODEL_FILE)
-    (run / TEMPLATE_FILE).write_text(json.dumps({"task": task.name, "class": class_name(type(task)),
-                                                 "inputs": model_inputs(task.model)}))
+    (run / TEMPLATE_FILE).write_text(json.dumps({
+        "task": task.name, "class": class_name(type(task)), "inputs": model_inputs(task.model),
+        "data": "frame" if task.trained_on_frame else "recipe"}))
     if task.warmup_examples:
         write_warmup_requests(run / WARMUP_FILE, task.warmup_examples)
     history = history_frame(run, task.history)
@@ -72,7 +73,7 @@ def write_run(task, run_dir, metrics=None, overwrite=False):
     (run / "checkpoints").mkdir(exist_ok=True)
 
 
-def read_run(cls, run_dir, overrides=None, as_template=False):
+def read_run(cls, run_dir, overrides=None, as_template=False, data=None):
     """The task saved in `run_dir`: recipe, model and warmup examples.
 
     Args:
@@ -81,6 +82,7 @@ def read_run(cls, run_dir, overrides=None, as_template=False):
         overrides: recipe overrides (`evaluate --set`).
         as_template: load a subclass's run as its built-in template (the
             command line does: it never imports code named in a file).
+        data: a `pandas.DataFrame` to read in place of the recipe's data.
 
     Raises:
         UserError: not a finished run, a model that cannot be loaded safely,
@@ -99,8 +101,11 @@ def read_run(cls, run_dir, overrides=None, as_template=False):
                         f"{RECIPE_FILE} is a {raw.get('task')} recipe; restore the run's own recipe "
                         "or train again")
     trained_by = trained.get("class")
-    task = cls.from_dict(raw)
-    if trained_by and trained_by != class_name(type(task)) and not as_template:
+    if data is not None:  # in place of the recipe's file, if it names one
+        raw = {**raw, "data": {k: v for k, v in raw.get("data", {}).items() if k != "path"}}
+    task = cls.from_dict(raw, data)
+    task.trained_on_frame = trained.get("data") == "frame"
+    if trained_by and not same_class(trained_by, type(task)) and not as_template:
         short = trained_by.rsplit(".", 1)[-1]
         raise UserError(f"{run} was trained by {trained_by}; load it with that class, "
                         f"{short}.load({str(run)!r}), to keep its overrides")
@@ -124,6 +129,13 @@ def read_run(cls, run_dir, overrides=None, as_template=False):
         task.warmup_examples = read_warmup_requests(run / WARMUP_FILE)
     task.history = history_frame(run, None)
     return task
+
+
+def same_class(trained_by, cls):
+    """Whether `trained_by` (`class_name` of the class that trained a run) names `cls`: the
+    same qualified name, in any module (a class trained in a notebook's `__main__` loads
+    from the module it moved to)."""
+    return trained_by == class_name(cls) or trained_by.endswith(f".{cls.__qualname__}")
 
 
 def model_inputs(model):

@@ -62,6 +62,8 @@ class Task(abc.ABC):
         warmup_examples: `{input name: array}` of validation inputs for the
             export's warmup requests, from `fit` or `load`.
         metrics: the test metrics of the last `evaluate()`, which `save` writes.
+        trained_on_frame: whether the model was trained on a DataFrame (a run
+            keeps no copy of one: a loaded run needs it passed again).
         history: per-epoch losses (a Keras `History` or a DataFrame), if any.
 
     Example:
@@ -91,6 +93,7 @@ class Task(abc.ABC):
         self.warmup_examples = None
         self.metrics = None
         self.history = None
+        self.trained_on_frame = frame is not None
         self._strategy = None
 
     # Construction -------------------------------------------------------------
@@ -278,12 +281,21 @@ class Task(abc.ABC):
         """Loads the data and fits the preprocessing, once (a loaded task keeps the
         preprocessing inside its model and only reads the data)."""
         if self.data is None:
+            if self.trained_on_frame and self.frame is None:
+                raise UserError(
+                    f"{type(self).__name__}: this run was trained on a DataFrame (data=), which a "
+                    "run directory does not keep; load it with data=frame, or score a file with "
+                    "evaluate_file(path) (`rnn-tasks evaluate RUN --data FILE`)")
             self.data = check_returned(type(self).__name__, "load_data", self.load_data(),
                                        self.data_class)
             self.preprocessing = self.build_preprocessing()
 
     def fit(self, run_dir=None, resume=False, verbose="auto"):
-        """Builds data and model on first use and trains.
+        """Trains a new model from the recipe (data and preprocessing built on first use).
+
+        Each call starts over from the recipe's seed, as scikit-learn's `fit`
+        does, also on a loaded task; `resume=True` continues an interrupted
+        run from its backups instead.
 
         Args:
             run_dir: where history.csv, TensorBoard logs and backups go
@@ -364,7 +376,7 @@ class Task(abc.ABC):
         runs.write_run(self, run_dir, metrics if metrics is not None else self.metrics, overwrite)
 
     @classmethod
-    def load(cls, run_dir, overrides=None, as_template=False):
+    def load(cls, run_dir, overrides=None, as_template=False, data=None):
         """Reads a run directory back: recipe, model and warmup examples.
 
         `Task.load(run)` returns the built-in template the recipe names;
@@ -376,8 +388,10 @@ class Task(abc.ABC):
             run_dir: a finished run directory.
             overrides: recipe overrides, as in `from_recipe`.
             as_template: load a subclass's run as its built-in template.
+            data: a `pandas.DataFrame` for `evaluate` and `fit` to read in place
+                of the recipe's data (a run trained on a DataFrame needs it).
         """
-        return runs.read_run(cls, run_dir, overrides, as_template)
+        return runs.read_run(cls, run_dir, overrides, as_template, data)
 
     def export(self, base_dir, version=None):
         """Writes a TF Serving SavedModel to `base_dir/<version>/`; returns its path."""
