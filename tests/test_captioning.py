@@ -229,6 +229,11 @@ def test_corrupt_image_bytes_are_a_clear_error(trained, tmp_path):
     with pytest.raises(tf.errors.InvalidArgumentError):  # a failed request, not a dead server
         signature(image_bytes=tf.constant([good[:40]]))
     assert signature(image_bytes=tf.constant([good]))["caption"].shape == (1,)
+    # An empty batch (oneDNN's convolution alone fails on one) gets empty outputs.
+    assert signature(image_bytes=tf.constant([], tf.string))["caption"].shape == (0,)
+    empty = task.predict([])
+    assert task.predict(pd.Series([good]))["caption"].tolist() == task.predict([good])["caption"].tolist()
+    assert empty["caption"].shape == (0,) and empty["log_probability"].shape == (0,)
 
 
 def test_missing_and_unreadable_images_are_named(captions_table, tmp_path):

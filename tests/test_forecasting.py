@@ -1,11 +1,13 @@
 """ForecastingTask end to end: train, evaluate, save/load, predict, export, CLI."""
 
 import json
+import re
 
 import keras
 import numpy as np
 import pandas as pd
 import pytest
+import tensorflow as tf
 
 from rnn_tasks.errors import UserError
 from rnn_tasks.export import non_core_ops
@@ -113,6 +115,14 @@ def test_export_serves_raw_prices_in_a_tensorflow_only_process(trained, tmp_path
     assert set(served) == {"forecast"}
     np.testing.assert_allclose(np.array(served["forecast"]),
                                task.predict(history)["forecast"], rtol=1e-5, atol=1e-5)
+    # What predict refuses fails the request (a NaN forecast would pass as an answer).
+    signature = tf.saved_model.load(str(path)).signatures["serving_default"]
+    for bad, message in ((np.nan, "`history` has NaN or infinite values"),
+                         (0.0, "`history` must be > 0: this model was trained with data.scaling = log")):
+        with pytest.raises(tf.errors.InvalidArgumentError, match=re.escape(message)):
+            signature(history=tf.constant(np.where(np.arange(20)[:, None] == 7, bad, history[0]),
+                                          tf.float32)[None])
+    assert signature(history=tf.constant(history))["forecast"].shape == (6, 3, 1)
 
 
 def test_warmup_records_are_prediction_logs_of_validation_inputs(trained, tmp_path):

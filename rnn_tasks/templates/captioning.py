@@ -27,6 +27,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import pandas as pd
 import tensorflow as tf
 
 from rnn_tasks.inputs import named_input
@@ -248,8 +249,12 @@ class CaptioningTask(EncoderDecoderTask):
     def encode(self, image_bytes):
         """Image bytes -> `([image vector], decoder states)` (graph-safe)."""
         images = self.preprocessing_layers()["decode_images"](image_bytes)
+        count = tf.shape(images)[0]
+        # TensorFlow's oneDNN convolution fails on an empty batch: encode one blank image, keep none.
+        blank = tf.zeros(tf.concat([[1], tf.shape(images)[1:]], 0), images.dtype)
+        images = tf.cond(count > 0, lambda: images, lambda: blank)
         vector, *states = self.part("encoder")(images, training=False)
-        return [vector], self.decoder_states(states)
+        return [vector[:count]], self.decoder_states([state[:count] for state in states])
 
     # 5. Evaluation ----------------------------------------------------------------------
 
@@ -304,7 +309,7 @@ class CaptioningTask(EncoderDecoderTask):
         if isinstance(inputs, str):
             raise UserError("predict: `image_bytes` are the bytes of PNG/JPEG files, not a path; "
                             "read the file first (open(path, 'rb').read())")
-        if not isinstance(inputs, (list, tuple, np.ndarray)):
+        if not isinstance(inputs, (list, tuple, np.ndarray, pd.Series)):
             raise UserError("predict: `image_bytes` must be the bytes of a PNG/JPEG file or a list "
                             f"of them, got {type(inputs).__name__}")
         inputs = [bytes(image) if isinstance(image, bytearray) else image for image in inputs]

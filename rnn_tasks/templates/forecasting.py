@@ -33,6 +33,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from rnn_tasks.data.readers import check_group_column, read_table
 from rnn_tasks.data.windows import baseline_forecasts, residual_quantiles
@@ -346,11 +347,28 @@ class ForecastingTask(Task):
 
     def serve(self, inputs):
         names = list(self.serving_signature())
+        inputs = self.checked_inputs(inputs)
         forecast = self.model([inputs[n] for n in names] if len(names) > 1 else inputs["history"],
                               training=False)[:, -1]
         if not self.levels:
             return {"forecast": forecast}
         return {"forecast": forecast[..., self.levels.index(0.5)], "quantiles": forecast}
+
+    def checked_inputs(self, inputs):
+        """The serving inputs, made to fail the request (`InvalidArgumentError`, core ops)
+        where `predict` would refuse them: NaN or infinite values, and values <= 0 for a
+        model trained with `data.scaling = "log"` (the forecast would be NaN)."""
+        checked = dict(inputs)
+        for name in ("history", "future"):
+            if name in checked:
+                checked[name] = tf.debugging.assert_all_finite(
+                    checked[name], f"`{name}` has NaN or infinite values")
+        if self.config.data.scaling == "log":
+            positive = tf.debugging.Assert(tf.reduce_all(checked["history"] > 0), [
+                "`history` must be > 0: this model was trained with data.scaling = log"])
+            with tf.control_dependencies([positive]):
+                checked["history"] = tf.identity(checked["history"])
+        return checked
 
     def input_list(self, inputs):
         return forecast_inputs.serving_arrays(inputs, self.config.data, self.future_inputs())
