@@ -15,6 +15,7 @@ from rnn_tasks.layers import (
     LayerNormLSTM,
     LayerNormLSTMCell,
     LayerNormMinGRU,
+    LayerNormMinLSTM,
     LayerNormSimpleRNN,
     LayerNormSimpleRNNCell,
 )
@@ -273,6 +274,9 @@ def test_keras_file_loads_in_fresh_process(tmp_path, x):
     ({"units": 4, "zoneout": 1.0}, "`zoneout`, expected a float in [0, 1), got 1.0"),
     ({"units": 4, "cell_norm": "hidden"}, "`cell_norm`, expected one of ('output', 'state')"),
     ({"units": 4, "norm_epsilon": 0}, "`norm_epsilon`, expected a positive float"),
+    ({"units": 4, "norm_epsilon": float("nan")}, "`norm_epsilon`, expected a positive float, got nan"),
+    ({"units": 4, "norm_epsilon": float("inf")}, "`norm_epsilon`, expected a positive float, got inf"),
+    ({"units": 4, "dropout": False}, "`dropout`, expected a float in [0, 1), got False"),
     ({"units": 4, "unit_forget_bias": "no"}, "`unit_forget_bias`, expected True or False, got 'no'"),
     ({"units": 4, "use_bias": "x"}, "`use_bias`, expected True or False, got 'x'"),
 ])
@@ -280,6 +284,36 @@ def test_invalid_arguments(kwargs, message):
     with pytest.raises(ValueError) as error:
         LayerNormLSTMCell(**kwargs)
     assert message in str(error.value)
+
+
+def test_zoneout_in_keras_loop_draws_a_mask_per_step_or_says_why_not():
+    x = np.random.default_rng(0).standard_normal((8, 12, 3)).astype("float32")
+    rnn = keras.layers.RNN(LayerNormLSTMCell(6, zoneout=0.5, seed=1), return_sequences=True)
+    if keras.backend.backend() == "jax":  # lax.scan traces one draw for all steps
+        with pytest.raises(ValueError, match="cannot draw a zoneout mask per step inside a JAX "
+                                             "loop.*use the sequence layer, LayerNormLSTM"):
+            rnn(x, training=True)
+        return
+    out = numpy(rnn(x, training=True))
+    kept = out[:, 1:] == out[:, :-1]  # a unit that zoned out repeats its output exactly
+    assert 0.3 < kept.mean() < 0.7
+    assert (kept.std(axis=1) > 0).mean() > 0.9  # units zone out at different steps
+
+
+def test_numpy_scalars_are_arguments_as_for_keras_own_layers():
+    cell = LayerNormLSTMCell(np.int64(4), dropout=np.float32(0.25), norm_epsilon=np.float64(1e-5))
+    assert (cell.units, cell.dropout, cell.norm_epsilon) == (4, 0.25, 1e-5)
+    assert type(cell.units) is int and type(cell.dropout) is float  # plain in get_config
+
+
+@pytest.mark.parametrize("layer_class", LAYERS)
+def test_a_tensorflow_variable_is_an_input_as_for_keras_own_layers(x, layer_class):
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("tf.Variable is TensorFlow's")
+    import tensorflow as tf
+
+    layer = layer_class(4)
+    np.testing.assert_array_equal(numpy(layer(tf.Variable(x))), numpy(layer(x)))
 
 
 @pytest.mark.parametrize("layer_class", LAYERS)
@@ -356,6 +390,22 @@ def test_mixed_precision(x):
     reference_layer(x)
     reference_layer.set_weights(layer.get_weights())
     np.testing.assert_allclose(numpy(out), numpy(reference_layer(x)), atol=1e-2)
+
+
+@pytest.mark.parametrize("layer_class", [*LAYERS, LayerNormMinGRU, LayerNormMinLSTM])
+def test_mixed_float16_normalizes_large_inputs_as_float32_does(x, layer_class):
+    # Layer normalization ignores the inputs' scale; in float16 their squares overflow
+    # from about 256, so the statistics are computed in float32 (as Keras's own).
+    large = 1000.0 * x
+    layer = layer_class(4, dtype="mixed_float16")
+    reference_layer = layer_class(4)
+    reference_layer(large)
+    layer(large)
+    layer.set_weights(reference_layer.get_weights())
+    np.testing.assert_allclose(numpy(layer(large)).astype("float32"), numpy(reference_layer(large)),
+                               atol=1e-2)
+    (grad,) = backend_gradients(lambda v: ops.sum(ops.cast(layer(v), "float32")), large)
+    assert np.isfinite(grad).all() and np.abs(grad).max() > 0
 
 
 @pytest.mark.parametrize("layer_class", LAYERS)

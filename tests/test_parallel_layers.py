@@ -56,6 +56,18 @@ def test_matches_numpy_equations(x, kind, log_space):
     np.testing.assert_allclose(numpy(h), h_ref, atol=2e-5)
 
 
+@pytest.mark.parametrize("kind", ["gru", "lstm"])
+def test_a_float64_layer_scans_in_float64(x, kind):
+    x = x.astype("float64")
+    layer = LAYERS[kind](4, return_sequences=True, dtype="float64", **RANDOM_NORM)
+    out = layer(x)
+    loop = keras.layers.RNN(layer.cell, return_sequences=True, dtype="float64")(x)
+    dtype = keras.backend.standardize_dtype(out.dtype)  # float32 on JAX without jax_enable_x64
+    assert dtype == keras.backend.standardize_dtype(loop.dtype)
+    tolerance = 1e-12 if dtype == "float64" else 1e-5  # a float32 scan is ~1e-7 off
+    np.testing.assert_allclose(numpy(out), numpy(loop), rtol=tolerance, atol=tolerance)
+
+
 def test_scans_against_a_plain_loop():
     """75 steps: several full chunks and a padded one."""
     rng = np.random.default_rng(4)

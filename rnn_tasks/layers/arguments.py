@@ -5,20 +5,25 @@ Each returns the value (as the type the cell stores) or raises a one-line
 positive integer, got 0."
 """
 
+import math
+import numbers
+
 
 def check_units(units):
-    """`units` if it is a positive integer, else a Keras-style `ValueError`."""
-    if isinstance(units, bool) or not isinstance(units, int) or units <= 0:
+    """`units` as an `int` if it is a positive integer (NumPy's too), else a Keras-style
+    `ValueError`."""
+    if isinstance(units, bool) or not isinstance(units, numbers.Integral) or units <= 0:
         raise ValueError(
             "Received an invalid value for argument `units`, "
             f"expected a positive integer, got {units!r}."
         )
-    return units
+    return int(units)
 
 
 def check_epsilon(epsilon):
-    """`epsilon` as a float if it is positive, else a Keras-style `ValueError`."""
-    if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or epsilon <= 0:
+    """`epsilon` as a float if it is positive and finite, else a Keras-style `ValueError`."""
+    if (isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real)
+            or not 0 < epsilon < math.inf):
         raise ValueError(
             "Received an invalid value for argument `norm_epsilon`, "
             f"expected a positive float, got {epsilon!r}."
@@ -36,7 +41,7 @@ def check_bool(name, value):
 
 def check_rate(name, value):
     """`value` as a float if it is in [0, 1), else a Keras-style `ValueError`."""
-    if not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= value < 1.0:
         raise ValueError(
             f"Received an invalid value for argument `{name}`, "
             f"expected a float in [0, 1), got {value!r}."

@@ -34,6 +34,14 @@ from rnn_tasks.layers.device import on_accelerator
 from rnn_tasks.layers.norm import centered_norm, read_values
 
 
+def traced_by_jax(tensor):
+    """Whether `tensor` is a JAX tracer (inside `jit`, `grad` or a `lax.scan` body)."""
+    if keras.backend.backend() != "jax":
+        return False
+    import jax
+
+    return isinstance(tensor, jax.core.Tracer)
+
 class LayerNormCell(NormCell):
     """Base class of the layer-normalized cells: recurrent arguments, weights, config.
 
@@ -128,6 +136,12 @@ class LayerNormCell(NormCell):
         if training and dropout_mask is not None:
             inputs = inputs * dropout_mask
         recurrent_mask = self.get_recurrent_dropout_mask(states[0]) if training else None
+        if training and self.zoneout_units() and traced_by_jax(inputs):
+            raise ValueError(
+                f"{type(self).__name__}(zoneout={self.zoneout}) cannot draw a zoneout mask per "
+                "step inside a JAX loop (keras.layers.RNN's scan would reuse one mask, or fail "
+                f"under fit); use the sequence layer, {type(self).__name__.removesuffix('Cell')}"
+                "(units, zoneout=...), which draws every step's mask before its loop.")
         zoneout_mask = self.zoneout_mask(ops.shape(inputs)[:1], training)
         output, new_states = self.step(
             self.project_inputs(inputs, self.input_weights()),
@@ -275,7 +289,7 @@ class LayerNormRNN(CellSequenceLayer):
         )
         # Time-major from here on: transposing the narrow inputs and outputs
         # is much cheaper than transposing the wide projection.
-        sequences = ops.swapaxes(sequences, 0, 1)  # (T, B, D)
+        sequences = ops.transpose(sequences, (1, 0, 2))  # (T, B, D); swapaxes refuses a tf.Variable
         if mask is not None:
             mask = ops.swapaxes(mask, 0, 1)  # (T, B)
         project_per_step = not self._precompute(sequences)

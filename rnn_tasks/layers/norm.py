@@ -38,22 +38,27 @@ def centered_norm(x, gamma, epsilon):
 
     The gradient is written out (`d_x = s * (d_n - n * mean(d_n * n))`): in a
     time loop it takes half the operations automatic differentiation does.
+    16-bit inputs are normalized in float32, as Keras's `LayerNormalization`
+    does: their squares overflow float16 from about 256.
     """
     gamma = read_value(gamma)  # a custom gradient must not read variables itself
+    dtype = keras.backend.standardize_dtype(x.dtype)
+    wide = "float32" if dtype in ("float16", "bfloat16") else dtype
 
     @ops.custom_gradient
     def norm(x, gamma):
-        scale = ops.rsqrt(ops.mean(ops.square(x), axis=-1, keepdims=True) + epsilon)
-        normed = x * scale
+        x_wide, gamma_wide = ops.cast(x, wide), ops.cast(gamma, wide)
+        scale = ops.rsqrt(ops.mean(ops.square(x_wide), axis=-1, keepdims=True) + epsilon)
+        normed = x_wide * scale
 
         def grad(*args, upstream=None):
-            d_y = args[0] if upstream is None else upstream
-            d_normed = d_y * gamma
+            d_y = ops.cast(args[0] if upstream is None else upstream, wide)
+            d_normed = d_y * gamma_wide
             d_x = scale * (d_normed - normed * ops.mean(d_normed * normed, axis=-1, keepdims=True))
             d_gamma = ops.sum(ops.reshape(d_y * normed, (-1, normed.shape[-1])), axis=0)
-            return d_x, d_gamma
+            return ops.cast(d_x, x.dtype), ops.cast(d_gamma, gamma.dtype)
 
-        return normed * gamma, grad
+        return ops.cast(normed * gamma_wide, x.dtype), grad
 
     return norm(x, gamma)
 

@@ -220,7 +220,7 @@ class ParallelRNN(CellSequenceLayer):
     Takes `units`, every argument of its cell (`cell_class`) and those of
     `keras.layers.RNN` except `unroll` (there is no loop to unroll). The
     projection runs once over the sequence; the scan runs in float32 under
-    mixed precision.
+    mixed precision (in float64 for a float64 layer).
     """
 
     def __init__(self, units, **kwargs):
@@ -242,8 +242,9 @@ class ParallelRNN(CellSequenceLayer):
         if self.go_backwards:
             sequences = ops.flip(sequences, axis=1)
             mask = None if mask is None else ops.flip(mask, axis=1)
-        a, b = (ops.cast(c, "float32") for c in cell.coefficients(cell.project(sequences)))
-        h0 = ops.expand_dims(ops.cast(initial_state[0], "float32"), 1)  # (B, 1, U)
+        wide = "float32" if cell.compute_dtype in ("float16", "bfloat16") else cell.compute_dtype
+        a, b = (ops.cast(c, wide) for c in cell.coefficients(cell.project(sequences)))
+        h0 = ops.expand_dims(ops.cast(initial_state[0], wide), 1)  # (B, 1, U)
         if mask is not None:
             keep = ops.expand_dims(ops.cast(mask, "bool"), -1)  # (B, T, 1)
             a = ops.where(keep, a, 0.0 if cell.log_space else 1.0)

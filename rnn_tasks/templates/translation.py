@@ -33,7 +33,7 @@ import tensorflow as tf
 from rnn_tasks.data.catalog import fetch, load_card
 from rnn_tasks.data.readers import expand_paths, header_names, read_lines
 from rnn_tasks.data.splits import group_split
-from rnn_tasks.preprocessing.text import END, START, Tokenize, token_counts
+from rnn_tasks.preprocessing.text import END, JOINER, START, Tokenize, token_counts
 from rnn_tasks.errors import UserError
 from rnn_tasks.layers import recurrent_layer
 from rnn_tasks.schemas import TRANSLATION
@@ -337,8 +337,10 @@ class TranslationTask(TextInput, EncoderDecoderTask):
         for ax, text in zip(axes[0], sources):
             source_tokens, target_tokens, weights = self.attention_map(text)
             ax.imshow(weights, cmap="viridis", aspect="auto")
-            ax.set_xticks(range(len(source_tokens)), source_tokens, rotation=90)
-            ax.set_yticks(range(len(target_tokens)), target_tokens)
+            # Joiners drawn as "~" (the plot fonts lack U+FFED): "l ~'~ homme".
+            ax.set_xticks(range(len(source_tokens)), [t.replace(JOINER, "~") for t in source_tokens],
+                          rotation=90)
+            ax.set_yticks(range(len(target_tokens)), [t.replace(JOINER, "~") for t in target_tokens])
         fig.suptitle(f"{self.recipe_name}: attention (greedy decoding, test sentences)")
         fig.tight_layout()
         fig.savefig(Path(plots_dir) / "attention.png", dpi=100)
