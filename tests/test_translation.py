@@ -9,6 +9,7 @@ import dateutil.parser
 import hypothesis
 import keras
 import numpy as np
+import pandas as pd
 import pytest
 import sacrebleu
 import tensorflow as tf
@@ -298,3 +299,12 @@ def test_pairs_from_a_glob_of_shards(tmp_path):
     (tmp_path / "a.tsv").write_text("One.\tUno.\n", encoding="utf-8")
     (tmp_path / "b.tsv").write_text("Two.\tDos.\n", encoding="utf-8")
     assert read_pairs(tmp_path / "*.tsv")["target"].tolist() == ["Uno.", "Dos."]
+
+
+def test_table_rows_without_both_texts_are_dropped_and_counted():
+    frame = pd.DataFrame({"source": [f"Sentence {i}." for i in range(40)] + ["Lost.", None, " "],
+                          "target": [f"Frase {i}." for i in range(40)] + [None, "Nada.", "Algo."]})
+    task = TranslationTask.from_recipe("translation", {"model.units": 8}, data=frame)
+    task.prepare()
+    assert task.data.dropped == {"too_long": 0, "missing_text": 3}
+    assert sum(len(sources) for sources, _ in task.data.splits.values()) == 40

@@ -117,7 +117,7 @@ class TranslationTask(TextInput, EncoderDecoderTask):
 
     def load_data(self):
         data = self.config.data
-        sources, targets = self.read_pairs_frame()
+        sources, targets, missing = self.read_pairs_frame()
         source_lengths = token_counts(Tokenize()(sources))
         target_lengths = token_counts(Tokenize(lowercase=False, joiners=True)(targets))
         fits = (source_lengths <= data.max_source_length) & (target_lengths <= data.max_target_length)
@@ -128,11 +128,11 @@ class TranslationTask(TextInput, EncoderDecoderTask):
         keys = [text.lower() for text in sources]
         parts = group_split(keys, data.split, data.seed, "source sentence(s)")
         splits = {split: (sources[rows], targets[rows]) for split, rows in parts.items()}
-        return PairData(splits, {"too_long": int((~fits).sum())})
+        return PairData(splits, {"too_long": int((~fits).sum()), "missing_text": missing})
 
     def read_pairs_frame(self, path=None):
-        """`(sources, targets)` object arrays from a file at `path`, else the recipe's
-        file, table or catalog dataset."""
+        """`(sources, targets, rows dropped)` from a file at `path`, else the recipe's file,
+        table or catalog dataset: object arrays, and how many table rows lacked a text."""
         data = self.config.data
         path = path or data.path
         columns = [data.source_column or "source", data.target_column or "target"]
@@ -142,15 +142,17 @@ class TranslationTask(TextInput, EncoderDecoderTask):
         if table or all((data.source_column, data.target_column)) and (
                 not path or header_names(path) & set(columns)):
             frame = self.read_frame(columns, path)
+            rows = len(frame)
             frame = frame.dropna(subset=columns)
             frame = frame[(frame[columns[0]].astype(str).str.strip() != "")
                           & (frame[columns[1]].astype(str).str.strip() != "")]
+            missing = rows - len(frame)
             if frame.empty:
                 raise UserError("data: no rows with both a source and a target text")
         else:
-            frame = read_pairs(path or fetch(load_card(data.dataset)))
+            frame, missing = read_pairs(path or fetch(load_card(data.dataset))), 0
         return (frame[columns[0]].astype(str).to_numpy(dtype=object),
-                frame[columns[1]].astype(str).to_numpy(dtype=object))
+                frame[columns[1]].astype(str).to_numpy(dtype=object), missing)
 
     # 2. Preprocessing ---------------------------------------------------------------------
 
@@ -319,7 +321,9 @@ class TranslationTask(TextInput, EncoderDecoderTask):
     @timed
     def evaluate_file(self, path):
         """Metrics on every pair of another file of the recipe's format."""
-        return self.translation_metrics(*self.read_pairs_frame(path))
+        sources, targets, missing = self.read_pairs_frame(path)
+        return {**self.translation_metrics(sources, targets),
+                **dropped_counts({"missing_text": missing})}
 
     def translation_metrics(self, sources, targets):
         """BLEU and chrF of the recipe's decoding; a source's targets are its references."""
