@@ -273,9 +273,9 @@ def test_keras_file_loads_in_fresh_process(tmp_path, x):
     ({"units": 4, "recurrent_dropout": -0.1}, "`recurrent_dropout`"),
     ({"units": 4, "zoneout": 1.0}, "`zoneout`, expected a float in [0, 1), got 1.0"),
     ({"units": 4, "cell_norm": "hidden"}, "`cell_norm`, expected one of ('output', 'state')"),
-    ({"units": 4, "norm_epsilon": 0}, "`norm_epsilon`, expected a positive float"),
-    ({"units": 4, "norm_epsilon": float("nan")}, "`norm_epsilon`, expected a positive float, got nan"),
-    ({"units": 4, "norm_epsilon": float("inf")}, "`norm_epsilon`, expected a positive float, got inf"),
+    ({"units": 4, "norm_epsilon": 0}, "`norm_epsilon`, expected a positive finite float"),
+    ({"units": 4, "norm_epsilon": float("nan")}, "`norm_epsilon`, expected a positive finite float, got nan"),
+    ({"units": 4, "norm_epsilon": float("inf")}, "`norm_epsilon`, expected a positive finite float, got inf"),
     ({"units": 4, "dropout": False}, "`dropout`, expected a float in [0, 1), got False"),
     ({"units": 4, "unit_forget_bias": "no"}, "`unit_forget_bias`, expected True or False, got 'no'"),
     ({"units": 4, "use_bias": "x"}, "`use_bias`, expected True or False, got 'x'"),
@@ -301,9 +301,11 @@ def test_zoneout_in_keras_loop_draws_a_mask_per_step_or_says_why_not():
 
 
 def test_numpy_scalars_are_arguments_as_for_keras_own_layers():
-    cell = LayerNormLSTMCell(np.int64(4), dropout=np.float32(0.25), norm_epsilon=np.float64(1e-5))
-    assert (cell.units, cell.dropout, cell.norm_epsilon) == (4, 0.25, 1e-5)
+    cell = LayerNormLSTMCell(np.int64(4), dropout=np.float32(0.25), norm_epsilon=np.float64(1e-5),
+                             use_bias=np.True_)
+    assert (cell.units, cell.dropout, cell.norm_epsilon, cell.use_bias) == (4, 0.25, 1e-5, True)
     assert type(cell.units) is int and type(cell.dropout) is float  # plain in get_config
+    assert type(cell.use_bias) is bool
 
 
 @pytest.mark.parametrize("layer_class", LAYERS)

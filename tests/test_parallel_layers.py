@@ -232,7 +232,7 @@ def test_mixed_precision(x, kind):
 @pytest.mark.parametrize("kwargs, message", [
     ({"units": 0}, "`units`, expected a positive integer, got 0"),
     ({"units": 4, "dropout": 1.0}, "`dropout`, expected a float in [0, 1), got 1.0"),
-    ({"units": 4, "norm_epsilon": -1.0}, "`norm_epsilon`, expected a positive float"),
+    ({"units": 4, "norm_epsilon": -1.0}, "`norm_epsilon`, expected a positive finite float"),
 ])
 def test_invalid_arguments(kwargs, message):
     for cell_class in (LayerNormMinGRUCell, LayerNormMinLSTMCell):

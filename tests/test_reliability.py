@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rnn_tasks import checks
-from rnn_tasks.data.readers import parse_dates, read_table
+from rnn_tasks.data.readers import read_table, wall_clock
 from rnn_tasks.errors import UserError
 from rnn_tasks.inputs import texts_from_arguments
 from rnn_tasks.preprocessing.images import check_image_bytes
@@ -449,14 +449,27 @@ def test_dates_with_utc_offsets_keep_the_wall_clock_time_they_name():
     text = ["2024-03-30T00:00:00+01:00", "2024-03-31T00:00:00+02:00", "2024-04-01T00:00:00Z",
             "2024-04-02", "2024-04-03T00:00:00-11:00"]
     expected = pd.Series(pd.to_datetime([cell[:10] for cell in text]))
-    pd.testing.assert_series_equal(parse_dates(pd.Series(text, name="Date")), expected)
+    pd.testing.assert_series_equal(wall_clock(pd.Series(text, name="Date")), expected,
+                                   check_names=False)
     tokyo = pd.Series(pd.date_range("2024-01-01", periods=3, freq="D", tz="Asia/Tokyo"))
-    assert parse_dates(tokyo).dt.day.tolist() == [1, 2, 3]
-    assert parse_dates(tokyo.astype(str)).dt.day.tolist() == [1, 2, 3]
+    assert wall_clock(tokyo).dt.day.tolist() == [1, 2, 3]
+    assert wall_clock(tokyo.astype(str)).dt.day.tolist() == [1, 2, 3]
     assert as_seconds(np.array(text[:2])).tolist() == [1711756800, 1711843200]  # 2024-03-30, -31
     with pytest.raises(UserError, match="^predict: `future_dates` has a missing or non-date value "
                                         "'soon'; give one ISO 8601 date per forecast step$"):
         as_seconds(np.array(["2024-03-30T00:00:00+01:00", "soon"]))
+
+
+def test_an_hour_that_daylight_saving_time_repeats_is_two_rows_in_order():
+    # Berlin, 2024-10-27: 02:00-02:59 happens twice (+02:00, then +01:00).
+    hours = pd.Series(pd.date_range("2024-10-26 22:00", periods=8, freq="h", tz="Europe/Berlin"))
+    frame = pd.DataFrame({"Ticker": "AAPL", "Date": hours.map(lambda t: t.isoformat()),
+                          "Adj Close": np.arange(1.0, 9.0)}).iloc[::-1]  # unsorted
+    task = ForecastingTask.from_recipe("price_forecasting", {"data.path": "unused.csv"})
+    series = read_series(frame, task.config.data, "AAPL")
+    assert series.values[:, 0].tolist() == list(range(1, 9)) and series.dropped_duplicates == 0
+    local_hours = (series.seconds // 3600 % 24).tolist()
+    assert local_hours == [22, 23, 0, 1, 2, 2, 3, 4]  # the calendar's hours: local
 
 
 def test_resume_takes_the_original_commands_own_values():

@@ -56,6 +56,11 @@ def test_a_subclass_round_trips_as_itself(prices_csv, tmp_path):
     assert type(ConvForecaster.load(tmp_path / "run")) is ConvForecaster
     on_frame = ConvForecaster.load(tmp_path / "run", data=pd.read_csv(prices_csv))  # not data.path
     assert on_frame.evaluate()["mae"] == pytest.approx(metrics["mae"], rel=1e-5)
+    on_frame.fit(verbose=0)  # trained again, on the frame: the run says so
+    on_frame.save(tmp_path / "refit")
+    assert json.loads((tmp_path / "refit" / "template.json").read_text())["trained_on"] == "frame"
+    with pytest.raises(UserError, match="trained on a DataFrame"):
+        ConvForecaster.load(tmp_path / "refit").evaluate()
     history = task.data.windows["test"][0][:4].astype("float32")
     np.testing.assert_allclose(loaded.predict(history)["forecast"], task.predict(history)["forecast"],
                                rtol=1e-5)
@@ -63,6 +68,11 @@ def test_a_subclass_round_trips_as_itself(prices_csv, tmp_path):
                                         "with that class, ConvForecaster.load"):
         Task.load(tmp_path / "run")
     assert type(Task.load(tmp_path / "run", as_template=True)) is ForecastingTask
+    # A notebook's own class named like a template is not that template.
+    template.write_text(template.read_text().replace("__main__.ConvForecaster",
+                                                     "__main__.ForecastingTask"))
+    with pytest.raises(UserError, match="was trained by __main__.ForecastingTask; load it"):
+        ForecastingTask.load(tmp_path / "run")
 
 
 def test_a_hook_that_returns_no_model_is_named(prices_csv):

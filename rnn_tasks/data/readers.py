@@ -2,6 +2,7 @@
 
 import glob
 import lzma
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -181,32 +182,27 @@ def read_lines(path):
 
 
 def parse_dates(column, date_format=None):
-    """A column of dates -> timestamps of the wall-clock times they name; ISO 8601 unless
-    `date_format` says otherwise.
+    """A column of dates -> the UTC instants they name; ISO 8601 unless `date_format` says
+    otherwise. Instants order the rows and find repeats; calendar features read the
+    local time (`wall_clock`).
 
     Day-first and month-first dates (`03/04/2020`) cannot be told apart
     reliably, so anything but ISO 8601 needs an explicit `data.date_format`.
-    A UTC offset (`2020-12-31T00:00+09:00`, `Z`) is dropped, not applied:
-    calendar features describe the day and hour where the data was recorded,
-    also when the offset changes within the column (daylight saving time).
 
     Args:
         column: `pandas.Series` of date strings (or datetime64, with or without a time zone).
         date_format: a `strftime` format such as `"%d/%m/%Y"`, or `None` for ISO 8601.
 
     Returns:
-        `pandas.Series` of timestamps without a time zone.
+        `pandas.Series` of UTC timestamps (a date without an offset is read as UTC).
 
     Example:
     >>> parse_dates(pd.Series(["31/12/2020"], name="Date"), "%d/%m/%Y").dt.day.tolist()
     [31]
-    >>> parse_dates(pd.Series(["2024-03-30T23:00+01:00", "2024-03-31T23:00+02:00"])).dt.day.tolist()
-    [30, 31]
     """
-    # Numbers are not dates here (pandas would read them as nanoseconds since 1970).
-    text = column if pd.api.types.is_datetime64_any_dtype(column) else column.astype(str)
     try:
-        dates = wall_clock(text, date_format or "ISO8601")
+        dates = pd.to_datetime(date_text(column), format=date_format or "ISO8601",
+                               errors="coerce", utc=True)
     except ValueError as error:  # a format pandas cannot use, e.g. "%Q"
         raise UserError(f"recipe: `data.date_format` {date_format!r} is not a strftime format "
                         f"pandas can read ({str(error).splitlines()[0]})") from None
@@ -222,26 +218,38 @@ def parse_dates(column, date_format=None):
     return dates
 
 
-def wall_clock(text, date_format):
-    """`pd.to_datetime(text, format=date_format, errors="coerce")` without time zones:
-    each date keeps the wall-clock time it names, whatever its offset.
+def wall_clock(column, date_format=None):
+    """The local times a column of dates names: a UTC offset (`+09:00`, `Z`) is dropped,
+    not applied, also where it changes from row to row (daylight saving time).
 
     Args:
-        text: `pandas.Series` of date strings or datetime64.
-        date_format: a `strftime` format or `"ISO8601"`.
+        column: `pandas.Series` of date strings or datetime64 (as `parse_dates`).
+        date_format: a `strftime` format, or `None` for ISO 8601.
 
     Returns:
-        `pandas.Series` of naive timestamps (`NaT` where a cell is not a date).
+        `pandas.Series` of timestamps without a time zone (`NaT` where a cell is not a date).
+
+    Example:
+    >>> wall_clock(pd.Series(["2024-03-30T23:00+01:00", "2024-03-31T23:00+02:00"])).dt.day.tolist()
+    [30, 31]
     """
-    try:
-        dates = pd.to_datetime(text, format=date_format, errors="coerce")
-    except ValueError as error:
-        if "Mixed timezones" not in str(error):
-            raise
-        # Offsets that differ from row to row (daylight saving time): one cell at a time.
+    text, date_format = date_text(column), date_format or "ISO8601"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # pandas 2: mixed offsets give objects
+        try:
+            dates = pd.to_datetime(text, format=date_format, errors="coerce")
+        except ValueError:  # pandas 3: "Mixed timezones detected"
+            dates = None
+    if dates is None or dates.dtype == object:  # offsets that differ: one cell at a time
         dates = pd.to_datetime(text.map(
             lambda cell: strip_zone(pd.to_datetime(cell, format=date_format, errors="coerce"))))
     return strip_zone(dates)
+
+
+def date_text(column):
+    """A date column as `pd.to_datetime` should read it: datetime64 as is, anything else as
+    text (numbers are not dates here; pandas would read them as nanoseconds since 1970)."""
+    return column if pd.api.types.is_datetime64_any_dtype(column) else column.astype(str)
 
 
 def strip_zone(dates):

@@ -8,6 +8,8 @@ positive integer, got 0."
 import math
 import numbers
 
+import numpy as np
+
 
 def check_units(units):
     """`units` as an `int` if it is a positive integer (NumPy's too), else a Keras-style
@@ -26,17 +28,17 @@ def check_epsilon(epsilon):
             or not 0 < epsilon < math.inf):
         raise ValueError(
             "Received an invalid value for argument `norm_epsilon`, "
-            f"expected a positive float, got {epsilon!r}."
+            f"expected a positive finite float, got {epsilon!r}."
         )
     return float(epsilon)
 
 
 def check_bool(name, value):
     """`value` if it is a bool, else a Keras-style `ValueError` (a string like "no" is truthy)."""
-    if not isinstance(value, bool):
+    if not isinstance(value, (bool, np.bool_)):
         raise ValueError(f"Received an invalid value for argument `{name}`, "
                          f"expected True or False, got {value!r}.")
-    return value
+    return bool(value)
 
 
 def check_rate(name, value):

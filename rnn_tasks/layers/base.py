@@ -42,6 +42,7 @@ def traced_by_jax(tensor):
 
     return isinstance(tensor, jax.core.Tracer)
 
+
 class LayerNormCell(NormCell):
     """Base class of the layer-normalized cells: recurrent arguments, weights, config.
 

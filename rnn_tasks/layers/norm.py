@@ -42,8 +42,7 @@ def centered_norm(x, gamma, epsilon):
     does: their squares overflow float16 from about 256.
     """
     gamma = read_value(gamma)  # a custom gradient must not read variables itself
-    dtype = keras.backend.standardize_dtype(x.dtype)
-    wide = "float32" if dtype in ("float16", "bfloat16") else dtype
+    wide = widened(x.dtype)
 
     @ops.custom_gradient
     def norm(x, gamma):
@@ -61,6 +60,17 @@ def centered_norm(x, gamma, epsilon):
         return ops.cast(normed * gamma_wide, x.dtype), grad
 
     return norm(x, gamma)
+
+
+def widened(dtype):
+    """The dtype to compute statistics and scans in: float32 for 16-bit floats, else `dtype`.
+
+    Example:
+    >>> widened("float16"), widened("float64")
+    ('float32', 'float64')
+    """
+    dtype = keras.backend.standardize_dtype(dtype)
+    return "float32" if dtype in ("float16", "bfloat16") else dtype
 
 
 def center_columns(kernel):

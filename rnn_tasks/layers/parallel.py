@@ -29,7 +29,8 @@ from keras import ops
 from rnn_tasks.layers.arguments import check_bool
 from rnn_tasks.layers.base import CellSequenceLayer, backend
 from rnn_tasks.layers.cell import NormCell
-from rnn_tasks.layers.norm import add_norm_weights, center_columns, centered_norm, layer_norm
+from rnn_tasks.layers.norm import (add_norm_weights, center_columns, centered_norm, layer_norm,
+                                   widened)
 
 # `log b` of a masked step: exp() of it is exactly 0 in float32, and unlike
 # -inf it keeps the gradients of `logaddexp` finite.
@@ -242,7 +243,7 @@ class ParallelRNN(CellSequenceLayer):
         if self.go_backwards:
             sequences = ops.flip(sequences, axis=1)
             mask = None if mask is None else ops.flip(mask, axis=1)
-        wide = "float32" if cell.compute_dtype in ("float16", "bfloat16") else cell.compute_dtype
+        wide = widened(cell.compute_dtype)
         a, b = (ops.cast(c, wide) for c in cell.coefficients(cell.project(sequences)))
         h0 = ops.expand_dims(ops.cast(initial_state[0], wide), 1)  # (B, 1, U)
         if mask is not None:

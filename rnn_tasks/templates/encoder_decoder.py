@@ -25,8 +25,11 @@ from rnn_tasks.errors import UserError
 from rnn_tasks.layers import recurrent_layer
 from rnn_tasks.losses import TokenCrossentropy
 from rnn_tasks.metrics import text_metrics
+from rnn_tasks.recipes import Field
 from rnn_tasks.templates import serving
 from rnn_tasks.templates.task import Task
+
+NUM_RETURN = Field(int, 1, minimum=1, maximum=256)  # `predict`'s sequences per input (<= beam_width)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,7 +138,7 @@ class EncoderDecoderTask(Task):
         fields = self.schema["decode"]
         settings = {k: getattr(decode, k) if v is None else fields[k].check(k, v, "predict")
                     for k, v in given.items()}
-        num_return = fields["beam_width"].check("num_return", num_return, "predict")  # 1 to 256
+        num_return = NUM_RETURN.check("num_return", num_return, "predict")
         if num_return != 1 and (settings["method"] != "beam" or num_return > settings["beam_width"]):
             raise UserError(f"predict: num_return={num_return} needs method='beam' and "
                             f"num_return <= beam_width ({settings['beam_width']})")

@@ -20,7 +20,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from rnn_tasks.data.readers import parse_dates, text_cells
+from rnn_tasks.data.readers import parse_dates, text_cells, wall_clock
 from rnn_tasks.data.windows import make_windows, split_bounds, steps_ahead, window_starts
 from rnn_tasks.errors import UserError
 
@@ -124,12 +124,16 @@ def read_series(frame, data, name=None, ahead=0):
         frame = frame[text_cells(frame[data.group_column]) == name]
     dropped = 0
     if data.date_column:
-        dates = parse_dates(frame[data.date_column], data.date_format)
-        frame = frame.assign(_date=dates).sort_values("_date", kind="stable")
+        # Ordered and de-duplicated by instant (an hour that daylight saving time repeats is
+        # two rows); the calendar reads the local time.
+        column = frame[data.date_column]
+        frame = frame.assign(_date=parse_dates(column, data.date_format),
+                             _local=wall_clock(column, data.date_format))
+        frame = frame.sort_values("_date", kind="stable")
         before = len(frame)
         frame = frame.drop_duplicates("_date", keep="last")
         dropped = before - len(frame)
-        dates = frame["_date"].to_numpy()
+        dates = frame["_local"].to_numpy()
         seconds = dates.astype("datetime64[s]").astype("int64")
     else:
         dates = np.arange(len(frame))

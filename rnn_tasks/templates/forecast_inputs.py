@@ -128,12 +128,13 @@ def as_seconds(dates):
     [86400, 946684801]
     """
     try:
-        parsed = wall_clock(pd.Series(dates.ravel()), "ISO8601")
+        parsed = wall_clock(pd.Series(dates.ravel()))
     except (TypeError, ValueError):
         raise UserError("predict: `future_dates` must be int64 Unix seconds or ISO 8601 dates, "
                         f"got {dates.ravel()[:1].tolist()}") from None
     if parsed.isna().any():
         bad = dates.ravel()[parsed.isna().to_numpy()][0]
+        bad = bad.item() if hasattr(bad, "item") else bad  # 'soon', not np.str_('soon')
         raise UserError(f"predict: `future_dates` has a missing or non-date value {bad!r}; give "
                         "one ISO 8601 date per forecast step")
     seconds = parsed.to_numpy().astype("datetime64[s]").astype("int64")

@@ -334,8 +334,6 @@ class ForecastingTask(Task):
     # 6. Serving ------------------------------------------------------------------------
 
     def serving_signature(self):
-        import tensorflow as tf
-
         data = self.config.data
         window, horizon = data.window, data.horizon
         specs = {"history": tf.TensorSpec([None, window, len(self.columns)], tf.float32,

@@ -54,7 +54,7 @@ def write_run(task, run_dir, metrics=None, overwrite=False):
     task.model.save(run / MODEL_FILE)
     (run / TEMPLATE_FILE).write_text(json.dumps({
         "task": task.name, "class": class_name(type(task)), "inputs": model_inputs(task.model),
-        "data": "frame" if task.trained_on_frame else "recipe"}))
+        "trained_on": "frame" if task.trained_on_frame else "recipe"}))
     if task.warmup_examples:
         write_warmup_requests(run / WARMUP_FILE, task.warmup_examples)
     history = history_frame(run, task.history)
@@ -104,7 +104,7 @@ def read_run(cls, run_dir, overrides=None, as_template=False, data=None):
     if data is not None:  # in place of the recipe's file, if it names one
         raw = {**raw, "data": {k: v for k, v in raw.get("data", {}).items() if k != "path"}}
     task = cls.from_dict(raw, data)
-    task.trained_on_frame = trained.get("data") == "frame"
+    task.trained_on_frame = trained.get("trained_on") == "frame"
     if trained_by and not same_class(trained_by, type(task)) and not as_template:
         short = trained_by.rsplit(".", 1)[-1]
         raise UserError(f"{run} was trained by {trained_by}; load it with that class, "
@@ -132,10 +132,14 @@ def read_run(cls, run_dir, overrides=None, as_template=False, data=None):
 
 
 def same_class(trained_by, cls):
-    """Whether `trained_by` (`class_name` of the class that trained a run) names `cls`: the
-    same qualified name, in any module (a class trained in a notebook's `__main__` loads
-    from the module it moved to)."""
-    return trained_by == class_name(cls) or trained_by.endswith(f".{cls.__qualname__}")
+    """Whether `trained_by` (`class_name` of the class that trained a run) names `cls`:
+    the same module and name, or a class of that name defined in a notebook or script
+    (`__main__`) that has since moved to a module; never one of rnn_tasks's own
+    templates, whose overrides would be lost."""
+    if trained_by == class_name(cls):
+        return True
+    return (trained_by == f"__main__.{cls.__qualname__}"
+            and not cls.__module__.startswith("rnn_tasks."))
 
 
 def model_inputs(model):

@@ -93,7 +93,7 @@ class Task(abc.ABC):
         self.warmup_examples = None
         self.metrics = None
         self.history = None
-        self.trained_on_frame = frame is not None
+        self.trained_on_frame = False
         self._strategy = None
 
     # Construction -------------------------------------------------------------
@@ -312,6 +312,7 @@ class Task(abc.ABC):
         check_fit_arguments(run_dir, resume, verbose)
         keras.utils.set_random_seed(self.config.data.seed)
         self.prepare()
+        self.trained_on_frame = self.frame is not None
         owner = type(self).__name__
         with self.strategy.scope():
             core = check_returned(owner, "build_model", self.build_model(), keras.Model,
