@@ -287,9 +287,12 @@ def check_export_options(to, version, models_config, name, serving_base):
         raise UserError(f"--models-config {path} is inside --to {to}, where TF Serving expects "
                         "only version folders; put it beside the model folders")
     check_writable(path.parent, "--models-config's folder")
-    if name is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+    folder = Path(to).resolve().name
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", folder if name is None else name):
+        given = (f"the default, --to's folder name, is {folder!r}; pass --name" if name is None
+                 else f"got {name!r}")
         raise UserError(f"--name must be a model name of letters, digits, '_', '.' and '-' "
-                        f"(clients call /v1/models/<name>), got {name!r}")
+                        f"(clients call /v1/models/<name>); {given}")
     if serving_base is not None and not serving_base.startswith("/"):
         raise UserError(f"--serving-base must be the absolute path the server sees (e.g. "
                         f"/models/prices), got {serving_base!r}")

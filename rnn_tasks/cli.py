@@ -31,6 +31,7 @@ def main(argv=None):
     so does Ctrl-C (exit 130), even while the libraries are still loading.
     """
     previous = signal.signal(signal.SIGINT, _interrupt)
+    previous_hook, sys.unraisablehook = sys.unraisablehook, _unraisable
     try:
         return _main(argv)
     except KeyboardInterrupt:
@@ -38,6 +39,7 @@ def main(argv=None):
         return 130
     finally:
         signal.signal(signal.SIGINT, previous)
+        sys.unraisablehook = previous_hook
         INTERRUPTS.clear()
 
 
@@ -47,6 +49,14 @@ INTERRUPTS = []  # Ctrl-C presses of this run, kept even where a library swallow
 def _interrupt(signum, frame):
     INTERRUPTS.append(signum)
     raise KeyboardInterrupt
+
+
+def _unraisable(unraisable):
+    """Python's hook for exceptions it can only print (a signal that lands in a weakref
+    or `__del__` callback): our signals' are silent, since `INTERRUPTS` and
+    `TERMINATIONS` record them and the command reports them when it returns."""
+    if not isinstance(unraisable.exc_value, (KeyboardInterrupt, Terminated)):
+        sys.__unraisablehook__(unraisable)
 
 
 def check_interrupted():
@@ -59,6 +69,9 @@ def check_interrupted():
 def _main(argv):
     parser = build_parser()
     args = parser.parse_args(argv)
+    for name in ("run_dir", "model_dir", "data", "to", "models_config"):  # "~/runs" quoted too
+        if isinstance(getattr(args, name, None), str):
+            setattr(args, name, os.path.expanduser(getattr(args, name)))
     if not args.verbose:
         from rnn_tasks.quiet import silence_libraries
 
@@ -69,7 +82,11 @@ def _main(argv):
             from rnn_tasks.checks import check_keras_backend
 
             check_keras_backend(os.environ.get("KERAS_BACKEND"))  # before Keras loads
-        return args.run(args) or 0
+        status = args.run(args) or 0
+        if TERMINATIONS:  # the signal landed where Python could only print it (see _unraisable)
+            return _terminated(args.command)
+        check_interrupted()
+        return status
     except Terminated:
         return _terminated(args.command)
     except Exception as error:

@@ -14,17 +14,20 @@ class UserError(Exception):
 
 
 def path_argument(name, value):
-    """`value` as a `Path`, or a `UserError` naming the argument when it is not a path.
+    """`value` as a `Path` (`~` expanded), or a `UserError` naming the argument when it is
+    not a path.
 
     Example:
     >>> path_argument("run_dir", "runs/x").as_posix()
     'runs/x'
+    >>> path_argument("run_dir", "~/runs/x") == Path.home() / "runs" / "x"
+    True
     >>> path_argument("run_dir", None)
     Traceback (most recent call last):
     ...
     rnn_tasks.errors.UserError: run_dir must be a path (a str or os.PathLike), got NoneType None
     """
     if isinstance(value, (str, os.PathLike)) and str(value).strip():
-        return Path(value)
+        return Path(value).expanduser()
     raise UserError(f"{name} must be a path (a str or os.PathLike), got "
                     f"{type(value).__name__} {value!r}")

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import weakref
 from pathlib import Path
 
 import keras
@@ -310,6 +311,10 @@ BAD_INPUTS = [
      "--serving-base must be the absolute path the server sees"),
     ("model name with a slash", {}, ["export", "{forecasting}", "--to", "e", "--models-config", "m.config",
                                      "--name", "a/b"], "--name must be a model name of letters"),
+    ("a default model name that is not one", {},
+     ["export", "{forecasting}", "--to", "my prices", "--models-config", "m.config"],
+     "--name must be a model name of letters, digits, '_', '.' and '-' (clients call "
+     "/v1/models/<name>); the default, --to's folder name, is 'my prices'; pass --name"),
     ("predict a missing text file", {}, ["predict", "{sentiment}", "reviews.txt"],
      "predict: file not found: reviews.txt"),
     ("train into a finished run", {}, ["train", "price_forecasting", "--run-dir", "{forecasting}"],
@@ -635,6 +640,41 @@ def test_training_killed_with_sigkill_resumes_from_its_last_epoch(tmp_path):
     assert (run / "plots" / "training_curves.png").is_file()
 
 
+def test_an_interrupt_after_the_last_epoch_leaves_a_run_that_resume_finishes(tmp_path, capsys,
+                                                                             monkeypatch):
+    prices = write_prices(tmp_path / "prices.csv")
+    run = tmp_path / "run"
+    sets = ["--set", f"data.path={prices}", "--set", "data.window=20", "--set", "model.units=4",
+            "--set", "train.epochs=2", "--set", "train.patience=0"]
+
+    def interrupted(self):
+        raise KeyboardInterrupt  # Ctrl-C while the trained model is scored
+
+    with monkeypatch.context() as patch:
+        patch.setattr(ForecastingTask, "evaluate", interrupted)
+        status, _, err = cli(capsys, "train", "price_forecasting", "--run-dir", run, *sets)
+    assert (status, err) == (130, "rnn-tasks: interrupted\n")
+    assert (run / "checkpoints" / "training_metadata.json").is_file()  # kept, not deleted
+    status, out, _ = cli(capsys, "train", "price_forecasting", "--run-dir", run, "--resume")
+    assert status == 0 and "Epoch 1/2" not in out  # nothing trained again
+    assert pd.read_csv(run / "history.csv")["epoch"].tolist() == [0, 1]
+    assert json.loads((run / "metrics.json").read_text())["mae"] > 0
+
+
+def test_a_quoted_tilde_is_the_home_folder_as_the_shell_would_have_it(tmp_path, capsys,
+                                                                       monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
+    prices = write_prices(tmp_path / "prices.csv")
+    status, _, err = cli(capsys, *price_args(prices), "--run-dir", "~/run")
+    assert status == 0, err
+    assert (tmp_path / "home" / "run" / "model.keras").is_file()
+    status, _, err = cli(capsys, "export", "~/run", "--to", "~/exports")
+    assert status == 0 and (tmp_path / "home" / "exports" / "1").is_dir(), err
+    assert list((tmp_path / "cwd").iterdir()) == []  # no folder named "~"
+
+
 def test_export_terminated_says_so_in_one_line_and_leaves_nothing(forecasting_run, tmp_path):
     _, run_dir, _ = forecasting_run
     for _ in range(3):  # on a busy machine the export may finish between seeing it and the signal
@@ -674,6 +714,30 @@ def test_sigterm_caught_and_rewrapped_by_a_library_still_terminates(forecasting_
     monkeypatch.undo()  # the next command in this process is not taken for terminated
     status, _, _ = cli(capsys, "export", run_dir, "--to", tmp_path / "models")
     assert status == 0 and (tmp_path / "models" / "1").is_dir()
+
+
+@pytest.mark.parametrize("handler, status, message", [
+    ("_terminate", 143, "rnn-tasks export: terminated\n"),
+    ("_interrupt", 130, "rnn-tasks: interrupted\n")])
+def test_a_signal_python_can_only_print_still_ends_the_command(forecasting_run, tmp_path, monkeypatch,
+                                                               capsys, handler, status, message):
+    """A signal handled inside a weakref callback (garbage collection) raises where Python
+    can only print the exception: no traceback, and the command still reports it."""
+    from rnn_tasks import cli as cli_module
+    from rnn_tasks.export import saved_model
+
+    write = saved_model._write_saved_model
+
+    def write_then_collect(task, path):
+        write(task, path)
+        owner = type("Owner", (), {})()
+        weakref.finalize(owner, getattr(cli_module, handler), signal.SIGTERM, None)
+        del owner  # the callback runs, and its exception is "ignored"
+
+    monkeypatch.setattr(saved_model, "_write_saved_model", write_then_collect)
+    _, run_dir, _ = forecasting_run
+    code, _, err = cli(capsys, "export", run_dir, "--to", tmp_path / "models")
+    assert (code, err) == (status, message)
 
 
 def test_export_killed_midway_leaves_the_base_as_it_was(tmp_path):

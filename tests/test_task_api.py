@@ -56,7 +56,8 @@ def test_a_subclass_round_trips_as_itself(prices_csv, tmp_path):
     assert type(ConvForecaster.load(tmp_path / "run")) is ConvForecaster
     on_frame = ConvForecaster.load(tmp_path / "run", data=pd.read_csv(prices_csv))  # not data.path
     assert on_frame.evaluate()["mae"] == pytest.approx(metrics["mae"], rel=1e-5)
-    on_frame.fit(verbose=0)  # trained again, on the frame: the run says so
+    history = on_frame.fit(tmp_path / "again", verbose=0)
+    assert on_frame.fit(tmp_path / "again", verbose=0).history == history.history  # anew, no backups
     on_frame.save(tmp_path / "refit")
     assert json.loads((tmp_path / "refit" / "template.json").read_text())["trained_on"] == "frame"
     with pytest.raises(UserError, match="trained on a DataFrame"):

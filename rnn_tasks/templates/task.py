@@ -30,6 +30,8 @@ The plumbing sits beside it: `training` (pipeline, callbacks, `fit`),
 """
 
 import abc
+import shutil
+from pathlib import Path
 
 import keras
 import pandas as pd
@@ -328,6 +330,8 @@ class Task(abc.ABC):
         validation = self.as_dataset(
             check_training_data(owner, "validation", self.training_data("validation")),
             shuffle=False)
+        if run_dir is not None and not resume:  # a new fit never continues old backups
+            shutil.rmtree(Path(run_dir) / "checkpoints", ignore_errors=True)
         callbacks = self.callbacks(run_dir, resume)
         self.history = training.fit_core(core, train, validation, callbacks, self.strategy,
                                          self.config.train.epochs, verbose)

@@ -66,8 +66,11 @@ def default_callbacks(patience, run_dir=None, resume=False):
         # the two repeats the epoch on resume, and `save` keeps its last row.
         callbacks += [
             keras.callbacks.CSVLogger(str(run / "history.csv"), append=resume),
-            # Two copies: a kill while one is written leaves the other readable.
-            keras.callbacks.BackupAndRestore(str(run / "checkpoints"), double_checkpoint=True),
+            # Two copies: a kill while one is written leaves the other readable. Kept
+            # after the last epoch (`save` removes them), so an interrupted evaluation
+            # leaves a run that --resume finishes rather than one to delete.
+            keras.callbacks.BackupAndRestore(str(run / "checkpoints"), double_checkpoint=True,
+                                             delete_checkpoint=False),
             keras.callbacks.TensorBoard(str(run / "logs")),
         ]
     return callbacks
