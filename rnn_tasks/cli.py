@@ -324,7 +324,8 @@ def run_predict(args):
     model_dir = Path(args.model_dir)
     if (model_dir / "saved_model.pb").is_file():
         return _predict_export(model_dir, args)
-    versions = sorted(p for p in model_dir.glob("*/saved_model.pb") if p.parent.name.isdigit())
+    versions = sorted((p for p in model_dir.glob("*/saved_model.pb") if p.parent.name.isdigit()),
+                      key=lambda p: int(p.parent.name))  # 10 after 9, as TF Serving counts
     if versions and not (model_dir / checks.RECIPE_FILE).is_file():
         raise UserError(f"predict: {model_dir} is an export base folder; give one of its versions, "
                         f"e.g. {versions[-1].parent}")

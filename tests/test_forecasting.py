@@ -2,6 +2,7 @@
 
 import json
 import re
+import shutil
 
 import keras
 import numpy as np
@@ -237,8 +238,12 @@ def test_cli_train_evaluate_predict_export(prices, tmp_path, capsys):
     assert status == 0 and out.strip().endswith("1")
     status, out, _ = cli(capsys, "predict", tmp_path / "models" / "1", other)
     np.testing.assert_allclose(np.array(json.loads(out)["forecast"]), from_run, rtol=1e-5)
+    status, out, _ = cli(capsys, "export", run_dir, "--to", tmp_path / "models", "--version", "10")
+    assert status == 0 and out.strip().endswith("10")
+    shutil.copytree(tmp_path / "models" / "1", tmp_path / "models" / "9")
     status, _, err = cli(capsys, "predict", tmp_path / "models", other)
-    assert status == 2 and "is an export base folder; give one of its versions, e.g. " in err
+    assert status == 2 and err.rstrip().endswith(  # the newest: 10, not 9 (text order)
+        f"is an export base folder; give one of its versions, e.g. {tmp_path / 'models' / '10'}")
 
     status, _, err = cli(capsys, "export", run_dir, "--to", tmp_path / "models", "--version", "1")
     assert status == 2 and "already exists" in err
@@ -565,3 +570,16 @@ def test_bad_global_recipes_are_refused(stores, overrides, message):
     with pytest.raises(UserError, match=message):
         ForecastingTask.from_recipe(
             "price_forecasting", {**GLOBAL, "data.path": str(stores), **overrides}).prepare()
+
+
+def test_evaluate_file_names_and_counts_the_series_too_short_to_score(global_run, tmp_path, capsys):
+    task, _, _ = global_run
+    frame = pd.read_csv(task.config.data.path)
+    tiny = frame[frame["store"] == "west"].iloc[:10].assign(store="tiny")  # < window + horizon
+    pd.concat([frame, tiny]).to_csv(tmp_path / "more.csv", index=False)
+    capsys.readouterr()
+    metrics = task.evaluate_file(tmp_path / "more.csv")
+    assert metrics["dropped_short_series"] == 1 and "tiny" not in metrics["groups"]
+    assert capsys.readouterr().err == (
+        f"notice: 1 of 4 series in {tmp_path / 'more.csv'} are too short for window=14 + "
+        "horizon=3 and left out: 'tiny'\n")

@@ -29,6 +29,7 @@ The story:
    `quantiles` [batch, horizon, n_targets, n_quantiles]), raw units.
 """
 
+import sys
 from pathlib import Path
 
 import keras
@@ -253,11 +254,19 @@ class ForecastingTask(Task):
             longest = max(series, key=lambda one: len(one.values))
             raise UserError(f"{path}: {forecast_data.rows_note(longest)}, too few for "
                             f"window={data.window} + horizon={data.horizon}") from None
+        short = [one.name for index, one in enumerate(series) if index not in set(windows.series)]
+        if short:  # as in training: named on stderr, counted in the metrics
+            print(f"notice: {len(short)} of {len(series)} series in {path} are too short for "
+                  f"window={data.window} + horizon={data.horizon} and left out: "
+                  f"{', '.join(map(repr, short[:10]))}{', ...' if len(short) > 10 else ''}",
+                  file=sys.stderr, flush=True)
         naive = {s.name: forecast_scores.naive_scale(s.values[:, :self.n_targets]) for s in series}
         metrics = self.score(windows, series, naive, self.baseline_residuals(windows), backtest)
         dropped = sum(s.dropped_duplicates for s in series)
         if dropped:
             metrics["dropped_duplicate_dates"] = dropped
+        if short:
+            metrics["dropped_short_series"] = len(short)
         return metrics
 
     def score(self, windows, series, naive_scale, residuals, backtest=None):
