@@ -20,7 +20,8 @@ from pathlib import Path
 
 from rnn_tasks.data.readers import check_data_file, expand_paths
 from rnn_tasks.errors import UserError, path_argument
-from rnn_tasks.recipes import apply_overrides, as_overrides, load_recipe, read_toml
+from rnn_tasks.recipes import (apply_overrides, as_overrides, load_recipe, read_toml,
+                               with_absolute_path)
 from rnn_tasks.schemas import resolve_recipe
 
 RECIPE_FILE, MODEL_FILE, LOCK_FILE = "recipe.toml", "model.keras", ".lock"
@@ -58,7 +59,8 @@ def check_resume_overrides(overrides, recipe):
     """`--resume` continues the run's own `recipe`: only how long it trains may change
     (the original command's `--set` of a value the run already has passes)."""
     for change, value in as_overrides(overrides).items():
-        same = apply_overrides(recipe, {change: value}) == recipe
+        same = (with_absolute_path(apply_overrides(recipe, {change: value}))
+                == with_absolute_path(recipe))  # data.path: the run keeps it absolute
         if tuple(change) not in RESUMABLE_CHANGES and not same:
             raise UserError(f"--resume --set {'.'.join(change)}: fixed by the interrupted run; "
                             "when resuming only train.epochs and train.patience may change "

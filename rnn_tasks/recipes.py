@@ -13,6 +13,7 @@ Example:
 """
 
 import dataclasses
+import os
 import sys
 from pathlib import Path
 
@@ -368,12 +369,26 @@ def _default(key, field):
 
 
 def write_recipe(recipe, path):
-    """Writes a resolved recipe as TOML (`None` values are left out)."""
+    """Writes a resolved recipe as TOML (`None` values are left out), with a relative
+    `data.path` made absolute: the run reads the same file from any working folder."""
     def clean(table):
         return {k: clean(v) if isinstance(v, dict) else v
                 for k, v in table.items() if v is not None}
 
-    Path(path).write_text(tomli_w.dumps(clean(recipe)), encoding="utf-8")
+    Path(path).write_text(tomli_w.dumps(with_absolute_path(clean(recipe))), encoding="utf-8")
+
+
+def with_absolute_path(recipe):
+    """`recipe` with a relative `data.path` made absolute (against the working folder).
+
+    Example:
+    >>> with_absolute_path({"data": {"path": "/data/x.csv"}})
+    {'data': {'path': '/data/x.csv'}}
+    """
+    data = recipe.get("data")
+    if not (isinstance(data, dict) and isinstance(data.get("path"), str) and data["path"]):
+        return recipe
+    return {**recipe, "data": {**data, "path": os.path.abspath(os.path.expanduser(data["path"]))}}
 
 
 def printable(name):

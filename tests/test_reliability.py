@@ -25,7 +25,8 @@ from rnn_tasks.data.readers import read_table, wall_clock
 from rnn_tasks.errors import UserError
 from rnn_tasks.inputs import texts_from_arguments
 from rnn_tasks.preprocessing.images import check_image_bytes
-from rnn_tasks.recipes import load_recipe, parse_overrides, read_toml, validate
+from rnn_tasks.recipes import (load_recipe, parse_overrides, read_toml, validate,
+                               with_absolute_path)
 from rnn_tasks.schemas import SCHEMAS, resolve_recipe
 from rnn_tasks.templates import ForecastingTask, SentimentTask, Task
 from rnn_tasks.templates.forecast_data import read_series
@@ -482,6 +483,10 @@ def test_resume_takes_the_original_commands_own_values():
     units = recipe["model"]["units"]
     checks.check_resume_overrides([f"model.units={units}", "data.path=p.csv", "train.epochs=99"],
                                   recipe)
+    written = with_absolute_path(recipe)  # as recipe.toml keeps it
+    assert written["data"]["path"] == os.path.abspath("p.csv")
+    checks.check_resume_overrides(["data.path=p.csv", f"data.path={os.path.abspath('p.csv')}"],
+                                  written)
     for change in (f"model.units={units + 1}", "data.path=q.csv"):
         with pytest.raises(UserError, match=f"--resume --set {change.split('=')[0]}: fixed by"):
             checks.check_resume_overrides([change], recipe)
@@ -666,13 +671,19 @@ def test_a_quoted_tilde_is_the_home_folder_as_the_shell_would_have_it(tmp_path, 
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     (tmp_path / "cwd").mkdir()
     monkeypatch.chdir(tmp_path / "cwd")
-    prices = write_prices(tmp_path / "prices.csv")
-    status, _, err = cli(capsys, *price_args(prices), "--run-dir", "~/run")
+    write_prices(tmp_path / "cwd" / "prices.csv")
+    status, _, err = cli(capsys, *price_args("prices.csv"), "--run-dir", "~/run")
     assert status == 0, err
     assert (tmp_path / "home" / "run" / "model.keras").is_file()
+    assert not (tmp_path / "cwd" / "~").exists()
+    # The run keeps its data's absolute path: it evaluates from any folder.
+    monkeypatch.chdir(tmp_path)
+    status, _, err = cli(capsys, "evaluate", "~/run")
+    assert status == 0, err
+    assert read_toml(tmp_path / "home" / "run" / "recipe.toml")["data"]["path"] == str(
+        tmp_path / "cwd" / "prices.csv")
     status, _, err = cli(capsys, "export", "~/run", "--to", "~/exports")
     assert status == 0 and (tmp_path / "home" / "exports" / "1").is_dir(), err
-    assert list((tmp_path / "cwd").iterdir()) == []  # no folder named "~"
 
 
 def test_export_terminated_says_so_in_one_line_and_leaves_nothing(forecasting_run, tmp_path):
