@@ -240,6 +240,14 @@ def check_evaluate_options(run_dir, overrides, backtest, data_path):
     raw = finished_run_recipe(run_dir)
     changes = as_overrides(overrides)
     check_changeable(changes, "evaluate --set")
+    new_data = [".".join(key) for key in changes if key in (("data", "path"), ("data", "dataset"))]
+    if data_path is not None and new_data:
+        raise UserError(f"give the data once: --data {data_path} or --set {new_data[0]}, not both")
+    resplit = [".".join(key) for key in changes if key in (("data", "split"), ("data", "seed"))]
+    if resplit and not new_data:
+        raise UserError(f"evaluate --set {resplit[0]}: another split of the data the run trained on "
+                        "would test on rows it trained on; change it only with other data "
+                        "(--set data.path=FILE), or score a whole file with --data FILE")
     recipe = resolve_recipe(apply_overrides(raw, changes))
     if recipe["task"] == "sentiment":
         trained = [str(label) for label in raw["data"]["labels"]]

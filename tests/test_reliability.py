@@ -276,6 +276,13 @@ BAD_INPUTS = [
      "evaluate --set model.units: fixed by the trained model"),
     ("evaluate changes a shape", {}, ["evaluate", "{translation}", "--set", "data.vocabulary_size=50"],
      "evaluate --set data.vocabulary_size: fixed by the trained model"),
+    ("evaluate another split of the training data", {},
+     ["evaluate", "{forecasting}", "--set", "data.split=[0.5, 0.25, 0.25]"],
+     "evaluate --set data.split: another split of the data the run trained on would test on rows "
+     "it trained on; change it only with other data (--set data.path=FILE)"),
+    ("evaluate two data sources", {"p.csv": lambda t: prices_with(t, "p.csv", lambda f: f)},
+     ["evaluate", "{forecasting}", "--data", "p.csv", "--set", "data.path=q.csv"],
+     "give the data once: --data p.csv or --set data.path, not both"),
     ("evaluate a missing file", {}, ["evaluate", "{sentiment}", "--data", "gone.csv"],
      "data file not found: gone.csv"),
     ("predict a missing image", {}, ["predict", "{captioning}", "gone.png"], "cannot read image gone.png"),
