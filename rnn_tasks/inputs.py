@@ -46,8 +46,9 @@ def named_input(inputs, name):
 
 def texts_from_arguments(arguments, column, pairs=False):
     """CLI `predict` texts: a CSV/TSV/JSONL table its `column`, any other file one text
-    per line (the source side of `source<TAB>target` lines); an argument that is not
-    a file is the text itself, unless it looks like a file name.
+    per line (the source side of `source<TAB>target` lines), `-` standard input one
+    text per line; an argument that is not a file is the text itself, unless it
+    looks like a file name.
 
     Args:
         arguments: the command line's inputs.
@@ -59,6 +60,8 @@ def texts_from_arguments(arguments, column, pairs=False):
     """
     texts = []
     for argument in arguments:
+        if argument == "-":  # standard input, one text per line (`... | rnn-tasks predict RUN -`)
+            argument = "/dev/stdin"
         kind = _path_kind(argument)
         if kind == "folder":
             raise UserError(f"predict: {argument} is a folder; give texts, or text/CSV files")

@@ -447,6 +447,17 @@ def test_a_text_with_a_space_is_a_text_even_ending_like_a_file_name(tmp_path, mo
         texts_from_arguments(["notes.txt"], "text")
 
 
+def test_a_dash_reads_texts_from_standard_input(sentiment_run, tmp_path):
+    _, run_dir, _ = sentiment_run
+    piped = subprocess.run([sys.executable, "-m", "rnn_tasks.cli", "predict", str(run_dir), "-"],
+                           input="A moving, funny film.\nDull.\n", capture_output=True, text=True)
+    assert piped.returncode == 0, piped.stderr
+    listed = subprocess.run([sys.executable, "-m", "rnn_tasks.cli", "predict", str(run_dir),
+                             "A moving, funny film.", "Dull."], capture_output=True, text=True)
+    assert json.loads(piped.stdout) == json.loads(listed.stdout)
+    assert len(json.loads(piped.stdout)["label"]) == 2
+
+
 def test_a_file_of_one_series_trains_the_grouped_recipe_with_the_group_unset(tmp_path):
     path = tmp_path / "one.csv"
     pd.read_csv(write_prices(path)).drop(columns="Ticker").to_csv(path, index=False)
