@@ -7,6 +7,7 @@ with status 2; nothing half-written is left behind.
 import argparse
 import errno
 import os
+import re
 import shutil
 import signal
 import sys
@@ -298,7 +299,18 @@ def run_evaluate(args):
     metrics = task.evaluate_file(args.data, **kwargs) if args.data else task.evaluate(**kwargs)
     print(metrics_json(metrics))
     if args.backtest:
-        _write_backtest(task, metrics, Path(args.run_dir) / "backtest.csv")
+        name = "backtest.csv" if not args.data else f"backtest-{file_label(args.data)}.csv"
+        _write_backtest(task, metrics, Path(args.run_dir) / name)  # the run's own kept
+
+
+def file_label(path):
+    """A data path as part of a file name: `shards/part-*.csv` -> `part-_`.
+
+    Example:
+    >>> file_label("other prices.csv")
+    'other_prices'
+    """
+    return re.sub(r"[^\w.-]", "_", Path(path).stem)
 
 
 def _write_backtest(task, metrics, path):

@@ -504,6 +504,9 @@ def test_backtest_is_a_labelled_table_with_mean_and_spread(global_run, tmp_path,
     assert status == 0 and len(json.loads(out)["backtest"]) == 2
     written = pd.read_csv(run_dir / "backtest.csv")
     assert len(written) == 2 * 4 + 8 and "relative_mae" in written and err == ""
+    status, _, _ = cli(capsys, "evaluate", run_dir, "--data", task.config.data.path, "--backtest", "3")
+    assert status == 0 and len(pd.read_csv(run_dir / "backtest-stores.csv")) == 3 * 4 + 8
+    assert pd.read_csv(run_dir / "backtest.csv").equals(written)  # the run's own kept
 
 
 def test_report_states_units_and_plots_the_interval_fan(global_run):

@@ -46,7 +46,7 @@ def write_run(task, run_dir, metrics=None, overwrite=False):
         if not overwrite:
             raise UserError(f"save: {run} already holds a finished run; save to another folder "
                             "or pass overwrite=True to replace it")
-        for stale in ("metrics.json", "report.md", "backtest.csv"):
+        for stale in ("metrics.json", "report.md", *(p.name for p in run.glob("backtest*.csv"))):
             (run / stale).unlink(missing_ok=True)
         shutil.rmtree(run / "plots", ignore_errors=True)
     run.mkdir(parents=True, exist_ok=True)
