@@ -260,11 +260,16 @@ def load_data(frame, data, n_targets):
 
 
 def left_out_series(series, windows):
-    """`{name: [splits]}` of the series with no window in those splits (too short there)."""
-    used = {split: set(windows[split].series.tolist()) for split in SPLITS}
+    """`{name: [splits]}` of the series with no window in those splits (too short there).
+
+    Args:
+        series: the `Series` the windows were cut from.
+        windows: `{split: Windows}`, every split or only some (`{"test": ...}`).
+    """
+    used = {split: set(part.series.tolist()) for split, part in windows.items()}
     left_out = {}
     for index, one in enumerate(series):
-        splits = [split for split in SPLITS if index not in used[split]]
+        splits = [split for split in used if index not in used[split]]
         if splits:
             left_out[one.name] = splits
     return left_out

@@ -254,7 +254,7 @@ class ForecastingTask(Task):
             longest = max(series, key=lambda one: len(one.values))
             raise UserError(f"{path}: {forecast_data.rows_note(longest)}, too few for "
                             f"window={data.window} + horizon={data.horizon}") from None
-        short = [one.name for index, one in enumerate(series) if index not in set(windows.series)]
+        short = list(forecast_data.left_out_series(series, {"test": windows}))
         if short:  # as in training: named on stderr, counted in the metrics
             print(f"notice: {len(short)} of {len(series)} series in {path} are too short for "
                   f"window={data.window} + horizon={data.horizon} and left out: "

@@ -135,7 +135,7 @@ class TranslationTask(TextInput, EncoderDecoderTask):
         table or catalog dataset: object arrays, and how many table rows lacked a text."""
         data = self.config.data
         path = path or data.path
-        columns = [data.source_column or "source", data.target_column or "target"]
+        columns = [self.table_text_column(), data.target_column or "target"]
         # CSV and JSON files are tables, and so is a file whose first line names one of the
         # columns (the reader says if the other is missing); the rest are source<TAB>target lines.
         table = Path(path).suffix in (".csv", ".jsonl", ".json") if path else self.frame is not None
