@@ -32,6 +32,7 @@ def main(argv=None):
     so does Ctrl-C (exit 130), even while the libraries are still loading.
     """
     previous = signal.signal(signal.SIGINT, _interrupt)
+    previous_alarm = signal.signal(signal.SIGALRM, _raise_swallowed)
     previous_hook, sys.unraisablehook = sys.unraisablehook, _unraisable
     try:
         return _main(argv)
@@ -39,7 +40,9 @@ def main(argv=None):
         print("rnn-tasks: interrupted", file=sys.stderr)
         return 130
     finally:
+        _forget_swallowed()
         signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGALRM, previous_alarm)
         sys.unraisablehook = previous_hook
         INTERRUPTS.clear()
 
@@ -54,10 +57,28 @@ def _interrupt(signum, frame):
 
 def _unraisable(unraisable):
     """Python's hook for exceptions it can only print (a signal that lands in a weakref
-    or `__del__` callback): our signals' are silent, since `INTERRUPTS` and
-    `TERMINATIONS` record them and the command reports them when it returns."""
-    if not isinstance(unraisable.exc_value, (KeyboardInterrupt, Terminated)):
+    or `__del__` callback). Our signals' are not printed: an alarm raises them again
+    10 ms later, where the program is, so the command stops instead of running to its
+    end (and if it ends first, `INTERRUPTS` and `TERMINATIONS` still report them)."""
+    if isinstance(unraisable.exc_value, (KeyboardInterrupt, Terminated)):
+        SWALLOWED.append(type(unraisable.exc_value))
+        signal.setitimer(signal.ITIMER_REAL, 0.01)
+    else:
         sys.__unraisablehook__(unraisable)
+
+
+SWALLOWED = []  # signal exceptions Python could only print, for the alarm to raise again
+
+
+def _raise_swallowed(signum, frame):
+    if SWALLOWED:
+        raise SWALLOWED.pop()()
+
+
+def _forget_swallowed():
+    """Cancels the alarm; one already delivered then finds nothing to raise."""
+    SWALLOWED.clear()
+    signal.setitimer(signal.ITIMER_REAL, 0)
 
 
 def check_interrupted():
@@ -95,6 +116,7 @@ def _main(argv):
             return _terminated(args.command)
         return _failed(args.command, error)
     finally:
+        _forget_swallowed()
         signal.signal(signal.SIGTERM, previous)
         TERMINATIONS.clear()
 

@@ -712,7 +712,7 @@ def test_export_terminated_says_so_in_one_line_and_leaves_nothing(forecasting_ru
         wait_for(lambda: any(tmp_path.glob(".models.export-*")), process)
         process.send_signal(signal.SIGTERM)
         _, err = process.communicate(timeout=120)
-        if process.returncode == 0 and (tmp_path / "models" / "1").is_dir():
+        if (tmp_path / "models" / "1" / "saved_model.pb").is_file():  # it was in place first
             shutil.rmtree(tmp_path / "models")
             continue
         break
@@ -748,25 +748,32 @@ def test_sigterm_caught_and_rewrapped_by_a_library_still_terminates(forecasting_
 @pytest.mark.parametrize("handler, status, message", [
     ("_terminate", 143, "rnn-tasks export: terminated\n"),
     ("_interrupt", 130, "rnn-tasks: interrupted\n")])
-def test_a_signal_python_can_only_print_still_ends_the_command(forecasting_run, tmp_path, monkeypatch,
-                                                               capsys, handler, status, message):
+def test_a_signal_python_can_only_print_still_stops_the_command(forecasting_run, tmp_path, monkeypatch,
+                                                                capsys, handler, status, message):
     """A signal handled inside a weakref callback (garbage collection) raises where Python
-    can only print the exception: no traceback, and the command still reports it."""
+    can only print the exception: no traceback, and the command stops there, not at its end."""
     from rnn_tasks import cli as cli_module
     from rnn_tasks.export import saved_model
 
     write = saved_model._write_saved_model
 
-    def write_then_collect(task, path):
-        write(task, path)
+    def collect_then_write(task, path):
         owner = type("Owner", (), {})()
         weakref.finalize(owner, getattr(cli_module, handler), signal.SIGTERM, None)
         del owner  # the callback runs, and its exception is "ignored"
+        for _ in range(100):  # the rest of a long export
+            time.sleep(0.05)
+        write(task, path)
 
-    monkeypatch.setattr(saved_model, "_write_saved_model", write_then_collect)
+    monkeypatch.setattr(saved_model, "_write_saved_model", collect_then_write)
     _, run_dir, _ = forecasting_run
+    started = time.perf_counter()
     code, _, err = cli(capsys, "export", run_dir, "--to", tmp_path / "models")
     assert (code, err) == (status, message)
+    assert time.perf_counter() - started < 4 and list(tmp_path.iterdir()) == []
+    monkeypatch.undo()  # no alarm is left to end the next command
+    code, _, _ = cli(capsys, "export", run_dir, "--to", tmp_path / "models")
+    assert code == 0 and (tmp_path / "models" / "1").is_dir()
 
 
 def test_export_killed_midway_leaves_the_base_as_it_was(tmp_path):
