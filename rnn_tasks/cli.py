@@ -290,7 +290,7 @@ def run_train(args):
     try:
         with checks.run_lock(run_dir):
             write_recipe(task.recipe, run_dir / checks.RECIPE_FILE)  # what --resume reads
-            task.fit(run_dir=run_dir, resume=args.resume)
+            task.fit(run_dir=run_dir, resume=args.resume, verbose=progress_verbosity())
             check_interrupted()  # the run stays resumable, not written as finished
             metrics = task.evaluate()
             task.save(run_dir, metrics)
@@ -300,6 +300,12 @@ def run_train(args):
         raise
     print(metrics_json(metrics))
     print(f"run directory: {run_dir}")
+
+
+def progress_verbosity():
+    """Keras's progress bar on a terminal; one line per epoch where stdout is a file or a
+    pipe (a log, a batch job), which the bar's carriage returns and colours would garble."""
+    return "auto" if sys.stdout.isatty() else 2
 
 
 def _train_as_worker(task):
