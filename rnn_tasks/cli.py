@@ -32,7 +32,7 @@ def main(argv=None):
     so does Ctrl-C (exit 130), even while the libraries are still loading.
     """
     previous = signal.signal(signal.SIGINT, _interrupt)
-    previous_alarm = signal.signal(signal.SIGALRM, _raise_swallowed)
+    previous_alarm = signal.signal(ALARM, _raise_swallowed) if ALARM else None
     previous_hook, sys.unraisablehook = sys.unraisablehook, _unraisable
     try:
         return _main(argv)
@@ -42,7 +42,8 @@ def main(argv=None):
     finally:
         _forget_swallowed()
         signal.signal(signal.SIGINT, previous)
-        signal.signal(signal.SIGALRM, previous_alarm)
+        if ALARM:
+            signal.signal(ALARM, previous_alarm)
         sys.unraisablehook = previous_hook
         INTERRUPTS.clear()
 
@@ -62,12 +63,14 @@ def _unraisable(unraisable):
     end (and if it ends first, `INTERRUPTS` and `TERMINATIONS` still report them)."""
     if isinstance(unraisable.exc_value, (KeyboardInterrupt, Terminated)):
         SWALLOWED.append(type(unraisable.exc_value))
-        signal.setitimer(signal.ITIMER_REAL, 0.01)
+        if ALARM:
+            signal.setitimer(signal.ITIMER_REAL, 0.01)
     else:
         sys.__unraisablehook__(unraisable)
 
 
 SWALLOWED = []  # signal exceptions Python could only print, for the alarm to raise again
+ALARM = getattr(signal, "SIGALRM", None)  # POSIX; elsewhere they end the command when it returns
 
 
 def _raise_swallowed(signum, frame):
@@ -78,7 +81,8 @@ def _raise_swallowed(signum, frame):
 def _forget_swallowed():
     """Cancels the alarm; one already delivered then finds nothing to raise."""
     SWALLOWED.clear()
-    signal.setitimer(signal.ITIMER_REAL, 0)
+    if ALARM:
+        signal.setitimer(signal.ITIMER_REAL, 0)
 
 
 def check_interrupted():
