@@ -350,6 +350,21 @@ def global_run(stores, tmp_path_factory):
     return task, run_dir, metrics
 
 
+def test_series_of_any_scale_share_one_model_on_their_own_scales(tmp_path):
+    """Differences are read in each window's unit: a store 1000 times larger neither
+    swamps the small stores' forecasts nor widens their (or their baselines') intervals."""
+    frame = pd.read_csv(write_stores(tmp_path / "stores.csv", seed=2))
+    frame.loc[frame.store == "west", "sales"] *= 1000
+    task = ForecastingTask.from_recipe("price_forecasting", {**GLOBAL, "train.epochs": 3}, data=frame)
+    task.fit(verbose=0)
+    for store in ("north", "south"):
+        metrics = task.evaluate()["groups"][store]
+        last_value = metrics["baselines"]["last_value"]
+        assert metrics["mae"] < 3 * last_value["mae"], (store, metrics["mae"], last_value["mae"])
+        for scores in (metrics, last_value):  # the pooled errors' scale was the big store's
+            assert scores["interval_width"] < 10 * last_value["mae"], (store, scores)
+
+
 def test_calendar_features_match_pandas():
     from rnn_tasks.preprocessing.calendar import CYCLES, calendar_values
 

@@ -72,3 +72,25 @@ def test_decode_inverts_the_target_encoding(mode):
     steps = np.asarray(change(history[:, 1:], history[:, :-1], mode)) / np.array([2.0, 1.0])
     np.testing.assert_allclose(encoded[:, 1:], steps, rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(encoded[:, 0], 0.0)
+
+
+def test_differences_are_read_in_each_windows_own_unit():
+    """`per_window`: a window's differences over its mean absolute one-step change (1 for a
+    constant column), so a series 1000 times larger encodes alike; decoding inverts it."""
+    rng = np.random.default_rng(1)
+    small = np.cumsum(rng.normal(0, 1, (2, 8, 1)), axis=1)
+    history = np.concatenate([small, 1000 * small], axis=0)  # (4, 8, 1): two scales
+    history = np.concatenate([history, np.full_like(history, 7.0)], axis=-1)  # a constant feature
+    unit = np.abs(np.diff(history, axis=1)).mean(axis=1, keepdims=True)
+    unit[unit == 0] = 1.0
+    encoded = keras.ops.convert_to_numpy(
+        EncodeHistory("difference", [2.0, 1.0], per_window=True)(history.astype("float32")))
+    np.testing.assert_allclose(encoded[:, 1:], np.diff(history, axis=1) / unit / [2.0, 1.0],
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(encoded[:2], encoded[2:], rtol=1e-4, atol=1e-6)
+    relative = rng.normal(0, 1, (4, 8, 2, 1))
+    decoded = keras.ops.convert_to_numpy(DecodeForecast("difference", [[0.5], [2.0]], per_window=True)(
+        [history.astype("float32"), relative.astype("float32")]))
+    expected = history[:, :, None, :1] + relative * np.array([[0.5], [2.0]]) * unit[:, :, None, :1]
+    np.testing.assert_allclose(decoded, expected, rtol=1e-4)
+    assert EncodeHistory.from_config(EncodeHistory("difference", [1.0]).get_config()).per_window is False

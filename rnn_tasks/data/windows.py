@@ -101,30 +101,32 @@ def baseline_forecasts(history, horizon, season, n_targets):
     }
 
 
-def residual_quantiles(actual, forecast, levels, mode):
+def residual_quantiles(actual, forecast, levels, mode, units=1.0):
     """Quantiles of a forecaster's relative errors, per horizon step and target.
 
     Args:
         actual, forecast: `(n, horizon, n_targets)` raw values (training windows).
         levels: quantile levels.
         mode: `"log"` (errors as `log(actual / forecast)`) or `"difference"`.
+        units: what differences are divided by, `(n, 1, n_targets)` (each
+            window's unit, so series of any scale pool their errors).
 
     Returns:
         `(Q, horizon, n_targets)` error quantiles, for `with_residuals`.
     """
-    errors = np.log(actual / forecast) if mode == "log" else actual - forecast
+    errors = np.log(actual / forecast) if mode == "log" else (actual - forecast) / units
     return np.quantile(errors, levels, axis=0)
 
 
-def with_residuals(forecast, residuals, mode):
+def with_residuals(forecast, residuals, mode, units=1.0):
     """Quantile forecasts `(n, horizon, n_targets, Q)`: a point forecast moved by
-    each error quantile of `residual_quantiles`.
+    each error quantile of `residual_quantiles` (differences times `units`).
 
     Example:
     >>> point = np.ones((1, 1, 1)); offsets = np.array([[[-0.5]], [[0.5]]])
-    >>> with_residuals(point, offsets, "difference").tolist()
-    [[[[0.5, 1.5]]]]
+    >>> with_residuals(point, offsets, "difference", units=np.full((1, 1, 1), 2.0)).tolist()
+    [[[[0.0, 2.0]]]]
     """
     offsets = np.moveaxis(residuals, 0, -1)[None]  # (1, H, T, Q)
     point = forecast[..., None]
-    return point * np.exp(offsets) if mode == "log" else point + offsets
+    return point * np.exp(offsets) if mode == "log" else point + offsets * np.asarray(units)[..., None]

@@ -5,10 +5,13 @@ after the training span would otherwise fall outside every scaler fitted on
 that span. `EncodeHistory` turns a raw history into standardized one-step
 changes; `DecodeForecast` turns standardized changes relative to each step
 back into raw values. With `mode="log"` the change is `log(x_t / x_{t-1})`
-(prices), with `mode="difference"` it is `x_t - x_{t-1}` (temperatures).
+(prices), with `mode="difference"` it is `x_t - x_{t-1}` (temperatures), in
+units of the window's own mean absolute one-step change (`window_unit`), so
+series of any scale share one model, as DeepAR scales each window.
 """
 
 import keras
+import numpy as np
 from keras import ops
 
 def change(new, old, mode):
@@ -21,6 +24,28 @@ def apply_change(base, delta, mode):
     return base * ops.exp(delta) if mode == "log" else base + delta
 
 
+def window_unit(history, mode):
+    """The unit of a window's changes, `(B, 1, F)`: with `mode="difference"` each
+    column's mean absolute one-step change in the window (1 where the column is
+    constant); log returns are scale-free already, so 1 with `mode="log"`.
+
+    Example:
+    >>> import numpy as np
+    >>> unit = window_unit(np.array([[[1.0, 5.0], [3.0, 5.0], [7.0, 5.0]]]), "difference")
+    >>> keras.ops.convert_to_numpy(unit).tolist()
+    [[[3.0, 1.0]]]
+    """
+    if mode == "log":
+        return ops.ones_like(history[:, :1])
+    unit = ops.mean(ops.abs(history[:, 1:] - history[:, :-1]), axis=1, keepdims=True)
+    return ops.where(unit > 0, unit, ops.ones_like(unit))
+
+
+def window_units(history, mode):
+    """`window_unit` of NumPy windows `(n, W, F)`, as float64 `(n, 1, F)`."""
+    return np.asarray(keras.ops.convert_to_numpy(window_unit(np.asarray(history, "float64"), mode)))
+
+
 @keras.saving.register_keras_serializable(package="rnn_tasks")
 class EncodeHistory(keras.layers.Layer):
     """Raw history `(B, W, F)` -> standardized one-step changes `(B, W, F)`.
@@ -30,7 +55,9 @@ class EncodeHistory(keras.layers.Layer):
     Args:
         mode: `"log"` or `"difference"`.
         scale: `(F,)` standard deviation of the one-step changes on the
-            training span.
+            training span (in window units with `per_window`).
+        per_window: divide the changes by `window_unit` first (models saved
+            before it existed read differences in raw units).
 
     Example:
     >>> import numpy as np
@@ -39,17 +66,20 @@ class EncodeHistory(keras.layers.Layer):
     [0.0, 1.0, 2.0]
     """
 
-    def __init__(self, mode, scale, **kwargs):
+    def __init__(self, mode, scale, per_window=False, **kwargs):
         super().__init__(**kwargs)
-        self.mode, self.scale = mode, [float(s) for s in scale]
+        self.mode, self.scale, self.per_window = mode, [float(s) for s in scale], per_window
 
     def call(self, history):
         steps = change(history[:, 1:], history[:, :-1], self.mode)
         steps = ops.concatenate([ops.zeros_like(history[:, :1]), steps], axis=1)
+        if self.per_window:
+            steps = steps / window_unit(history, self.mode)
         return steps / ops.convert_to_tensor(self.scale, dtype=history.dtype)
 
     def get_config(self):
-        return {**super().get_config(), "mode": self.mode, "scale": self.scale}
+        return {**super().get_config(), "mode": self.mode, "scale": self.scale,
+                "per_window": self.per_window}
 
 
 @keras.saving.register_keras_serializable(package="rnn_tasks")
@@ -64,23 +94,28 @@ class DecodeForecast(keras.layers.Layer):
     Args:
         mode: `"log"` or `"difference"`.
         scale: `(H, T)` standard deviation of those changes on the training span.
+        per_window: the changes are in `window_unit`s (as `EncodeHistory`'s).
     """
 
-    def __init__(self, mode, scale, **kwargs):
+    def __init__(self, mode, scale, per_window=False, **kwargs):
         super().__init__(**kwargs)
-        self.mode, self.scale = mode, [[float(s) for s in row] for row in scale]
+        self.mode, self.per_window = mode, per_window
+        self.scale = [[float(s) for s in row] for row in scale]
 
     def call(self, inputs):
         history, prediction = inputs
         n_targets = len(self.scale[0])
         base = ops.expand_dims(history[..., :n_targets], 2)  # (B, W, 1, T)
         scale = ops.convert_to_tensor(self.scale, dtype=prediction.dtype)  # (H, T)
+        if self.per_window:
+            scale = scale * ops.expand_dims(window_unit(history, self.mode)[..., :n_targets], 1)
         if len(prediction.shape) == 5:  # quantiles: (B, W, H, T, Q)
             base, scale = ops.expand_dims(base, -1), ops.expand_dims(scale, -1)
         return apply_change(base, prediction * scale, self.mode)
 
     def get_config(self):
-        return {**super().get_config(), "mode": self.mode, "scale": self.scale}
+        return {**super().get_config(), "mode": self.mode, "scale": self.scale,
+                "per_window": self.per_window}
 
 
 @keras.saving.register_keras_serializable(package="rnn_tasks")

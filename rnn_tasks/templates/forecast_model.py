@@ -14,7 +14,7 @@ import numpy as np
 from rnn_tasks.layers import recurrent_layer
 from rnn_tasks.preprocessing.calendar import CalendarFeatures
 from rnn_tasks.preprocessing.scaling import (DecodeForecast, EncodeHistory, ShiftQuantiles,
-                                              SortQuantiles, change)
+                                              SortQuantiles, change, window_units)
 
 
 def n_covariates(data):
@@ -113,7 +113,7 @@ def raw_model(core, data, preprocessing, n_features, n_targets, levels):
         inputs["future"] = keras.Input((horizon, len(data.future_columns)), name="future")
     if data.calendar:
         inputs["future_dates"] = keras.Input((horizon,), dtype="int64", name="future_dates")
-    changes = EncodeHistory(data.scaling, preprocessing["input_scale"])(history)
+    changes = EncodeHistory(data.scaling, preprocessing["input_scale"], per_window=True)(history)
     core_inputs = changes
     if n_covariates(data):
         covariates = encode_future(inputs.get("future"), inputs.get("future_dates"), data,
@@ -126,7 +126,7 @@ def raw_model(core, data, preprocessing, n_features, n_targets, levels):
         shape = (horizon, n_targets, len(levels))
         prediction = SortQuantiles()(ShiftQuantiles(shape, name="calibration")(prediction))
     scale = np.asarray(preprocessing["target_scale"]).tolist()
-    forecast = DecodeForecast(data.scaling, scale)([history, prediction])
+    forecast = DecodeForecast(data.scaling, scale, per_window=True)([history, prediction])
     model_inputs = list(inputs.values())
     return keras.Model(model_inputs if len(model_inputs) > 1 else history, forecast,
                        name="forecaster")
@@ -142,15 +142,18 @@ def calibration_shift(quantiles, windows, levels, mode, target_scale):
         windows: the `forecast_data.Windows` they forecast.
         levels: the quantile levels.
         mode: the recipe's `data.scaling`.
-        target_scale: the scale of the standardized changes, `(H, T)`.
+        target_scale: the scale of the standardized changes, `(H, T)`, in
+            window units (`window_unit`).
 
     Returns:
         float32 `(H, T, Q)`, zero for the median.
     """
-    base = windows.history[:, -1, None, :quantiles.shape[2], None]  # the last value of each target
+    n_targets = quantiles.shape[2]
+    base = windows.history[:, -1, None, :n_targets, None]  # the last value of each target
     actual = windows.future[:, -1][..., None]
     errors = (np.asarray(change(actual, base, mode)) - np.asarray(change(quantiles, base, mode)))
-    errors = errors / target_scale[..., None]  # (n, H, T, Q) standardized
+    units = window_units(windows.history, mode)[..., :n_targets, None]  # (n, 1, T, 1)
+    errors = errors / units / target_scale[..., None]  # (n, H, T, Q) standardized
     shift = np.stack([np.zeros(errors.shape[1:3]) if level == 0.5 else
                       np.quantile(errors[..., j], level, axis=0)
                       for j, level in enumerate(levels)], axis=-1)

@@ -8,7 +8,8 @@ training-span one-step naive error), `relative_mae` (MAE / the last-value
 baseline's MAE: below 1 beats it) and, with quantiles, `coverage` (share of
 actual values inside the outermost interval), `interval_width` and `pinball`
 (target units). The baselines' intervals come from the quantiles of their own
-errors on the training windows, so the comparison is fair.
+errors on the training windows (differences in each window's unit, so a series
+gets intervals of its own scale), so the comparison is fair.
 """
 
 import numpy as np
@@ -24,9 +25,10 @@ STYLES = {"model": "tab:red", "last_value": "tab:gray", "drift": "tab:blue",
           "seasonal_naive": "tab:green"}
 
 
-def baseline_quantiles(point, residuals, mode):
-    """A baseline's quantile forecasts from its training errors, or `None` without them."""
-    return None if residuals is None else with_residuals(point, residuals, mode)
+def baseline_quantiles(point, residuals, mode, units):
+    """A baseline's quantile forecasts from its training errors (in window `units`),
+    or `None` without them."""
+    return None if residuals is None else with_residuals(point, residuals, mode, units)
 
 
 def naive_scale(targets):

@@ -41,7 +41,7 @@ from rnn_tasks.data.windows import baseline_forecasts, residual_quantiles
 from rnn_tasks.errors import UserError, path_argument
 from rnn_tasks.losses import PinballLoss
 from rnn_tasks.metrics import remember_metrics, timed
-from rnn_tasks.preprocessing.scaling import EncodeHistory, change
+from rnn_tasks.preprocessing.scaling import EncodeHistory, change, window_units
 from rnn_tasks.schemas import FORECASTING
 from rnn_tasks.templates import forecast_data, forecast_inputs, forecast_model, forecast_scores
 from rnn_tasks.templates.task import Task
@@ -117,7 +117,7 @@ class ForecastingTask(Task):
                             "constant first")
         known = np.concatenate([s.known[slice(*s.bounds["train"])] for s in self.data.series])
         return {
-            "input_scale": _positive(steps.std(axis=0)),
+            "input_scale": _positive(self.read_changes(steps).std(axis=0)),
             "target_scale": _positive(self.relative_targets("train").std(axis=(0, 1))),
             "future_mean": known.mean(axis=0), "future_scale": _positive(known.std(axis=0)),
             "naive_scale": {s.name: forecast_scores.naive_scale(v[:, :self.n_targets])
@@ -131,23 +131,38 @@ class ForecastingTask(Task):
             return {}
         data = self.config.data
         actual = windows.future[:, -1]
-        return {name: residual_quantiles(actual, forecast, self.levels, data.scaling)
+        units = window_units(windows.history, data.scaling)[..., :self.n_targets]
+        return {name: residual_quantiles(actual, forecast, self.levels, data.scaling, units)
                 for name, forecast in baseline_forecasts(windows.history, data.horizon,
                                                          data.season, self.n_targets).items()}
 
+    def read_changes(self, steps):
+        """The training span's one-step changes `steps` as the model reads them: log
+        returns as they are, differences in each training window's unit."""
+        mode = self.config.data.scaling
+        if mode == "log":
+            return steps
+        history = self.data.windows["train"].history
+        units = window_units(history, mode)
+        return (np.asarray(change(history[:, 1:], history[:, :-1], mode)) / units).reshape(
+            -1, history.shape[-1])
+
     def relative_targets(self, split):
-        """Unscaled changes from each window step's targets to the next `horizon` values.
+        """Changes from each window step's targets to the next `horizon` values, in the
+        window's unit (`window_unit`), not yet standardized.
 
         Returns:
             `(n, W, H, T)`: what `DecodeForecast` turns back into raw values.
         """
-        windows = self.data.windows[split]
+        windows, mode = self.data.windows[split], self.config.data.scaling
         base = windows.history[:, :, None, :self.n_targets]
-        return np.asarray(change(windows.future, base, self.config.data.scaling))
+        units = window_units(windows.history, mode)[:, :, None, :self.n_targets]
+        return np.asarray(change(windows.future, base, mode)) / units
 
     def training_data(self, split):
         windows = self.data.windows[split]
-        encode = EncodeHistory(self.config.data.scaling, self.preprocessing["input_scale"])
+        encode = EncodeHistory(self.config.data.scaling, self.preprocessing["input_scale"],
+                               per_window=True)
         x = keras.ops.convert_to_numpy(encode(windows.history.astype("float32"))).astype("float32")
         if self.future_inputs():
             covariates = forecast_model.encode_future(
@@ -298,10 +313,11 @@ class ForecastingTask(Task):
         outputs = self.predict_windows(windows)
         result = {"model": (outputs["forecast"].astype("float64"),
                             outputs["quantiles"].astype("float64") if self.levels else None)}
+        units = window_units(windows.history, data.scaling)[..., :self.n_targets]
         for name, point in baseline_forecasts(windows.history, data.horizon, data.season,
                                               self.n_targets).items():
             result[name] = (point, forecast_scores.baseline_quantiles(
-                point, residuals.get(name), data.scaling))
+                point, residuals.get(name), data.scaling, units))
         return result
 
     def predict_windows(self, windows, batch_size=1024):
