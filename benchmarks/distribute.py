@@ -49,7 +49,8 @@ def main():
                                              f"train.batch_size={args.batch_size // replicas}",
                                              *args.overrides])
             timer = StepTimer()
-            task.callbacks = lambda timer=timer, base=task.callbacks: base() + [timer]
+            own_callbacks = task.callbacks
+            task.callbacks = lambda *args, **kwargs: [*own_callbacks(*args, **kwargs), timer]
             task.fit(verbose=0)
             result[strategy] = {"replicas": task.strategy.num_replicas_in_sync,
                                 "loss": [round(v, 5) for v in task.history.history["loss"]],

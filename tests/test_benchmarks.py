@@ -53,6 +53,20 @@ def test_layers_benchmark_skips_what_starts_after_its_time_budget():
                     {"skipped": "tiny lstm float32", "reason": "time budget"}]
 
 
+def test_distribute_benchmark_trains_on_one_device_and_on_two_logical_cpus(prices_csv):
+    sets = {"data.path": prices_csv, "model.units": 4, "data.window": 20, "data.horizon": 3}
+    result = subprocess.run([sys.executable, "benchmarks/distribute.py", "--recipes", "price_forecasting",
+                             *[x for k, v in sets.items() for x in ("--set", f"{k}={v}")]],
+                            cwd=ROOT, capture_output=True, text=True, timeout=600,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0, result.stderr[-2000:]
+    [row] = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert (row["auto"]["replicas"], row["mirrored"]["replicas"]) == (1, 2)
+    assert len(row["auto"]["loss"]) == len(row["mirrored"]["loss"]) == 2
+    assert row["mirrored_vs_one_device_step_time"] == pytest.approx(
+        row["mirrored"]["ms_per_step"] / row["auto"]["ms_per_step"], abs=0.01)
+
+
 def test_kinds_are_those_whose_layer_exists():
     kinds = layer_benchmark.available_kinds()
     assert {"lstm", "gru", "simple_rnn"} <= set(kinds)

@@ -1,5 +1,5 @@
 """`tf.distribute` for the templates: which strategy, which process writes, and a
-scoped workaround for Keras 3 `fit` under `MultiWorkerMirroredStrategy`."""
+scoped workaround for Keras 3 `fit` under mirrored strategies."""
 
 import contextlib
 
@@ -53,21 +53,25 @@ def is_chief(strategy):
 
 
 @contextlib.contextmanager
-def multi_worker_fit(core, dataset, strategy):
-    """Lets Keras 3 `fit` run under MultiWorkerMirroredStrategy (keras-team/keras#20585),
+def distributed_fit(core, dataset, strategy):
+    """Lets Keras 3 `fit` run under `MirroredStrategy` and `MultiWorkerMirroredStrategy`,
     for the block only; what it patches is restored after.
 
-    Keras averages a distributed batch with an eager `strategy.reduce` to
-    build the optimizer, loss and metrics, and reduces scalar logs with
-    `axis=0`; both fail with several workers. Here the model is built on one
-    local batch instead, and logs (already global: Keras metrics aggregate
+    Keras builds the model, optimizer and metrics from the first batch of `fit`
+    and of each validation, averaged over the replicas with an eager
+    `strategy.reduce`. That fails where a batch splits unevenly (a validation
+    split of 43 windows: 22 and 21 rows) and with several workers
+    (keras-team/keras#20585). Here the model is built on one local batch
+    instead. With several workers Keras also reduces scalar logs with
+    `axis=0`, which fails; logs (already global: Keras metrics aggregate
     across workers) are averaged over this worker's replicas only. There is
     no public API for either, hence the private names.
     """
     import tensorflow as tf
     from keras.src.backend.tensorflow import trainer
 
-    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+    several_workers = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+    if not (several_workers or isinstance(strategy, tf.distribute.MirroredStrategy)):
         yield
         return
     inputs, targets = next(iter(dataset.take(1)))
@@ -75,7 +79,8 @@ def multi_worker_fit(core, dataset, strategy):
         core._symbolic_build(data_batch=(inputs, targets))
     reduce_logs = trainer._collective_all_reduce_multi_worker
     core._maybe_symbolic_build = lambda *args, **kwargs: None
-    trainer._collective_all_reduce_multi_worker = lambda strategy: False
+    if several_workers:
+        trainer._collective_all_reduce_multi_worker = lambda strategy: False
     try:
         yield
     finally:

@@ -107,7 +107,7 @@ def batched(data, shuffle, batch_size, seed):
 
 
 def fit_core(core, train, validation, callbacks, strategy, epochs, verbose="auto"):
-    """Trains a compiled core with Keras `fit`, also under multi-worker strategies.
+    """Trains a compiled core with Keras `fit`, also under mirrored strategies.
 
     Args:
         core: the compiled Keras model.
@@ -120,7 +120,7 @@ def fit_core(core, train, validation, callbacks, strategy, epochs, verbose="auto
     Returns:
         The Keras `History`.
     """
-    with distribute.multi_worker_fit(core, train, strategy):
+    with distribute.distributed_fit(core, train, strategy):
         return core.fit(
             train,
             validation_data=validation,
