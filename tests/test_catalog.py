@@ -114,6 +114,20 @@ def test_read_table_missing_columns(tmp_path):
         require_columns(numbered, ["0"], "the data frame")
 
 
+def test_tsv_quotes_are_text_and_suffixes_are_read_in_any_case(tmp_path):
+    """A stray `"` in a TSV cell (`6" tall`) must not join the lines up to the next one
+    into one cell, as CSV quoting would; `.TSV` and `.CSV.GZ` are what `.tsv`, `.csv.gz` are."""
+    lines = ["text\tlabel", '"Unclosed quote\tpos', *[f"review {i}\tneg" for i in range(5)],
+             'six" tall\tpos', "last\tneg"]
+    (tmp_path / "reviews.tsv").write_text("\n".join(lines) + "\n")
+    frame = read_table(tmp_path / "reviews.tsv", ["text", "label"])
+    assert frame["text"].tolist() == [line.split("\t")[0] for line in lines[1:]]
+    (tmp_path / "upper.TSV").write_text("a\tb\n1\t2\n")
+    assert read_table(tmp_path / "upper.TSV", ["a", "b"]).values.tolist() == [[1, 2]]
+    pd.DataFrame({"a": [1, 2]}).to_csv(tmp_path / "upper.CSV.GZ", index=False, compression="gzip")
+    assert read_table(tmp_path / "upper.CSV.GZ", ["a"])["a"].tolist() == [1, 2]
+
+
 def test_read_table_reads_sharded_files_from_a_glob(tmp_path):
     for i in range(3):
         (tmp_path / f"part-{i}.csv").write_text(f"a,b\n{i},{10 * i}\n{i},{10 * i + 1}\n")

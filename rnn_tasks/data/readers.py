@@ -1,5 +1,6 @@
 """Reading tabular files (CSV, TSV, JSON lines, optionally compressed) with clear errors."""
 
+import csv
 import glob
 import lzma
 import warnings
@@ -8,6 +9,8 @@ from pathlib import Path
 import pandas as pd
 
 from rnn_tasks.errors import UserError, path_argument
+
+COMPRESSED = (".gz", ".bz2", ".zip", ".xz")  # read by pandas, by suffix
 
 
 def expand_paths(pattern):
@@ -71,9 +74,9 @@ def read_table(path, required_columns=()):
     if path.suffix.lower() in (".xlsx", ".xls", ".ods", ".parquet", ".feather", ".pkl"):
         raise UserError(f"{path}: {path.suffix} files are not read; save the table as CSV, TSV "
                         "or JSON lines")
-    suffixes = [s for s in path.suffixes if s not in (".gz", ".bz2", ".zip", ".xz")]
+    suffixes = [s for s in map(str.lower, path.suffixes) if s not in COMPRESSED]
     kind = suffixes[-1] if suffixes else ".csv"
-    if path.suffix not in (".gz", ".bz2", ".zip", ".xz"):
+    if path.suffix.lower() not in COMPRESSED:
         with open(path, "rb") as handle:
             if b"\x00" in handle.read(1 << 16):
                 shown = kind[1:].upper() if kind in (".tsv", ".jsonl", ".json") else "CSV"
@@ -82,9 +85,11 @@ def read_table(path, required_columns=()):
         if kind in (".jsonl", ".json"):  # JSON lines, or one JSON array of records
             frame = pd.read_json(path, lines=kind == ".jsonl", encoding="utf-8-sig")
         else:  # utf-8-sig: a byte-order mark (Excel's "CSV UTF-8") is not part of the header
-            sep = "\t" if kind == ".tsv" else ","
-            frame = pd.read_csv(path, sep=sep, encoding="utf-8-sig")
-            header = pd.read_csv(path, sep=sep, encoding="utf-8-sig", header=None, nrows=1)
+            # TSV has no quoting (IANA text/tab-separated-values): a `"` in a cell is text,
+            # where CSV's quoting would join every line up to the next one into one cell.
+            options = {"sep": "\t", "quoting": csv.QUOTE_NONE} if kind == ".tsv" else {"sep": ","}
+            frame = pd.read_csv(path, encoding="utf-8-sig", **options)
+            header = pd.read_csv(path, encoding="utf-8-sig", header=None, nrows=1, **options)
             names = [str(name) for name in header.iloc[0] if pd.notna(name)] if len(header) else []
             repeated = sorted({name for name in names if names.count(name) > 1})
             if repeated:  # pandas would rename the second one "<name>.1" and read on
