@@ -182,24 +182,40 @@ def test_labels_must_name_two_present_classes(reviews, tmp_path, labels, message
             task.prepare()
 
 
-def test_a_training_split_of_one_label_is_refused(reviews, tmp_path):
+def test_a_training_or_test_split_of_one_label_is_refused(reviews, tmp_path):
+    """With one 'fresh' text, the training split or the test split lacks the label: the
+    test split's accuracy would measure one label, and AUC nothing."""
     frame = pd.read_csv(reviews)
     rotten = frame[frame["category"] == "rotten"]
     path = tmp_path / "rare.csv"  # one fresh text: by the seed's split in training or not
     pd.concat([rotten, frame[frame["category"] == "fresh"].head(1)]).to_csv(path, index=False)
-    refused = 0
+    refused = set()
     for seed in range(8):
         task = SentimentTask.from_recipe("sentiment", {**TINY, "data.path": str(path),
                                                        "data.group_column": "", "data.seed": seed})
-        try:
+        with pytest.raises(UserError) as error:
             task.prepare()
-        except UserError as error:
-            assert str(error).startswith("data: the training split holds only 'rotten' texts "
-                                         f"({len(rotten) + 1} labelled texts, 1 'fresh')")
-            refused += 1
-        else:
-            assert task.data.splits["train"][1].sum() == 1
-    assert 0 < refused < 8
+        split = str(error.value).split(" split holds only 'rotten' texts ")[0]
+        assert str(error.value).endswith(f"({len(rotten) + 1} labelled texts, 1 'fresh'); give "
+                                         "more texts of the other label, or change data.split "
+                                         "or data.seed"), error.value
+        refused.add(split)
+    assert refused == {"data: the training", "data: the test"}
+
+
+def test_labels_in_other_case_or_spacing_are_the_recipes(reviews, tmp_path):
+    frame = pd.read_csv(reviews)
+    frame = frame[frame["category"].isin(["fresh", "rotten"])].reset_index(drop=True)
+    positive = (frame["category"][3:] == "fresh").sum()
+    frame["category"] = frame["category"].map({"fresh": " Fresh", "rotten": "ROTTEN "})
+    frame.loc[:2, "category"] = ["neutral", "neutral", None]
+    path = tmp_path / "messy.csv"
+    frame.to_csv(path, index=False)
+    task = SentimentTask.from_recipe("sentiment", {**TINY, "data.path": str(path)})
+    task.prepare()
+    assert task.data.dropped["other_labels"] == 3
+    labels = np.concatenate([labels for _, labels in task.data.splits.values()])
+    assert len(labels) == len(frame) - 3 and labels.sum() == positive
 
 
 def test_texts_of_underscores_have_no_words(reviews, tmp_path):

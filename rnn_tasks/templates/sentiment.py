@@ -84,12 +84,14 @@ class SentimentTask(TextInput, Task):
         keys = np.arange(len(texts)) if groups is None else groups  # no groups: one per row
         parts = group_split(keys, data.split, data.seed)
         splits = {split: (texts[rows], labels[rows]) for split, rows in parts.items()}
-        found = sorted(set(splits["train"][1]))
-        if len(found) < 2:
-            raise UserError(
-                f"data: the training split holds only {self.labels[found[0]]!r} texts "
-                f"({len(texts)} labelled texts, {int(labels.sum())} {self.labels[1]!r}); "
-                "give more texts of the other label, or change data.split or data.seed")
+        for split in ("train", "test"):  # a test split of one label scores nothing
+            found = sorted(set(splits[split][1]))
+            if len(found) == 1:
+                raise UserError(
+                    f"data: the {'training' if split == 'train' else split} split holds only "
+                    f"{self.labels[found[0]]!r} texts ({len(texts)} labelled texts, "
+                    f"{int(labels.sum())} {self.labels[1]!r}); give more texts of the other "
+                    "label, or change data.split or data.seed")
         return TextData(splits, dropped)
 
     def columns(self):
@@ -104,6 +106,9 @@ class SentimentTask(TextInput, Task):
         """
         data = self.config.data
         labels = label_strings(frame[data.label_column])
+        spelled = {label.casefold(): label for label in self.labels}
+        if len(spelled) == 2:  # "Positive" and "positive" are one label
+            labels = labels.map(lambda cell: spelled.get(cell.casefold(), cell), na_action="ignore")
         known = labels.isin(self.labels)
         texts = frame[data.text_column]
         check_text_column(texts)
@@ -281,18 +286,19 @@ class SentimentTask(TextInput, Task):
 
 
 def label_strings(column):
-    """Label cells as strings, as `data.labels` compares them; missing cells stay missing.
+    """Label cells as strings, as `data.labels` compares them, without surrounding
+    spaces; missing cells stay missing.
 
     A column of integers with an empty cell is read as floats: `1.0` is the label `"1"`.
 
     Example:
     >>> import pandas as pd
-    >>> label_strings(pd.Series([1.0, None, 0.0])).tolist()
-    ['1', nan, '0']
+    >>> label_strings(pd.Series([1.0, None, " fresh "])).tolist()
+    ['1', nan, 'fresh']
     """
     def text(value):
         if isinstance(value, float) and value.is_integer():
             return str(int(value))
-        return str(value)
+        return str(value).strip()
 
     return column.map(text, na_action="ignore").astype(object)
