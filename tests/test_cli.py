@@ -58,6 +58,29 @@ def test_forecasting_evaluate_and_predict_take_a_file_without_the_group_column(
     assert np.array(json.loads(result.stdout)["forecast"]).shape == (1, horizon, 1)
 
 
+def test_forecasting_predicts_and_evaluates_every_series_of_a_file(forecasting_run, tmp_path):
+    """A model trained on AAPL forecasts a file of IBM and MSFT (a series it never saw,
+    and two in one file): one forecast per series, named, each as from a file of its own."""
+    task, run_dir, _ = forecasting_run
+    frames = {ticker: pd.read_csv(write_prices(tmp_path / f"{ticker}.csv", rows=60, seed=seed,
+                                               ticker=ticker))
+              for seed, ticker in enumerate(["MSFT", "IBM"], 4)}
+    pd.concat(frames.values()).to_csv(tmp_path / "both.csv", index=False)
+    result = shell("predict", run_dir, "both.csv", "IBM.csv", cwd=tmp_path)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    outputs = json.loads(result.stdout)
+    assert outputs["series"] == ["IBM", "MSFT", "IBM"]  # sorted within a file, files in order
+    alone = {ticker: task.predict(frame)["forecast"][0] for ticker, frame in frames.items()}
+    np.testing.assert_allclose(outputs["forecast"], [alone["IBM"], alone["MSFT"], alone["IBM"]],
+                               rtol=1e-5)
+    from_frame = task.predict(pd.concat(frames.values()))
+    assert from_frame["series"].tolist() == ["IBM", "MSFT"]
+
+    result = shell("evaluate", run_dir, "--data", "both.csv", cwd=tmp_path)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert set(json.loads(result.stdout)["groups"]) == {"IBM", "MSFT"}
+
+
 def test_sentiment_evaluate_takes_a_file_without_the_group_column_and_empty_labels(
         sentiment_run, tmp_path):
     _, run_dir, _ = sentiment_run

@@ -210,10 +210,15 @@ BAD_INPUTS = [
      "column that tells the series apart, or for one series --set data.group_column='' --set data.group=''"),
     ("wrong dtype", {"p.csv": lambda t: prices_with(t, "p.csv", lambda f: f.assign(
         **{"Adj Close": f["Adj Close"].astype(object).where(f.index != 5, "n/a")}))},
-     price_args("p.csv"), "column 'Adj Close' has 1 missing or non-numeric values"),
+     price_args("p.csv"), "column 'Adj Close' has 1 missing or non-numeric values (first: a missing cell "
+                          "on 2001-01-06)"),
+    ("thousands separators", {"p.csv": "Ticker,Date,Adj Close\nAAPL,2001-01-01,\"5,012.34\"\n"},
+     price_args("p.csv"), "(first: '5,012.34' on 2001-01-01); fill or drop them "
+                          "first (the model reads no missing values; write numbers without thousands "
+                          "separators, with a decimal point)"),
     ("missing values", {"p.csv": lambda t: prices_with(t, "p.csv", lambda f: f.assign(
         **{"Adj Close": f["Adj Close"].where(f.index != 7)}))},
-     price_args("p.csv"), "has 1 missing or non-numeric values; fill or drop them first"),
+     price_args("p.csv"), "has 1 missing or non-numeric values (first: a missing cell on 2001-01-08)"),
     ("infinite value", {"p.csv": lambda t: prices_with(t, "p.csv", lambda f: f.assign(
         **{"Adj Close": f["Adj Close"].where(f.index != 290, float("inf"))}))},
      price_args("p.csv"), "column 'Adj Close' has 1 infinite or too large values (first: inf"),

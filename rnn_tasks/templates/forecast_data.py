@@ -107,6 +107,16 @@ def chosen_groups(frame, data):
     return list(wanted)
 
 
+def table_series(frame, data):
+    """The series a table holds: the sorted values of its group column, or `[None]` for a
+    table without one (one series). Forecasts and `evaluate --data` read every series
+    of their table, not only those of `data.group`: a model forecasts series it never saw."""
+    column = data.group_column
+    if not column or column not in frame.columns:
+        return [None]
+    return sorted(set(text_cells(frame[column].dropna())))
+
+
 def read_series(frame, data, name=None, ahead=0):
     """One series: its rows of `frame`, sorted by date, repeated dates dropped, values checked.
 
@@ -142,10 +152,10 @@ def read_series(frame, data, name=None, ahead=0):
     refuse_booleans(frame, data.target_columns)
     values = numbers(frame.iloc[:len(frame) - ahead], columns, dates)
     if data.scaling == "log" and (values <= 0).any():
-        column = columns[int(np.argmax((values <= 0).any(axis=0)))]
+        index = int(np.argmax((values <= 0).any(axis=0)))
         raise UserError(
-            f"data: scaling = 'log' needs positive values, column {column!r} has "
-            f"{values.min():g}; a model trained with data.scaling=difference takes them")
+            f"data: scaling = 'log' needs positive values, column {columns[index]!r} has "
+            f"{values[:, index].min():g}; a model trained with data.scaling=difference takes them")
     known = numbers(frame, data.future_columns, dates)
     return Series(name, dates, values, known, seconds, {}, dropped)
 
@@ -169,22 +179,42 @@ def rows_note(one):
     return f"has {kept + dropped} rows ({dropped} repeat a date and were dropped, {kept} left)"
 
 
+def step_label(dates, row):
+    """Where a row is, as a message says it: `on 2001-01-06` (with the time where it has one),
+    or `in row 6` of a table without dates.
+
+    Example:
+    >>> step_label(np.array(["2001-01-06", "2001-01-07T12:30"], dtype="datetime64[ns]"), 1)
+    'on 2001-01-07 12:30:00'
+    """
+    if not np.issubdtype(np.asarray(dates).dtype, np.datetime64):
+        return f"in row {row + 1}"
+    date = pd.Timestamp(dates[row])
+    return f"on {date.date() if date == date.normalize() else date}"
+
+
 def numbers(frame, columns, dates):
     """`frame[columns]` as float64 `(N, len(columns))`; refuses missing, non-numeric,
     infinite and float32-overflowing values with one line."""
     values = frame[list(columns)].apply(pd.to_numeric, errors="coerce")
     for column in columns:
-        missing = int(values[column].isna().sum())
-        if missing:
-            raise UserError(f"data: column {column!r} has {missing} missing or non-numeric values; "
-                            "fill or drop them first (the model reads no missing values)")
+        bad = values[column].isna().to_numpy()
+        if bad.any():
+            row = int(np.argmax(bad))
+            cell = frame[column].iloc[row]
+            first = "a missing cell" if pd.isna(cell) else repr(cell.item() if hasattr(cell, "item")
+                                                                 else cell)
+            raise UserError(f"data: column {column!r} has {int(bad.sum())} missing or non-numeric "
+                            f"values (first: {first} {step_label(dates, row)}); fill or drop them first "
+                            "(the model reads no missing values; write numbers without thousands "
+                            "separators, with a decimal point)")
     values = values.to_numpy(dtype="float64").reshape(len(frame), len(columns))
     too_large = ~(np.abs(values) <= FLOAT32_MAX)
     if too_large.any():
         row, column = np.argwhere(too_large)[0]
         raise UserError(
             f"data: column {columns[column]!r} has {int(too_large[:, column].sum())} "
-            f"infinite or too large values (first: {values[row, column]:g} on {dates[row]}; "
+            f"infinite or too large values (first: {values[row, column]:g} {step_label(dates, row)}; "
             f"float32 holds up to {FLOAT32_MAX:.3g}); fix or drop them first")
     return values
 
@@ -202,7 +232,7 @@ def load_series(frame, data, split=True):
         A list of `Series` with their `bounds`.
     """
     series = []
-    for name in chosen_groups(frame, data):
+    for name in chosen_groups(frame, data) if split else table_series(frame, data):
         one = read_series(frame, data, name)
         length = len(one.values)
         one.bounds = (dict(zip(SPLITS, split_bounds(length, data.split))) if split else

@@ -10,7 +10,7 @@ shape or values allowed and what it got.
 import numpy as np
 import pandas as pd
 
-from rnn_tasks.data.readers import read_table, require_columns, wall_clock
+from rnn_tasks.data.readers import read_table, require_columns, text_cells, wall_clock
 from rnn_tasks.errors import UserError
 from rnn_tasks.inputs import named_input
 from rnn_tasks.templates import forecast_data
@@ -34,8 +34,8 @@ def serving_arrays(inputs, data, future_names):
     """
     if isinstance(inputs, pd.DataFrame):
         names = ["history", *future_names]
-        row = table_inputs(inputs, data, names, "predict: the data frame")
-        return [row[name][None] for name in names]
+        arrays = table_inputs(inputs, data, names, "predict: the data frame")
+        return [arrays[name] for name in names]
     if future_names and not isinstance(inputs, dict):
         named = ", ".join(f"{name!r}: ..." for name in future_names)
         raise UserError(f"predict: this model also reads {', '.join(map(repr, future_names))}; "
@@ -142,25 +142,16 @@ def as_seconds(dates):
 
 
 def file_inputs(path, data, names):
-    """One forecast's inputs from one file of one series (see `table_inputs`).
-
-    Args:
-        path: a CSV/TSV/JSONL file with the recipe's columns.
-        data: the task's `config.data`.
-        names: the serving inputs to return.
-
-    Returns:
-        `{name: array}` without the batch axis.
-    """
+    """The forecasts' inputs from one file (see `table_inputs`)."""
     return table_inputs(read_table(path), data, names, path)
 
 
 def table_inputs(frame, data, names, name):
-    """One forecast's inputs from a table of one series.
+    """The forecasts' inputs from a table: one forecast per series (`forecast_data.table_series`).
 
-    The last `window` rows with values are the history; when the model reads
-    known-future inputs, the table ends with the `horizon` rows to forecast
-    (their dates and future columns are read, their value cells are not).
+    Of each series, the last `window` rows with values are the history; when the
+    model reads known-future inputs, the series ends with the `horizon` rows to
+    forecast (their dates and future columns are read, their value cells are not).
 
     Args:
         frame: a `pandas.DataFrame` with the recipe's columns.
@@ -169,15 +160,25 @@ def table_inputs(frame, data, names, name):
         name: what errors call the table (its file, "the data frame").
 
     Returns:
+        `{name: array [series, ...]}`, the series in `forecast_data.table_series` order.
+    """
+    columns = [*data.target_columns, *data.feature_columns, *data.future_columns]
+    frame = require_columns(frame, columns + ([data.date_column] if data.date_column else []), name)
+    rows = []
+    for group in forecast_data.table_series(frame, data):
+        rows.append(series_inputs(
+            frame if group is None else frame[text_cells(frame[data.group_column]) == group],
+            data, names, name if group is None else f"{name} (series {group!r})"))
+    return {key: np.stack([row[key] for row in rows]) for key in names}
+
+
+def series_inputs(frame, data, names, name):
+    """One forecast's inputs from the rows of one series (see `table_inputs`).
+
+    Returns:
         `{name: array}` without the batch axis.
     """
     window, horizon = data.window, data.horizon
-    columns = [*data.target_columns, *data.feature_columns, *data.future_columns]
-    frame = require_columns(frame, columns + ([data.date_column] if data.date_column else []), name)
-    groups = forecast_data.chosen_groups(frame, data)
-    if len(groups) > 1:
-        raise UserError(f"{name}: holds {len(groups)} groups of column {data.group_column!r}; "
-                        "give one table per series to forecast")
     ahead = horizon if len(names) > 1 else 0
     if len(frame) < window + ahead:
         needs = f"the last {window}" + (f" plus {horizon} rows to forecast" if ahead else "")
@@ -188,7 +189,7 @@ def table_inputs(frame, data, names, name):
             raise UserError(f"{name}: the last {horizon} rows are the steps to forecast: leave "
                             f"their {', '.join(map(repr, data.target_columns))} cells empty and "
                             f"fill every row before them ({int(empty.sum())} rows have them empty)")
-    series = forecast_data.read_series(frame, data, groups[0], ahead)
+    series = forecast_data.read_series(frame, data, None, ahead)
     if series.dropped_duplicates:
         raise UserError(f"{name}: {series.dropped_duplicates} row(s) repeat a date; a forecast's "
                         "table holds one row per step")

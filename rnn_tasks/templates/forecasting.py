@@ -34,6 +34,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import pandas as pd
 import tensorflow as tf
 
 from rnn_tasks.data.readers import check_group_column, read_table
@@ -401,12 +402,33 @@ class ForecastingTask(Task):
         return self.final_step_inputs(windows)
 
     def inputs_from_files(self, paths):
-        """CLI `predict` inputs from one file per forecast: the last `window` rows are the
-        history; with known-future inputs, the file ends with the `horizon` rows to
-        forecast (dates and future columns filled, value cells empty)."""
+        """CLI `predict` inputs, one forecast per series of each file: the last `window`
+        rows are the history; with known-future inputs, a series ends with the `horizon`
+        rows to forecast (dates and future columns filled, value cells empty)."""
         names = ["history", *self.future_inputs()]
         rows = [forecast_inputs.file_inputs(path, self.config.data, names) for path in paths]
-        return {name: np.stack([row[name] for row in rows]) for name in names}
+        return {name: np.concatenate([row[name] for row in rows]) for name in names}
+
+    def row_names(self, paths):
+        """`{"series": [...]}` where a file has a group column (a file without one named
+        by its path), so the forecasts of a file of many series can be told apart."""
+        tables = [(path, forecast_data.table_series(read_table(path), self.config.data))
+                  for path in paths]
+        if all(groups == [None] for _, groups in tables):
+            return {}
+        return {"series": [str(path) if group is None else group
+                           for path, groups in tables for group in groups]}
+
+    def predict(self, inputs):
+        """Raw inputs -> `{"forecast": ..., ["quantiles": ...]}` (see `Task.predict`); a
+        `pandas.DataFrame` with a group column is forecast once per series, named in
+        `"series"` (sorted), as `predict` files are."""
+        outputs = super().predict(inputs)
+        if isinstance(inputs, pd.DataFrame):
+            names = forecast_data.table_series(inputs, self.config.data)
+            if names != [None]:
+                outputs = {"series": np.array(names, dtype=object), **outputs}
+        return outputs
 
 
 def _positive(scale):

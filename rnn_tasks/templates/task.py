@@ -262,6 +262,11 @@ class Task(abc.ABC):
     def inputs_from_files(self, paths):
         """CLI `predict` arguments -> `{input name: array}`."""
 
+    def row_names(self, paths):
+        """What CLI `predict` prints beside the outputs to name their rows: `{}` where
+        each argument is one row, in order."""
+        return {}
+
     @abc.abstractmethod
     def warmup_inputs(self, count):
         """`count` real validation inputs as `{input name: numpy array}`."""
