@@ -291,6 +291,18 @@ def test_text_predict_refuses_what_is_not_text(sentiment_run, inputs, message):
         sentiment_run[0].predict(inputs)
 
 
+def test_text_predict_reads_a_data_frames_text_column(sentiment_run, translation_run):
+    texts = ["A gorgeous, witty film.", "Dull and far too long."]
+    for task in (sentiment_run[0], translation_run[0]):
+        column = task.table_text_column()
+        frame = pd.DataFrame({"id": [1, 2], column: texts})
+        from_frame, from_list = task.predict(frame), task.predict(texts)
+        for name, values in from_list.items():
+            np.testing.assert_array_equal(from_frame[name], values)
+        with pytest.raises(UserError, match=f"the data frame lacks column\\(s\\) '{column}'"):
+            task.predict(frame.drop(columns=column))
+
+
 @pytest.mark.parametrize("template, cell", [("forecasting", "minlstm"), ("sentiment", "mingru"),
                                             ("captioning", "minlstm")])
 def test_every_template_takes_the_parallel_cells(template, cell, prices_csv, reviews_csv,

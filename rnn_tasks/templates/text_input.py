@@ -1,11 +1,14 @@
 """`TextInput`: the serving input of templates that read raw text (sentiment, translation)."""
 
+import pandas as pd
+
+from rnn_tasks.data.readers import require_columns
 from rnn_tasks.inputs import text_batch, texts_from_arguments
 
 
 class TextInput:
     """Mixin: `text` string `[batch]` in; `table_text_column()` names the column CLI
-    `predict` reads from CSV/TSV/JSONL files."""
+    `predict` reads from CSV/TSV/JSONL files, and `predict` from a `pandas.DataFrame`."""
 
     pair_files = False  # text files of `source<TAB>target` lines (translation)
 
@@ -19,6 +22,9 @@ class TextInput:
         return {"text": tf.TensorSpec([None], tf.string, name="text")}
 
     def input_list(self, inputs):
+        if isinstance(inputs, pd.DataFrame):  # a table, read as CLI `predict` reads a file
+            column = self.table_text_column()
+            inputs = require_columns(inputs, [column], "predict: the data frame")[column]
         return [text_batch(inputs)]
 
     def warmup_inputs(self, count):
