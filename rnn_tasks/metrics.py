@@ -13,11 +13,14 @@ import numpy as np
 def forecast_metrics(actual, predicted, naive_scale):
     """MAE, RMSE, MAPE (%), sMAPE (%) and MASE over all examples, steps and targets.
 
+    MAPE leaves out actual values of 0, and MASE the examples whose naive scale
+    is 0 (a series constant over its training span), where they are undefined;
+    with none left the metric is NaN (`null` in metrics.json).
+
     Args:
         actual, predicted: `(n, horizon, n_targets)` in raw units.
-        naive_scale: `(n_targets,)` mean absolute one-step change on the
-            training span (MASE's denominator; zero makes MASE NaN or inf,
-            `null` in metrics.json).
+        naive_scale: MASE's denominator, the mean absolute one-step change on
+            the training span, `(n_targets,)` or per example `(n, 1, n_targets)`.
 
     Returns:
         dict of floats.
@@ -29,17 +32,18 @@ def forecast_metrics(actual, predicted, naive_scale):
     """
     error = predicted - actual
     absolute = np.abs(error)
-    with np.errstate(divide="ignore", invalid="ignore"):  # a constant series: MASE undefined
-        scaled = absolute / naive_scale
+    defined = np.broadcast_to(np.asarray(naive_scale) > 0, absolute.shape)
+    scaled = absolute[defined] / np.broadcast_to(naive_scale, absolute.shape)[defined]
     nonzero = actual != 0
     denominator = np.abs(actual) + np.abs(predicted)
     return {
         "mae": float(absolute.mean()),
         "rmse": float(np.sqrt((error ** 2).mean())),
-        "mape": float(100 * (absolute[nonzero] / np.abs(actual[nonzero])).mean()),
+        "mape": float(100 * (absolute[nonzero] / np.abs(actual[nonzero])).mean())
+        if nonzero.any() else float("nan"),
         "smape": float(100 * np.mean(np.where(denominator > 0, 2 * absolute / np.where(
             denominator > 0, denominator, 1), 0.0))),
-        "mase": float(scaled.mean()),
+        "mase": float(scaled.mean()) if scaled.size else float("nan"),
     }
 
 

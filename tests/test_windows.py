@@ -59,6 +59,20 @@ def test_metrics_by_hand():
     assert metrics["mase"] == pytest.approx(0.75)
 
 
+def test_mase_leaves_out_constant_series_and_mape_zero_actuals():
+    """A series constant over its training span has no naive scale: pooled MASE is taken
+    over the others (not inf for the whole table), and null only when none is left."""
+    actual = np.array([[[2.0]], [[0.0]], [[5.0]]])  # examples of series a, b (scale 0), c
+    predicted = np.array([[[3.0]], [[1.0]], [[3.0]]])
+    scale = np.array([[[2.0]], [[0.0]], [[4.0]]])  # per example (n, 1, T)
+    metrics = forecast_metrics(actual, predicted, scale)
+    assert metrics["mase"] == pytest.approx((1 / 2 + 2 / 4) / 2)
+    assert metrics["mape"] == pytest.approx(100 * (1 / 2 + 2 / 5) / 2)  # b's 0 left out
+    assert metrics["mae"] == pytest.approx(4 / 3)
+    alone = forecast_metrics(actual[1:2], predicted[1:2], scale[1:2])
+    assert np.isnan(alone["mase"]) and np.isnan(alone["mape"])
+
+
 @pytest.mark.parametrize("mode", ["log", "difference"])
 def test_decode_inverts_the_target_encoding(mode):
     rng = np.random.default_rng(0)
