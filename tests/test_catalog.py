@@ -108,6 +108,11 @@ def test_read_table_missing_columns(tmp_path):
         read_table(path, ["Date", "x"])
     with pytest.raises(UserError, match="data file not found"):
         read_table(tmp_path / "nope.csv")
+    (tmp_path / "excel.csv").write_text("Date;Adj Close\n2001-01-01;1,5\n")  # a European Excel export
+    with pytest.raises(UserError, match="^[^;]*excel.csv lacks column\\(s\\) 'Date', 'Adj Close' \\(it has: 'Date;Adj "
+                                        "Close'\\); 'Date;Adj Close' is one name: the file separates "
+                                        "its columns with another character"):
+        read_table(tmp_path / "excel.csv", ["Date", "Adj Close"])
     numbered = pd.DataFrame([[1.0, 2.0]])  # as built from a NumPy array: columns 0 and 1
     with pytest.raises(UserError, match="^the data frame lacks column\\(s\\) '0' \\(it has: '0', "
                                         "'1'\\); its column names are not text \\(0 is int\\): rename"):

@@ -128,8 +128,13 @@ def require_columns(frame, columns, name):
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         named = [c for c in frame.columns if not isinstance(c, str) and str(c) in missing]
+        joined = [c for c in frame.columns if isinstance(c, str) and any(
+            separator in c and missing[0] in c.split(separator) for separator in ";|\t,")]
         hint = (f"; its column names are not text ({named[0]!r} is {type(named[0]).__name__}): "
-                "rename them, e.g. frame.rename(columns=str)" if named else "")
+                "rename them, e.g. frame.rename(columns=str)" if named else
+                f"; {joined[0]!r} is one name: the file separates its columns with another "
+                "character (Excel writes ';' where the decimal mark is a comma); save it as CSV "
+                "with commas and decimal points, or as TSV" if joined else "")
         raise UserError(f"{name} lacks column(s) {', '.join(map(repr, missing))} "
                         f"(it has: {listed(frame.columns)}){hint}")
     return frame
