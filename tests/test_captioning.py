@@ -2,6 +2,7 @@
 
 import io
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -242,7 +243,9 @@ def test_missing_and_unreadable_images_are_named(captions_table, tmp_path):
     table.to_csv(tmp_path / "missing.csv", index=False)
     task = CaptioningTask.from_recipe("captioning", {**TINY, "data.path": str(tmp_path / "missing.csv"),
                                                      "data.image_dir": str(captions_table.parent)})
-    with pytest.raises(UserError, match="cannot read image .*missing.png"):
+    with pytest.raises(UserError, match=re.escape(
+            f"column 'image' names 1 image file(s) not in {captions_table.parent.resolve()} "
+            "(data.image_dir), e.g. 'images/missing.png'; set data.image_dir to the folder")):
         task.prepare()
     (tmp_path / "notes.png").write_text("not an image")
     pd.DataFrame({"image": ["notes.png"], "caption": ["a note"]}).to_csv(tmp_path / "bad.csv", index=False)

@@ -268,7 +268,8 @@ BAD_INPUTS = [
     ("truncated image", {"c.csv": truncated_png}, ["train", "captioning", "--set", "data.path=c.csv", *FAST],
      "half.png cannot be decoded"),
     ("missing image", {"c.csv": "image,caption\ngone.png,a thing\n"},
-     ["train", "captioning", "--set", "data.path=c.csv", *FAST], "cannot read image gone.png"),
+     ["train", "captioning", "--set", "data.path=c.csv", *FAST],
+     "names 1 image file(s) not in {tmp_path} (the table's folder), e.g. 'gone.png'; set data.image_dir"),
     # Trained runs: evaluate, predict, export.
     ("evaluate without a model", {}, ["evaluate", "."], "is not a finished run directory"),
     ("predict without a model", {}, ["predict", ".", "x.csv"], "is not a finished run directory"),
@@ -440,7 +441,8 @@ def test_bad_input_in_a_real_shell_is_one_line_exit_2_and_writes_nothing(
     result = shell(*args, cwd=tmp_path)
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2, result.stderr
-    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert len(lines) == 1 and message.replace("{tmp_path}", str(tmp_path.resolve())) in lines[0], \
+        result.stderr
     assert snapshot(tmp_path, *runs.values()) == before  # no run dir, no export, no lock
 
 

@@ -109,6 +109,13 @@ class CaptioningTask(EncoderDecoderTask):
                 raise UserError(f"column {columns[0]!r} must name local image files, got the URL "
                                 f"{urls[0]!r}; download the images and name the files")
             folder = Path(data.image_dir or (Path(path).parent if path else "."))
+            missing = sorted(name for name in set(images) if not (folder / name).exists())
+            if missing:
+                where = ("data.image_dir" if data.image_dir else "the table's folder" if path
+                         else "the working folder")
+                raise UserError(f"column {columns[0]!r} names {len(missing)} image file(s) not in "
+                                f"{folder.resolve()} ({where}), e.g. {missing[0]!r}; set "
+                                "data.image_dir to the folder the names are relative to")
             files = {name: read_image_file(folder / name) for name in set(images)}
             images = np.array([files[name] for name in images], dtype=object)
         elif kinds == {bytes}:  # encoded images (generated scenes, TFDS): checked as they decode
