@@ -77,7 +77,7 @@ def read_pairs(path):
         lines = read_lines(path)
     except UnicodeDecodeError:
         raise UserError(f"{path} is not UTF-8 text (expected source<TAB>target lines)") from None
-    pairs = []
+    pairs, widths = [], {}
     for number, line in enumerate(lines, 1):
         if not line.strip() and "\t" not in line:  # a blank line; "  \t  " is an empty pair
             continue
@@ -86,8 +86,16 @@ def read_pairs(path):
             raise UserError(f"{path}:{number}: expected source<TAB>target with both sides "
                             f"non-empty, got {line[:60]!r}")
         pairs.append((fields[0].strip(), fields[1].strip()))
+        widths.setdefault(len(fields), []).append(number)
     if not pairs:
         raise UserError(f"{path} has no sentence pairs")
+    if len(widths) > 1:  # a tab inside a sentence shifts the target to the next field
+        usual = max(widths, key=lambda width: len(widths[width]))
+        odd = sorted(number for width, numbers in widths.items() if width != usual
+                     for number in numbers)
+        raise UserError(f"{path}:{odd[0]}: {len(odd)} line(s) ({', '.join(map(str, odd[:5]))}"
+                        f"{', ...' if len(odd) > 5 else ''}) have another number of tab-separated "
+                        f"fields than the other lines' {usual}; a tab inside a sentence? Remove it")
     return pd.DataFrame(pairs, columns=["source", "target"])
 
 
