@@ -197,8 +197,8 @@ def test_joiners_rebuild_any_singly_spaced_text(words):
     ("hello\thola\n   \t   \n", ":2: expected source<TAB>target with both sides non-empty"),
     ("\n\n", "has no sentence pairs"),
     ("".join(f"Hi {i}.\tHola {i}.\tCC-BY\n" for i in range(8)) + "Tab\there.\tAquí.\tCC-BY\n",
-     ":9: 1 line\\(s\\) \\(9\\) have another number of tab-separated fields than the other "
-     "lines' 3; a tab inside a sentence\\? Remove it"),
+     ":9: 1 line\\(s\\) \\(9\\) have more tab-separated fields than the other lines' 3; a tab "
+     "inside a sentence\\? Remove it"),
 ])
 def test_malformed_pair_files_are_refused_by_line(tmp_path, content, message):
     path = tmp_path / "pairs.tsv"

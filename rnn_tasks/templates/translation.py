@@ -89,13 +89,14 @@ def read_pairs(path):
         widths.setdefault(len(fields), []).append(number)
     if not pairs:
         raise UserError(f"{path} has no sentence pairs")
-    if len(widths) > 1:  # a tab inside a sentence shifts the target to the next field
-        usual = max(widths, key=lambda width: len(widths[width]))
-        odd = sorted(number for width, numbers in widths.items() if width != usual
-                     for number in numbers)
+    # A tab inside a sentence shifts the target into the next field (a line without
+    # the attribution the others have is fine).
+    usual = max(widths, key=lambda width: len(widths[width]))
+    odd = sorted(number for width, numbers in widths.items() if width > usual for number in numbers)
+    if odd:
         raise UserError(f"{path}:{odd[0]}: {len(odd)} line(s) ({', '.join(map(str, odd[:5]))}"
-                        f"{', ...' if len(odd) > 5 else ''}) have another number of tab-separated "
-                        f"fields than the other lines' {usual}; a tab inside a sentence? Remove it")
+                        f"{', ...' if len(odd) > 5 else ''}) have more tab-separated fields than "
+                        f"the other lines' {usual}; a tab inside a sentence? Remove it")
     return pd.DataFrame(pairs, columns=["source", "target"])
 
 
