@@ -376,7 +376,7 @@ def run_predict(args):
     checks.finished_run_recipe(model_dir)
     task = templates(args).load(model_dir, as_template=True)
     outputs = task.predict(task.inputs_from_files(args.inputs))
-    print(format_outputs({**task.row_names(args.inputs), **outputs}))
+    print(format_outputs({**task.row_labels(args.inputs), **outputs}))
 
 
 def _predict_export(export_dir, args):
@@ -390,7 +390,7 @@ def _predict_export(export_dir, args):
     task = task_class.from_dict(read_toml(export_dir / "assets.extra" / RECIPE_FILE))
     signature = tf.saved_model.load(str(export_dir)).signatures["serving_default"]
     outputs = signature(**{k: tf.constant(v) for k, v in task.inputs_from_files(args.inputs).items()})
-    print(format_outputs({**task.row_names(args.inputs), **{k: v.numpy() for k, v in outputs.items()}}))
+    print(format_outputs({**task.row_labels(args.inputs), **{k: v.numpy() for k, v in outputs.items()}}))
 
 
 def run_export(args):

@@ -73,8 +73,15 @@ def test_forecasting_predicts_and_evaluates_every_series_of_a_file(forecasting_r
     alone = {ticker: task.predict(frame)["forecast"][0] for ticker, frame in frames.items()}
     np.testing.assert_allclose(outputs["forecast"], [alone["IBM"], alone["MSFT"], alone["IBM"]],
                                rtol=1e-5)
+    last = {ticker: pd.Timestamp(frame["Date"].iloc[-1]) for ticker, frame in frames.items()}
+    following = {ticker: [str((day + pd.Timedelta(days=k)).date()) for k in (1, 2, 3)]
+                 for ticker, day in last.items()}  # daily data: the next three days
+    assert outputs["dates"] == [following["IBM"], following["MSFT"], following["IBM"]]
     from_frame = task.predict(pd.concat(frames.values()))
     assert from_frame["series"].tolist() == ["IBM", "MSFT"]
+    assert from_frame["dates"].tolist() == [following["IBM"], following["MSFT"]]
+    weekdays = frames["IBM"].assign(Date=pd.bdate_range(end="2024-05-10", periods=60))  # ends on a Friday
+    assert task.predict(weekdays)["dates"].tolist() == [["2024-05-13", "2024-05-14", "2024-05-15"]]
 
     result = shell("evaluate", run_dir, "--data", "both.csv", cwd=tmp_path)
     assert result.returncode == 0 and result.stderr == "", result.stderr

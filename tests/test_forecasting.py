@@ -553,6 +553,8 @@ def test_cli_predicts_from_a_file_that_ends_with_the_rows_to_forecast(global_run
                              "future_dates": series.seconds[-3:]})
     np.testing.assert_allclose(np.array(json.loads(out)["quantiles"]), expected["quantiles"],
                                rtol=1e-5)
+    assert json.loads(out)["series"] == ["north"]
+    assert json.loads(out)["dates"] == [north["day"].iloc[-3:].tolist()]  # the rows to forecast
     from_frame = Task.load(run_dir).predict(pd.read_csv(tmp_path / "north.csv"))  # as the file
     np.testing.assert_allclose(from_frame["quantiles"], expected["quantiles"], rtol=1e-5)
     zoned = pd.read_csv(tmp_path / "north.csv").assign(day=lambda f: f["day"] + "T00:00+09:00")

@@ -189,8 +189,13 @@ def step_label(dates, row):
     """
     if not np.issubdtype(np.asarray(dates).dtype, np.datetime64):
         return f"in row {row + 1}"
-    date = pd.Timestamp(dates[row])
-    return f"on {date.date() if date == date.normalize() else date}"
+    return f"on {date_text(dates[row])}"
+
+
+def date_text(date):
+    """A date as messages and outputs write it: `2001-01-06`, or `2001-01-07 12:30:00`."""
+    date = pd.Timestamp(date)
+    return str(date.date() if date == date.normalize() else date)
 
 
 def numbers(frame, columns, dates):

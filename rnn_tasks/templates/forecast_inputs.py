@@ -34,7 +34,7 @@ def serving_arrays(inputs, data, future_names):
     """
     if isinstance(inputs, pd.DataFrame):
         names = ["history", *future_names]
-        arrays = table_inputs(inputs, data, names, "predict: the data frame")
+        arrays, _ = table_inputs(inputs, data, names, "predict: the data frame")
         return [arrays[name] for name in names]
     if future_names and not isinstance(inputs, dict):
         named = ", ".join(f"{name!r}: ..." for name in future_names)
@@ -142,7 +142,7 @@ def as_seconds(dates):
 
 
 def file_inputs(path, data, names):
-    """The forecasts' inputs from one file (see `table_inputs`)."""
+    """The forecasts' inputs and labels from one file (see `table_inputs`)."""
     return table_inputs(read_table(path), data, names, path)
 
 
@@ -160,23 +160,49 @@ def table_inputs(frame, data, names, name):
         name: what errors call the table (its file, "the data frame").
 
     Returns:
-        `{name: array [series, ...]}`, the series in `forecast_data.table_series` order.
+        `(inputs, labels)`: `{name: array [series, ...]}`, the series in
+        `forecast_data.table_series` order, and what tells the forecasts apart:
+        `"series"` (the group names, with a group column) and `"dates"` (each
+        forecast's step dates, with a date column; see `step_dates`).
     """
     columns = [*data.target_columns, *data.feature_columns, *data.future_columns]
     frame = require_columns(frame, columns + ([data.date_column] if data.date_column else []), name)
-    rows = []
-    for group in forecast_data.table_series(frame, data):
-        rows.append(series_inputs(
-            frame if group is None else frame[text_cells(frame[data.group_column]) == group],
-            data, names, name if group is None else f"{name} (series {group!r})"))
-    return {key: np.stack([row[key] for row in rows]) for key in names}
+    groups = forecast_data.table_series(frame, data)
+    rows = [series_inputs(frame if group is None else
+                          frame[text_cells(frame[data.group_column]) == group],
+                          data, names, name if group is None else f"{name} (series {group!r})")
+            for group in groups]
+    labels = {"series": groups} if groups != [None] else {}
+    if data.date_column:
+        labels["dates"] = [dates for _, dates in rows]
+    return {key: np.stack([inputs[key] for inputs, _ in rows]) for key in names}, labels
+
+
+def step_dates(dates, window, horizon, ahead):
+    """The dates of a forecast's steps as text: those of the rows to forecast, else the
+    history's step (`pandas.infer_freq` of its last `window` dates: daily, business
+    days, hourly, month ends...) continued; `None` where the history is irregular.
+
+    Example:
+    >>> weekdays = pd.bdate_range("2024-05-02", "2024-05-10").to_numpy()  # Thursday to Friday
+    >>> step_dates(weekdays, 7, 2, 0)
+    ['2024-05-13', '2024-05-14']
+    """
+    if ahead:
+        return [forecast_data.date_text(date) for date in dates[-ahead:]]
+    history = pd.DatetimeIndex(dates[-window:])
+    step = pd.infer_freq(history) if len(history) >= 3 else None
+    if step is None:
+        return None
+    following = pd.date_range(history[-1], periods=horizon + 1, freq=step)[1:]
+    return [forecast_data.date_text(date) for date in following]
 
 
 def series_inputs(frame, data, names, name):
     """One forecast's inputs from the rows of one series (see `table_inputs`).
 
     Returns:
-        `{name: array}` without the batch axis.
+        `({name: array}` without the batch axis, its `step_dates` or `None`).
     """
     window, horizon = data.window, data.horizon
     ahead = horizon if len(names) > 1 else 0
@@ -199,4 +225,5 @@ def series_inputs(frame, data, names, name):
     if ahead:
         inputs["future"] = series.known[-ahead:].astype("float32")
         inputs["future_dates"] = series.seconds[-ahead:]
-    return {key: inputs[key] for key in names}
+    dates = step_dates(series.dates, window, horizon, ahead) if data.date_column else None
+    return {key: inputs[key] for key in names}, dates

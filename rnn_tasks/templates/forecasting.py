@@ -406,28 +406,32 @@ class ForecastingTask(Task):
         rows are the history; with known-future inputs, a series ends with the `horizon`
         rows to forecast (dates and future columns filled, value cells empty)."""
         names = ["history", *self.future_inputs()]
-        rows = [forecast_inputs.file_inputs(path, self.config.data, names) for path in paths]
+        rows = [forecast_inputs.file_inputs(path, self.config.data, names)[0] for path in paths]
         return {name: np.concatenate([row[name] for row in rows]) for name in names}
 
-    def row_names(self, paths):
-        """`{"series": [...]}` where a file has a group column (a file without one named
-        by its path), so the forecasts of a file of many series can be told apart."""
-        tables = [(path, forecast_data.table_series(read_table(path), self.config.data))
+    def row_labels(self, paths):
+        """`"series"` (where a file has a group column; a file without one is named by its
+        path) and `"dates"` (the forecast steps', with a date column): see
+        `forecast_inputs.table_inputs`."""
+        names = ["history", *self.future_inputs()]
+        tables = [(str(path), forecast_inputs.file_inputs(path, self.config.data, names)[1])
                   for path in paths]
-        if all(groups == [None] for _, groups in tables):
-            return {}
-        return {"series": [str(path) if group is None else group
-                           for path, groups in tables for group in groups]}
+        labels = {}
+        if any("series" in table for _, table in tables):
+            labels["series"] = [name for path, table in tables for name in table.get("series", [path])]
+        if self.config.data.date_column:
+            labels["dates"] = [dates for _, table in tables for dates in table["dates"]]
+        return labels
 
     def predict(self, inputs):
         """Raw inputs -> `{"forecast": ..., ["quantiles": ...]}` (see `Task.predict`); a
-        `pandas.DataFrame` with a group column is forecast once per series, named in
-        `"series"` (sorted), as `predict` files are."""
+        `pandas.DataFrame` is read as a `predict` file: one forecast per series (sorted,
+        named in `"series"` with a group column), with the steps' `"dates"`."""
         outputs = super().predict(inputs)
         if isinstance(inputs, pd.DataFrame):
-            names = forecast_data.table_series(inputs, self.config.data)
-            if names != [None]:
-                outputs = {"series": np.array(names, dtype=object), **outputs}
+            _, labels = forecast_inputs.table_inputs(
+                inputs, self.config.data, ["history", *self.future_inputs()], "predict: the data frame")
+            outputs = {**{k: np.array(v, dtype=object) for k, v in labels.items()}, **outputs}
         return outputs
 
 

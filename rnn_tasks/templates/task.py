@@ -262,8 +262,8 @@ class Task(abc.ABC):
     def inputs_from_files(self, paths):
         """CLI `predict` arguments -> `{input name: array}`."""
 
-    def row_names(self, paths):
-        """What CLI `predict` prints beside the outputs to name their rows: `{}` where
+    def row_labels(self, paths):
+        """What CLI `predict` prints beside the outputs to label their rows: `{}` where
         each argument is one row, in order."""
         return {}
 
