@@ -560,6 +560,8 @@ def test_cli_predicts_from_a_file_that_ends_with_the_rows_to_forecast(global_run
     zoned = pd.read_csv(tmp_path / "north.csv").assign(day=lambda f: f["day"] + "T00:00+09:00")
     from_zoned = Task.load(run_dir).predict(zoned)  # the offset dropped: the same calendar days
     np.testing.assert_allclose(from_zoned["quantiles"], expected["quantiles"], rtol=1e-5)
+    shuffled = task.predict(north.sample(frac=1.0, random_state=0))  # read in date order
+    np.testing.assert_allclose(shuffled["quantiles"], expected["quantiles"], rtol=1e-5)
     with pytest.raises(UserError, match="also reads 'future', 'future_dates'; pass a dict"):
         task.predict(series.values[-14:])
     with pytest.raises(UserError, match="^predict: the inputs lack 'future_dates' \\(this model reads "
@@ -568,7 +570,7 @@ def test_cli_predicts_from_a_file_that_ends_with_the_rows_to_forecast(global_run
     filled = frame[frame["store"] == "north"].sort_values("day").iloc[-20:]  # nothing to forecast
     filled.to_csv(tmp_path / "filled.csv", index=False)
     status, _, err = cli(capsys, "predict", run_dir, tmp_path / "filled.csv")
-    assert status == 2 and "the last 3 rows are the steps to forecast: leave their 'sales' cells " \
+    assert status == 2 and "the last 3 rows (by date) are the steps to forecast: leave their 'sales' cells " \
                            "empty and fill every row before them (0 rows have them empty)" in err
     repeated = north.copy()
     repeated.loc[repeated.index[-2], "day"] = repeated.loc[repeated.index[-3], "day"]

@@ -10,7 +10,7 @@ shape or values allowed and what it got.
 import numpy as np
 import pandas as pd
 
-from rnn_tasks.data.readers import read_table, require_columns, text_cells, wall_clock
+from rnn_tasks.data.readers import parse_dates, read_table, require_columns, text_cells, wall_clock
 from rnn_tasks.errors import UserError
 from rnn_tasks.inputs import named_input
 from rnn_tasks.templates import forecast_data
@@ -206,14 +206,19 @@ def series_inputs(frame, data, names, name):
     """
     window, horizon = data.window, data.horizon
     ahead = horizon if len(names) > 1 else 0
+    if data.date_column:  # in date order, as training reads a table
+        order = np.argsort(parse_dates(frame[data.date_column], data.date_format).to_numpy(),
+                           kind="stable")
+        frame = frame.iloc[order]
     if len(frame) < window + ahead:
         needs = f"the last {window}" + (f" plus {horizon} rows to forecast" if ahead else "")
         raise UserError(f"{name}: has {len(frame)} rows, the model needs {needs}")
     if ahead:  # the rows to forecast: exactly the last `horizon`, their values left empty
         empty = frame[data.target_columns].isna().all(axis=1).to_numpy()
         if not empty[-ahead:].all() or empty[:-ahead].any():
-            raise UserError(f"{name}: the last {horizon} rows are the steps to forecast: leave "
-                            f"their {', '.join(map(repr, data.target_columns))} cells empty and "
+            raise UserError(f"{name}: the last {horizon} rows (by date) are the steps to "
+                            f"forecast: leave their {', '.join(map(repr, data.target_columns))} "
+                            "cells empty and "
                             f"fill every row before them ({int(empty.sum())} rows have them empty)")
     series = forecast_data.read_series(frame, data, None, ahead)
     if series.dropped_duplicates:
