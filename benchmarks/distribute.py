@@ -17,6 +17,8 @@ import time
 import keras
 import tensorflow as tf
 
+from rnn_tasks.cli import positive_int
+
 RECIPES = ["price_forecasting", "sentiment", "translation_dates", "captioning"]
 
 
@@ -35,8 +37,11 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipes", nargs="+", default=RECIPES)
     parser.add_argument("--set", dest="overrides", action="append", default=[])
-    parser.add_argument("--batch-size", type=int, default=64, help="global batch size")
+    parser.add_argument("--batch-size", type=positive_int, default=64, help="global batch size")
     args = parser.parse_args()
+    if args.batch_size < 2:
+        parser.error(f"--batch-size is the global batch, split over two replicas; give 2 or more, "
+                     f"got {args.batch_size}")
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     from rnn_tasks.templates import Task

@@ -163,11 +163,18 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("export", help="a SavedModel version folder")
     args = parser.parse_args()
+    if not (Path(args.export) / "saved_model.pb").is_file():
+        parser.error(f"{args.export} is not a SavedModel version folder (it has no saved_model.pb); "
+                     "give one version of the export, e.g. exports/dates/1")
     signature = tf.saved_model.load(args.export).signatures["serving_default"]
-    if "text" in signature.structured_input_signature[1]:
+    outputs = signature.structured_outputs
+    if "translation" in outputs:
         print(json.dumps({"held_out_dates": held_out_dates(signature)}, ensure_ascii=False))
-    else:
+    elif "caption" in outputs:
         print(json.dumps({"hand_drawn_scenes": hand_drawn_scenes(signature)}))
+    else:
+        parser.error(f"{args.export} is not a translation or captioning export (its outputs: "
+                     f"{', '.join(sorted(outputs))}); give a translation_dates or captioning export")
 
 
 if __name__ == "__main__":

@@ -73,6 +73,7 @@ import numpy as np
 from keras import ops
 
 from rnn_tasks import layers as ln
+from rnn_tasks.cli import positive_int
 from rnn_tasks.layers.norm import centered_norm, layer_norm
 
 SHAPES = {  # name: (batch, time, features, units)
@@ -607,9 +608,9 @@ def main():
                         help="default: every kind whose layer rnn_tasks.layers has")
     parser.add_argument("--policies", nargs="+", default=["float32"], choices=POLICIES,
                         help="dtype policies, one row each (default: float32)")
-    parser.add_argument("--steps", type=int, default=None,
+    parser.add_argument("--steps", type=positive_int, default=None,
                         help="steps per round (default: 10, 2 at the large shape)")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=positive_int, default=3)
     parser.add_argument("--jit-compile", default="auto", choices=["auto", "true", "false"])
     parser.add_argument("--max-batch", nargs="*", choices=POLICIES, default=None,
                         metavar="POLICY",

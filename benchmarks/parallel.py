@@ -36,6 +36,7 @@ import numpy as np
 
 from keras import ops
 
+from rnn_tasks.cli import positive_int
 from rnn_tasks.layers import (
     LayerNormGRU,
     LayerNormLSTM,
@@ -111,13 +112,13 @@ def measure(length, args):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--lengths", type=int, nargs="+", default=[100, 1000, 10000])
+    parser.add_argument("--lengths", type=positive_int, nargs="+", default=[100, 1000, 10000])
     parser.add_argument("--kinds", nargs="+", choices=list(LAYERS), default=DEFAULT_KINDS)
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--features", type=int, default=64)
-    parser.add_argument("--units", type=int, default=128)
-    parser.add_argument("--steps", type=int, default=5)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--batch", type=positive_int, default=32)
+    parser.add_argument("--features", type=positive_int, default=64)
+    parser.add_argument("--units", type=positive_int, default=128)
+    parser.add_argument("--steps", type=positive_int, default=5)
+    parser.add_argument("--rounds", type=positive_int, default=3)
     parser.add_argument("--loop-budget", type=float, default=2.0,
                         help="seconds per step above which a model is timed one step per round")
     args = parser.parse_args()

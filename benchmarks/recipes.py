@@ -34,6 +34,7 @@ import time
 import keras
 import tensorflow as tf
 
+from rnn_tasks.cli import positive_int
 from rnn_tasks.templates import Task
 from rnn_tasks.templates.training import xla_setting
 
@@ -98,9 +99,9 @@ def benchmark(recipe, epochs, rounds, overrides):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipes", nargs="+", default=RECIPES)
-    parser.add_argument("--epochs", type=int, default=3,
+    parser.add_argument("--epochs", type=positive_int, default=3,
                         help="epochs per run (default: 3; the first two are the warm-up)")
-    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--rounds", type=positive_int, default=1)
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         help="section.key=value for every run")
     args = parser.parse_args()

@@ -33,6 +33,7 @@ import numpy as np
 import tensorflow as tf
 
 from held_out import hand_drawn_scenes, held_out_dates
+from rnn_tasks.cli import positive_int
 from rnn_tasks.layers import BagOfNgrams
 from rnn_tasks.metrics import classification_metrics, text_metrics
 from rnn_tasks.templates import Task
@@ -174,7 +175,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipes", nargs="+", default=RECIPES)
     parser.add_argument("--set", dest="overrides", action="append", default=[])
-    parser.add_argument("--repeats", type=int, default=50)
+    parser.add_argument("--repeats", type=positive_int, default=50)
     args = parser.parse_args()
     for recipe in args.recipes:
         print(json.dumps(benchmark(recipe, args.overrides, args.repeats)), flush=True)

@@ -25,6 +25,8 @@ from rnn_tasks.recipes import (apply_overrides, as_overrides, load_recipe, read_
 from rnn_tasks.schemas import resolve_recipe
 
 RECIPE_FILE, MODEL_FILE, LOCK_FILE = "recipe.toml", "model.keras", ".lock"
+LARGEST_VERSION = 2**63 - 1  # TF Serving's model versions are int64
+CLUSTER_JOBS = ("worker", "chief")  # the TF_CONFIG tasks MultiWorkerMirroredStrategy runs
 # Keys older run directories may hold that their template no longer reads.
 RETIRED = {"translation": [("train", "loss")], "captioning": [("train", "loss")]}
 # Keys `evaluate --set` may change: what data is read and how it is decoded. The
@@ -67,10 +69,15 @@ def check_resume_overrides(overrides, recipe):
                             "(train into a new --run-dir to change the rest)")
 
 
-def check_cluster(recipe):
-    """`train.strategy = "multi_worker"` needs a `TF_CONFIG` with a cluster and this task."""
+def check_cluster(recipe, resume=False):
+    """`train.strategy = "multi_worker"` needs a `TF_CONFIG` whose cluster lists `host:port`
+    addresses of 'worker' (and 'chief') tasks, this task among them; such a run cannot
+    be resumed (Keras's backups would need a file system every worker shares)."""
     if recipe["train"]["strategy"] != "multi_worker":
         return
+    if resume:
+        raise UserError("--resume: multi-worker runs (train.strategy = 'multi_worker') cannot be "
+                        "resumed; start a new run in a new --run-dir")
     try:
         config = json.loads(os.environ.get("TF_CONFIG") or "null")
     except ValueError as error:
@@ -81,14 +88,33 @@ def check_cluster(recipe):
                         "\"task\", e.g. {\"cluster\": {\"worker\": [\"host1:2222\", "
                         "\"host2:2222\"]}, \"task\": {\"type\": \"worker\", \"index\": 0}}")
     task = config["task"]
-    members = config["cluster"].get(task.get("type"))
+    jobs = [("task type", task.get("type"))] + [("cluster job", job) for job in config["cluster"]]
+    for kind, job in jobs:
+        if job not in CLUSTER_JOBS:
+            raise UserError(f"TF_CONFIG: {kind} {job!r} is not one MultiWorkerMirroredStrategy "
+                            "runs ('worker' tasks, and at most one 'chief'); make every task a "
+                            "'worker'")
+    for job, members in config["cluster"].items():
+        for address in members if isinstance(members, list) else []:
+            if not _is_address(address):
+                raise UserError(f"TF_CONFIG: cluster address {address!r} (a {job!r} task) must be "
+                                "a string host:port, e.g. \"host1:2222\"")
+    members = config["cluster"].get(task["type"])
     index = task.get("index")
     if not isinstance(members, list) or isinstance(index, bool) or not isinstance(index, int) \
             or not 0 <= index < len(members):
         count = len(members) if isinstance(members, list) else 0
         listed = f"indexes 0 to {count - 1}" if count else "none"
-        raise UserError(f"TF_CONFIG: task {task.get('type')!r} index {index!r} is not in the cluster "
-                        f"(its {task.get('type')!r} tasks: {listed})")
+        raise UserError(f"TF_CONFIG: task {task['type']!r} index {index!r} is not in the cluster "
+                        f"(its {task['type']!r} tasks: {listed})")
+
+
+def _is_address(address):
+    """Whether `address` is `host:port`, as TF_CONFIG's cluster lists its tasks."""
+    if not isinstance(address, str):
+        return False
+    host, _, port = address.rpartition(":")
+    return bool(host) and port.isdigit() and 0 < int(port) < 65536
 
 
 def check_data(recipe):
@@ -272,12 +298,25 @@ def next_version(base_dir):
     return max(versions, default=0) + 1
 
 
+def automatic_version(base_dir):
+    """`next_version(base_dir)`, the version an export takes without `--version`; refused
+    past TF Serving's largest version (int64)."""
+    version = next_version(base_dir)
+    if version > LARGEST_VERSION:
+        raise UserError(f"the highest version in {base_dir}, {version - 1}, already reaches the "
+                        "largest TF Serving allows (2**63 - 1); pass --version with a free, lower "
+                        "number, or export to another base folder")
+    return version
+
+
 def check_export_options(to, version, models_config, name, serving_base):
     """`export`'s options, all checked before anything is written."""
     if not to:
         raise UserError("--to must not be empty (the model base folder, e.g. exports/prices)")
     check_writable(to, "--to")
-    if version is not None and (Path(to) / str(version)).exists():
+    if version is None:
+        automatic_version(to)
+    elif (Path(to) / str(version)).exists():
         raise UserError(f"{Path(to) / str(version)} already exists; versions are never overwritten "
                         f"(next free: {next_version(to)})")
     if not models_config:

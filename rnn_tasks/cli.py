@@ -281,7 +281,7 @@ def run_train(args):
     if not multi_worker:  # workers share one --run-dir that only the chief writes
         checks.check_training_run_dir(run_dir, args.resume)
     checks.check_data(recipe)
-    checks.check_cluster(recipe)
+    checks.check_cluster(recipe, args.resume)
     task = templates(args).from_recipe(source, args.overrides)
     task.strategy  # a multi-worker strategy must exist before any other TensorFlow work
     if not task.is_chief:

@@ -67,6 +67,34 @@ def test_distribute_benchmark_trains_on_one_device_and_on_two_logical_cpus(price
         row["mirrored"]["ms_per_step"] / row["auto"]["ms_per_step"], abs=0.01)
 
 
+@pytest.mark.parametrize("script, args, message", [
+    ("layers", ["--rounds", "0"], "argument --rounds: expected a positive integer"),
+    ("parallel", ["--lengths", "100", "0"], "argument --lengths: expected a positive integer"),
+])
+def test_benchmarks_refuse_counts_below_one(monkeypatch, capsys, script, args, message):
+    monkeypatch.setattr(sys, "argv", [f"{script}.py", *args])
+    with pytest.raises(SystemExit) as exit:
+        load(script).main()
+    assert exit.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_held_out_refuses_what_is_not_a_dates_or_captioning_export(monkeypatch, capsys, tmp_path):
+    import tensorflow as tf
+
+    held_out = load("held_out")
+    classify = tf.function(lambda text: {"label": tf.strings.length(text)},
+                           input_signature=[tf.TensorSpec([None], tf.string)])
+    tf.saved_model.save(tf.Module(), str(tmp_path / "labels" / "1"),
+                        signatures={"serving_default": classify})
+    for export, message in [(tmp_path / "labels", "labels is not a SavedModel version folder"),
+                            (tmp_path / "labels" / "1", "1 is not a translation or captioning "
+                                                        "export (its outputs: label)")]:
+        monkeypatch.setattr(sys, "argv", ["held_out.py", str(export)])
+        with pytest.raises(SystemExit) as exit:
+            held_out.main()
+        assert exit.value.code == 2 and message in capsys.readouterr().err
+
+
 def test_kinds_are_those_whose_layer_exists():
     kinds = layer_benchmark.available_kinds()
     assert {"lstm", "gru", "simple_rnn"} <= set(kinds)

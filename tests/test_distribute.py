@@ -1,6 +1,7 @@
 """Scale-out: MirroredStrategy on two logical CPUs for every template, a two-process
 MultiWorkerMirroredStrategy run over loopback, and JAX DataParallel; each agrees
-with one device."""
+with one device. Also what a cluster refuses, and the TF Serving side: a models
+config that keeps each model's own settings, and version numbers at their end."""
 
 import json
 import os
@@ -12,6 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from rnn_tasks import checks
+from rnn_tasks.errors import UserError
+from rnn_tasks.templates.distribute import make_strategy
+from tests.helpers import cli, shell
 from tests.test_forecasting import write_prices
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,3 +88,112 @@ def test_jax_data_parallel_trains_the_layers_and_the_forecaster():
     for name, runs in results.items():
         assert runs["devices"] == 2, name
         np.testing.assert_allclose(runs["parallel"], runs["single"], rtol=1e-3, err_msg=name)
+
+
+def test_mirrored_on_one_device_says_it_trains_one_replica(capsys):
+    strategy = make_strategy("mirrored")
+    err = capsys.readouterr().err
+    if strategy.num_replicas_in_sync > 1:  # several GPUs
+        assert err == ""
+    else:
+        assert err.count("\n") == 1 and err.startswith("notice: train.strategy = 'mirrored' found "
+                                                       "one device")
+        assert "tf.config.set_logical_device_configuration" in err
+
+
+def cluster(addresses, task_type="worker", index=0):
+    return {"cluster": {"worker": addresses}, "task": {"type": task_type, "index": index}}
+
+
+MULTI_WORKER = {"train": {"strategy": "multi_worker"}}
+
+
+@pytest.mark.parametrize("config, message", [
+    (cluster(["localhost"]), "TF_CONFIG: cluster address 'localhost' (a 'worker' task) must be a "
+                             "string host:port"),
+    (cluster([2222]), "TF_CONFIG: cluster address 2222 (a 'worker' task) must be a string host:port"),
+    (cluster(["localhost:99999"]), "TF_CONFIG: cluster address 'localhost:99999'"),
+    ({"cluster": {"ps": ["localhost:2223"], "worker": ["localhost:2224"]},
+      "task": {"type": "ps", "index": 0}}, "TF_CONFIG: task type 'ps' is not one "
+                                           "MultiWorkerMirroredStrategy runs"),
+    ({"cluster": {"ps": ["localhost:2223"], "worker": ["localhost:2224"]},
+      "task": {"type": "worker", "index": 0}}, "TF_CONFIG: cluster job 'ps' is not one "
+                                               "MultiWorkerMirroredStrategy runs"),
+])
+def test_a_cluster_multi_worker_training_cannot_use_is_refused(monkeypatch, config, message):
+    monkeypatch.setenv("TF_CONFIG", json.dumps(config))
+    with pytest.raises(UserError) as error:
+        checks.check_cluster(MULTI_WORKER)
+    assert str(error.value).startswith(message)
+
+
+def test_a_cluster_of_workers_and_a_chief_passes(monkeypatch):
+    monkeypatch.setenv("TF_CONFIG", json.dumps({
+        "cluster": {"chief": ["host0:2222"], "worker": ["host1:2222", "[::1]:2222"]},
+        "task": {"type": "worker", "index": 1}}))
+    checks.check_cluster(MULTI_WORKER)
+
+
+def test_resuming_a_multi_worker_run_is_refused_on_every_worker(monkeypatch):
+    for index in (0, 1):  # before TF_CONFIG is read: the chief and the others alike
+        monkeypatch.setenv("TF_CONFIG", json.dumps(cluster(["host1:2222", "host2:2222"], index=index)))
+        with pytest.raises(UserError, match=r"^--resume: multi-worker runs \(train.strategy = "
+                                            r"'multi_worker'\) cannot be resumed; start a new run"):
+            checks.check_cluster(MULTI_WORKER, resume=True)
+
+
+def test_a_worker_port_in_use_is_one_line(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{taken.getsockname()[1]}"
+        result = shell("train", "price_forecasting", "--run-dir", "r", "--set", "train.strategy=multi_worker",
+                       cwd=tmp_path, env={**os.environ, "TF_CONFIG": json.dumps(cluster([address]))})
+    assert result.returncode == 2 and result.stderr.splitlines() == [
+        f"rnn-tasks train: error: TF_CONFIG: this task's address {address} is in use (another "
+        "process holds its port); stop that process or give this task a free port"]
+    assert not (tmp_path / "r").exists()
+
+
+# The README's example: one model serving two versions under labels.
+DATES_ENTRY = """config { name: "dates" base_path: "/models/dates" model_platform: "tensorflow"
+  model_version_policy { specific { versions: 1 versions: 2 } }
+  version_labels { key: "stable" value: 1 } version_labels { key: "canary" value: 2 } }"""
+
+
+def test_export_to_a_models_config_keeps_the_entrys_version_policy_and_labels(tmp_path):
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
+
+    from rnn_tasks.export.saved_model import update_models_config
+
+    path = tmp_path / "models.config"
+    path.write_text('model_config_list {\n  config { name: "prices" base_path: "/models/prices" '
+                    f'model_platform: "tensorflow" }}\n  {DATES_ENTRY}\n}}\n')
+
+    def entries():
+        parsed = text_format.Parse(path.read_text(), model_server_config_pb2.ModelServerConfig())
+        return parsed.model_config_list.config
+
+    expected = entries()[1]
+    expected.base_path = "/srv/dates"
+    update_models_config(path, "dates", tmp_path / "dates", "/srv/dates")
+    update_models_config(path, "new", tmp_path / "new", "/srv/new")
+    prices, dates, new = entries()
+    assert dates == expected  # every field but base_path as it was
+    assert list(dates.model_version_policy.specific.versions) == [1, 2]
+    assert dict(dates.version_labels) == {"stable": 1, "canary": 2}
+    assert (prices.name, prices.base_path) == ("prices", "/models/prices")
+    assert (new.name, new.base_path, new.model_platform) == ("new", "/srv/new", "tensorflow")
+
+
+def test_export_past_the_largest_version_says_so_without_naming_version(tmp_path, capsys):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "recipe.toml").write_text("")
+    (tmp_path / "run" / "model.keras").write_text("")  # refused before it is read
+    (tmp_path / "dates" / str(2**63 - 1)).mkdir(parents=True)  # TF Serving's largest
+    status, out, err = cli(capsys, "export", tmp_path / "run", "--to", tmp_path / "dates")
+    assert status == 2 and out == ""
+    assert err.splitlines() == [
+        f"rnn-tasks export: error: the highest version in {tmp_path / 'dates'}, {2**63 - 1}, "
+        "already reaches the largest TF Serving allows (2**63 - 1); pass --version with a free, "
+        "lower number, or export to another base folder"]

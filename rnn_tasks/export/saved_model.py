@@ -18,7 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from rnn_tasks.checks import check_writable, next_version
+from rnn_tasks.checks import LARGEST_VERSION, automatic_version, check_writable, next_version
 from rnn_tasks.errors import UserError, path_argument
 from rnn_tasks.recipes import write_recipe
 
@@ -35,8 +35,8 @@ def export_task(task, base_dir, version=None):
     Args:
         task: a `Task` with a model.
         base_dir: the model base path TF Serving watches.
-        version: integer version; default `next_version(base_dir)`. An
-            existing version is never overwritten.
+        version: integer version; default `automatic_version(base_dir)`, one
+            more than the largest there. An existing version is never overwritten.
 
     Returns:
         `pathlib.Path` of the version folder.
@@ -46,8 +46,8 @@ def export_task(task, base_dir, version=None):
     check_writable(base, "export:")
     if version is not None and (isinstance(version, bool) or not isinstance(version, (int, np.integer))):
         raise UserError(f"export: version must be an integer, got {version!r}")
-    chosen = next_version(base) if version is None else int(version)
-    if not 1 <= chosen < 2**63:  # TF Serving's versions are int64
+    chosen = automatic_version(base) if version is None else int(version)
+    if not 1 <= chosen <= LARGEST_VERSION:
         raise UserError(f"export: --version must be a positive integer below 2**63, got {chosen}")
     target = base / str(chosen)
     if target.exists():
@@ -84,7 +84,7 @@ def _move_into_place(staging, base, target, any_version):
             if not any_version:
                 raise UserError(f"export: {target} was written by another export meanwhile; "
                                 f"versions are never overwritten (next free: {next_version(base)})") from None
-            target = base / str(next_version(base))
+            target = base / str(automatic_version(base))
 
 
 def readable_by_all(folder):
@@ -204,7 +204,12 @@ def read_models_config(path):
 
 
 def update_models_config(config_path, name, base_dir, serving_base=None):
-    """Adds or replaces model `name` in a TF Serving `--model_config_file`.
+    """Adds model `name` to a TF Serving `--model_config_file`, or points its entry
+    at `base_dir`.
+
+    An entry already there keeps its other fields (`model_version_policy`,
+    `version_labels`, ...): only `base_path` changes, and `model_platform` is set
+    when it is empty.
 
     Args:
         config_path: the text-format `ModelServerConfig` file (created if missing;
@@ -230,11 +235,11 @@ def update_models_config(config_path, name, base_dir, serving_base=None):
     path = Path(config_path)
     config = read_models_config(path)
     models = config.model_config_list.config
-    kept = [m for m in models if m.name != name]
-    del models[:]
-    models.extend(kept)
-    entry = models.add(name=name, base_path=str(serving_base or Path(base_dir).resolve()),
-                       model_platform="tensorflow")
+    entry = next((m for m in models if m.name == name), None)
+    if entry is None:
+        entry = models.add(name=name)
+    entry.base_path = str(serving_base or Path(base_dir).resolve())
+    entry.model_platform = entry.model_platform or "tensorflow"
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.partial")
     partial.write_text(text_format.MessageToString(config))

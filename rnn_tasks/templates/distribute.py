@@ -2,6 +2,7 @@
 scoped workaround for Keras 3 `fit` under mirrored strategies."""
 
 import contextlib
+import sys
 
 from rnn_tasks.errors import UserError
 
@@ -12,8 +13,9 @@ def make_strategy(kind):
     Args:
         kind: `auto` (MirroredStrategy over the GPUs when there are several,
             else the default), `mirrored` (all GPUs, or all logical CPUs
-            without GPUs), `multi_worker` (MultiWorkerMirroredStrategy from
-            `TF_CONFIG`), `tpu` (TPUStrategy; needs a TPU, not tested here).
+            without GPUs; a `notice:` on stderr when that is one device),
+            `multi_worker` (MultiWorkerMirroredStrategy from `TF_CONFIG`),
+            `tpu` (TPUStrategy; needs a TPU, not tested here).
 
     Returns:
         A `tf.distribute.Strategy`.
@@ -21,7 +23,7 @@ def make_strategy(kind):
     import tensorflow as tf
 
     if kind == "multi_worker":  # first: listing devices would start TensorFlow's runtime
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        return _multi_worker_strategy()
     if kind == "tpu":
         try:
             resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
@@ -32,14 +34,37 @@ def make_strategy(kind):
         tf.tpu.experimental.initialize_tpu_system(resolver)
         return tf.distribute.TPUStrategy(resolver)
     gpus = tf.config.list_logical_devices("GPU")
-    if kind == "mirrored" and not gpus:
+    if kind == "mirrored":
+        devices = gpus or tf.config.list_logical_devices("CPU")
+        if len(devices) == 1:
+            print(f"notice: train.strategy = 'mirrored' found one device ({devices[0].name}), "
+                  "so it trains on one replica; for more, use several GPUs, or split the CPU into "
+                  "logical devices with tf.config.set_logical_device_configuration in Python "
+                  "before the first TensorFlow op (as benchmarks/distribute.py does)",
+                  file=sys.stderr, flush=True)
         # Logical CPUs: reduce on one device, which also takes the sparse
         # (IndexedSlices) gradients of embeddings that differ per replica.
-        devices = [d.name for d in tf.config.list_logical_devices("CPU")]
-        return tf.distribute.MirroredStrategy(devices, cross_device_ops=tf.distribute.ReductionToOneDevice())
-    if kind == "mirrored" or len(gpus) > 1:
+        reduction = None if gpus else tf.distribute.ReductionToOneDevice()
+        return tf.distribute.MirroredStrategy([d.name for d in devices], cross_device_ops=reduction)
+    if len(gpus) > 1:
         return tf.distribute.MirroredStrategy([d.name for d in gpus])
     return tf.distribute.get_strategy()
+
+
+def _multi_worker_strategy():
+    """`MultiWorkerMirroredStrategy` from `TF_CONFIG`; a port already taken is bad input."""
+    import tensorflow as tf
+
+    try:
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    except tf.errors.UnknownError as error:
+        if "Could not start gRPC server" not in str(error):
+            raise
+        resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
+        address = resolver.cluster_spec().task_address(resolver.task_type, resolver.task_id)
+        raise UserError(f"TF_CONFIG: this task's address {address} is in use (another "
+                        "process holds its port); stop that process or give this task a free "
+                        "port") from None
 
 
 def is_chief(strategy):
