@@ -12,6 +12,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -32,18 +33,18 @@ def main(argv=None):
     so does Ctrl-C (exit 130), even while the libraries are still loading.
     """
     previous = signal.signal(signal.SIGINT, _interrupt)
-    previous_alarm = signal.signal(ALARM, _raise_swallowed) if ALARM else None
     previous_hook, sys.unraisablehook = sys.unraisablehook, _unraisable
     try:
         return _main(argv)
     except KeyboardInterrupt:
         print("rnn-tasks: interrupted", file=sys.stderr)
         return 130
+    except Terminated:  # raised while `_main` was already ending (its `except` blocks)
+        print("rnn-tasks: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
     finally:
-        _forget_swallowed()
+        _cancel_resends()
         signal.signal(signal.SIGINT, previous)
-        if ALARM:
-            signal.signal(ALARM, previous_alarm)
         sys.unraisablehook = previous_hook
         INTERRUPTS.clear()
 
@@ -58,31 +59,37 @@ def _interrupt(signum, frame):
 
 def _unraisable(unraisable):
     """Python's hook for exceptions it can only print (a signal that lands in a weakref
-    or `__del__` callback). Our signals' are not printed: an alarm raises them again
-    10 ms later, where the program is, so the command stops instead of running to its
-    end (and if it ends first, `INTERRUPTS` and `TERMINATIONS` still report them)."""
+    or `__del__` callback). Our signals' are not printed: a timer thread sends the
+    signal again 10 ms later, when its handler raises where the program is, so the
+    command stops instead of running to its end (and if it ends first,
+    `INTERRUPTS` and `TERMINATIONS` still report them)."""
     if isinstance(unraisable.exc_value, (KeyboardInterrupt, Terminated)):
-        SWALLOWED.append(type(unraisable.exc_value))
-        if ALARM:
-            signal.setitimer(signal.ITIMER_REAL, 0.01)
+        signum = signal.SIGINT if isinstance(unraisable.exc_value, KeyboardInterrupt) else signal.SIGTERM
+        timer = threading.Timer(0.01, _resend, (signum,))
+        timer.daemon = True
+        with RESENDING:
+            RESENDS.append(timer)
+        timer.start()
     else:
         sys.__unraisablehook__(unraisable)
 
 
-SWALLOWED = []  # signal exceptions Python could only print, for the alarm to raise again
-ALARM = getattr(signal, "SIGALRM", None)  # POSIX; elsewhere they end the command when it returns
+RESENDS = []  # timers sending a swallowed signal again, until the command ends
+RESENDING = threading.Lock()
 
 
-def _raise_swallowed(signum, frame):
-    if SWALLOWED:
-        raise SWALLOWED.pop()()
+def _resend(signum):
+    with RESENDING:  # sent before `_cancel_resends` returns, while our handlers are installed
+        if RESENDS:
+            signal.raise_signal(signum)
 
 
-def _forget_swallowed():
-    """Cancels the alarm; one already delivered then finds nothing to raise."""
-    SWALLOWED.clear()
-    if ALARM:
-        signal.setitimer(signal.ITIMER_REAL, 0)
+def _cancel_resends():
+    """Stops the timers: none sends a signal once this returns (the handlers go next)."""
+    with RESENDING:
+        for timer in RESENDS:
+            timer.cancel()
+        RESENDS.clear()
 
 
 def check_interrupted():
@@ -120,7 +127,7 @@ def _main(argv):
             return _terminated(args.command)
         return _failed(args.command, error)
     finally:
-        _forget_swallowed()
+        _cancel_resends()
         signal.signal(signal.SIGTERM, previous)
         TERMINATIONS.clear()
 
