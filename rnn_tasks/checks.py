@@ -95,7 +95,10 @@ def check_cluster(recipe, resume=False):
                             "runs ('worker' tasks, and at most one 'chief'); make every task a "
                             "'worker'")
     for job, members in config["cluster"].items():
-        for address in members if isinstance(members, list) else []:
+        if not isinstance(members, list) or (job == "chief" and len(members) != 1):
+            raise UserError(f"TF_CONFIG: the cluster's {job!r} tasks must be a list of host:port "
+                            f"addresses{' (one chief)' if job == 'chief' else ''}, got {members!r}")
+        for address in members:
             if not _is_address(address):
                 raise UserError(f"TF_CONFIG: cluster address {address!r} (a {job!r} task) must be "
                                 "a string host:port, e.g. \"host1:2222\"")
@@ -114,7 +117,7 @@ def _is_address(address):
     if not isinstance(address, str):
         return False
     host, _, port = address.rpartition(":")
-    return bool(host) and port.isdigit() and 0 < int(port) < 65536
+    return bool(host) and port.isascii() and port.isdigit() and 0 < int(port) < 65536
 
 
 def check_data(recipe):

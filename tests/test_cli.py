@@ -7,7 +7,9 @@ import subprocess
 
 import numpy as np
 import pandas as pd
+import pytest
 
+from rnn_tasks.errors import UserError
 from tests.helpers import RNN_TASKS, shell
 from tests.test_forecasting import write_prices
 from tests.test_sentiment import write_reviews
@@ -80,6 +82,11 @@ def test_forecasting_predicts_and_evaluates_every_series_of_a_file(forecasting_r
     from_frame = task.predict(pd.concat(frames.values()))
     assert from_frame["series"].tolist() == ["IBM", "MSFT"]
     assert from_frame["dates"].tolist() == [following["IBM"], following["MSFT"]]
+    unnamed = frames["IBM"].copy()
+    unnamed.loc[59, "Ticker"] = None  # the last row's series: not the one before's
+    with pytest.raises(UserError, match="^data: column 'Ticker' \\(data.group_column\\) has 1 empty "
+                                        "cell\\(s\\), first in row 60; name the series of every row"):
+        task.predict(unnamed)
     weekdays = frames["IBM"].assign(Date=pd.bdate_range(end="2024-05-10", periods=60))  # ends on a Friday
     assert task.predict(weekdays)["dates"].tolist() == [["2024-05-13", "2024-05-14", "2024-05-15"]]
 

@@ -113,6 +113,11 @@ MULTI_WORKER = {"train": {"strategy": "multi_worker"}}
                              "string host:port"),
     (cluster([2222]), "TF_CONFIG: cluster address 2222 (a 'worker' task) must be a string host:port"),
     (cluster(["localhost:99999"]), "TF_CONFIG: cluster address 'localhost:99999'"),
+    (cluster(["localhost:2\u00b2"]), "TF_CONFIG: cluster address 'localhost:2\u00b2'"),  # not ASCII digits
+    ({"cluster": {"chief": ["a:1", "b:2"], "worker": ["c:3"]}, "task": {"type": "worker", "index": 0}},
+     "TF_CONFIG: the cluster's 'chief' tasks must be a list of host:port addresses (one chief)"),
+    ({"cluster": {"worker": "a:1"}, "task": {"type": "worker", "index": 0}},
+     "TF_CONFIG: the cluster's 'worker' tasks must be a list of host:port addresses, got 'a:1'"),
     ({"cluster": {"ps": ["localhost:2223"], "worker": ["localhost:2224"]},
       "task": {"type": "ps", "index": 0}}, "TF_CONFIG: task type 'ps' is not one "
                                            "MultiWorkerMirroredStrategy runs"),

@@ -114,7 +114,13 @@ def table_series(frame, data):
     column = data.group_column
     if not column or column not in frame.columns:
         return [None]
-    return sorted(set(text_cells(frame[column].dropna())))
+    names = text_cells(frame[column])
+    blank = (names.str.strip() == "").to_numpy()
+    if blank.any():
+        raise UserError(f"data: column {column!r} (data.group_column) has {int(blank.sum())} empty "
+                        f"cell(s), first in row {int(np.argmax(blank)) + 1}; name the series of "
+                        "every row, or drop the column for a table of one series")
+    return sorted(set(names))
 
 
 def read_series(frame, data, name=None, ahead=0):
