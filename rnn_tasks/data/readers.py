@@ -85,10 +85,13 @@ def read_table(path, required_columns=()):
         if kind in (".jsonl", ".json"):  # JSON lines, or one JSON array of records
             frame = pd.read_json(path, lines=kind == ".jsonl", encoding="utf-8-sig")
         else:  # utf-8-sig: a byte-order mark (Excel's "CSV UTF-8") is not part of the header
-            # TSV has no quoting (IANA text/tab-separated-values): a `"` in a cell is text,
-            # where CSV's quoting would join every line up to the next one into one cell.
-            options = {"sep": "\t", "quoting": csv.QUOTE_NONE} if kind == ".tsv" else {"sep": ","}
+            options = {"sep": "\t" if kind == ".tsv" else ","}
             frame = pd.read_csv(path, encoding="utf-8-sig", **options)
+            if kind == ".tsv" and has_tab_in_a_cell(frame):
+                # A stray `"` in an unquoted TSV (IANA TSV has no quoting: `6" tall`) made
+                # CSV quoting join every line up to the next `"` into one cell: quotes are text.
+                options["quoting"] = csv.QUOTE_NONE
+                frame = pd.read_csv(path, encoding="utf-8-sig", **options)
             header = pd.read_csv(path, encoding="utf-8-sig", header=None, nrows=1, **options)
             names = [str(name) for name in header.iloc[0] if pd.notna(name)] if len(header) else []
             repeated = sorted({name for name in names if names.count(name) > 1})
@@ -104,6 +107,17 @@ def read_table(path, required_columns=()):
     if frame.empty:
         raise UserError(f"{path} has no data rows")
     return require_columns(frame, required_columns, path)
+
+
+def has_tab_in_a_cell(frame):
+    """Whether a text cell holds a tab: in a TSV, only quoting that spans lines puts one there.
+
+    Example:
+    >>> has_tab_in_a_cell(pd.DataFrame({"text": ["a", "b\\tc"]}))
+    True
+    """
+    return any(frame[column].astype(str).str.contains("\t", regex=False).any()
+               for column in frame.columns if not pd.api.types.is_numeric_dtype(frame[column]))
 
 
 def listed(columns):
