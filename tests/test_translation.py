@@ -196,6 +196,9 @@ def test_joiners_rebuild_any_singly_spaced_text(words):
     ("hello\t\n", ":1: expected source<TAB>target with both sides non-empty"),
     ("hello\thola\n   \t   \n", ":2: expected source<TAB>target with both sides non-empty"),
     ("\n\n", "has no sentence pairs"),
+    ("".join(f"Hi {i}.\tHola {i}.\n" for i in range(8)) + "Bye.\tAdiós.\t\n"  # a trailing tab: fine
+     + "Tab\there.\tAquí.\n", ":10: 1 line\\(s\\) \\(10\\) have more tab-separated fields than the other "
+     "lines' 2"),
     ("".join(f"Hi {i}.\tHola {i}.\tCC-BY\n" for i in range(8)) + "Tab\there.\tAquí.\tCC-BY\n",
      ":9: 1 line\\(s\\) \\(9\\) have more tab-separated fields than the other lines' 3; a tab "
      "inside a sentence\\? Remove it"),

@@ -86,7 +86,7 @@ def read_pairs(path):
             raise UserError(f"{path}:{number}: expected source<TAB>target with both sides "
                             f"non-empty, got {line[:60]!r}")
         pairs.append((fields[0].strip(), fields[1].strip()))
-        widths.setdefault(len(fields), []).append(number)
+        widths.setdefault(len(line.rstrip("\t").split("\t")), []).append(number)  # "a\tb\t": 2
     if not pairs:
         raise UserError(f"{path} has no sentence pairs")
     # A tab inside a sentence shifts the target into the next field (a line without
