@@ -350,6 +350,19 @@ def global_run(stores, tmp_path_factory):
     return task, run_dir, metrics
 
 
+def test_the_models_decoding_turns_the_training_targets_back_into_the_future(global_run):
+    """Training targets (window units, standardized) and the saved model's `DecodeForecast`
+    are one encoding: decoding the targets gives each window's raw future values."""
+    from rnn_tasks.preprocessing.scaling import DecodeForecast
+
+    task, _, _ = global_run
+    windows = task.data.windows["train"]
+    _, targets = task.training_data("train")
+    decode = next(layer for layer in task.model.layers if isinstance(layer, DecodeForecast))
+    decoded = decode([windows.history.astype("float32"), targets])
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(decoded), windows.future, rtol=1e-4)
+
+
 def test_series_of_any_scale_share_one_model_on_their_own_scales(tmp_path):
     """Differences are read in each window's unit: a store 1000 times larger neither
     swamps the small stores' forecasts nor widens their (or their baselines') intervals."""

@@ -24,26 +24,39 @@ def apply_change(base, delta, mode):
     return base * ops.exp(delta) if mode == "log" else base + delta
 
 
-def window_unit(history, mode):
-    """The unit of a window's changes, `(B, 1, F)`: with `mode="difference"` each
-    column's mean absolute one-step change in the window (1 where the column is
-    constant); log returns are scale-free already, so 1 with `mode="log"`.
+def window_unit(history, floor):
+    """The unit a window's differences are read in, `(B, 1, F)`: each column's mean
+    absolute one-step change in the window, at least `floor` (a nearly flat window
+    would blow the next real move up to thousands of units); 1 where `floor` is
+    `None` (log returns, scale-free already, and models saved before units existed).
 
     Example:
     >>> import numpy as np
-    >>> unit = window_unit(np.array([[[1.0, 5.0], [3.0, 5.0], [7.0, 5.0]]]), "difference")
+    >>> unit = window_unit(np.array([[[1.0, 5.0], [3.0, 5.0], [7.0, 5.0]]]), [0.5, 0.5])
     >>> keras.ops.convert_to_numpy(unit).tolist()
-    [[[3.0, 1.0]]]
+    [[[3.0, 0.5]]]
     """
-    if mode == "log":
+    if floor is None:
         return ops.ones_like(history[:, :1])
     unit = ops.mean(ops.abs(history[:, 1:] - history[:, :-1]), axis=1, keepdims=True)
-    return ops.where(unit > 0, unit, ops.ones_like(unit))
+    return ops.maximum(unit, ops.convert_to_tensor(floor, dtype=unit.dtype))
 
 
-def window_units(history, mode):
+def window_units(history, floor):
     """`window_unit` of NumPy windows `(n, W, F)`, as float64 `(n, 1, F)`."""
-    return np.asarray(keras.ops.convert_to_numpy(window_unit(np.asarray(history, "float64"), mode)))
+    history = np.asarray(history, "float64")
+    if floor is None:
+        return np.ones_like(history[:, :1])
+    return np.maximum(np.abs(np.diff(history, axis=1)).mean(axis=1, keepdims=True), floor)
+
+
+def unit_floor(history):
+    """Each column's least window unit, `(F,)`: a tenth of the 5th percentile of the
+    positive mean absolute one-step changes of the training windows `(n, W, F)` (1 for
+    a column that never changes), so only nearly flat windows are raised to it."""
+    units = np.abs(np.diff(np.asarray(history, "float64"), axis=1)).mean(axis=1)  # (n, F)
+    return [0.1 * float(np.quantile(column[column > 0], 0.05)) if (column > 0).any() else 1.0
+            for column in units.T]
 
 
 @keras.saving.register_keras_serializable(package="rnn_tasks")
@@ -55,9 +68,10 @@ class EncodeHistory(keras.layers.Layer):
     Args:
         mode: `"log"` or `"difference"`.
         scale: `(F,)` standard deviation of the one-step changes on the
-            training span (in window units with `per_window`).
-        per_window: divide the changes by `window_unit` first (models saved
-            before it existed read differences in raw units).
+            training span (in window units, with `unit_floor`).
+        unit_floor: `(F,)`: differences are divided by their `window_unit`
+            first; `None` for log returns (and models saved before units
+            existed, which read differences in raw units).
 
     Example:
     >>> import numpy as np
@@ -66,20 +80,19 @@ class EncodeHistory(keras.layers.Layer):
     [0.0, 1.0, 2.0]
     """
 
-    def __init__(self, mode, scale, per_window=False, **kwargs):
+    def __init__(self, mode, scale, unit_floor=None, **kwargs):
         super().__init__(**kwargs)
-        self.mode, self.scale, self.per_window = mode, [float(s) for s in scale], per_window
+        self.mode, self.scale, self.unit_floor = mode, [float(s) for s in scale], unit_floor
 
     def call(self, history):
         steps = change(history[:, 1:], history[:, :-1], self.mode)
         steps = ops.concatenate([ops.zeros_like(history[:, :1]), steps], axis=1)
-        if self.per_window:
-            steps = steps / window_unit(history, self.mode)
+        steps = steps / window_unit(history, self.unit_floor)
         return steps / ops.convert_to_tensor(self.scale, dtype=history.dtype)
 
     def get_config(self):
         return {**super().get_config(), "mode": self.mode, "scale": self.scale,
-                "per_window": self.per_window}
+                "unit_floor": self.unit_floor}
 
 
 @keras.saving.register_keras_serializable(package="rnn_tasks")
@@ -94,12 +107,13 @@ class DecodeForecast(keras.layers.Layer):
     Args:
         mode: `"log"` or `"difference"`.
         scale: `(H, T)` standard deviation of those changes on the training span.
-        per_window: the changes are in `window_unit`s (as `EncodeHistory`'s).
+        unit_floor: the history's `(F,)`, as `EncodeHistory`'s: the changes
+            are in `window_unit`s.
     """
 
-    def __init__(self, mode, scale, per_window=False, **kwargs):
+    def __init__(self, mode, scale, unit_floor=None, **kwargs):
         super().__init__(**kwargs)
-        self.mode, self.per_window = mode, per_window
+        self.mode, self.unit_floor = mode, unit_floor
         self.scale = [[float(s) for s in row] for row in scale]
 
     def call(self, inputs):
@@ -107,15 +121,14 @@ class DecodeForecast(keras.layers.Layer):
         n_targets = len(self.scale[0])
         base = ops.expand_dims(history[..., :n_targets], 2)  # (B, W, 1, T)
         scale = ops.convert_to_tensor(self.scale, dtype=prediction.dtype)  # (H, T)
-        if self.per_window:
-            scale = scale * ops.expand_dims(window_unit(history, self.mode)[..., :n_targets], 1)
+        scale = scale * ops.expand_dims(window_unit(history, self.unit_floor)[..., :n_targets], 1)
         if len(prediction.shape) == 5:  # quantiles: (B, W, H, T, Q)
             base, scale = ops.expand_dims(base, -1), ops.expand_dims(scale, -1)
         return apply_change(base, prediction * scale, self.mode)
 
     def get_config(self):
         return {**super().get_config(), "mode": self.mode, "scale": self.scale,
-                "per_window": self.per_window}
+                "unit_floor": self.unit_floor}
 
 
 @keras.saving.register_keras_serializable(package="rnn_tasks")

@@ -113,7 +113,8 @@ def raw_model(core, data, preprocessing, n_features, n_targets, levels):
         inputs["future"] = keras.Input((horizon, len(data.future_columns)), name="future")
     if data.calendar:
         inputs["future_dates"] = keras.Input((horizon,), dtype="int64", name="future_dates")
-    changes = EncodeHistory(data.scaling, preprocessing["input_scale"], per_window=True)(history)
+    changes = EncodeHistory(data.scaling, preprocessing["input_scale"],
+                            preprocessing["unit_floor"])(history)
     core_inputs = changes
     if n_covariates(data):
         covariates = encode_future(inputs.get("future"), inputs.get("future_dates"), data,
@@ -126,13 +127,13 @@ def raw_model(core, data, preprocessing, n_features, n_targets, levels):
         shape = (horizon, n_targets, len(levels))
         prediction = SortQuantiles()(ShiftQuantiles(shape, name="calibration")(prediction))
     scale = np.asarray(preprocessing["target_scale"]).tolist()
-    forecast = DecodeForecast(data.scaling, scale, per_window=True)([history, prediction])
+    forecast = DecodeForecast(data.scaling, scale, preprocessing["unit_floor"])([history, prediction])
     model_inputs = list(inputs.values())
     return keras.Model(model_inputs if len(model_inputs) > 1 else history, forecast,
                        name="forecaster")
 
 
-def calibration_shift(quantiles, windows, levels, mode, target_scale):
+def calibration_shift(quantiles, windows, levels, mode, target_scale, floor):
     """The shift of each quantile level but the median, in standardized changes, that
     puts that share of the windows' final-step targets below it.
 
@@ -144,6 +145,7 @@ def calibration_shift(quantiles, windows, levels, mode, target_scale):
         mode: the recipe's `data.scaling`.
         target_scale: the scale of the standardized changes, `(H, T)`, in
             window units (`window_unit`).
+        floor: the preprocessing's `unit_floor` (`None`: log returns).
 
     Returns:
         float32 `(H, T, Q)`, zero for the median.
@@ -152,7 +154,7 @@ def calibration_shift(quantiles, windows, levels, mode, target_scale):
     base = windows.history[:, -1, None, :n_targets, None]  # the last value of each target
     actual = windows.future[:, -1][..., None]
     errors = (np.asarray(change(actual, base, mode)) - np.asarray(change(quantiles, base, mode)))
-    units = window_units(windows.history, mode)[..., :n_targets, None]  # (n, 1, T, 1)
+    units = window_units(windows.history, floor)[..., :n_targets, None]  # (n, 1, T, 1)
     errors = errors / units / target_scale[..., None]  # (n, H, T, Q) standardized
     shift = np.stack([np.zeros(errors.shape[1:3]) if level == 0.5 else
                       np.quantile(errors[..., j], level, axis=0)

@@ -42,7 +42,7 @@ from rnn_tasks.data.windows import baseline_forecasts, residual_quantiles
 from rnn_tasks.errors import UserError, path_argument
 from rnn_tasks.losses import PinballLoss
 from rnn_tasks.metrics import remember_metrics, timed
-from rnn_tasks.preprocessing.scaling import EncodeHistory, change, window_units
+from rnn_tasks.preprocessing.scaling import EncodeHistory, change, unit_floor, window_units
 from rnn_tasks.schemas import FORECASTING
 from rnn_tasks.templates import forecast_data, forecast_inputs, forecast_model, forecast_scores
 from rnn_tasks.templates.task import Task
@@ -116,62 +116,74 @@ class ForecastingTask(Task):
                             f"than float32 holds ({forecast_data.FLOAT32_MAX:.3g}) in "
                             f"{int(too_large.any(axis=1).sum())} step(s); divide the column by a "
                             "constant first")
+        train = self.data.windows["train"]
+        # Differences are read in each window's unit (`window_unit`); log returns as they are.
+        floor = (self.model_unit_floor() if self.model is not None else  # a loaded model's
+                 unit_floor(train.history) if mode == "difference" else None)
         known = np.concatenate([s.known[slice(*s.bounds["train"])] for s in self.data.series])
         return {
-            "input_scale": _positive(self.read_changes(steps).std(axis=0)),
-            "target_scale": _positive(self.relative_targets("train").std(axis=(0, 1))),
+            "unit_floor": floor,
+            "input_scale": self.change_scale(steps, floor),
+            "target_scale": _positive(self.relative_targets("train", floor).std(axis=(0, 1))),
             "future_mean": known.mean(axis=0), "future_scale": _positive(known.std(axis=0)),
             "naive_scale": {s.name: forecast_scores.naive_scale(v[:, :self.n_targets])
                             for s, v in zip(self.data.series, spans)},
-            "baseline_residuals": self.baseline_residuals(self.data.windows["train"]),
+            "baseline_residuals": self.baseline_residuals(train, floor),
         }
 
-    def baseline_residuals(self, windows):
-        """`{baseline: (Q, H, T)}` quantiles of its errors on `windows` ({} without quantiles)."""
+    def baseline_residuals(self, windows, floor):
+        """`{baseline: (Q, H, T)}` quantiles of its errors on `windows` ({} without quantiles),
+        differences in window units (`floor`: `unit_floor`, or `None`)."""
         if not self.levels:
             return {}
         data = self.config.data
         actual = windows.future[:, -1]
-        units = window_units(windows.history, data.scaling)[..., :self.n_targets]
+        units = window_units(windows.history, floor)[..., :self.n_targets]
         return {name: residual_quantiles(actual, forecast, self.levels, data.scaling, units)
                 for name, forecast in baseline_forecasts(windows.history, data.horizon,
                                                          data.season, self.n_targets).items()}
 
-    def read_changes(self, steps):
-        """The training span's one-step changes `steps` as the model reads them: log
-        returns as they are, differences in each training window's unit."""
-        mode = self.config.data.scaling
-        if mode == "log":
-            return steps
-        history = self.data.windows["train"].history
-        units = window_units(history, mode)
-        return (np.asarray(change(history[:, 1:], history[:, :-1], mode)) / units).reshape(
-            -1, history.shape[-1])
+    def model_unit_floor(self):
+        """The model's `unit_floor` (`EncodeHistory`'s): `None` for log returns, and for a
+        model saved before window units existed, which read differences in raw units."""
+        return next((layer.unit_floor for layer in self.model.layers
+                     if isinstance(layer, EncodeHistory)), None)
 
-    def relative_targets(self, split):
+    def change_scale(self, steps, floor):
+        """`input_scale`: the standard deviation of the one-step changes as the model reads
+        them: `steps`, the training spans' log returns, or with a unit `floor` the
+        training windows' differences in window units (as `EncodeHistory` reads them)."""
+        if floor is None:
+            return _positive(steps.std(axis=0))
+        history = self.data.windows["train"].history.astype("float32")
+        encode = EncodeHistory(self.config.data.scaling, np.ones(history.shape[-1]), floor)
+        changes = keras.ops.convert_to_numpy(encode(history))[:, 1:]  # the first step is 0
+        return _positive(changes.reshape(-1, history.shape[-1]).std(axis=0))
+
+    def relative_targets(self, split, floor):
         """Changes from each window step's targets to the next `horizon` values, in the
-        window's unit (`window_unit`), not yet standardized.
+        window's unit (`window_unit` with `floor`), not yet standardized.
 
         Returns:
             `(n, W, H, T)`: what `DecodeForecast` turns back into raw values.
         """
         windows, mode = self.data.windows[split], self.config.data.scaling
         base = windows.history[:, :, None, :self.n_targets]
-        units = window_units(windows.history, mode)[:, :, None, :self.n_targets]
+        units = window_units(windows.history, floor)[:, :, None, :self.n_targets]
         return np.asarray(change(windows.future, base, mode)) / units
 
     def training_data(self, split):
         windows = self.data.windows[split]
         encode = EncodeHistory(self.config.data.scaling, self.preprocessing["input_scale"],
-                               per_window=True)
+                               self.preprocessing["unit_floor"])
         x = keras.ops.convert_to_numpy(encode(windows.history.astype("float32"))).astype("float32")
         if self.future_inputs():
             covariates = forecast_model.encode_future(
                 windows.known.astype("float32"), windows.dates, self.config.data,
                 self.preprocessing)
             x = (x, keras.ops.convert_to_numpy(covariates).astype("float32"))
-        y = self.relative_targets(split) / self.preprocessing["target_scale"]
-        return x, y.astype("float32")
+        targets = self.relative_targets(split, self.preprocessing["unit_floor"])
+        return x, (targets / self.preprocessing["target_scale"]).astype("float32")
 
     # 3. Model ---------------------------------------------------------------------------
 
@@ -218,7 +230,7 @@ class ForecastingTask(Task):
         quantiles = self.predict_windows(windows)["quantiles"].astype("float64")  # (n, H, T, Q)
         layer.shift.assign(forecast_model.calibration_shift(
             quantiles, windows, self.levels, self.config.data.scaling,
-            self.preprocessing["target_scale"]))
+            self.preprocessing["target_scale"], self.model_unit_floor()))
 
     # 5. Evaluation ----------------------------------------------------------------------
 
@@ -277,7 +289,8 @@ class ForecastingTask(Task):
                   f"{', '.join(map(repr, short[:10]))}{', ...' if len(short) > 10 else ''}",
                   file=sys.stderr, flush=True)
         naive = {s.name: forecast_scores.naive_scale(s.values[:, :self.n_targets]) for s in series}
-        metrics = self.score(windows, series, naive, self.baseline_residuals(windows), backtest)
+        residuals = self.baseline_residuals(windows, self.model_unit_floor())
+        metrics = self.score(windows, series, naive, residuals, backtest)
         dropped = sum(s.dropped_duplicates for s in series)
         if dropped:
             metrics["dropped_duplicate_dates"] = dropped
@@ -314,7 +327,7 @@ class ForecastingTask(Task):
         outputs = self.predict_windows(windows)
         result = {"model": (outputs["forecast"].astype("float64"),
                             outputs["quantiles"].astype("float64") if self.levels else None)}
-        units = window_units(windows.history, data.scaling)[..., :self.n_targets]
+        units = window_units(windows.history, self.model_unit_floor())[..., :self.n_targets]
         for name, point in baseline_forecasts(windows.history, data.horizon, data.season,
                                               self.n_targets).items():
             result[name] = (point, forecast_scores.baseline_quantiles(
