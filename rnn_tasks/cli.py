@@ -382,8 +382,8 @@ def run_predict(args):
                         f"e.g. {versions[-1].parent}")
     checks.finished_run_recipe(model_dir)
     task = templates(args).load(model_dir, as_template=True)
-    outputs = task.predict(task.inputs_from_files(args.inputs))
-    print(format_outputs({**task.row_labels(args.inputs), **outputs}))
+    inputs, labels = task.labelled_inputs_from_files(args.inputs)
+    print(format_outputs({**labels, **task.predict(inputs)}))
 
 
 def _predict_export(export_dir, args):
@@ -396,8 +396,9 @@ def _predict_export(export_dir, args):
 
     task = task_class.from_dict(read_toml(export_dir / "assets.extra" / RECIPE_FILE))
     signature = tf.saved_model.load(str(export_dir)).signatures["serving_default"]
-    outputs = signature(**{k: tf.constant(v) for k, v in task.inputs_from_files(args.inputs).items()})
-    print(format_outputs({**task.row_labels(args.inputs), **{k: v.numpy() for k, v in outputs.items()}}))
+    inputs, labels = task.labelled_inputs_from_files(args.inputs)
+    outputs = signature(**{name: tf.constant(value) for name, value in inputs.items()})
+    print(format_outputs({**labels, **{name: value.numpy() for name, value in outputs.items()}}))
 
 
 def run_export(args):

@@ -173,8 +173,8 @@ def table_inputs(frame, data, names, name):
                           data, names, name if group is None else f"{name} (series {group!r})")
             for group in groups]
     labels = {"series": groups} if groups != [None] else {}
-    if data.date_column:
-        labels["dates"] = [dates for _, dates in rows]
+    if data.date_column:  # [series, horizon], None for an irregular history's
+        labels["dates"] = [dates or [None] * data.horizon for _, dates in rows]
     return {key: np.stack([inputs[key] for inputs, _ in rows]) for key in names}, labels
 
 

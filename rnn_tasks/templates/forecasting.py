@@ -418,34 +418,36 @@ class ForecastingTask(Task):
         """CLI `predict` inputs, one forecast per series of each file: the last `window`
         rows are the history; with known-future inputs, a series ends with the `horizon`
         rows to forecast (dates and future columns filled, value cells empty)."""
-        names = ["history", *self.future_inputs()]
-        rows = [forecast_inputs.file_inputs(path, self.config.data, names)[0] for path in paths]
-        return {name: np.concatenate([row[name] for row in rows]) for name in names}
+        return self.labelled_inputs_from_files(paths)[0]
 
-    def row_labels(self, paths):
-        """`"series"` (where a file has a group column; a file without one is named by its
-        path) and `"dates"` (the forecast steps', with a date column): see
-        `forecast_inputs.table_inputs`."""
+    def labelled_inputs_from_files(self, paths):
+        """`inputs_from_files` and its labels: `"series"` (where a file has a group column;
+        a file without one is named by its path) and `"dates"` (the forecast steps', with
+        a date column), as `forecast_inputs.table_inputs` reads them."""
         names = ["history", *self.future_inputs()]
-        tables = [(str(path), forecast_inputs.file_inputs(path, self.config.data, names)[1])
+        tables = [(str(path), *forecast_inputs.file_inputs(path, self.config.data, names))
                   for path in paths]
+        inputs = {name: np.concatenate([arrays[name] for _, arrays, _ in tables]) for name in names}
         labels = {}
-        if any("series" in table for _, table in tables):
-            labels["series"] = [name for path, table in tables for name in table.get("series", [path])]
+        if any("series" in table for _, _, table in tables):
+            labels["series"] = [name for path, _, table in tables
+                                for name in table.get("series", [path])]
         if self.config.data.date_column:
-            labels["dates"] = [dates for _, table in tables for dates in table["dates"]]
-        return labels
+            labels["dates"] = [dates for _, _, table in tables for dates in table["dates"]]
+        return inputs, labels
 
     def predict(self, inputs):
         """Raw inputs -> `{"forecast": ..., ["quantiles": ...]}` (see `Task.predict`); a
         `pandas.DataFrame` is read as a `predict` file: one forecast per series (sorted,
-        named in `"series"` with a group column), with the steps' `"dates"`."""
-        outputs = super().predict(inputs)
-        if isinstance(inputs, pd.DataFrame):
-            _, labels = forecast_inputs.table_inputs(
-                inputs, self.config.data, ["history", *self.future_inputs()], "predict: the data frame")
-            outputs = {**{k: np.array(v, dtype=object) for k, v in labels.items()}, **outputs}
-        return outputs
+        named in `"series"` with a group column), with the steps' `"dates"`
+        `[series, horizon]` (`None` where a history is irregular)."""
+        if not isinstance(inputs, pd.DataFrame):
+            return super().predict(inputs)
+        names = ["history", *self.future_inputs()]
+        arrays, labels = forecast_inputs.table_inputs(inputs, self.config.data, names,
+                                                      "predict: the data frame")
+        return {**{name: np.array(values, dtype=object) for name, values in labels.items()},
+                **super().predict(arrays)}
 
 
 def _positive(scale):

@@ -262,10 +262,10 @@ class Task(abc.ABC):
     def inputs_from_files(self, paths):
         """CLI `predict` arguments -> `{input name: array}`."""
 
-    def row_labels(self, paths):
-        """What CLI `predict` prints beside the outputs to label their rows: `{}` where
-        each argument is one row, in order."""
-        return {}
+    def labelled_inputs_from_files(self, paths):
+        """`(inputs_from_files(paths), labels)`: what CLI `predict` prints beside the
+        outputs to label their rows, `{}` where each argument is one row, in order."""
+        return self.inputs_from_files(paths), {}
 
     @abc.abstractmethod
     def warmup_inputs(self, count):
