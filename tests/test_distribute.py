@@ -15,6 +15,7 @@ import pytest
 
 from rnn_tasks import checks
 from rnn_tasks.errors import UserError
+from rnn_tasks.templates import Task
 from rnn_tasks.templates.distribute import make_strategy
 from tests.helpers import cli, shell
 from tests.test_forecasting import write_prices
@@ -145,6 +146,9 @@ def test_resuming_a_multi_worker_run_is_refused_on_every_worker(monkeypatch):
         with pytest.raises(UserError, match=r"^--resume: multi-worker runs \(train.strategy = "
                                             r"'multi_worker'\) cannot be resumed; start a new run"):
             checks.check_cluster(MULTI_WORKER, resume=True)
+        task = Task.from_recipe("price_forecasting", {"train.strategy": "multi_worker"})
+        with pytest.raises(UserError, match="cannot be resumed"):  # in Python too
+            task.fit(run_dir="interrupted", resume=True)
 
 
 def test_a_worker_port_in_use_is_one_line(tmp_path):

@@ -36,7 +36,7 @@ from pathlib import Path
 import keras
 import pandas as pd
 
-from rnn_tasks.checks import check_fit_arguments, check_keras_backend
+from rnn_tasks.checks import check_cluster, check_fit_arguments, check_keras_backend
 from rnn_tasks.errors import UserError
 from rnn_tasks.recipes import as_config, load_recipe
 from rnn_tasks.schemas import resolve_recipe
@@ -316,6 +316,7 @@ class Task(abc.ABC):
         # The core trains on any backend; serving and export need TensorFlow: say so now,
         # not after the epochs.
         check_keras_backend(keras.backend.backend())
+        check_cluster(self.recipe, resume)  # multi_worker: its TF_CONFIG, and no resume
         check_fit_arguments(run_dir, resume, verbose)
         keras.utils.set_random_seed(self.config.data.seed)
         self.prepare()
