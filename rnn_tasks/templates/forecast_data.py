@@ -199,9 +199,15 @@ def step_label(dates, row):
 
 
 def date_text(date):
-    """A date as messages and outputs write it: `2001-01-06`, or `2001-01-07 12:30:00`."""
-    date = pd.Timestamp(date)
-    return str(date.date() if date == date.normalize() else date)
+    """A date as messages and outputs write it: `2001-01-06`, or `2001-01-07 12:30:00`
+    (any year NumPy holds, where Python's `date` has only 1 to 9999).
+
+    Example:
+    >>> date_text(np.datetime64("2001-01-07T12:30")), date_text(np.datetime64("-0001-03-01"))
+    ('2001-01-07 12:30:00', '-001-03-01')
+    """
+    text = np.datetime_as_string(np.datetime64(date, "s"))
+    return text[:-len("T00:00:00")] if text.endswith("T00:00:00") else text.replace("T", " ")
 
 
 def numbers(frame, columns, dates):
@@ -215,6 +221,7 @@ def numbers(frame, columns, dates):
             cell = frame[column].iloc[row]
             first = "a missing cell" if pd.isna(cell) else repr(cell.item() if hasattr(cell, "item")
                                                                  else cell)
+            first = first if len(first) <= 40 else first[:37] + "..."
             raise UserError(f"data: column {column!r} has {int(bad.sum())} missing or non-numeric "
                             f"values (first: {first} {step_label(dates, row)}); fill or drop them first "
                             "(the model reads no missing values; write numbers without thousands "

@@ -7,6 +7,8 @@ seconds). Each check raises a one-line `UserError` naming the input, the
 shape or values allowed and what it got.
 """
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -191,7 +193,9 @@ def step_dates(dates, window, horizon, ahead):
     if ahead:
         return [forecast_data.date_text(date) for date in dates[-ahead:]]
     history = pd.DatetimeIndex(dates[-window:])
-    step = pd.infer_freq(history) if len(history) >= 3 else None
+    with warnings.catch_warnings():  # pandas 4 returns an offset, which date_range takes too
+        warnings.simplefilter("ignore", DeprecationWarning)
+        step = pd.infer_freq(history) if len(history) >= 3 else None
     if step is None:
         return None
     following = pd.date_range(history[-1], periods=horizon + 1, freq=step)[1:]
