@@ -12,7 +12,7 @@ from rnn_tasks.data.windows import (
 )
 from rnn_tasks.errors import UserError
 from rnn_tasks.metrics import forecast_metrics
-from rnn_tasks.preprocessing.scaling import DecodeForecast, EncodeHistory, change, unit_floor
+from rnn_tasks.preprocessing.scaling import DecodeForecast, EncodeHistory, change
 
 
 def test_make_windows_matches_explicit_indexing():
@@ -89,38 +89,35 @@ def test_decode_inverts_the_target_encoding(mode):
 
 
 def test_differences_are_read_in_each_windows_own_unit():
-    """`unit_floor`: a window's differences over its mean absolute one-step change, at
-    least the floor (a constant column), so a series 1000 times larger encodes alike;
-    decoding inverts it. A model saved before units existed reads raw differences."""
+    """A window's differences over its mean absolute one-step change (at least a share of
+    its mean absolute value; 1 for zeros), so a series 1000 or 1e-6 times as large
+    encodes alike; decoding inverts it. A model saved before units existed reads raw
+    differences."""
     rng = np.random.default_rng(1)
-    small = np.cumsum(rng.normal(0, 1, (2, 8, 1)), axis=1)
-    history = np.concatenate([small, 1000 * small], axis=0)  # (4, 8, 1): two scales
-    history = np.concatenate([history, np.full_like(history, 7.0)], axis=-1)  # a constant feature
-    floor = [1e-3, 0.5]
-    unit = np.maximum(np.abs(np.diff(history, axis=1)).mean(axis=1, keepdims=True), floor)
-    assert (unit[:, :, 1] == 0.5).all()
+    small = 10 + np.cumsum(rng.normal(0, 1, (2, 8, 1)), axis=1)
+    history = np.concatenate([small, 1000 * small, 1e-6 * small], axis=0)  # (6, 8, 1): three scales
+    flat = np.where(np.arange(8) == 7, 5.001, 5.0)[None, :, None].repeat(6, axis=0)  # nearly flat
+    history = np.concatenate([history, flat, np.zeros_like(history)], axis=-1)
+    changes = np.abs(np.diff(history, axis=1)).mean(axis=1, keepdims=True)
+    unit = np.maximum(changes, 0.01 * np.abs(history).mean(axis=1, keepdims=True))
+    unit[unit == 0] = 1.0
+    np.testing.assert_allclose(unit[:, 0, 1], 0.01 * (5 * 7 + 5.001) / 8)  # the floor binds
     encoded = keras.ops.convert_to_numpy(
-        EncodeHistory("difference", [2.0, 1.0], floor)(history.astype("float32")))
-    np.testing.assert_allclose(encoded[:, 1:], np.diff(history, axis=1) / unit / [2.0, 1.0],
-                               rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(encoded[:2], encoded[2:], rtol=1e-4, atol=1e-6)
-    relative = rng.normal(0, 1, (4, 8, 2, 1))
-    decoded = keras.ops.convert_to_numpy(DecodeForecast("difference", [[0.5], [2.0]], floor)(
+        EncodeHistory("difference", [2.0, 1.0, 1.0], 0.01)(history.astype("float32")))
+    np.testing.assert_allclose(encoded[:, 1:], np.diff(history, axis=1) / unit / [2.0, 1.0, 1.0],
+                               rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(encoded[:2], encoded[2:4], rtol=1e-3, atol=1e-5)
+    np.testing.assert_allclose(encoded[:2], encoded[4:], rtol=1e-3, atol=1e-5)
+    relative = rng.normal(0, 1, (6, 8, 2, 1))
+    decoded = keras.ops.convert_to_numpy(DecodeForecast("difference", [[0.5], [2.0]], 0.01)(
         [history.astype("float32"), relative.astype("float32")]))
     expected = history[:, :, None, :1] + relative * np.array([[0.5], [2.0]]) * unit[:, :, None, :1]
     np.testing.assert_allclose(decoded, expected, rtol=1e-4)
-    for layer in (EncodeHistory("difference", [1.0, 1.0], floor),
-                  DecodeForecast("difference", [[1.0]], floor)):
+    for layer in (EncodeHistory("difference", [1.0] * 3, 0.01),
+                  DecodeForecast("difference", [[1.0]], 0.01)):
         saved = layer.get_config()
         del saved["unit_floor"]  # as a model saved before units existed holds it
         assert type(layer).from_config(saved).unit_floor is None
-    raw = EncodeHistory("difference", [1.0, 1.0])(history.astype("float32"))
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(raw)[:, 1:], np.diff(history, axis=1),
-                               rtol=1e-5, atol=1e-3)
-
-
-def test_unit_floor_is_a_tenth_of_the_small_window_units():
-    history = np.zeros((100, 5, 2))
-    history[:, -1, 0] = np.arange(1, 101)  # window units 0.25 .. 25
-    expected = 0.1 * np.quantile(np.arange(1, 101) / 4, 0.05)
-    assert unit_floor(history) == pytest.approx([expected, 1.0])  # column 1 never changes
+    raw = EncodeHistory("difference", [1.0] * 3)(history.astype("float32"))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(raw)[:2, 1:], np.diff(history, axis=1)[:2],
+                               rtol=1e-4, atol=1e-4)

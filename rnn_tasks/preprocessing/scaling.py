@@ -26,37 +26,29 @@ def apply_change(base, delta, mode):
 
 def window_unit(history, floor):
     """The unit a window's differences are read in, `(B, 1, F)`: each column's mean
-    absolute one-step change in the window, at least `floor` (a nearly flat window
-    would blow the next real move up to thousands of units); 1 where `floor` is
-    `None` (log returns, scale-free already, and models saved before units existed).
+    absolute one-step change in the window, at least `floor` times its mean absolute
+    value (a nearly flat window would blow the next real move up to thousands of
+    units), and 1 for a window of zeros. Both are scale-free: a series a million times
+    smaller is read alike. 1 where `floor` is `None` (log returns, scale-free already,
+    and models saved before units existed).
 
     Example:
     >>> import numpy as np
-    >>> unit = window_unit(np.array([[[1.0, 5.0], [3.0, 5.0], [7.0, 5.0]]]), [0.5, 0.5])
-    >>> keras.ops.convert_to_numpy(unit).tolist()
-    [[[3.0, 0.5]]]
+    >>> unit = window_unit(np.array([[[1.0, 5.0, 0.0], [3.0, 5.0, 0.0], [7.0, 5.1, 0.0]]]), 0.1)
+    >>> np.round(keras.ops.convert_to_numpy(unit), 3).tolist()
+    [[[3.0, 0.503, 1.0]]]
     """
     if floor is None:
         return ops.ones_like(history[:, :1])
     unit = ops.mean(ops.abs(history[:, 1:] - history[:, :-1]), axis=1, keepdims=True)
-    return ops.maximum(unit, ops.convert_to_tensor(floor, dtype=unit.dtype))
+    unit = ops.maximum(unit, floor * ops.mean(ops.abs(history), axis=1, keepdims=True))
+    return ops.where(unit > 0, unit, ops.ones_like(unit))
 
 
 def window_units(history, floor):
     """`window_unit` of NumPy windows `(n, W, F)`, as float64 `(n, 1, F)`."""
-    history = np.asarray(history, "float64")
-    if floor is None:
-        return np.ones_like(history[:, :1])
-    return np.maximum(np.abs(np.diff(history, axis=1)).mean(axis=1, keepdims=True), floor)
-
-
-def unit_floor(history):
-    """Each column's least window unit, `(F,)`: a tenth of the 5th percentile of the
-    positive mean absolute one-step changes of the training windows `(n, W, F)` (1 for
-    a column that never changes), so only nearly flat windows are raised to it."""
-    units = np.abs(np.diff(np.asarray(history, "float64"), axis=1)).mean(axis=1)  # (n, F)
-    return [0.1 * float(np.quantile(column[column > 0], 0.05)) if (column > 0).any() else 1.0
-            for column in units.T]
+    return np.asarray(keras.ops.convert_to_numpy(window_unit(np.asarray(history, "float64"), floor)),
+                      dtype="float64")
 
 
 @keras.saving.register_keras_serializable(package="rnn_tasks")
@@ -69,9 +61,9 @@ class EncodeHistory(keras.layers.Layer):
         mode: `"log"` or `"difference"`.
         scale: `(F,)` standard deviation of the one-step changes on the
             training span (in window units, with `unit_floor`).
-        unit_floor: `(F,)`: differences are divided by their `window_unit`
-            first; `None` for log returns (and models saved before units
-            existed, which read differences in raw units).
+        unit_floor: differences are divided by their `window_unit` (with
+            this floor) first; `None` for log returns (and models saved
+            before units existed, which read differences in raw units).
 
     Example:
     >>> import numpy as np
@@ -107,8 +99,7 @@ class DecodeForecast(keras.layers.Layer):
     Args:
         mode: `"log"` or `"difference"`.
         scale: `(H, T)` standard deviation of those changes on the training span.
-        unit_floor: the history's `(F,)`, as `EncodeHistory`'s: the changes
-            are in `window_unit`s.
+        unit_floor: as `EncodeHistory`'s: the changes are in `window_unit`s.
     """
 
     def __init__(self, mode, scale, unit_floor=None, **kwargs):

@@ -42,10 +42,13 @@ from rnn_tasks.data.windows import baseline_forecasts, residual_quantiles
 from rnn_tasks.errors import UserError, path_argument
 from rnn_tasks.losses import PinballLoss
 from rnn_tasks.metrics import remember_metrics, timed
-from rnn_tasks.preprocessing.scaling import EncodeHistory, change, unit_floor, window_units
+from rnn_tasks.preprocessing.scaling import EncodeHistory, change, window_units
 from rnn_tasks.schemas import FORECASTING
 from rnn_tasks.templates import forecast_data, forecast_inputs, forecast_model, forecast_scores
 from rnn_tasks.templates.task import Task
+
+# A window's unit (`window_unit`) is at least this share of its mean absolute value.
+UNIT_FLOOR = 0.01
 
 
 class ForecastingTask(Task):
@@ -119,7 +122,7 @@ class ForecastingTask(Task):
         train = self.data.windows["train"]
         # Differences are read in each window's unit (`window_unit`); log returns as they are.
         floor = (self.model_unit_floor() if self.model is not None else  # a loaded model's
-                 unit_floor(train.history) if mode == "difference" else None)
+                 UNIT_FLOOR if mode == "difference" else None)
         known = np.concatenate([s.known[slice(*s.bounds["train"])] for s in self.data.series])
         return {
             "unit_floor": floor,
