@@ -129,7 +129,7 @@ def test_tsv_quotes_are_text_and_suffixes_are_read_in_any_case(tmp_path):
     assert frame["text"].tolist() == [line.split("\t")[0] for line in lines[1:]]
     # A TSV that quotes its cells as pandas and Excel write them (a quote doubled, a line
     # break inside) reads back as written.
-    written = pd.DataFrame({"text": ['a "quoted" word', "two\nlines", "plain"], "label": [1, 0, 1]})
+    written = pd.DataFrame({"text": ['a "quoted" word', "two\nlines", "a\ttab"], "label": [1, 0, 1]})
     written.to_csv(tmp_path / "quoted.tsv", sep="\t", index=False)
     pd.testing.assert_frame_equal(read_table(tmp_path / "quoted.tsv", ["text"]), written)
     (tmp_path / "upper.TSV").write_text("a\tb\n1\t2\n")

@@ -87,7 +87,7 @@ def read_table(path, required_columns=()):
         else:  # utf-8-sig: a byte-order mark (Excel's "CSV UTF-8") is not part of the header
             options = {"sep": "\t" if kind == ".tsv" else ","}
             frame = pd.read_csv(path, encoding="utf-8-sig", **options)
-            if kind == ".tsv" and has_tab_in_a_cell(frame):
+            if kind == ".tsv" and has_joined_lines(frame):
                 # A stray `"` in an unquoted TSV (IANA TSV has no quoting: `6" tall`) made
                 # CSV quoting join every line up to the next `"` into one cell: quotes are text.
                 options["quoting"] = csv.QUOTE_NONE
@@ -109,14 +109,15 @@ def read_table(path, required_columns=()):
     return require_columns(frame, required_columns, path)
 
 
-def has_tab_in_a_cell(frame):
-    """Whether a text cell holds a tab: in a TSV, only quoting that spans lines puts one there.
+def has_joined_lines(frame):
+    """Whether a text cell holds whole lines of a TSV (a line break and a tab): what quoting
+    that runs from a stray quote to the next one makes of an unquoted file.
 
     Example:
-    >>> has_tab_in_a_cell(pd.DataFrame({"text": ["a", "b\\tc"]}))
+    >>> has_joined_lines(pd.DataFrame({"text": ["a\\tb", 'six" tall\\tpos\\nnext']}))
     True
     """
-    return any(frame[column].astype(str).str.contains("\t", regex=False).any()
+    return any(frame[column].astype(str).str.contains("\t[^\n]*\n|\n[^\t]*\t", regex=True).any()
                for column in frame.columns if not pd.api.types.is_numeric_dtype(frame[column]))
 
 
