@@ -261,7 +261,7 @@ def check_quantiles(recipe):
 def check_sentiment(recipe):
     data = recipe["data"]
     labels = [str(label) for label in data["labels"]]
-    if labels[0] == labels[1]:
+    if labels[0].strip().casefold() == labels[1].strip().casefold():  # cells compare so
         raise UserError(f"recipe: `data.labels` must be two different labels, negative first, "
                         f"got {data['labels']}")
     if data["text_column"] == data["label_column"]:

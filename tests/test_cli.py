@@ -82,6 +82,8 @@ def test_forecasting_predicts_and_evaluates_every_series_of_a_file(forecasting_r
     from_frame = task.predict(pd.concat(frames.values()))
     assert from_frame["series"].tolist() == ["IBM", "MSFT"]
     assert from_frame["dates"].tolist() == [following["IBM"], following["MSFT"]]
+    with pytest.raises(UserError, match="^predict: the data frame has no rows; give the last 20 rows"):
+        task.predict(frames["IBM"].head(0))
     unnamed = frames["IBM"].copy()
     unnamed.loc[59, "Ticker"] = None  # the last row's series: not the one before's
     with pytest.raises(UserError, match="^data: column 'Ticker' \\(data.group_column\\) has 1 empty "

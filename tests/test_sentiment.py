@@ -204,6 +204,8 @@ def test_a_training_or_test_split_of_one_label_is_refused(reviews, tmp_path):
 
 
 def test_labels_in_other_case_or_spacing_are_the_recipes(reviews, tmp_path):
+    with pytest.raises(UserError, match="`data.labels` must be two different labels"):
+        SentimentTask.from_recipe("sentiment", {"data.labels": ["pos", "POS "]})
     frame = pd.read_csv(reviews)
     frame = frame[frame["category"].isin(["fresh", "rotten"])].reset_index(drop=True)
     positive = (frame["category"][3:] == "fresh").sum()

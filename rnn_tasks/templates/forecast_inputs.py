@@ -169,6 +169,8 @@ def table_inputs(frame, data, names, name):
     """
     columns = [*data.target_columns, *data.feature_columns, *data.future_columns]
     frame = require_columns(frame, columns + ([data.date_column] if data.date_column else []), name)
+    if frame.empty:
+        raise UserError(f"{name} has no rows; give the last {data.window} rows of each series")
     groups = forecast_data.table_series(frame, data)
     rows = [series_inputs(frame if group is None else
                           frame[text_cells(frame[data.group_column]) == group],

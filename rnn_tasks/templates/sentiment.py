@@ -106,9 +106,8 @@ class SentimentTask(TextInput, Task):
         """
         data = self.config.data
         labels = label_strings(frame[data.label_column])
-        spelled = {label.casefold(): label for label in self.labels}
-        if len(spelled) == 2:  # "Positive" and "positive" are one label
-            labels = labels.map(lambda cell: spelled.get(cell.casefold(), cell), na_action="ignore")
+        spelled = {label.strip().casefold(): label for label in self.labels}  # "Positive": positive
+        labels = labels.map(lambda cell: spelled.get(cell.casefold(), cell), na_action="ignore")
         known = labels.isin(self.labels)
         texts = frame[data.text_column]
         check_text_column(texts)
