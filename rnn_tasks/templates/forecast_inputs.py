@@ -25,8 +25,8 @@ def serving_arrays(inputs, data, future_names):
 
     Args:
         inputs: a history array (`[window, features]` or `[batch, window,
-            features]`), a dict of serving inputs, or a `pandas.DataFrame` of
-            one series laid out as a `predict` file (`table_inputs`).
+            features]`) or a dict of serving inputs (`ForecastingTask.predict`
+            reads a `pandas.DataFrame` with `table_inputs` first).
         data: the task's `config.data`.
         future_names: the known-future inputs the model reads (`future`,
             `future_dates`).
@@ -34,10 +34,6 @@ def serving_arrays(inputs, data, future_names):
     Returns:
         `[history, future?, future_dates?]` as float32 / int64 arrays.
     """
-    if isinstance(inputs, pd.DataFrame):
-        names = ["history", *future_names]
-        arrays, _ = table_inputs(inputs, data, names, "predict: the data frame")
-        return [arrays[name] for name in names]
     if future_names and not isinstance(inputs, dict):
         named = ", ".join(f"{name!r}: ..." for name in future_names)
         raise UserError(f"predict: this model also reads {', '.join(map(repr, future_names))}; "
@@ -172,9 +168,10 @@ def table_inputs(frame, data, names, name):
     if frame.empty:
         raise UserError(f"{name} has no rows; give the last {data.window} rows of each series")
     groups = forecast_data.table_series(frame, data)
-    rows = [series_inputs(frame if group is None else
-                          frame[text_cells(frame[data.group_column]) == group],
-                          data, names, name if group is None else f"{name} (series {group!r})")
+    parts = ({None: frame} if groups == [None] else
+             dict(list(frame.groupby(text_cells(frame[data.group_column]), sort=False))))
+    rows = [series_inputs(parts[group], data, names,
+                          name if group is None else f"{name} (series {group!r})")
             for group in groups]
     labels = {"series": groups} if groups != [None] else {}
     if data.date_column:  # [series, horizon], None for an irregular history's
