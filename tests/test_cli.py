@@ -91,6 +91,8 @@ def test_forecasting_predicts_and_evaluates_every_series_of_a_file(forecasting_r
         task.predict(unnamed)
     weekdays = frames["IBM"].assign(Date=pd.bdate_range(end="2024-05-10", periods=60))  # ends on a Friday
     assert task.predict(weekdays)["dates"].tolist() == [["2024-05-13", "2024-05-14", "2024-05-15"]]
+    numbered = pd.concat([frames["MSFT"].assign(Ticker=10), frames["IBM"].assign(Ticker=2)])
+    assert task.predict(numbered)["series"].tolist() == ["2", "10"]  # numbers in numeric order
 
     result = shell("evaluate", run_dir, "--data", "both.csv", cwd=tmp_path)
     assert result.returncode == 0 and result.stderr == "", result.stderr

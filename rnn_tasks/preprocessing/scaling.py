@@ -79,7 +79,8 @@ class EncodeHistory(keras.layers.Layer):
     def call(self, history):
         steps = change(history[:, 1:], history[:, :-1], self.mode)
         steps = ops.concatenate([ops.zeros_like(history[:, :1]), steps], axis=1)
-        steps = steps / window_unit(history, self.unit_floor)
+        if self.unit_floor is not None:
+            steps = steps / window_unit(history, self.unit_floor)
         return steps / ops.convert_to_tensor(self.scale, dtype=history.dtype)
 
     def get_config(self):
@@ -112,7 +113,9 @@ class DecodeForecast(keras.layers.Layer):
         n_targets = len(self.scale[0])
         base = ops.expand_dims(history[..., :n_targets], 2)  # (B, W, 1, T)
         scale = ops.convert_to_tensor(self.scale, dtype=prediction.dtype)  # (H, T)
-        scale = scale * ops.expand_dims(window_unit(history, self.unit_floor)[..., :n_targets], 1)
+        if self.unit_floor is not None:
+            unit = window_unit(history, self.unit_floor)[..., :n_targets]  # (B, 1, T)
+            scale = scale * ops.expand_dims(unit, 1)
         if len(prediction.shape) == 5:  # quantiles: (B, W, H, T, Q)
             base, scale = ops.expand_dims(base, -1), ops.expand_dims(scale, -1)
         return apply_change(base, prediction * scale, self.mode)

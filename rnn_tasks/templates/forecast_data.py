@@ -95,7 +95,7 @@ def chosen_groups(frame, data):
     column = data.group_column
     if not column or column not in frame.columns:
         return [None]
-    present = sorted(set(text_cells(frame[column])))
+    present = series_names(text_cells(frame[column]))
     if data.group == "*":
         return present
     wanted = data.group if isinstance(data.group, list) else [data.group]
@@ -120,7 +120,22 @@ def table_series(frame, data):
         raise UserError(f"data: column {column!r} (data.group_column) has {int(blank.sum())} empty "
                         f"cell(s), first in row {int(np.argmax(blank)) + 1}; name the series of "
                         "every row, or drop the column for a table of one series")
-    return sorted(set(names))
+    return series_names(names)
+
+
+def series_names(names):
+    """The distinct `names`, in numeric order where every one is a number (store 2 before
+    store 10), else in text order.
+
+    Example:
+    >>> series_names(["10", "2", "10", "1.5"]), series_names(["b", "a", "10"])
+    (['1.5', '2', '10'], ['10', 'a', 'b'])
+    """
+    names = set(names)
+    try:
+        return sorted(names, key=float)
+    except ValueError:
+        return sorted(names)
 
 
 def read_series(frame, data, name=None, ahead=0):
