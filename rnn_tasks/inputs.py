@@ -21,6 +21,9 @@ def text_batch(inputs):
     if isinstance(inputs, (str, bytes)):
         inputs = [inputs]
     texts = np.asarray(inputs, dtype=object)
+    if texts.ndim == 0:
+        raise UserError(f"predict: `text` must be a string or a list of strings, got "
+                        f"{type(inputs).__name__} {inputs!r:.60}")
     if texts.ndim != 1:
         raise UserError(f"predict: `text` must be a list of strings, got shape {list(texts.shape)}")
     wrong = [text for text in texts if not isinstance(text, (str, bytes))]

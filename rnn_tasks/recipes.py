@@ -134,8 +134,8 @@ class Field:
 
 
 def _plain(value):
-    """NumPy scalars (also inside a list) as the Python values they hold."""
-    if isinstance(value, list):
+    """NumPy scalars (also inside a list) as the Python values they hold; a tuple as a list."""
+    if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     return value.item() if isinstance(value, np.generic) else value
 

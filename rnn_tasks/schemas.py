@@ -113,7 +113,7 @@ SENTIMENT = extend_schema(BASE_SCHEMA, {
     "data": {
         "text_column": Field(str, "text", length=(1, None)),
         "label_column": Field(str, "label", length=(1, None)),
-        "labels": Field(list, Field.REQUIRED, items=(str, int), length=(2, 2)),
+        "labels": Field(list, Field.REQUIRED, items=(str, int, bool), length=(2, 2)),
         # Rows with one value here stay in one split; unset or "": every row its own group.
         "group_column": Field(str, length=(0, None)),
         "split": _split([0.8, 0.1, 0.1]),

@@ -306,6 +306,9 @@ def test_numpy_scalars_are_arguments_as_for_keras_own_layers():
     assert (cell.units, cell.dropout, cell.norm_epsilon, cell.use_bias) == (4, 0.25, 1e-5, True)
     assert type(cell.units) is int and type(cell.dropout) is float  # plain in get_config
     assert type(cell.use_bias) is bool
+    for layer_class in [*LAYERS, LayerNormMinGRU, LayerNormMinLSTM]:  # keras.layers.GRU fails so
+        layer = layer_class(np.int64(3), return_state=True)
+        assert [tuple(out.shape) for out in layer(np.zeros((2, 5, 4), "float32"))][:2] == [(2, 3)] * 2
 
 
 @pytest.mark.parametrize("layer_class", LAYERS)

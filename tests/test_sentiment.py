@@ -359,3 +359,32 @@ def test_a_file_without_groups_splits_by_row(reviews_csv, tmp_path):
     splits = SentimentTask.from_recipe(str(recipe)).load_data().splits
     sizes = [len(splits[name][0]) for name in ("train", "validation", "test")]
     assert sum(sizes) == 600 and min(sizes) > 0
+
+
+def test_rows_without_a_group_name_are_groups_of_their_own(reviews_csv):
+    """An empty group cell is an unknown group: its row is split alone (as with
+    `group_column = ''`), not with every other unnamed row in one split."""
+    frame = pd.read_csv(reviews_csv)
+    unnamed = frame.assign(movie_name=None)
+    by_row = SentimentTask.from_recipe("sentiment", {**TINY, "data.group_column": ""},
+                                       data=frame).load_data().splits
+    splits = SentimentTask.from_recipe("sentiment", TINY, data=unnamed).load_data().splits
+    for name, (texts, labels) in by_row.items():
+        np.testing.assert_array_equal(splits[name][0], texts)
+        np.testing.assert_array_equal(splits[name][1], labels)
+    some = frame.assign(movie_name=frame["movie_name"].where(frame.index % 3 > 0, ""))
+    splits = SentimentTask.from_recipe("sentiment", TINY, data=some).load_data().splits
+    unnamed_texts = set(frame["text"][frame.index % 3 == 0])
+    assert all(unnamed_texts & set(texts) for texts, _ in splits.values())  # spread over all three
+
+
+def test_labels_may_be_booleans_as_json_and_toml_write_them(reviews_csv, tmp_path):
+    frame = pd.read_csv(reviews_csv)
+    frame = frame[frame["category"] != "plot"].assign(category=frame["category"] == "fresh")
+    path = tmp_path / "r.jsonl"
+    frame.to_json(path, orient="records", lines=True)
+    task = SentimentTask.from_recipe("sentiment", {**TINY, "data.path": str(path),
+                                                   "data.labels": (False, True)})
+    labels = np.concatenate([labels for _, labels in task.load_data().splits.values()])
+    assert task.labels == ["False", "True"] and labels.sum() == frame["category"].sum()
+

@@ -268,6 +268,9 @@ def test_the_decoder_has_model_layers_recurrent_layers(pairs_tsv):
     (lambda t, run: t.export(None), "base_dir must be a path (a str or os.PathLike), got NoneType None"),
     (lambda t, run: ForecastingTask.from_recipe("price_forecasting", data=[1, 2]),
      "data must be a pandas DataFrame, got list"),
+    (lambda t, run: ForecastingTask.from_recipe("price_forecasting",
+                                                data=pd.DataFrame(columns=["Adj Close"])).fit(),
+     "the data frame has no rows"),
     (lambda t, run: ForecastingTask.from_recipe("price_forecasting").predict(np.ones((60, 1))),
      "predict: the task has no model yet"),
     (lambda t, run: ForecastingTask.from_recipe("price_forecasting").save("unused"), "save: the task has no model yet"),
@@ -283,6 +286,8 @@ def test_python_bad_inputs_are_one_line_user_errors(forecasting_run, call, messa
     (["good", None], "`text` must be strings, got NoneType None"),
     ([1, 2], "`text` must be strings, got int 1"),
     ({"txt": ["good"]}, "the inputs are named 'text', got 'txt'"),
+    (None, "`text` must be a string or a list of strings, got NoneType None"),
+    (5, "`text` must be a string or a list of strings, got int 5"),
     (["bad \ud800 film"], "text 0 ('bad \\ud800 film') is not valid UTF-8"),
     ([b"\xff\xfe"], "text 0 (b'\\xff\\xfe') is not valid UTF-8"),
 ])

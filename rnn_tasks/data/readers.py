@@ -1,6 +1,7 @@
 """Reading tabular files (CSV, TSV, JSON lines, optionally compressed) with clear errors."""
 
 import csv
+import json
 import glob
 import lzma
 import warnings
@@ -103,10 +104,32 @@ def read_table(path, required_columns=()):
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, OSError, EOFError,
             lzma.LZMAError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        if kind == ".jsonl" and path.suffix.lower() not in COMPRESSED:
+            first_line = first_bad_json_line(path) or first_line
         raise UserError(f"cannot read {path} as {kind[1:].upper()}: {first_line}") from None
     if frame.empty:
         raise UserError(f"{path} has no data rows")
     return require_columns(frame, required_columns, path)
+
+
+def first_bad_json_line(path):
+    """`"line N: <why>"` for the first line of a JSON lines file that is not JSON, else `None`
+    (pandas names only a character position in the whole file).
+
+    Example:
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "t.jsonl")
+    >>> _ = open(path, "w").write('{"a": 1}\\n\\n{"a": 2,}\\n')
+    >>> first_bad_json_line(path).split(":")[0]
+    'line 3, column 9'
+    """
+    with open(path, encoding="utf-8-sig", errors="replace") as handle:
+        for number, line in enumerate(handle, 1):
+            try:
+                line.strip() and json.loads(line)
+            except json.JSONDecodeError as error:
+                return f"line {number}, column {error.colno}: {error.msg}"
+    return None
 
 
 def has_joined_lines(frame):

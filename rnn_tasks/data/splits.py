@@ -43,3 +43,19 @@ def group_split(keys, fractions, seed, groups="group(s)"):
                             f"split (split {list(fractions)}); use data with more {groups}")
         parts[split] = rows
     return parts
+
+
+def group_keys(names):
+    """Split keys from group names: rows named alike share a key, and a row whose name is
+    empty (an unknown group) is a group of its own, not one group of every such row.
+
+    Example:
+    >>> group_keys(["a", "", "a", " ", "b"]).tolist()
+    [0, 2, 0, 3, 1]
+    """
+    names = np.array([str(name) for name in names], dtype=object)
+    blank = np.array([not name.strip() for name in names], dtype=bool)
+    keys = np.empty(len(names), dtype="int64")
+    keys[~blank] = np.unique(names[~blank], return_inverse=True)[1]
+    keys[blank] = keys[~blank].max(initial=-1) + 1 + np.arange(int(blank.sum()))
+    return keys

@@ -75,8 +75,8 @@ class NormCell(keras.layers.Layer, DropoutRNNCell):
         self.dropout = check_rate("dropout", dropout)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed=seed)
-        self.state_size = units
-        self.output_size = units
+        self.state_size = self.units
+        self.output_size = self.units
 
     def get_initial_state(self, batch_size=None):
         sizes = self.state_size if isinstance(self.state_size, list) else [self.state_size]

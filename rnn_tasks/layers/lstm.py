@@ -78,7 +78,7 @@ class LayerNormLSTMCell(LayerNormCell):
         self.unit_forget_bias = check_bool("unit_forget_bias", unit_forget_bias)
         self.cell_norm = cell_norm
         self.zoneout = check_rate("zoneout", zoneout)
-        self.state_size = [units, units]
+        self.state_size = [self.units, self.units]
 
     def bias_initializer_for_build(self):
         if not self.unit_forget_bias:

@@ -31,7 +31,7 @@ import keras
 import numpy as np
 
 from rnn_tasks.data.readers import check_group_column, check_text_column, read_table, text_cells
-from rnn_tasks.data.splits import group_split
+from rnn_tasks.data.splits import group_keys, group_split
 from rnn_tasks.errors import UserError
 from rnn_tasks.layers import BagOfNgrams, SequencePooling, recurrent_layer
 from rnn_tasks.schemas import SENTIMENT
@@ -102,7 +102,7 @@ class SentimentTask(TextInput, Task):
         (with `both_labels`; else only data with no labelled text).
 
         Returns:
-            `(texts, labels 0/1, groups or None, {reason: dropped count})`.
+            `(texts, labels 0/1, group keys (`group_keys`) or None, {reason: dropped count})`.
         """
         data = self.config.data
         labels = label_strings(frame[data.label_column])
@@ -130,7 +130,7 @@ class SentimentTask(TextInput, Task):
                 f"(found: {', '.join(map(repr, found[:10]))}); set data.labels to its two values, "
                 "negative first"
             )
-        groups = (text_cells(frame[data.group_column][keep]).to_numpy()
+        groups = (group_keys(text_cells(frame[data.group_column][keep]))
                   if data.group_column in frame.columns else None)
         return (texts[keep].astype(str).to_numpy(dtype=object),
                 (labels[keep] == self.labels[1]).to_numpy(dtype="int32"), groups, dropped)

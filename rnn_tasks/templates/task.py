@@ -178,6 +178,8 @@ class Task(abc.ABC):
         if path:
             return read_table(path, required_columns)
         if self.frame is not None:
+            if self.frame.empty:
+                raise UserError("the data frame has no rows")
             return require_columns(self.frame, required_columns, "the data frame")
         if not self.config.data.dataset:
             raise UserError("recipe: set `data.dataset` (a catalog name) or `data.path` (a file), "
