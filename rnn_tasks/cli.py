@@ -208,6 +208,16 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+class Once(argparse.Action):
+    """Stores an option given once; a second value is refused (argparse keeps the last)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if getattr(namespace, self.dest) is not None:
+            raise argparse.ArgumentError(self, f"given twice ({getattr(namespace, self.dest)!r} "
+                                               f"and {values!r}); give it once")
+        setattr(namespace, self.dest, values)
+
+
 def build_parser():
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--verbose", action="store_true",
@@ -230,16 +240,16 @@ def build_parser():
 
     train = command("train", "train a recipe into a run directory", run_train)
     train.add_argument("recipe", help="recipe file (tasks/*.toml) or built-in recipe name")
-    train.add_argument("--run-dir", help="output folder (default: runs/<recipe>-<time>)")
+    train.add_argument("--run-dir", action=Once, help="output folder (default: runs/<recipe>-<time>)")
     overrides(train)
     train.add_argument("--resume", action="store_true",
                        help="continue an interrupted run in --run-dir from its last epoch")
 
     evaluate = command("evaluate", "test metrics of a trained run", run_evaluate)
     evaluate.add_argument("run_dir")
-    evaluate.add_argument("--data", help="another data file of the same format")
+    evaluate.add_argument("--data", action=Once, help="another data file of the same format")
     overrides(evaluate)
-    evaluate.add_argument("--backtest", type=positive_int, metavar="K",
+    evaluate.add_argument("--backtest", action=Once, type=positive_int, metavar="K",
                           help="forecasting: also report K rolling forecast origins")
 
     predict = command("predict", "predict raw inputs with a run or an export", run_predict)
@@ -248,12 +258,12 @@ def build_parser():
 
     export = command("export", "export a run as a TF Serving SavedModel", run_export)
     export.add_argument("run_dir")
-    export.add_argument("--to", required=True, metavar="BASE_DIR", help="model base path")
-    export.add_argument("--version", type=positive_int, help="version number (default: next free)")
-    export.add_argument("--models-config", metavar="FILE",
+    export.add_argument("--to", action=Once, required=True, metavar="BASE_DIR", help="model base path")
+    export.add_argument("--version", action=Once, type=positive_int, help="version number (default: next free)")
+    export.add_argument("--models-config", action=Once, metavar="FILE",
                         help="also add or update this model in a TF Serving model config file")
-    export.add_argument("--name", help="model name in --models-config (default: the base folder's name)")
-    export.add_argument("--serving-base", metavar="PATH",
+    export.add_argument("--name", action=Once, help="model name in --models-config (default: the base folder's name)")
+    export.add_argument("--serving-base", action=Once, metavar="PATH",
                         help="base path as the server sees it (default: --to, absolute)")
 
     command("recipes", "list the built-in recipes", run_recipes)

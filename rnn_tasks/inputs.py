@@ -6,7 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rnn_tasks.data.readers import check_text_column, header_names, read_lines, read_table, text_cells
+from rnn_tasks.data.readers import (TABLES, check_text_column, header_names, read_lines, read_table,
+                                    table_kind, text_cells)
 from rnn_tasks.errors import UserError
 
 
@@ -81,8 +82,9 @@ def texts_from_arguments(arguments, column, pairs=False):
             texts.append(argument)
             continue
         path = Path(argument)
-        pair_lines = pairs and path.suffix == ".tsv" and column not in header_names(path)
-        if column and path.suffix in (".csv", ".tsv", ".jsonl", ".json") and not pair_lines:
+        suffix = table_kind(path)
+        pair_lines = pairs and suffix == ".tsv" and column not in header_names(path)
+        if column and suffix in TABLES and not pair_lines:
             cells = read_table(path, [column])[column]
             check_text_column(cells)
             found = text_cells(cells).tolist()

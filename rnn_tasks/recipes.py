@@ -76,7 +76,8 @@ class Field:
         text = _TYPE_NAMES[self.kind]
         if self.kind is list:
             kinds = self.items if isinstance(self.items, tuple) else (self.items,)
-            items = " or ".join(_TYPE_NAMES[k].split(" ", 1)[1] + "s" for k in kinds) \
+            names = [_TYPE_NAMES[k].split(" ", 1)[1] + "s" for k in kinds]
+            items = (", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else names[0]) \
                 if self.items else "items"
             text = (f"a non-empty list of {items}" if self.length == (1, None)
                     else f"a list of {self._describe_length()}{items}")

@@ -264,9 +264,14 @@ def check_sentiment(recipe):
     if labels[0].strip().casefold() == labels[1].strip().casefold():  # cells compare so
         raise UserError(f"recipe: `data.labels` must be two different labels, negative first, "
                         f"got {data['labels']}")
-    if data["text_column"] == data["label_column"]:
-        raise UserError(f"recipe: `data.text_column` and `data.label_column` must differ, both "
-                        f"are {data['text_column']!r}")
+    check_two_columns(data, "text_column", "label_column")
+
+
+def check_two_columns(data, first, second):
+    """An input column that is also the output column would teach the model to copy it."""
+    if data[first] and data[first] == data[second]:
+        raise UserError(f"recipe: `data.{first}` and `data.{second}` must differ, both "
+                        f"are {data[first]!r}")
 
 
 def check_decoding(recipe):
@@ -278,6 +283,7 @@ def check_decoding(recipe):
 
 def check_captioning(recipe):
     check_decoding(recipe)
+    check_two_columns(recipe["data"], "image_column", "caption_column")
     size, spec = recipe["data"]["image_size"], recipe["model"]
     if spec["backbone"] == "none" and size >> len(spec["filters"]) < 1:
         raise UserError(
@@ -295,6 +301,7 @@ def check_translation(recipe):
     if bool(data["source_column"]) != bool(data["target_column"]):
         raise UserError("recipe: set both `data.source_column` and `data.target_column` (a table), "
                         "or neither (a source<TAB>target file)")
+    check_two_columns(data, "source_column", "target_column")
 
 
 def check_model(recipe):

@@ -252,6 +252,16 @@ def test_missing_and_unreadable_images_are_named(captions_table, tmp_path):
     task = CaptioningTask.from_recipe("captioning", {**TINY, "data.path": str(tmp_path / "bad.csv")})
     with pytest.raises(UserError, match="notes.png is not a PNG or JPEG image"):
         task.prepare()
+    table = pd.read_csv(captions_table).head(30)
+    table["image"] = [(captions_table.parent / name).read_bytes() for name in table["image"]]
+    table.loc[17, "image"] = table.loc[17, "image"][:60]  # truncated: a PNG only to its header
+    table.loc[21, "image"] = b""
+    task = CaptioningTask.from_recipe("captioning", TINY, data=table)
+    with pytest.raises(UserError, match="the 'image' value at index 17 cannot be decoded"):
+        task.prepare()  # every image, not the first only: before training, not in it
+    task = CaptioningTask.from_recipe("captioning", TINY, data=table.drop(index=17))
+    with pytest.raises(UserError, match="the 'image' value at index 21 is empty \\(0 bytes\\), not an image"):
+        task.prepare()
 
 
 def test_backbone_without_weights_is_a_clear_error(captions_table, monkeypatch):
@@ -312,3 +322,15 @@ def test_cli_train_predict_files_export(captions_table, tmp_path, capsys):
     (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
     status, _, err = cli(capsys, "predict", run_dir, tmp_path / "broken.png")
     assert status == 2 and "cannot be decoded" in err and err.count("\n") == 1
+
+
+def test_rows_without_an_image_or_a_caption_are_dropped_and_counted(captions_table):
+    table = pd.read_csv(captions_table)
+    table.loc[[2, 5], "caption"] = [None, "  "]
+    table.loc[7, "image"] = None
+    task = CaptioningTask.from_recipe("captioning", {**TINY, "data.image_dir": str(captions_table.parent)},
+                                      data=table)
+    task.prepare()
+    assert task.data.dropped["missing_image_or_caption"] == 3
+    assert sum(len(captions) for _, captions in task.data.splits.values()) + 3 == len(table) - \
+        task.data.dropped["long_captions"]

@@ -4,6 +4,7 @@ and the recipe and table readers survive arbitrary input."""
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -129,12 +130,16 @@ BAD_INPUTS = [
      "set both `data.group_column` and `data.group` (the series to forecast: one name, a list, or "
      "\"*\" for all), or neither; got group_column='', group='AAPL'"),
     ("three labels", {}, ["train", "sentiment", "--set", 'data.labels=["a", "b", "c"]'],
-     "`data.labels` must be a list of 2 strings or integers, got ['a', 'b', 'c']"),
+     "`data.labels` must be a list of 2 strings, integers or booleans, got ['a', 'b', 'c']"),
+    ("caption column is the image column", {}, ["train", "captioning", "--set", "data.caption_column=image"],
+     "`data.image_column` and `data.caption_column` must differ, both are 'image'"),
     ("same label twice", {}, ["train", "sentiment", "--set", "data.labels=[1, 1]"],
      "`data.labels` must be two different labels, negative first, got [1, 1]"),
     ("warmup over TF Serving's limit", {}, ["train", "sentiment", "--set", "export.warmup_examples=5000"],
      "`export.warmup_examples` must be an integer >= 0 and <= 1000"),
     ("usage error", {}, ["train"], "the following arguments are required: recipe"),
+    ("an option given twice", {}, ["export", "{forecasting}", "--to", "a", "--to", "b"],
+     "argument --to: given twice ('a' and 'b'); give it once"),
     ("multi-worker without TF_CONFIG", {"p.csv": lambda t: prices_with(t, "p.csv", lambda f: f)},
      [*price_args("p.csv"), "--set", "train.strategy=multi_worker"], "needs TF_CONFIG with"),
     ("empty --data", {}, ["evaluate", "{forecasting}", "--data", ""], "--data must not be empty"),
@@ -558,8 +563,8 @@ def test_a_task_index_outside_the_cluster_is_one_line(tmp_path):
 @pytest.mark.parametrize("swapped, message", [
     ("recipe.toml", "mixed: its model was trained as a forecasting task but its recipe.toml is a "
                     "sentiment recipe; restore the run's own recipe or train again"),
-    ("model.keras", "mixed/model.keras is not this run's model: it reads text, the run's model read "
-                    "history; restore the run's own model.keras or train again"),
+    ("model.keras", "mixed/model.keras is not this run's model: it changed after the run saved it; "
+                    "restore the run's own model.keras or train again"),
 ])
 def test_a_run_with_a_file_from_another_run_is_refused(forecasting_run, sentiment_run, tmp_path,
                                                         swapped, message):
@@ -570,6 +575,19 @@ def test_a_run_with_a_file_from_another_run_is_refused(forecasting_run, sentimen
         assert result.returncode == 2
         assert result.stderr.splitlines() == [f"rnn-tasks {command[0]}: error: {message}"]
     assert not (tmp_path / "e").exists()
+
+
+def test_a_recipe_whose_model_is_not_the_runs_is_refused(forecasting_run, tmp_path):
+    """Same template, other architecture: the run's model would be driven by the recipe's."""
+    shutil.copytree(forecasting_run[1], tmp_path / "mixed")
+    recipe = tmp_path / "mixed" / "recipe.toml"
+    units = forecasting_run[0].config.model.units
+    recipe.write_text(re.sub(r"(?m)^units = \d+$", f"units = {units + 1}", recipe.read_text()))
+    result = shell("export", "mixed", "--to", "e", cwd=tmp_path)
+    assert result.returncode == 2 and result.stderr.splitlines() == [
+        f"rnn-tasks export: error: mixed/recipe.toml is not this run's recipe: its model.units is "
+        f"{units + 1}, the model was trained with {units}; restore the run's own recipe.toml or "
+        "train again"]
 
 
 @pytest.mark.parametrize("backend", ["jax", "bogus"])

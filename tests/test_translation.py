@@ -1,8 +1,10 @@
 """TranslationTask end to end: pair files, tokenization, metrics, decoding, export, CLI."""
 
 import datetime
+import gzip
 import json
 import re
+import zipfile
 from pathlib import Path
 
 import dateutil.parser
@@ -314,3 +316,67 @@ def test_table_rows_without_both_texts_are_dropped_and_counted():
     task.prepare()
     assert task.data.dropped == {"too_long": 0, "missing_text": 3}
     assert sum(len(sources) for sources, _ in task.data.splits.values()) == 40
+
+
+def test_pair_files_are_read_whatever_their_suffix_case_or_compression(tmp_path):
+    """`.TSV`, `.tsv.gz`, a one-file `.zip`, `.CSV` tables: as their plain forms; a header
+    line naming the columns is a header, not a pair."""
+    lines = "".join(f"Sentence {i}.\tFrase {i}.\n" for i in range(30))
+    expected = TranslationTask.from_recipe("translation", {"data.path": str(
+        write_text(tmp_path / "plain.tsv", lines))}).read_pairs_frame()
+    files = {"UPPER.TSV": lines.encode(), "pairs.tsv.gz": gzip.compress(lines.encode()),
+             "header.tsv": ("source\ttarget\n" + lines).encode(),
+             "table.CSV": ("source,target\n" + lines.replace("\t", ",")).encode()}
+    with zipfile.ZipFile(tmp_path / "pairs.zip", "w") as archive:
+        archive.writestr("fra.txt", lines)
+    for name, content in files.items():
+        (tmp_path / name).write_bytes(content)
+    for name in [*files, "pairs.zip"]:
+        read = TranslationTask.from_recipe("translation", {"data.path": str(tmp_path / name)})
+        for got, want in zip(read.read_pairs_frame(), expected):
+            np.testing.assert_array_equal(got, want, err_msg=name)
+
+
+def test_column_names_for_a_file_without_a_header_are_refused_in_one_line(tmp_path):
+    path = write_text(tmp_path / "pairs.tsv", "Hello.\tHola.\n")
+    task = TranslationTask.from_recipe("translation", {
+        "data.path": str(path), "data.source_column": "en", "data.target_column": "es"})
+    with pytest.raises(UserError, match=re.escape(
+            f"data: data.source_column and data.target_column name 'en', 'es', but {path} has no "
+            "header line naming them, or unset both to read source<TAB>target lines")):
+        task.read_pairs_frame()
+
+
+def write_text(path, text):
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+class RenamedCore(TranslationTask):
+    """A subclass whose core has its own name and layout around the template's parts."""
+
+    def build_model(self):
+        core = super().build_model()
+        return keras.Model(core.inputs, core.outputs, name="my_core")
+
+
+class CoreWithoutParts(TranslationTask):
+    def build_model(self):
+        source, target = super().build_model().inputs
+        logits = keras.layers.Dense(self.config.data.vocabulary_size)(
+            keras.layers.Embedding(self.config.data.vocabulary_size, 4)(target))
+        return keras.Model([source, target], logits)
+
+
+def test_a_subclass_core_decodes_by_its_encoder_and_decoder_whatever_its_name(pairs, tmp_path):
+    overrides = {**TINY, "train.epochs": 1, "data.path": str(pairs)}
+    refused = CoreWithoutParts.from_recipe("translation", overrides)
+    with pytest.raises(UserError, match=re.escape(
+            "CoreWithoutParts.build_model returned a model without the layer(s) 'encoder', "
+            "'decoder': decoding runs the core's `encoder` and `decoder` models")):
+        refused.fit(run_dir=tmp_path / "refused")  # before the first epoch
+    assert refused.history is None and not (tmp_path / "refused" / "model.keras").exists()
+    task = RenamedCore.from_recipe("translation", overrides)
+    task.fit()
+    assert set(task.evaluate()) >= {"bleu", "exact_match"}
+    assert task.predict(["the 3rd of March 2020"])["translation"].shape == (1,)

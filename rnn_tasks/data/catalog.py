@@ -131,7 +131,7 @@ def fetch(card):
             raise UserError(f"dataset {name!r}: file not found: {path}")
     elif kind == "url":
         path = _download(source["url"], cache_dir() / name / source["filename"],
-                         source.get("sha256"), name)
+                         source.get("sha256"), name, source.get("member"))
         if source.get("member"):  # a file inside the downloaded zip archive
             verify(path, source.get("sha256"), f"dataset {name!r}")
             return _extract(path, source["member"], path.parent / Path(source["member"]).name, name)
@@ -157,8 +157,9 @@ def _package_file(package, relative, name):
     return path
 
 
-def _download(url, target, sha256, name):
-    """Downloads `url` to `target` (atomically) unless a verified copy is cached."""
+def _download(url, target, sha256, name, member=None):
+    """Downloads `url` to `target` (atomically) unless a verified copy is cached; `member`:
+    the file the dataset reads inside the downloaded zip, for the offline advice."""
     if target.is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -173,7 +174,8 @@ def _download(url, target, sha256, name):
     except (urllib.error.URLError, OSError) as error:
         raise UserError(
             f"dataset {name!r} needs the network to download {url} ({error}); "
-            f"download it elsewhere and pass --set data.path=FILE, or place it at {target}"
+            f"download it elsewhere and pass --set data.path=FILE"
+            f"{f' (its {member}, unzipped)' if member else ''}, or place it at {target}"
         ) from None
     finally:
         if os.path.exists(partial):

@@ -1,10 +1,13 @@
 """Reading tabular files (CSV, TSV, JSON lines, optionally compressed) with clear errors."""
 
+import bz2
 import csv
-import json
 import glob
+import gzip
+import json
 import lzma
 import warnings
+import zipfile
 from pathlib import Path
 
 import pandas as pd
@@ -12,6 +15,43 @@ import pandas as pd
 from rnn_tasks.errors import UserError, path_argument
 
 COMPRESSED = (".gz", ".bz2", ".zip", ".xz")  # read by pandas, by suffix
+TABLES = (".csv", ".tsv", ".jsonl", ".json")
+
+
+def table_kind(path):
+    """A data file's format suffix, in lower case, before any compression suffix; `""`
+    for none.
+
+    Example:
+    >>> table_kind("shard.TSV.gz"), table_kind("pairs.txt"), table_kind("pairs")
+    ('.tsv', '.txt', '')
+    """
+    suffixes = [s for s in map(str.lower, Path(path).suffixes) if s not in COMPRESSED]
+    return suffixes[-1] if suffixes else ""
+
+
+def open_binary(path):
+    """A file opened for reading bytes, decompressed as its suffix says (`.gz`, `.bz2`,
+    `.xz`, and a `.zip` of one file, as pandas reads them).
+
+    Raises:
+        UserError: a `.zip` that holds no file or several.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".zip":
+        archive = zipfile.ZipFile(path)
+        files = [info for info in archive.infolist() if not info.is_dir()]
+        if len(files) != 1:
+            archive.close()
+            raise UserError(f"{path} holds {len(files)} files ({listed([f.filename for f in files][:5])}); "
+                            "a .zip must hold one data file: unzip the one to read")
+        return archive.open(files[0])  # the member keeps the archive's file open until closed
+    return {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(suffix, open)(path, "rb")
+
+
+#: What a damaged compressed file raises while it is read.
+BROKEN_ARCHIVE = (OSError, EOFError, lzma.LZMAError, zipfile.BadZipFile)
 
 
 def expand_paths(pattern):
@@ -75,8 +115,7 @@ def read_table(path, required_columns=()):
     if path.suffix.lower() in (".xlsx", ".xls", ".ods", ".parquet", ".feather", ".pkl"):
         raise UserError(f"{path}: {path.suffix} files are not read; save the table as CSV, TSV "
                         "or JSON lines")
-    suffixes = [s for s in map(str.lower, path.suffixes) if s not in COMPRESSED]
-    kind = suffixes[-1] if suffixes else ".csv"
+    kind = table_kind(path) or ".csv"
     if path.suffix.lower() not in COMPRESSED:
         with open(path, "rb") as handle:
             if b"\x00" in handle.read(1 << 16):
@@ -101,8 +140,7 @@ def read_table(path, required_columns=()):
                                 "than once; rename or drop the copies")
     except UnicodeDecodeError:
         raise UserError(f"{path} is not UTF-8 text (expected CSV, TSV or JSON lines)") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, OSError, EOFError,
-            lzma.LZMAError) as error:
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, *BROKEN_ARCHIVE) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         if kind == ".jsonl" and path.suffix.lower() not in COMPRESSED:
             first_line = first_bad_json_line(path) or first_line
@@ -215,14 +253,18 @@ def check_text_column(column):
 
 
 def read_lines(path):
-    """A UTF-8 text file's lines: split at line ends only (`\\n`, `\\r\\n`), never at the
-    Unicode separators `str.splitlines` also splits at (U+2028, form feed, ...); a
-    byte-order mark is dropped.
+    """A UTF-8 text file's lines (decompressed as `open_binary` does): split at line ends
+    only (`\\n`, `\\r\\n`), never at the Unicode separators `str.splitlines` also splits
+    at (U+2028, form feed, ...); a byte-order mark is dropped.
 
     Raises:
         UnicodeDecodeError: the file is not UTF-8.
     """
-    text = Path(path).read_text(encoding="utf-8-sig")
+    try:
+        with open_binary(path) as handle:
+            text = handle.read().decode("utf-8-sig")
+    except BROKEN_ARCHIVE as error:
+        raise UserError(f"cannot read {path}: {error}") from None
     if "\x00" in text:
         raise UserError(f"{path} is a binary file (it has NUL bytes), not text")
     lines = text.split("\n")
@@ -313,8 +355,8 @@ def header_names(path):
     """The names in the first line of the (first) file at `path`, split at tabs and at
     commas; an empty set if it cannot be read (the table reader then says why)."""
     try:
-        with open(expand_paths(path)[0], encoding="utf-8-sig", errors="replace") as handle:
-            header = handle.readline().rstrip("\r\n")
-    except OSError:
+        with open_binary(expand_paths(path)[0]) as handle:
+            header = handle.readline().decode("utf-8-sig", errors="replace").rstrip("\r\n")
+    except (*BROKEN_ARCHIVE, UserError):
         return set()
     return set(header.split("\t")) | set(header.split(","))

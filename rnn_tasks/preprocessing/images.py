@@ -15,9 +15,10 @@ MAGIC = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG"}
 def decode_image(data, size):
     """PNG or JPEG bytes (scalar string) -> float32 `[size, size, 3]` in [0, 1].
 
-    Grey and RGBA images become RGB; other sizes are resized (bilinear, and
-    antialiased when shrinking, so a large canvas's noise and edges average out
-    as a camera's would; the op, `ScaleAndTranslate`, is core TensorFlow).
+    Grey images become RGB and RGBA ones lose their alpha (not composited); other
+    sizes are resized (bilinear, and antialiased when shrinking, so a large canvas's
+    noise and edges average out as a camera's would; the op, `ScaleAndTranslate`, is
+    core TensorFlow).
     Bytes that are not a PNG or JPEG image raise `tf.errors.InvalidArgumentError`.
     """
     image = tf.io.decode_image(data, channels=3, expand_animations=False)
@@ -67,6 +68,8 @@ def check_image_bytes(data, name):
     if not isinstance(data, bytes):
         raise UserError(f"{name} is a {type(data).__name__}: images are the bytes of a PNG or JPEG "
                         "file (`open(path, 'rb').read()`)")
+    if not data:
+        raise UserError(f"{name} is empty (0 bytes), not an image")
     if not any(data.startswith(magic) for magic in MAGIC):
         raise UserError(f"{name} is not a PNG or JPEG image (starts with {data[:8]!r})")
     try:

@@ -86,9 +86,22 @@ class EncoderDecoderTask(Task):
     def encode(self, raw):
         """Raw serving input (a batch tensor) -> `(context list, decoder states list)`."""
 
-    @abc.abstractmethod
+    def check_core(self, core):
+        """Decoding runs the core's `encoder` and `decoder` models (`build_encoder`,
+        `build_decoder`), whatever the core's own name: a core without them is refused."""
+        names = {layer.name for layer in core.layers}
+        missing = [name for name in ("encoder", "decoder") if name not in names]
+        if missing:
+            raise UserError(f"{type(self).__name__}.build_model returned a model without the "
+                            f"layer(s) {', '.join(map(repr, missing))}: decoding runs the core's "
+                            "`encoder` and `decoder` models; build them with build_encoder and "
+                            "build_decoder, or name yours so")
+
     def part(self, name):
-        """The trained `encoder` or `decoder` model."""
+        """The trained core's `encoder` or `decoder` model (see `check_core`)."""
+        core = next(layer for layer in self.model.layers
+                    if isinstance(layer, keras.Model) and name in {sub.name for sub in layer.layers})
+        return core.get_layer(name)
 
     def loss(self):
         return TokenCrossentropy(self.config.train.label_smoothing)

@@ -2,7 +2,8 @@
 
     recipe.toml       the resolved recipe
     model.keras       the raw-in, raw-out model
-    template.json     the class that trained it (`module.QualifiedName`)
+    template.json     the class that trained it (`module.QualifiedName`), its inputs, the
+                      recipe's [model] and model.keras's sha256 (to tell a mixed-up run)
     warmup.tfrecord   real validation inputs, the export's TF Serving warmup requests
     metrics.json      test metrics; plots/*.png; report.md; history.csv; logs/; checkpoints/
 """
@@ -17,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from rnn_tasks.checks import MODEL_FILE, RECIPE_FILE, check_changeable, finished_run_recipe
+from rnn_tasks.data.catalog import sha256_of
 from rnn_tasks.errors import UserError, path_argument
 from rnn_tasks.metrics import metrics_json
 from rnn_tasks.recipes import as_overrides, write_recipe
@@ -54,7 +56,8 @@ def write_run(task, run_dir, metrics=None, overwrite=False):
     task.model.save(run / MODEL_FILE)
     (run / TEMPLATE_FILE).write_text(json.dumps({
         "task": task.name, "class": class_name(type(task)), "inputs": model_inputs(task.model),
-        "trained_on": "frame" if task.trained_on_frame else "recipe"}))
+        "trained_on": "frame" if task.trained_on_frame else "recipe",
+        "model": task.recipe["model"], "model_sha256": sha256_of(run / MODEL_FILE)}))
     if task.warmup_examples:
         write_warmup_requests(run / WARMUP_FILE, task.warmup_examples)
     history = history_frame(run, task.history)
@@ -111,6 +114,7 @@ def read_run(cls, run_dir, overrides=None, as_template=False, data=None):
                         f"{short}.load({str(run)!r}), to keep its overrides")
     import rnn_tasks.layers  # noqa: F401  registers the custom layers
 
+    check_same_run(run, trained, task.recipe["model"])
     if not zipfile.is_zipfile(run / MODEL_FILE):
         raise UserError(f"{run / MODEL_FILE} is not a Keras model file (truncated or corrupt); "
                         "train the run again")
@@ -129,6 +133,23 @@ def read_run(cls, run_dir, overrides=None, as_template=False, data=None):
         task.warmup_examples = read_warmup_requests(run / WARMUP_FILE)
     task.history = history_frame(run, None)
     return task
+
+
+def check_same_run(run, trained, model_recipe):
+    """Raises `UserError` if the run's model.keras is not the file the run saved, or its
+    recipe's `[model]` is not the one the model was trained with (`trained`: its
+    template.json; runs saved before it recorded them are not checked)."""
+    if "model_sha256" in trained and sha256_of(run / MODEL_FILE) != trained["model_sha256"]:
+        raise UserError(f"{run / MODEL_FILE} is not this run's model: it changed after the run "
+                        "saved it; restore the run's own model.keras or train again")
+    trained_with = trained.get("model", {})
+    changed = [key for key in trained_with
+               if key in model_recipe and trained_with[key] != model_recipe[key]]
+    if changed:
+        key = changed[0]
+        raise UserError(f"{run / RECIPE_FILE} is not this run's recipe: its model.{key} is "
+                        f"{model_recipe[key]!r}, the model was trained with "
+                        f"{trained_with[key]!r}; restore the run's own recipe.toml or train again")
 
 
 def same_class(trained_by, cls):

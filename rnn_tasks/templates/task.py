@@ -12,6 +12,7 @@ a fifth template must write are marked with `abc`:
     load_data()            -> the template's splits                 (abstract)
     build_preprocessing()  -> state fitted on the training split only
     build_model()          -> the trainable network (the "core")    (abstract)
+    check_core(core)       -> refuses a core the template cannot use, before training
     compile_model(model)   -> optimizer, loss, metrics
     callbacks(run_dir, resume) -> Keras callbacks for `fit`
     training_data(split)   -> what the core trains on               (abstract)
@@ -194,6 +195,11 @@ class Task(abc.ABC):
     def build_model(self):
         """Returns the trainable network (the core) as a Keras model."""
 
+    def check_core(self, core):
+        """Raises `UserError` if the template could not use the `core` that `build_model`
+        returned after training (for decoding, say); `fit` asks before the first epoch.
+        Any core of the right shapes will do here."""
+
     def compile_model(self, model):
         """Compiles the core: Adam with the recipe's learning rate and clipnorm, and
         XLA as `train.jit_compile` says (`training.xla_setting`)."""
@@ -331,6 +337,7 @@ class Task(abc.ABC):
         train = self.as_dataset(check_training_data(owner, "train", self.training_data("train")),
                                 shuffle=True)
         check_core_shapes(owner, core, train.element_spec)  # before the core is first called
+        self.check_core(core)
         self.model = check_returned(owner, "assemble", self.assemble(core), keras.Model,
                                     "a keras.Model")
         count = self.config.export.warmup_examples

@@ -31,7 +31,7 @@ import pandas as pd
 import tensorflow as tf
 
 from rnn_tasks.data.catalog import fetch, load_card
-from rnn_tasks.data.readers import expand_paths, header_names, read_lines
+from rnn_tasks.data.readers import expand_paths, header_names, read_lines, table_kind
 from rnn_tasks.data.splits import group_split
 from rnn_tasks.preprocessing.text import END, JOINER, START, Tokenize, token_counts
 from rnn_tasks.errors import UserError
@@ -145,11 +145,7 @@ class TranslationTask(TextInput, EncoderDecoderTask):
         data = self.config.data
         path = path or data.path
         columns = [self.table_text_column(), data.target_column or "target"]
-        # CSV and JSON files are tables, and so is a file whose first line names one of the
-        # columns (the reader says if the other is missing); the rest are source<TAB>target lines.
-        table = Path(path).suffix in (".csv", ".jsonl", ".json") if path else self.frame is not None
-        if table or all((data.source_column, data.target_column)) and (
-                not path or header_names(path) & set(columns)):
+        if self.pairs_are_a_table(path, columns):
             frame = self.read_frame(columns, path)
             rows = len(frame)
             frame = frame.dropna(subset=columns)
@@ -162,6 +158,26 @@ class TranslationTask(TextInput, EncoderDecoderTask):
             frame, missing = read_pairs(path or fetch(load_card(data.dataset))), 0
         return (frame[columns[0]].astype(str).to_numpy(dtype=object),
                 frame[columns[1]].astype(str).to_numpy(dtype=object), missing)
+
+    def pairs_are_a_table(self, path, columns):
+        """Whether the pairs are a table (with `columns`): a DataFrame, a catalog dataset
+        whose recipe names both columns, a CSV or JSON file, or a TSV whose first line
+        names one of them (the reader says if the other is missing); else they are
+        source<TAB>target lines, which have no column names."""
+        data = self.config.data
+        if not path:
+            return self.frame is not None or all((data.source_column, data.target_column))
+        kind, header = table_kind(expand_paths(path)[0]), header_names(path)
+        if kind in (".csv", ".jsonl", ".json") or kind == ".tsv" and header & set(columns):
+            return True
+        named = [name for name in (data.source_column, data.target_column) if name]
+        if named:
+            why = ("names them in its first line but is not a .tsv, .csv or .jsonl file; "
+                   "rename it" if header & set(columns) else "has no header line naming them")
+            raise UserError(f"data: data.source_column and data.target_column name "
+                            f"{', '.join(map(repr, named))}, but {path} {why}, or unset both "
+                            "to read source<TAB>target lines")
+        return False
 
     # 2. Preprocessing ---------------------------------------------------------------------
 
@@ -296,10 +312,6 @@ class TranslationTask(TextInput, EncoderDecoderTask):
         return keras.Model([source, target], logits, name="translation")
 
     # Decoding ------------------------------------------------------------------------------
-
-    def part(self, name):
-        """The trained `encoder` or `decoder` model."""
-        return self.model.get_layer("translation_core").get_layer(name)
 
     def target_vectorizer(self):
         return self.preprocessing_layers()["target_vectorizer"]
