@@ -4,6 +4,7 @@ Runs on the TensorFlow, JAX and PyTorch backends
 (`KERAS_BACKEND=jax pytest tests/test_layers.py`, `KERAS_BACKEND=torch ...`).
 """
 
+import re
 
 import keras
 import numpy as np
@@ -319,6 +320,18 @@ def test_a_tensorflow_variable_is_an_input_as_for_keras_own_layers(x, layer_clas
 
     layer = layer_class(4)
     np.testing.assert_array_equal(numpy(layer(tf.Variable(x))), numpy(layer(x)))
+
+
+def test_a_wrong_initial_state_names_what_the_layer_takes(x):
+    h = np.ones((3, 4), "float32")
+    with pytest.raises(ValueError, match=re.escape(
+            "LayerNormLSTM takes `initial_state` as 2 tensors [h, c] of shape (batch, 4), got 1.")):
+        LayerNormLSTM(4)(x, initial_state=h)
+    with pytest.raises(ValueError, match=re.escape(
+            "LayerNormGRU: `initial_state[0]` must have shape (batch, 4), got (3, 5).")):
+        LayerNormGRU(4)(x, initial_state=[np.zeros((3, 5), "float32")])
+    gru = LayerNormGRU(4)
+    np.testing.assert_array_equal(numpy(gru(x, initial_state=h)), numpy(gru(x, initial_state=[h])))
 
 
 @pytest.mark.parametrize("layer_class", LAYERS)

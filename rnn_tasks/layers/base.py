@@ -25,6 +25,7 @@ its layer normalization needs only the variance (`centered_norm`).
 import inspect
 
 import keras
+import numpy as np
 from keras import activations, constraints, initializers, ops, regularizers
 from keras.src import backend
 
@@ -193,6 +194,29 @@ def zone_out(previous, new, keep_mask):
     return keep_mask * previous + (1.0 - keep_mask) * new
 
 
+def check_initial_state(layer, initial_state, state_size):
+    """Raises a `ValueError` naming what `layer` takes unless `initial_state` is one
+    `(batch, units)` tensor per state (Keras's own layers fail inside the loop).
+
+    Example:
+    >>> check_initial_state("LayerNormLSTM", [np.zeros((2, 4))], [4, 4])
+    Traceback (most recent call last):
+    ValueError: LayerNormLSTM takes `initial_state` as 2 tensors [h, c] of shape (batch, 4), got 1.
+    """
+    states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
+    sizes = state_size if isinstance(state_size, (list, tuple)) else [state_size]
+    names = "[h, c]" if len(sizes) == 2 else "h"
+    if len(states) != len(sizes):
+        raise ValueError(f"{layer} takes `initial_state` as {len(sizes)} "
+                         f"{'tensors' if len(sizes) > 1 else 'tensor'} {names} of shape "
+                         f"(batch, {sizes[0]}), got {len(states)}.")
+    for index, (state, size) in enumerate(zip(states, sizes)):
+        shape = tuple(np.shape(state) if not hasattr(state, "shape") else state.shape)
+        if len(shape) != 2 or shape[-1] not in (None, size):
+            raise ValueError(f"{layer}: `initial_state[{index}]` must have shape (batch, {size}), "
+                             f"got {shape}.")
+
+
 class CellSequenceLayer(keras.layers.RNN):
     """A `keras.layers.RNN` that builds its own cell from its arguments.
 
@@ -229,6 +253,11 @@ class CellSequenceLayer(keras.layers.RNN):
         features = sequences_shape[-1]
         self.input_spec = keras.layers.InputSpec(
             ndim=3, axes={-1: features} if features is not None else None)
+
+    def call(self, sequences, initial_state=None, mask=None, training=False):
+        if initial_state is not None:
+            check_initial_state(type(self).__name__, initial_state, self.cell.state_size)
+        return super().call(sequences, initial_state=initial_state, mask=mask, training=training)
 
     @property
     def units(self):

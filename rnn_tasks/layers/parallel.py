@@ -233,9 +233,6 @@ class ParallelRNN(CellSequenceLayer):
     def inner_loop(self, sequences, initial_state, mask, training=False):
         if isinstance(mask, (list, tuple)):
             mask = mask[0]
-        if len(initial_state) != 1:
-            raise ValueError(f"{type(self).__name__} has one state, `h`; received "
-                             f"{len(initial_state)} initial states.")
         cell = self.cell
         dropout_mask = cell.get_dropout_mask(sequences[:, 0, :])
         if training and dropout_mask is not None:
