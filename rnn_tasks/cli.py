@@ -209,7 +209,13 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 class Once(argparse.Action):
-    """Stores an option given once; a second value is refused (argparse keeps the last)."""
+    """Stores an option given once; a second value is refused (argparse keeps the last).
+    Its default is `None`: a value there means the option was given."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.default is not None:
+            raise ValueError(f"Once: {self.dest} needs the default None, got {self.default!r}")
 
     def __call__(self, parser, namespace, values, option_string=None):
         if getattr(namespace, self.dest) is not None:

@@ -577,6 +577,17 @@ def test_a_run_with_a_file_from_another_run_is_refused(forecasting_run, sentimen
     assert not (tmp_path / "e").exists()
 
 
+def test_a_model_the_run_did_not_save_is_refused(forecasting_run, tmp_path):
+    """The same template's model.keras, saved again (from another run, or retrained in a
+    notebook): its recipe would drive another network than the one in the file."""
+    shutil.copytree(forecasting_run[1], tmp_path / "mixed")
+    forecasting_run[0].model.save(tmp_path / "mixed" / "model.keras")
+    result = shell("export", "mixed", "--to", "e", cwd=tmp_path)
+    assert result.returncode == 2 and result.stderr.splitlines() == [
+        "rnn-tasks export: error: mixed/model.keras is not this run's model: it changed after "
+        "the run saved it; restore the run's own model.keras or train again"]
+
+
 def test_a_recipe_whose_model_is_not_the_runs_is_refused(forecasting_run, tmp_path):
     """Same template, other architecture: the run's model would be driven by the recipe's."""
     shutil.copytree(forecasting_run[1], tmp_path / "mixed")

@@ -345,6 +345,14 @@ def test_column_names_for_a_file_without_a_header_are_refused_in_one_line(tmp_pa
             f"data: data.source_column and data.target_column name 'en', 'es', but {path} has no "
             "header line naming them, or unset both to read source<TAB>target lines")):
         task.read_pairs_frame()
+    task = TranslationTask.from_recipe("translation", {
+        "data.path": str(tmp_path / "gone.tsv"), "data.source_column": "en", "data.target_column": "es"})
+    with pytest.raises(UserError, match="data file not found: .*gone.tsv"):
+        task.read_pairs_frame()
+    aim = write_text(tmp_path / "aim.tsv", "aim\ttarget\nHello.\tHola.\n")  # a pair, not a header
+    sources, targets, _ = TranslationTask.from_recipe(
+        "translation", {"data.path": str(aim)}).read_pairs_frame()
+    assert sources.tolist() == ["aim", "Hello."] and targets.tolist() == ["target", "Hola."]
 
 
 def write_text(path, text):
@@ -360,6 +368,13 @@ class RenamedCore(TranslationTask):
         return keras.Model(core.inputs, core.outputs, name="my_core")
 
 
+class CoreAsModel(TranslationTask):
+    """A subclass whose task model is the core itself (ids in, logits out)."""
+
+    def assemble(self, core):
+        return core
+
+
 class CoreWithoutParts(TranslationTask):
     def build_model(self):
         source, target = super().build_model().inputs
@@ -372,10 +387,15 @@ def test_a_subclass_core_decodes_by_its_encoder_and_decoder_whatever_its_name(pa
     overrides = {**TINY, "train.epochs": 1, "data.path": str(pairs)}
     refused = CoreWithoutParts.from_recipe("translation", overrides)
     with pytest.raises(UserError, match=re.escape(
-            "CoreWithoutParts.build_model returned a model without the layer(s) 'encoder', "
-            "'decoder': decoding runs the core's `encoder` and `decoder` models")):
+            "CoreWithoutParts.build_model returned a model without the 'encoder' layer: decoding "
+            "runs the core's `encoder` and `decoder` models")):
         refused.fit(run_dir=tmp_path / "refused")  # before the first epoch
-    assert refused.history is None and not (tmp_path / "refused" / "model.keras").exists()
+    assert refused.model is None and refused.history is None
+    assert not (tmp_path / "refused" / "model.keras").exists()
+    core_only = CoreAsModel.from_recipe("translation", overrides)
+    core_only.prepare()
+    core_only.model = core_only.assemble(core_only.build_model())  # untrained: its parts only
+    assert core_only.part("decoder").name == "decoder"
     task = RenamedCore.from_recipe("translation", overrides)
     task.fit()
     assert set(task.evaluate()) >= {"bleu", "exact_match"}

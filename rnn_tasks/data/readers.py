@@ -44,8 +44,10 @@ def open_binary(path):
         files = [info for info in archive.infolist() if not info.is_dir()]
         if len(files) != 1:
             archive.close()
-            raise UserError(f"{path} holds {len(files)} files ({listed([f.filename for f in files][:5])}); "
-                            "a .zip must hold one data file: unzip the one to read")
+            held = f"holds {len(files)} files ({listed([f.filename for f in files][:5])})" \
+                if files else "holds no file"
+            raise UserError(f"{path} {held}; a .zip must hold one data file (macOS adds "
+                            "__MACOSX/ entries): unzip the one to read")
         return archive.open(files[0])  # the member keeps the archive's file open until closed
     return {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(suffix, open)(path, "rb")
 
@@ -259,6 +261,7 @@ def read_lines(path):
 
     Raises:
         UnicodeDecodeError: the file is not UTF-8.
+        UserError: a damaged archive, a `.zip` of several files, NUL bytes.
     """
     try:
         with open_binary(path) as handle:

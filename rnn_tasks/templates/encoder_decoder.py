@@ -86,22 +86,24 @@ class EncoderDecoderTask(Task):
     def encode(self, raw):
         """Raw serving input (a batch tensor) -> `(context list, decoder states list)`."""
 
-    def check_core(self, core):
-        """Decoding runs the core's `encoder` and `decoder` models (`build_encoder`,
-        `build_decoder`), whatever the core's own name: a core without them is refused."""
-        names = {layer.name for layer in core.layers}
-        missing = [name for name in ("encoder", "decoder") if name not in names]
-        if missing:
-            raise UserError(f"{type(self).__name__}.build_model returned a model without the "
-                            f"layer(s) {', '.join(map(repr, missing))}: decoding runs the core's "
-                            "`encoder` and `decoder` models; build them with build_encoder and "
-                            "build_decoder, or name yours so")
+    def check_assembled(self, model):
+        for name in ("encoder", "decoder"):
+            self.part(name, model)
 
-    def part(self, name):
-        """The trained core's `encoder` or `decoder` model (see `check_core`)."""
-        core = next(layer for layer in self.model.layers
-                    if isinstance(layer, keras.Model) and name in {sub.name for sub in layer.layers})
-        return core.get_layer(name)
+    def part(self, name, model=None):
+        """The trained core's `encoder` or `decoder` model: a layer of `model` (default: the
+        task's), or of a model inside it, whatever the core's own name.
+
+        Raises:
+            UserError: there is none (`fit` asks `check_assembled` before the first epoch).
+        """
+        model = model or self.model
+        for candidate in [model, *model.layers]:
+            if isinstance(candidate, keras.Model) and name in {sub.name for sub in candidate.layers}:
+                return candidate.get_layer(name)
+        raise UserError(f"{type(self).__name__}.build_model returned a model without the {name!r} "
+                        "layer: decoding runs the core's `encoder` and `decoder` models; build "
+                        "them with build_encoder and build_decoder, or name yours so")
 
     def loss(self):
         return TokenCrossentropy(self.config.train.label_smoothing)

@@ -14,6 +14,7 @@ inside the model).
 """
 
 import dataclasses
+import math
 import sys
 from typing import NamedTuple
 
@@ -124,18 +125,21 @@ def table_series(frame, data):
 
 
 def series_names(names):
-    """The distinct `names`, in numeric order where every one is a number (store 2 before
-    store 10), else in text order.
+    """The distinct `names`, in numeric order where every one is a finite number (series
+    2 before series 10; equal numbers by their text), else in text order.
 
     Example:
-    >>> series_names(["10", "2", "10", "1.5"]), series_names(["b", "a", "10"])
-    (['1.5', '2', '10'], ['10', 'a', 'b'])
+    >>> series_names(["10", "2", "10", "1.5"]), series_names(["b", "a", "10", "nan"])
+    (['1.5', '2', '10'], ['10', 'a', 'b', 'nan'])
     """
     names = set(names)
     try:
-        return sorted(names, key=float)
+        numbers = {name: float(name) for name in names}
     except ValueError:
         return sorted(names)
+    if not all(map(math.isfinite, numbers.values())):
+        return sorted(names)
+    return sorted(names, key=lambda name: (numbers[name], name))
 
 
 def read_series(frame, data, name=None, ahead=0):

@@ -114,10 +114,10 @@ def read_run(cls, run_dir, overrides=None, as_template=False, data=None):
                         f"{short}.load({str(run)!r}), to keep its overrides")
     import rnn_tasks.layers  # noqa: F401  registers the custom layers
 
-    check_same_run(run, trained, task.recipe["model"])
     if not zipfile.is_zipfile(run / MODEL_FILE):
         raise UserError(f"{run / MODEL_FILE} is not a Keras model file (truncated or corrupt); "
                         "train the run again")
+    check_same_run(run, trained, task.recipe["model"])
     try:
         task.model = keras.saving.load_model(run / MODEL_FILE, safe_mode=True)
     except ValueError as error:  # e.g. a Lambda layer: arbitrary code is never loaded
@@ -174,7 +174,10 @@ def _trained_by(run):
     if not (run / TEMPLATE_FILE).is_file():
         return {}
     try:
-        return dict(json.loads((run / TEMPLATE_FILE).read_text(encoding="utf-8")))
+        trained = dict(json.loads((run / TEMPLATE_FILE).read_text(encoding="utf-8")))
+        if not isinstance(trained.get("model", {}), dict):
+            raise TypeError("[model] is not a table")
+        return trained
     except (ValueError, TypeError):
         raise UserError(f"{run / TEMPLATE_FILE} is not the JSON rnn-tasks wrote "
                         '({"task": ..., "class": ...}); restore it or train again') from None

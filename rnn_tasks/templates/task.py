@@ -12,11 +12,11 @@ a fifth template must write are marked with `abc`:
     load_data()            -> the template's splits                 (abstract)
     build_preprocessing()  -> state fitted on the training split only
     build_model()          -> the trainable network (the "core")    (abstract)
-    check_core(core)       -> refuses a core the template cannot use, before training
     compile_model(model)   -> optimizer, loss, metrics
     callbacks(run_dir, resume) -> Keras callbacks for `fit`
     training_data(split)   -> what the core trains on               (abstract)
     assemble(core)         -> the raw-in, raw-out model `task.model`
+    check_assembled(model) -> refuses a model the template cannot use, before training
     evaluate(), evaluate_file(path) -> metrics                      (abstract)
     serving_signature(), serve(inputs) -> the export's signature    (abstract)
     input_list(inputs), inputs_from_files(paths), warmup_inputs(count) (abstract)
@@ -179,7 +179,7 @@ class Task(abc.ABC):
         if path:
             return read_table(path, required_columns)
         if self.frame is not None:
-            if self.frame.empty:
+            if len(self.frame) == 0:
                 raise UserError("the data frame has no rows")
             return require_columns(self.frame, required_columns, "the data frame")
         if not self.config.data.dataset:
@@ -195,10 +195,10 @@ class Task(abc.ABC):
     def build_model(self):
         """Returns the trainable network (the core) as a Keras model."""
 
-    def check_core(self, core):
-        """Raises `UserError` if the template could not use the `core` that `build_model`
-        returned after training (for decoding, say); `fit` asks before the first epoch.
-        Any core of the right shapes will do here."""
+    def check_assembled(self, model):
+        """Raises `UserError` if the template could not use the assembled `model` after
+        training (to decode, say); `fit` asks before the first epoch. Any model of the
+        right shapes will do here."""
 
     def compile_model(self, model):
         """Compiles the core: Adam with the recipe's learning rate and clipnorm, and
@@ -337,9 +337,10 @@ class Task(abc.ABC):
         train = self.as_dataset(check_training_data(owner, "train", self.training_data("train")),
                                 shuffle=True)
         check_core_shapes(owner, core, train.element_spec)  # before the core is first called
-        self.check_core(core)
-        self.model = check_returned(owner, "assemble", self.assemble(core), keras.Model,
-                                    "a keras.Model")
+        model = check_returned(owner, "assemble", self.assemble(core), keras.Model,
+                               "a keras.Model")
+        self.check_assembled(model)
+        self.model = model
         count = self.config.export.warmup_examples
         self.warmup_examples = self.warmup_inputs(count) if count else None
         validation = self.as_dataset(

@@ -31,7 +31,8 @@ import pandas as pd
 import tensorflow as tf
 
 from rnn_tasks.data.catalog import fetch, load_card
-from rnn_tasks.data.readers import expand_paths, header_names, read_lines, table_kind
+from rnn_tasks.data.readers import (check_data_file, expand_paths, header_names, read_lines,
+                                    table_kind)
 from rnn_tasks.data.splits import group_split
 from rnn_tasks.preprocessing.text import END, JOINER, START, Tokenize, token_counts
 from rnn_tasks.errors import UserError
@@ -162,18 +163,22 @@ class TranslationTask(TextInput, EncoderDecoderTask):
     def pairs_are_a_table(self, path, columns):
         """Whether the pairs are a table (with `columns`): a DataFrame, a catalog dataset
         whose recipe names both columns, a CSV or JSON file, or a TSV whose first line
-        names one of them (the reader says if the other is missing); else they are
-        source<TAB>target lines, which have no column names."""
+        names the columns (one of those the recipe names: the reader says if the other
+        is missing); else they are source<TAB>target lines, which have no column names."""
         data = self.config.data
-        if not path:
-            return self.frame is not None or all((data.source_column, data.target_column))
-        kind, header = table_kind(expand_paths(path)[0]), header_names(path)
-        if kind in (".csv", ".jsonl", ".json") or kind == ".tsv" and header & set(columns):
-            return True
         named = [name for name in (data.source_column, data.target_column) if name]
+        if not path:
+            return self.frame is not None or bool(named)
+        first = expand_paths(path)[0]
+        check_data_file(first)
+        kind, header = table_kind(first), header_names(first)
+        if kind in (".csv", ".jsonl", ".json") or kind == ".tsv" and (
+                header & set(named) if named else header >= set(columns)):
+            return True
         if named:
-            why = ("names them in its first line but is not a .tsv, .csv or .jsonl file; "
-                   "rename it" if header & set(columns) else "has no header line naming them")
+            why = (f"names them in its first line but is read as {kind or 'suffix-less'} "
+                   "text; name it .tsv (or .csv, .jsonl, before any .gz or .zip)"
+                   if header & set(named) else "has no header line naming them")
             raise UserError(f"data: data.source_column and data.target_column name "
                             f"{', '.join(map(repr, named))}, but {path} {why}, or unset both "
                             "to read source<TAB>target lines")
