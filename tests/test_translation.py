@@ -337,16 +337,19 @@ def test_pair_files_are_read_whatever_their_suffix_case_or_compression(tmp_path)
             np.testing.assert_array_equal(got, want, err_msg=name)
 
 
-def test_column_names_for_a_file_without_a_header_are_refused_in_one_line(tmp_path):
-    path = write_text(tmp_path / "pairs.tsv", "Hello.\tHola.\n")
-    task = TranslationTask.from_recipe("translation", {
-        "data.path": str(path), "data.source_column": "en", "data.target_column": "es"})
+def test_column_names_read_a_table_and_leave_pair_lines_alone(tmp_path):
+    named = {"data.source_column": "en", "data.target_column": "es"}
+    path = write_text(tmp_path / "pairs.tsv", "Hello.\tHola.\n")  # no header: pair lines
+    sources, targets, _ = TranslationTask.from_recipe(
+        "translation", {**named, "data.path": str(path)}).read_pairs_frame()
+    assert sources.tolist() == ["Hello."] and targets.tolist() == ["Hola."]
+    path = write_text(tmp_path / "pairs.txt", "en\tes\nHello.\tHola.\n")
+    task = TranslationTask.from_recipe("translation", {**named, "data.path": str(path)})
     with pytest.raises(UserError, match=re.escape(
-            f"data: data.source_column and data.target_column name 'en', 'es', but {path} has no "
-            "header line naming them, or unset both to read source<TAB>target lines")):
+            f"data: {path} names 'en', 'es' (data.source_column, data.target_column) in its first "
+            "line, but is read as .txt text, one pair a line; name it .tsv")):
         task.read_pairs_frame()
-    task = TranslationTask.from_recipe("translation", {
-        "data.path": str(tmp_path / "gone.tsv"), "data.source_column": "en", "data.target_column": "es"})
+    task = TranslationTask.from_recipe("translation", {**named, "data.path": str(tmp_path / "gone.tsv")})
     with pytest.raises(UserError, match="data file not found: .*gone.tsv"):
         task.read_pairs_frame()
     aim = write_text(tmp_path / "aim.tsv", "aim\ttarget\nHello.\tHola.\n")  # a pair, not a header

@@ -155,8 +155,9 @@ class TranslationTask(TextInput, EncoderDecoderTask):
             missing = rows - len(frame)
             if frame.empty:
                 raise UserError("data: no rows with both a source and a target text")
-        else:
+        else:  # source<TAB>target lines, whatever columns the recipe names for tables
             frame, missing = read_pairs(path or fetch(load_card(data.dataset))), 0
+            columns = ["source", "target"]
         return (frame[columns[0]].astype(str).to_numpy(dtype=object),
                 frame[columns[1]].astype(str).to_numpy(dtype=object), missing)
 
@@ -164,7 +165,8 @@ class TranslationTask(TextInput, EncoderDecoderTask):
         """Whether the pairs are a table (with `columns`): a DataFrame, a catalog dataset
         whose recipe names both columns, a CSV or JSON file, or a TSV whose first line
         names the columns (one of those the recipe names: the reader says if the other
-        is missing); else they are source<TAB>target lines, which have no column names."""
+        is missing); else they are source<TAB>target lines, which have no column names
+        (a run trained on a table evaluates a pairs file so)."""
         data = self.config.data
         named = [name for name in (data.source_column, data.target_column) if name]
         if not path:
@@ -175,13 +177,11 @@ class TranslationTask(TextInput, EncoderDecoderTask):
         if kind in (".csv", ".jsonl", ".json") or kind == ".tsv" and (
                 header & set(named) if named else header >= set(columns)):
             return True
-        if named:
-            why = (f"names them in its first line but is read as {kind or 'suffix-less'} "
-                   "text; name it .tsv (or .csv, .jsonl, before any .gz or .zip)"
-                   if header & set(named) else "has no header line naming them")
-            raise UserError(f"data: data.source_column and data.target_column name "
-                            f"{', '.join(map(repr, named))}, but {path} {why}, or unset both "
-                            "to read source<TAB>target lines")
+        if header & set(named):  # its header would be read as a pair
+            raise UserError(f"data: {path} names {', '.join(map(repr, named))} (data.source_column, "
+                            f"data.target_column) in its first line, but is read as "
+                            f"{kind or 'suffix-less'} text, one pair a line; name it .tsv (or .csv, "
+                            ".jsonl, before any .gz or .zip)")
         return False
 
     # 2. Preprocessing ---------------------------------------------------------------------
