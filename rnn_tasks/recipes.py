@@ -69,7 +69,8 @@ class Field:
 
     def describe(self):
         if isinstance(self.kind, tuple) and not self.choices:
-            return " or ".join(dataclasses.replace(self, kind=kind).describe() for kind in self.kind)
+            parts = [dataclasses.replace(self, kind=kind).describe() for kind in self.kind]
+            return ", ".join(parts[:-1]) + " or " + parts[-1]
         if self.choices:
             text = "one of " + ", ".join(_toml_repr(c) for c in self.choices)
             return f"a list of {text}" if self.kind is list else text
@@ -113,7 +114,7 @@ class Field:
     def _allows(self, value):
         if not _is(value, self.kind):
             return False
-        if self.length:
+        if self.length and isinstance(value, (str, list)):  # of a string or a list
             fewest, most = self.length
             if len(value) < fewest or (most is not None and len(value) > most):
                 return False

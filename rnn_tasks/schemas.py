@@ -88,7 +88,7 @@ FORECASTING = extend_schema(BASE_SCHEMA, {
         # Unset or "" (with `group`): the table is one series.
         "group_column": Field(str, length=(0, None)),
         # One group, a list of groups, or "*" (every group of `group_column`).
-        "group": Field((str, list), items=str, length=(0, None)),
+        "group": Field((str, int, list), items=(str, int), length=(0, None)),  # ids: 4 is "4"
         "target_columns": Field(list, Field.REQUIRED, items=str, length=(1, None)),
         "feature_columns": _columns([]),
         "future_columns": _columns([]),
@@ -224,14 +224,14 @@ def check_forecasting(recipe):
 def check_groups(data):
     """`data.group` (one name, a list, or "*") goes with `data.group_column`."""
     group = data["group"]
-    if bool(data["group_column"]) != bool(group):
+    if bool(data["group_column"]) != (group not in (None, "", [])):
         raise UserError("recipe: set both `data.group_column` and `data.group` (the series to "
                         "forecast: one name, a list, or \"*\" for all), or neither; got "
                         f"group_column={data['group_column']!r}, group={group!r}")
     if isinstance(group, list):
-        if not all(group):
+        if not all(map(str, group)):
             raise UserError(f"recipe: `data.group` names must be non-empty, got {group}")
-        if len(set(group)) != len(group):
+        if len(set(map(str, group))) != len(group):
             raise UserError(f"recipe: `data.group` names a group twice, got {group}")
         if "*" in group:
             raise UserError(f'recipe: `data.group` "*" means every group; give it alone, not in '

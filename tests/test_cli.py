@@ -2,6 +2,7 @@
 stderr read as a terminal shows it, against the session's tiny trained runs."""
 
 import json
+import re
 import stat
 import subprocess
 
@@ -91,6 +92,16 @@ def test_forecasting_predicts_and_evaluates_every_series_of_a_file(forecasting_r
         task.predict(unnamed)
     weekdays = frames["IBM"].assign(Date=pd.bdate_range(end="2024-05-10", periods=60))  # ends on a Friday
     assert task.predict(weekdays)["dates"].tolist() == [["2024-05-13", "2024-05-14", "2024-05-15"]]
+    holiday = weekdays.drop(index=50)  # a market holiday: infer_freq calls it irregular
+    assert task.predict(holiday)["dates"].tolist() == [["2024-05-13", "2024-05-14", "2024-05-15"]]
+    older_gap = frames["IBM"].assign(**{"Adj Close": frames["IBM"]["Adj Close"].where(
+        frames["IBM"].index > 5)})  # missing values before the window it reads
+    np.testing.assert_array_equal(task.predict(older_gap)["forecast"], alone["IBM"][None])
+    broken = pd.concat([frames["MSFT"], older_gap.assign(**{"Adj Close": older_gap["Adj Close"].where(
+        older_gap.index != 50)})])
+    with pytest.raises(UserError, match=re.escape(
+            "predict: the data frame (series 'IBM'): column 'Adj Close' has 1 missing")):
+        task.predict(broken)
     numbered = pd.concat([frames["MSFT"].assign(Ticker=10), frames["IBM"].assign(Ticker=2)])
     assert task.predict(numbered)["series"].tolist() == ["2", "10"]  # numbers in numeric order
 

@@ -547,8 +547,8 @@ def test_report_states_units_and_plots_the_interval_fan(global_run):
 
 def test_the_plot_can_show_a_chosen_window(global_run, tmp_path):
     task, _, metrics = global_run
-    task.plot(tmp_path, metrics, span=("2021-10-10", "2021-10-20"))
-    assert (tmp_path / "forecast.png").stat().st_size > 10_000
+    task.plot(tmp_path / "new" / "plots", metrics, span=("2021-10-10", "2021-10-20"))  # made
+    assert (tmp_path / "new" / "plots" / "forecast.png").stat().st_size > 10_000
     with pytest.raises(UserError, match="no test forecast origin lies within"):
         task.plot(tmp_path, metrics, span=("2030-01-01", "2030-02-01"))
 
@@ -618,3 +618,13 @@ def test_evaluate_file_names_and_counts_the_series_too_short_to_score(global_run
     assert capsys.readouterr().err == (
         f"notice: 1 of 4 series in {tmp_path / 'more.csv'} are too short for window=14 + "
         "horizon=3 and left out: 'tiny'\n")
+
+
+def test_a_column_of_step_numbers_as_dates_says_to_leave_the_date_column_unset():
+    from rnn_tasks.data.readers import parse_dates
+
+    with pytest.raises(UserError, match=re.escape(
+            "data: column 't' has a non-date value 0; expected ISO 8601") + ".*" + re.escape(
+            "; for a column of step numbers (no dates), unset data.date_column: rows are then "
+            "read in file order")):
+        parse_dates(pd.Series([0, 1, 2], name="t"))

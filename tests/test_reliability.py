@@ -207,7 +207,8 @@ BAD_INPUTS = [
      "cannot read p.csv.xz as CSV"),
     ("group cells empty", {"p.csv": lambda t: prices_with(t, "p.csv", lambda f: f.assign(
         Ticker=f["Ticker"].where(f.index % 2 == 0, None).where(f.index % 2 == 1, "IBM")))},
-     price_args("p.csv"), "`group` must be one of the values of column 'Ticker' ('', 'IBM'), got 'AAPL'"),
+     price_args("p.csv"), "data: column 'Ticker' (data.group_column) has 150 empty cell(s), first "
+     "in row 2; name the series of every row, or drop the column for a table of one series"),
     ("missing columns", {"cols.csv": "Date,Close\n2001-01-01,1\n"}, price_args("cols.csv"),
      "cols.csv lacks column(s) 'Adj Close'"),
     ("missing group column", {"one.csv": "Date,Adj Close\n2001-01-01,1\n"}, price_args("one.csv"),
@@ -377,8 +378,12 @@ BAD_INPUTS = [
      ["train", "sentiment", "--set", "data.path=r.csv", *FAST],
      "(0 of 2 labelled rows have words in column 'text')"),
     # Many series, known-future inputs, quantiles.
-    ("group a number", {}, ["train", "price_forecasting", "--set", "data.group=3"],
-     "`data.group` must be a string of characters or a list of strings, got 3"),
+    ("group a number the data lacks", {}, ["train", "price_forecasting", "--set", "data.group=3"],
+     "data: `group` must be one of the values of column 'Ticker' ('AAPL', 'FB', 'GOOG', 'IBM', "
+     "'MSFT'), got '3'"),
+    ("group a fraction", {}, ["train", "price_forecasting", "--set", "data.group=1.5"],
+     "`data.group` must be a string of characters, an integer or a list of strings or integers, "
+     "got 1.5"),
     ("group named twice", {}, ["train", "price_forecasting", "--set", 'data.group=["IBM", "IBM"]'],
      "`data.group` names a group twice, got ['IBM', 'IBM']"),
     ("every group in a list", {}, ["train", "price_forecasting", "--set", 'data.group=["*", "IBM"]'],

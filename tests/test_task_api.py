@@ -231,7 +231,9 @@ def test_the_decoder_has_model_layers_recurrent_layers(pairs_tsv):
     (lambda t, run: t.predict("abc"), "`history` must be real numbers, got text values"),
     (lambda t, run: t.predict({"hist": np.ones((20, 1))}), "the inputs are named 'history', got 'hist'"),
     (lambda t, run: t.predict(np.full((20, 1), np.nan)), "missing, infinite or too large values"),
-    (lambda t, run: t.predict(-np.ones((20, 1))), "values <= 0; this model (scaling = 'log')"),
+    (lambda t, run: t.predict(-np.ones((20, 1))), "values <= 0 (as float32, which rounds below "
+                                                   "1.4e-45 to 0); this model (scaling = 'log')"),
+    (lambda t, run: t.predict(np.full((20, 1), 1e-46)), "values <= 0 (as float32"),  # 0 in float32
     (lambda t, run: t.export("unused", version=1.5), "version must be an integer, got 1.5"),
     (lambda t, run: t.export(run / "recipe.toml"), "recipe.toml is a file, not a folder"),
     (lambda t, run: t.save(run), "already holds a finished run"),
@@ -253,6 +255,7 @@ def test_the_decoder_has_model_layers_recurrent_layers(pairs_tsv):
     (lambda t, run: t.predict(np.ones((20, 1)) + 1j), "`history` must be real numbers, got complex values"),
     (lambda t, run: t.evaluate_file(None), "the data path must be a path (a str or os.PathLike), got NoneType"),
     (lambda t, run: t.plot(None, {}), "plots_dir must be a path (a str or os.PathLike), got NoneType"),
+    (lambda t, run: t.plot(run / "recipe.toml", {}), "recipe.toml is a file, not a folder"),
     (lambda t, run: t.predict([["1"]] * 20), "`history` must be real numbers, got text values"),
     (lambda t, run: t.export(run.parent / "e", version=2**70), "must be a positive integer below 2**63"),
     (lambda t, run: Task.load(run, as_template="no"), "load: as_template must be True or False, got 'no'"),
@@ -350,3 +353,18 @@ def test_translation_with_min_gru_serves_in_a_tensorflow_only_process(pairs_tsv,
 def test_image_predict_refuses_what_is_not_image_bytes(captioning_run, inputs, message):
     with pytest.raises(UserError, match=re.escape(message)):
         captioning_run[0].predict(inputs)
+
+
+def test_a_data_frame_takes_the_place_of_the_recipe_files_data_path(tmp_path):
+    """As `Task.load(run, data=frame)`: a recipe file of one's own names its file, and a
+    frame given in Python is read instead; an override naming a path as well is refused."""
+    from rnn_tasks.recipes import write_recipe
+
+    write_recipe(ForecastingTask.from_recipe("price_forecasting", {"data.path": "gone.csv"}).recipe,
+                 tmp_path / "mine.toml")
+    frame = pd.read_csv(write_prices(tmp_path / "p.csv", rows=80))
+    task = ForecastingTask.from_recipe(tmp_path / "mine.toml", TINY, data=frame)
+    assert not task.config.data.path
+    assert task.read_frame().equals(frame)
+    with pytest.raises(UserError, match="give the data once"):
+        ForecastingTask.from_recipe(tmp_path / "mine.toml", {"data.path": "p.csv"}, data=frame)

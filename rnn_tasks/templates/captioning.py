@@ -44,6 +44,7 @@ from rnn_tasks.schemas import BACKBONES, CAPTIONING
 from rnn_tasks.templates.encoder_decoder import EncoderDecoderTask
 from rnn_tasks.metrics import dropped_counts, remember_metrics, timed
 from rnn_tasks.templates.run_dir import pyplot
+from rnn_tasks.templates.task import plots_folder
 
 CACHE_LIMIT = 20000  # images decoded once and kept in memory when there are at most this many
 
@@ -296,6 +297,7 @@ class CaptioningTask(EncoderDecoderTask):
 
     def plot(self, plots_dir, metrics):
         """`captions.png`: 8 test images with the generated and a reference caption."""
+        folder = plots_folder(plots_dir)
         plt = pyplot()
         references = list(self.image_references(*self.data.splits["test"]).items())[:8]
         generated = self.generate([image for image, _ in references])
@@ -308,7 +310,7 @@ class CaptioningTask(EncoderDecoderTask):
             ax.axis("off")
         fig.suptitle(f"{self.recipe_name}: test images (red: not one of the references)")
         fig.tight_layout()
-        fig.savefig(Path(plots_dir) / "captions.png", dpi=100)
+        fig.savefig(folder / "captions.png", dpi=100)
         plt.close(fig)
 
     # 6. Serving ------------------------------------------------------------------------

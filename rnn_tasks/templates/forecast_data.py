@@ -87,24 +87,22 @@ class ForecastData:
 
 
 def chosen_groups(frame, data):
-    """The groups `data.group` names, each a value of the group column.
+    """The groups `data.group` names, each a value of the group column (`table_series`,
+    which refuses rows without one).
 
     Returns:
         A list of group names, or `[None]` when the table has no group column
         (a file without it is one series).
     """
-    column = data.group_column
-    if not column or column not in frame.columns:
-        return [None]
-    present = series_names(text_cells(frame[column]))
-    if data.group == "*":
+    present = table_series(frame, data)
+    if present == [None] or data.group == "*":
         return present
-    wanted = data.group if isinstance(data.group, list) else [data.group]
+    wanted = [str(name) for name in (data.group if isinstance(data.group, list) else [data.group])]
     for name in wanted:
         if name not in present:
             listed = ", ".join(map(repr, present[:20])) + (", ..." if len(present) > 20 else "")
-            raise UserError(f"data: `group` must be one of the values of column {column!r} "
-                            f"({listed}), got {name!r}")
+            raise UserError(f"data: `group` must be one of the values of column "
+                            f"{data.group_column!r} ({listed}), got {name!r}")
     return list(wanted)
 
 

@@ -77,10 +77,11 @@ def history_array(values, data):
     if not (np.abs(history) <= FLOAT32_MAX).all():
         raise UserError("predict: `history` has missing, infinite or too large values; "
                         "the model forecasts from finite float32 numbers")
+    history = history.astype("float32")  # 1e-46 is 0 from here on
     if data.scaling == "log" and (history <= 0).any():
-        raise UserError("predict: `history` has values <= 0; this model (scaling = 'log') "
-                        "forecasts from positive values")
-    return history.astype("float32")
+        raise UserError("predict: `history` has values <= 0 (as float32, which rounds below "
+                        "1.4e-45 to 0); this model (scaling = 'log') forecasts from positive values")
+    return history
 
 
 def future_array(values, data, batch):
@@ -195,10 +196,28 @@ def step_dates(dates, window, horizon, ahead):
     with warnings.catch_warnings():  # pandas 4 returns an offset, which date_range takes too
         warnings.simplefilter("ignore", DeprecationWarning)
         step = pd.infer_freq(history) if len(history) >= 3 else None
+    if step is None and trading_days(history):
+        step = "B"  # the holidays ahead are unknown: business days
     if step is None:
         return None
     following = pd.date_range(history[-1], periods=horizon + 1, freq=step)[1:]
     return [forecast_data.date_text(date) for date in following]
+
+
+def trading_days(dates):
+    """Whether `dates` are weekdays at midnight, each one to three business days after the
+    one before: business days with holidays left out (an exchange's trading days), which
+    `pandas.infer_freq` calls irregular.
+
+    Example:
+    >>> trading_days(pd.DatetimeIndex(["2024-12-23", "2024-12-24", "2024-12-26", "2024-12-27"]))
+    True
+    """
+    if len(dates) < 3 or (dates != dates.normalize()).any() or (dates.dayofweek >= 5).any():
+        return False
+    days = dates.to_numpy().astype("datetime64[D]")
+    apart = np.busday_count(days[:-1], days[1:])
+    return bool(((apart >= 1) & (apart <= 3)).all())
 
 
 def series_inputs(frame, data, names, name):
@@ -216,6 +235,7 @@ def series_inputs(frame, data, names, name):
     if len(frame) < window + ahead:
         needs = f"the last {window}" + (f" plus {horizon} rows to forecast" if ahead else "")
         raise UserError(f"{name}: has {len(frame)} rows, the model needs {needs}")
+    frame = frame.iloc[len(frame) - window - ahead:]  # what it reads: older rows may have gaps
     if ahead:  # the rows to forecast: exactly the last `horizon`, their values left empty
         empty = frame[data.target_columns].isna().all(axis=1).to_numpy()
         if not empty[-ahead:].all() or empty[:-ahead].any():
@@ -223,12 +243,13 @@ def series_inputs(frame, data, names, name):
                             f"forecast: leave their {', '.join(map(repr, data.target_columns))} "
                             "cells empty and "
                             f"fill every row before them ({int(empty.sum())} rows have them empty)")
-    series = forecast_data.read_series(frame, data, None, ahead)
+    try:
+        series = forecast_data.read_series(frame, data, None, ahead)
+    except UserError as error:  # name the file and series of a bad value
+        raise UserError(f"{name}: {str(error).removeprefix('data: ')}") from None
     if series.dropped_duplicates:
         raise UserError(f"{name}: {series.dropped_duplicates} row(s) repeat a date; a forecast's "
                         "table holds one row per step")
-    if len(series.values) < window:
-        raise UserError(f"{name}: has {len(series.values)} rows, the model needs the last {window}")
     inputs = {"history": series.values[-window:].astype("float32")}
     if ahead:
         inputs["future"] = series.known[-ahead:].astype("float32")

@@ -30,7 +30,6 @@ The story:
 """
 
 import sys
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -39,13 +38,13 @@ import tensorflow as tf
 
 from rnn_tasks.data.readers import check_group_column, read_table
 from rnn_tasks.data.windows import baseline_forecasts, residual_quantiles
-from rnn_tasks.errors import UserError, path_argument
+from rnn_tasks.errors import UserError
 from rnn_tasks.losses import PinballLoss
 from rnn_tasks.metrics import remember_metrics, timed
 from rnn_tasks.preprocessing.scaling import EncodeHistory, change, window_units
 from rnn_tasks.schemas import FORECASTING
 from rnn_tasks.templates import forecast_data, forecast_inputs, forecast_model, forecast_scores
-from rnn_tasks.templates.task import Task
+from rnn_tasks.templates.task import Task, plots_folder
 
 # A window's unit (`window_unit`) is at least this share of its mean absolute value.
 UNIT_FLOOR = 0.01
@@ -364,9 +363,9 @@ class ForecastingTask(Task):
         """`forecast.png`: forecasts over the whole test span (or `span` = `(first, last)`
         origin dates) of up to 4 series, with the interval fan when the model forecasts
         quantiles (see `forecast_scores.plot_forecasts`)."""
+        folder = plots_folder(plots_dir)
         self.prepare()
-        forecast_scores.plot_forecasts(self, path_argument("plots_dir", plots_dir) / "forecast.png",
-                                       span=span)
+        forecast_scores.plot_forecasts(self, folder / "forecast.png", span=span)
 
     def backtest_table(self, metrics):
         """`evaluate(backtest=K)`'s rows and summary as a `pandas.DataFrame`: one row per

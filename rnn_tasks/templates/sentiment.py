@@ -25,7 +25,6 @@ The story:
 """
 
 import dataclasses
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -38,7 +37,7 @@ from rnn_tasks.schemas import SENTIMENT
 from rnn_tasks.metrics import classification_metrics, dropped_counts, remember_metrics, timed
 from rnn_tasks.templates import serving
 from rnn_tasks.templates.run_dir import pyplot
-from rnn_tasks.templates.task import Task
+from rnn_tasks.templates.task import Task, plots_folder
 from rnn_tasks.templates.text_input import TextInput
 
 
@@ -250,6 +249,7 @@ class SentimentTask(TextInput, Task):
 
     def plot(self, plots_dir, metrics):
         """`confusion_matrix.png` and `roc_pr.png` (ROC and precision-recall) on the test split."""
+        folder = plots_folder(plots_dir)
         from sklearn.metrics import ConfusionMatrixDisplay, PrecisionRecallDisplay, RocCurveDisplay
 
         plt = pyplot()
@@ -261,7 +261,7 @@ class SentimentTask(TextInput, Task):
             ax=ax, colorbar=False)
         ax.set_title(f"{self.recipe_name}: test confusion matrix")
         fig.tight_layout()
-        fig.savefig(Path(plots_dir) / "confusion_matrix.png", dpi=100)
+        fig.savefig(folder / "confusion_matrix.png", dpi=100)
         plt.close(fig)
         fig, (roc, pr) = plt.subplots(1, 2, figsize=(9, 4))
         RocCurveDisplay.from_predictions(labels, probability, ax=roc, name="model")
@@ -269,7 +269,7 @@ class SentimentTask(TextInput, Task):
         roc.set_title("ROC (test)")
         pr.set_title(f"precision-recall of {self.labels[1]!r} (test)")
         fig.tight_layout()
-        fig.savefig(Path(plots_dir) / "roc_pr.png", dpi=100)
+        fig.savefig(folder / "roc_pr.png", dpi=100)
         plt.close(fig)
 
     # 6. Serving ------------------------------------------------------------------------

@@ -23,7 +23,6 @@ The story:
 """
 
 import dataclasses
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -41,6 +40,7 @@ from rnn_tasks.schemas import TRANSLATION
 from rnn_tasks.templates.encoder_decoder import EncoderDecoderTask
 from rnn_tasks.metrics import dropped_counts, remember_metrics, timed
 from rnn_tasks.templates.run_dir import pyplot
+from rnn_tasks.templates.task import plots_folder
 from rnn_tasks.templates.text_input import TextInput
 
 
@@ -361,6 +361,7 @@ class TranslationTask(TextInput, EncoderDecoderTask):
 
     def plot(self, plots_dir, metrics):
         """`attention.png`: decoder attention over the source for three test sentences."""
+        folder = plots_folder(plots_dir)
         plt = pyplot()
         sources = list(dict.fromkeys(self.data.splits["test"][0]))[:3]
         fig, axes = plt.subplots(1, len(sources), figsize=(5 * len(sources), 4.5), squeeze=False)
@@ -373,7 +374,7 @@ class TranslationTask(TextInput, EncoderDecoderTask):
             ax.set_yticks(range(len(target_tokens)), [t.replace(JOINER, "~") for t in target_tokens])
         fig.suptitle(f"{self.recipe_name}: attention (greedy decoding, test sentences)")
         fig.tight_layout()
-        fig.savefig(Path(plots_dir) / "attention.png", dpi=100)
+        fig.savefig(folder / "attention.png", dpi=100)
         plt.close(fig)
 
     def attention_map(self, text):
