@@ -241,6 +241,18 @@ def as_overrides(overrides):
     return parse_overrides(overrides)
 
 
+def without_data_path(raw):
+    """A parsed recipe without `data.path`, for a DataFrame given in its place.
+
+    Example:
+    >>> without_data_path({"task": "sentiment", "data": {"path": "r.csv", "seed": 1}})
+    {'task': 'sentiment', 'data': {'seed': 1}}
+    """
+    if not isinstance(raw.get("data"), dict):
+        return raw
+    return {**raw, "data": {k: v for k, v in raw["data"].items() if k != "path"}}
+
+
 def load_recipe(source, overrides=None):
     """Reads a recipe file or built-in recipe name and applies overrides (not validated).
 

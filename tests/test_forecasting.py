@@ -584,7 +584,8 @@ def test_cli_predicts_from_a_file_that_ends_with_the_rows_to_forecast(global_run
     filled.to_csv(tmp_path / "filled.csv", index=False)
     status, _, err = cli(capsys, "predict", run_dir, tmp_path / "filled.csv")
     assert status == 2 and "the last 3 rows (by date) are the steps to forecast: leave their 'sales' cells " \
-                           "empty and fill every row before them (0 rows have them empty)" in err
+                           "empty and fill the rows before them (of the last 17 rows, 0 have them " \
+                           "empty)" in err
     repeated = north.copy()
     repeated.loc[repeated.index[-2], "day"] = repeated.loc[repeated.index[-3], "day"]
     repeated.to_csv(tmp_path / "repeated.csv", index=False)
@@ -625,6 +626,9 @@ def test_a_column_of_step_numbers_as_dates_says_to_leave_the_date_column_unset()
 
     with pytest.raises(UserError, match=re.escape(
             "data: column 't' has a non-date value 0; expected ISO 8601") + ".*" + re.escape(
-            "; for a column of step numbers (no dates), unset data.date_column: rows are then "
-            "read in file order")):
+            "; for a column of step numbers (no dates), remove data.date_column (and "
+            "data.calendar) from the recipe: rows are then read in file order")):
         parse_dates(pd.Series([0, 1, 2], name="t"))
+    with pytest.raises(UserError, match=re.escape(
+            "; seconds since 1970? write them as dates (pandas.to_datetime(column, unit='s'))")):
+        parse_dates(pd.Series([1577836800, 1577923200], name="t"))

@@ -256,6 +256,7 @@ def test_the_decoder_has_model_layers_recurrent_layers(pairs_tsv):
     (lambda t, run: t.evaluate_file(None), "the data path must be a path (a str or os.PathLike), got NoneType"),
     (lambda t, run: t.plot(None, {}), "plots_dir must be a path (a str or os.PathLike), got NoneType"),
     (lambda t, run: t.plot(run / "recipe.toml", {}), "recipe.toml is a file, not a folder"),
+    (lambda t, run: t.plot(run / "recipe.toml" / "plots", {}), "recipe.toml is a file"),
     (lambda t, run: t.predict([["1"]] * 20), "`history` must be real numbers, got text values"),
     (lambda t, run: t.export(run.parent / "e", version=2**70), "must be a positive integer below 2**63"),
     (lambda t, run: Task.load(run, as_template="no"), "load: as_template must be True or False, got 'no'"),

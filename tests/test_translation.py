@@ -346,8 +346,15 @@ def test_column_names_read_a_table_and_leave_pair_lines_alone(tmp_path):
     path = write_text(tmp_path / "pairs.txt", "en\tes\nHello.\tHola.\n")
     task = TranslationTask.from_recipe("translation", {**named, "data.path": str(path)})
     with pytest.raises(UserError, match=re.escape(
-            f"data: {path} names 'en', 'es' (data.source_column, data.target_column) in its first "
-            "line, but is read as .txt text, one pair a line; name it .tsv")):
+            f"data: {path} names 'en', 'es' in its first line, a header, but is read as "
+            "source<TAB>target lines; name it .tsv")):
+        task.read_pairs_frame()
+    path = write_text(tmp_path / "other.tsv", "source\ttarget\nHello.\tHola.\n")
+    task = TranslationTask.from_recipe("translation", {**named, "data.path": str(path)})
+    with pytest.raises(UserError, match=re.escape(
+            f"data: {path} names 'source', 'target' in its first line, a header, but is read as "
+            "source<TAB>target lines; name its columns with data.source_column and "
+            "data.target_column")):
         task.read_pairs_frame()
     task = TranslationTask.from_recipe("translation", {**named, "data.path": str(tmp_path / "gone.tsv")})
     with pytest.raises(UserError, match="data file not found: .*gone.tsv"):

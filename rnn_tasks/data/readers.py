@@ -308,9 +308,11 @@ def parse_dates(column, date_format=None):
                     "ISO 8601 (2020-12-31, 2020-12-31 23:59); for other formats set "
                     "`data.date_format` when training (e.g. --set 'data.date_format=%d/%m/%Y'), "
                     "or write the dates as ISO 8601")
-        if pd.api.types.is_integer_dtype(column):  # a time index such as Darts' RangeIndex
-            expected += ("; for a column of step numbers (no dates), unset data.date_column: "
-                         "rows are then read in file order")
+        if pd.api.types.is_integer_dtype(column):  # epoch seconds, or a time index (Darts')
+            expected += ("; seconds since 1970? write them as dates (pandas.to_datetime(column, "
+                         "unit='s'))" if column.abs().max() >= 10**9 else
+                         "; for a column of step numbers (no dates), remove data.date_column "
+                         "(and data.calendar) from the recipe: rows are then read in file order")
         raise UserError(f"data: column {column.name!r} has a non-date value {bad!r}; "
                         f"expected {expected}")
     return dates

@@ -140,7 +140,7 @@ def series_names(names):
     return sorted(names, key=lambda name: (numbers[name], name))
 
 
-def read_series(frame, data, name=None, ahead=0):
+def read_series(frame, data, name=None, ahead=0, first_row=0):
     """One series: its rows of `frame`, sorted by date, repeated dates dropped, values checked.
 
     Args:
@@ -149,6 +149,8 @@ def read_series(frame, data, name=None, ahead=0):
         name: the group to select, `None` for the whole table.
         ahead: how many final rows are steps still to forecast: their dates
             and future columns are read, their value cells are not.
+        first_row: the series' row number of `frame`'s first row, for messages
+            about a table without dates (`frame` may be its last rows).
 
     Returns:
         `Series` without bounds (with `ahead`, `values` has `ahead` rows fewer).
@@ -169,16 +171,17 @@ def read_series(frame, data, name=None, ahead=0):
         dates = frame["_local"].to_numpy()
         seconds = dates.astype("datetime64[s]").astype("int64")
     else:
-        dates = np.arange(len(frame))
+        dates = np.arange(first_row, first_row + len(frame))
         seconds = np.zeros(len(frame), dtype="int64")
     columns = list(data.target_columns) + list(data.feature_columns)
     refuse_booleans(frame, data.target_columns)
     values = numbers(frame.iloc[:len(frame) - ahead], columns, dates)
-    if data.scaling == "log" and (values <= 0).any():
-        index = int(np.argmax((values <= 0).any(axis=0)))
+    if data.scaling == "log" and (values.astype("float32") <= 0).any():  # 1e-46 is 0 there
+        index = int(np.argmax((values.astype("float32") <= 0).any(axis=0)))
         raise UserError(
-            f"data: scaling = 'log' needs positive values, column {columns[index]!r} has "
-            f"{values[:, index].min():g}; a model trained with data.scaling=difference takes them")
+            f"data: scaling = 'log' needs positive values (in float32, which rounds below 1.4e-45 "
+            f"to 0), column {columns[index]!r} has {values[:, index].min():g}; a model trained "
+            "with data.scaling=difference takes them")
     known = numbers(frame, data.future_columns, dates)
     return Series(name, dates, values, known, seconds, {}, dropped)
 

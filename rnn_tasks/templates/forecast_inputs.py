@@ -183,7 +183,8 @@ def table_inputs(frame, data, names, name):
 def step_dates(dates, window, horizon, ahead):
     """The dates of a forecast's steps as text: those of the rows to forecast, else the
     history's step (`pandas.infer_freq` of its last `window` dates: daily, business
-    days, hourly, month ends...) continued; `None` where the history is irregular.
+    days, hourly, month ends...; business days for `trading_days`) continued; `None`
+    where the history is irregular.
 
     Example:
     >>> weekdays = pd.bdate_range("2024-05-02", "2024-05-10").to_numpy()  # Thursday to Friday
@@ -206,18 +207,25 @@ def step_dates(dates, window, horizon, ahead):
 
 def trading_days(dates):
     """Whether `dates` are weekdays at midnight, each one to three business days after the
-    one before: business days with holidays left out (an exchange's trading days), which
-    `pandas.infer_freq` calls irregular.
+    one before and most of them the next: business days with holidays left out (an
+    exchange's trading days), which `pandas.infer_freq` calls irregular.
 
     Example:
-    >>> trading_days(pd.DatetimeIndex(["2024-12-23", "2024-12-24", "2024-12-26", "2024-12-27"]))
+    >>> trading_days(pd.bdate_range("2024-12-18", "2024-12-27").drop(pd.Timestamp("2024-12-25")))
     True
+    >>> trading_days(pd.DatetimeIndex(["2024-03-04", "2024-03-07", "2024-03-11", "2024-03-14"]))
+    False
     """
-    if len(dates) < 3 or (dates != dates.normalize()).any() or (dates.dayofweek >= 5).any():
+    if len(dates) < 3 or (dates != dates.normalize()).any() or (dates.day_of_week >= 5).any():
         return False
     days = dates.to_numpy().astype("datetime64[D]")
-    apart = np.busday_count(days[:-1], days[1:])
-    return bool(((apart >= 1) & (apart <= 3)).all())
+    apart = np.busday_count(days[:-1], days[1:])  # mostly 1: not Mondays and Thursdays
+    return bool(((apart >= 1) & (apart <= 3)).all() and (apart == 1).mean() >= 0.8)
+
+
+def about(name, error):
+    """A `UserError` about the data as one about `name` (its file and series)."""
+    return UserError(f"{name}: {str(error).removeprefix('data: ')}")
 
 
 def series_inputs(frame, data, names, name):
@@ -229,24 +237,27 @@ def series_inputs(frame, data, names, name):
     window, horizon = data.window, data.horizon
     ahead = horizon if len(names) > 1 else 0
     if data.date_column:  # in date order, as training reads a table
-        order = np.argsort(parse_dates(frame[data.date_column], data.date_format).to_numpy(),
-                           kind="stable")
-        frame = frame.iloc[order]
+        try:
+            instants = parse_dates(frame[data.date_column], data.date_format).to_numpy()
+        except UserError as error:
+            raise about(name, error) from None
+        frame = frame.iloc[np.argsort(instants, kind="stable")]
     if len(frame) < window + ahead:
         needs = f"the last {window}" + (f" plus {horizon} rows to forecast" if ahead else "")
         raise UserError(f"{name}: has {len(frame)} rows, the model needs {needs}")
-    frame = frame.iloc[len(frame) - window - ahead:]  # what it reads: older rows may have gaps
+    older = len(frame) - window - ahead
+    frame = frame.iloc[older:]  # what it reads: older rows may have gaps
     if ahead:  # the rows to forecast: exactly the last `horizon`, their values left empty
         empty = frame[data.target_columns].isna().all(axis=1).to_numpy()
         if not empty[-ahead:].all() or empty[:-ahead].any():
             raise UserError(f"{name}: the last {horizon} rows (by date) are the steps to "
                             f"forecast: leave their {', '.join(map(repr, data.target_columns))} "
-                            "cells empty and "
-                            f"fill every row before them ({int(empty.sum())} rows have them empty)")
+                            "cells empty and fill the rows before them (of the last "
+                            f"{window + ahead} rows, {int(empty.sum())} have them empty)")
     try:
-        series = forecast_data.read_series(frame, data, None, ahead)
-    except UserError as error:  # name the file and series of a bad value
-        raise UserError(f"{name}: {str(error).removeprefix('data: ')}") from None
+        series = forecast_data.read_series(frame, data, None, ahead, first_row=older)
+    except UserError as error:
+        raise about(name, error) from None
     if series.dropped_duplicates:
         raise UserError(f"{name}: {series.dropped_duplicates} row(s) repeat a date; a forecast's "
                         "table holds one row per step")

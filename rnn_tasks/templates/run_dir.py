@@ -21,7 +21,7 @@ from rnn_tasks.checks import MODEL_FILE, RECIPE_FILE, check_changeable, finished
 from rnn_tasks.data.catalog import sha256_of
 from rnn_tasks.errors import UserError, path_argument
 from rnn_tasks.metrics import metrics_json
-from rnn_tasks.recipes import as_overrides, write_recipe
+from rnn_tasks.recipes import as_overrides, without_data_path, write_recipe
 
 TEMPLATE_FILE, WARMUP_FILE = "template.json", "warmup.tfrecord"
 
@@ -105,7 +105,7 @@ def read_run(cls, run_dir, overrides=None, as_template=False, data=None):
                         "or train again")
     trained_by = trained.get("class")
     if data is not None:  # in place of the recipe's file, if it names one
-        raw = {**raw, "data": {k: v for k, v in raw.get("data", {}).items() if k != "path"}}
+        raw = without_data_path(raw)
     task = cls.from_dict(raw, data)
     task.trained_on_frame = trained.get("trained_on") == "frame"
     if trained_by and not same_class(trained_by, type(task)) and not as_template:

@@ -37,9 +37,10 @@ from pathlib import Path
 import keras
 import pandas as pd
 
-from rnn_tasks.checks import check_cluster, check_fit_arguments, check_keras_backend
+from rnn_tasks.checks import (check_cluster, check_fit_arguments, check_keras_backend,
+                              check_writable)
 from rnn_tasks.errors import UserError, path_argument
-from rnn_tasks.recipes import as_config, as_overrides, load_recipe
+from rnn_tasks.recipes import as_config, as_overrides, load_recipe, without_data_path
 from rnn_tasks.schemas import resolve_recipe
 from rnn_tasks.templates import distribute, run_dir as runs, serving, training
 from rnn_tasks.templates.hooks import check_core_shapes, check_returned, check_training_data
@@ -49,10 +50,9 @@ TASKS = {}  # recipe `task` value -> Task subclass
 
 def plots_folder(plots_dir):
     """`plots_dir` as a folder that exists (made, with its parents, if need be), for a
-    template's `plot`; `UserError` if it is not a path or is a file."""
+    template's `plot`; `UserError` if it is not a path or cannot be a folder there."""
     folder = path_argument("plots_dir", plots_dir)
-    if folder.exists() and not folder.is_dir():
-        raise UserError(f"plots_dir {folder} is a file, not a folder")
+    check_writable(folder, "plots_dir")
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
@@ -128,9 +128,8 @@ class Task(abc.ABC):
             called on a subclass).
         """
         raw, name = load_recipe(source, overrides)
-        if (data is not None and isinstance(raw.get("data"), dict)
-                and ("data", "path") not in as_overrides(overrides)):
-            raw = {**raw, "data": {k: v for k, v in raw["data"].items() if k != "path"}}
+        if data is not None and ("data", "path") not in as_overrides(overrides):
+            raw = without_data_path(raw)
         task = cls.from_dict(raw, data)
         task.recipe_name = name
         return task

@@ -166,7 +166,8 @@ class TranslationTask(TextInput, EncoderDecoderTask):
         whose recipe names both columns, a CSV or JSON file, or a TSV whose first line
         names the columns (one of those the recipe names: the reader says if the other
         is missing); else they are source<TAB>target lines, which have no column names
-        (a run trained on a table evaluates a pairs file so)."""
+        (a run trained on a table evaluates a pairs file so), and a first line naming
+        columns there is refused: it would be read as a pair."""
         data = self.config.data
         named = [name for name in (data.source_column, data.target_column) if name]
         if not path:
@@ -177,12 +178,16 @@ class TranslationTask(TextInput, EncoderDecoderTask):
         if kind in (".csv", ".jsonl", ".json") or kind == ".tsv" and (
                 header & set(named) if named else header >= set(columns)):
             return True
-        if header & set(named):  # its header would be read as a pair
-            raise UserError(f"data: {path} names {', '.join(map(repr, named))} (data.source_column, "
-                            f"data.target_column) in its first line, but is read as "
-                            f"{kind or 'suffix-less'} text, one pair a line; name it .tsv (or .csv, "
-                            ".jsonl, before any .gz or .zip)")
-        return False
+        if header & set(named):
+            headed = named
+        elif header >= {"source", "target"}:
+            headed = ["source", "target"]
+        else:
+            return False
+        fix = ("name its columns with data.source_column and data.target_column" if kind == ".tsv"
+               else "name it .tsv (or .csv, .jsonl, before any .gz or .zip)")
+        raise UserError(f"data: {path} names {', '.join(map(repr, headed))} in its first line, a "
+                        f"header, but is read as source<TAB>target lines; {fix}")
 
     # 2. Preprocessing ---------------------------------------------------------------------
 
