@@ -246,7 +246,8 @@ def build_parser():
 
     train = command("train", "train a recipe into a run directory", run_train)
     train.add_argument("recipe", help="recipe file (tasks/*.toml) or built-in recipe name")
-    train.add_argument("--run-dir", action=Once, help="output folder (default: runs/<recipe>-<time>)")
+    train.add_argument("--run-dir", action=Once,
+                       help="output folder (default: runs/<recipe>-<time>)")
     overrides(train)
     train.add_argument("--resume", action="store_true",
                        help="continue an interrupted run in --run-dir from its last epoch")
@@ -264,11 +265,14 @@ def build_parser():
 
     export = command("export", "export a run as a TF Serving SavedModel", run_export)
     export.add_argument("run_dir")
-    export.add_argument("--to", action=Once, required=True, metavar="BASE_DIR", help="model base path")
-    export.add_argument("--version", action=Once, type=positive_int, help="version number (default: next free)")
+    export.add_argument("--to", action=Once, required=True, metavar="BASE_DIR",
+                        help="model base path")
+    export.add_argument("--version", action=Once, type=positive_int,
+                        help="version number (default: next free)")
     export.add_argument("--models-config", action=Once, metavar="FILE",
                         help="also add or update this model in a TF Serving model config file")
-    export.add_argument("--name", action=Once, help="model name in --models-config (default: the base folder's name)")
+    export.add_argument("--name", action=Once,
+                        help="model name in --models-config (default: the base folder's name)")
     export.add_argument("--serving-base", action=Once, metavar="PATH",
                         help="base path as the server sees it (default: --to, absolute)")
 

@@ -142,7 +142,8 @@ def read_table(path, required_columns=()):
                                 "than once; rename or drop the copies")
     except UnicodeDecodeError:
         raise UserError(f"{path} is not UTF-8 text (expected CSV, TSV or JSON lines)") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, *BROKEN_ARCHIVE) as error:
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError,
+            *BROKEN_ARCHIVE) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         if kind == ".jsonl" and path.suffix.lower() not in COMPRESSED:
             first_line = first_bad_json_line(path) or first_line
@@ -153,8 +154,8 @@ def read_table(path, required_columns=()):
 
 
 def first_bad_json_line(path):
-    """`"line N: <why>"` for the first line of a JSON lines file that is not JSON, else `None`
-    (pandas names only a character position in the whole file).
+    """`"line N, column C: <why>"` for the first line of a JSON lines file that is not
+    JSON, else `None` (pandas names only a character position in the whole file).
 
     Example:
     >>> import tempfile, os

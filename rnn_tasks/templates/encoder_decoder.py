@@ -98,8 +98,8 @@ class EncoderDecoderTask(Task):
             UserError: there is none (`fit` asks `check_assembled` before the first epoch).
         """
         model = model or self.model
-        for candidate in [model, *model.layers]:
-            if isinstance(candidate, keras.Model) and name in {sub.name for sub in candidate.layers}:
+        for candidate in [m for m in [model, *model.layers] if isinstance(m, keras.Model)]:
+            if name in [sub.name for sub in candidate.layers]:
                 return candidate.get_layer(name)
         raise UserError(f"{type(self).__name__}.build_model returned a model without the {name!r} "
                         "layer: decoding runs the core's `encoder` and `decoder` models; build "

@@ -80,7 +80,8 @@ def history_array(values, data):
     history = history.astype("float32")  # 1e-46 is 0 from here on
     if data.scaling == "log" and (history <= 0).any():
         raise UserError("predict: `history` has values <= 0 (as float32, which rounds below "
-                        "1.4e-45 to 0); this model (scaling = 'log') forecasts from positive values")
+                        "1.4e-45 to 0); this model (scaling = 'log') forecasts from positive "
+                        "values")
     return history
 
 
