@@ -573,6 +573,7 @@ def test_cli_predicts_from_a_file_that_ends_with_the_rows_to_forecast(global_run
     zoned = pd.read_csv(tmp_path / "north.csv").assign(day=lambda f: f["day"] + "T00:00+09:00")
     from_zoned = Task.load(run_dir).predict(zoned)  # the offset dropped: the same calendar days
     np.testing.assert_allclose(from_zoned["quantiles"], expected["quantiles"], rtol=1e-5)
+    assert from_zoned["dates"].tolist() == [zoned["day"].iloc[-3:].tolist()]  # as written, offsets kept
     shuffled = task.predict(north.sample(frac=1.0, random_state=0))  # read in date order
     np.testing.assert_allclose(shuffled["quantiles"], expected["quantiles"], rtol=1e-5)
     with pytest.raises(UserError, match="also reads 'future', 'future_dates'; pass a dict"):

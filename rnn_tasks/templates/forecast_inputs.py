@@ -181,19 +181,17 @@ def table_inputs(frame, data, names, name):
     return {key: np.stack([inputs[key] for inputs, _ in rows]) for key in names}, labels
 
 
-def step_dates(dates, window, horizon, ahead):
-    """The dates of a forecast's steps as text: those of the rows to forecast, else the
-    history's step (`pandas.infer_freq` of its last `window` dates: daily, business
-    days, hourly, month ends...; business days for `trading_days`) continued; `None`
-    where the history is irregular.
+def step_dates(dates, window, horizon):
+    """The dates of a forecast's steps as text, for a history without rows to forecast:
+    its step (`pandas.infer_freq` of its last `window` dates: daily, business days,
+    hourly, month ends...; business days for `trading_days`) continued; `None` where
+    the history is irregular.
 
     Example:
     >>> weekdays = pd.bdate_range("2024-05-02", "2024-05-10").to_numpy()  # Thursday to Friday
-    >>> step_dates(weekdays, 7, 2, 0)
+    >>> step_dates(weekdays, 7, 2)
     ['2024-05-13', '2024-05-14']
     """
-    if ahead:
-        return [forecast_data.date_text(date) for date in dates[-ahead:]]
     history = pd.DatetimeIndex(dates[-window:])
     with warnings.catch_warnings():  # pandas 4 returns an offset, which date_range takes too
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -204,6 +202,21 @@ def step_dates(dates, window, horizon, ahead):
         return None
     following = pd.date_range(history[-1], periods=horizon + 1, freq=step)[1:]
     return [forecast_data.date_text(date) for date in following]
+
+
+def cell_text(cell):
+    """A date cell as the table wrote it: text as it is, a timestamp in ISO 8601 (with
+    its UTC offset, if it has one: a local hour that daylight saving time repeats is
+    two different dates).
+
+    Example:
+    >>> cell_text(" 2021-10-31T02:00+01:00"), cell_text(pd.Timestamp("2021-10-31 02:00+02:00"))
+    ('2021-10-31T02:00+01:00', '2021-10-31 02:00:00+02:00')
+    """
+    if isinstance(cell, str):
+        return cell.strip()
+    stamp = pd.Timestamp(cell)
+    return stamp.isoformat(sep=" ") if stamp.tzinfo else forecast_data.date_text(stamp.to_datetime64())
 
 
 def trading_days(dates):
@@ -266,5 +279,10 @@ def series_inputs(frame, data, names, name):
     if ahead:
         inputs["future"] = series.known[-ahead:].astype("float32")
         inputs["future_dates"] = series.seconds[-ahead:]
-    dates = step_dates(series.dates, window, horizon, ahead) if data.date_column else None
+    if not data.date_column:
+        dates = None
+    elif ahead:  # those of the rows to forecast, as the table writes them (offsets kept)
+        dates = [cell_text(cell) for cell in frame[data.date_column].iloc[-ahead:]]
+    else:
+        dates = step_dates(series.dates, window, horizon)
     return {key: inputs[key] for key in names}, dates
