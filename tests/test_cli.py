@@ -102,6 +102,13 @@ def test_forecasting_predicts_and_evaluates_every_series_of_a_file(forecasting_r
     with pytest.raises(UserError, match=re.escape(
             "predict: the data frame (series 'IBM'): column 'Adj Close' has 1 missing")):
         task.predict(broken)
+    after = [str((last["IBM"] + pd.Timedelta(days=k)).date()) for k in (1, 2)]
+    to_forecast = pd.concat([frames["IBM"], pd.DataFrame({"Date": after, "Ticker": "IBM"})])
+    with pytest.raises(UserError, match=re.escape(  # Darts' layout, to a model without future inputs
+            "predict: the data frame (series 'IBM'): the last 2 row(s) (by date) have no 'Adj Close' "
+            "value: rows to forecast? This model reads no known-future inputs "
+            "(data.future_columns); give the history only")):
+        task.predict(to_forecast)
     numbered = pd.concat([frames["MSFT"].assign(Ticker=10), frames["IBM"].assign(Ticker=2)])
     assert task.predict(numbered)["series"].tolist() == ["2", "10"]  # numbers in numeric order
 

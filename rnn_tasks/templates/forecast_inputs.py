@@ -256,13 +256,19 @@ def series_inputs(frame, data, names, name):
         except UserError as error:
             raise about(name, error) from None
         frame = frame.iloc[np.argsort(instants, kind="stable")]
+    empty = frame[data.target_columns].isna().all(axis=1).to_numpy()  # rows without values
+    if not ahead and empty[-1]:  # Darts' layout: the steps to forecast as rows without values
+        trailing = int(np.argmin(empty[::-1])) if not empty.all() else len(empty)
+        raise UserError(f"{name}: the last {trailing} row(s) (by date) have no "
+                        f"{', '.join(map(repr, data.target_columns))} value: rows to forecast? "
+                        "This model reads no known-future inputs (data.future_columns); give the "
+                        "history only")
     if len(frame) < window + ahead:
         needs = f"the last {window}" + (f" plus {horizon} rows to forecast" if ahead else "")
         raise UserError(f"{name}: has {len(frame)} rows, the model needs {needs}")
     older = len(frame) - window - ahead
-    frame = frame.iloc[older:]  # what it reads: older rows may have gaps
+    frame, empty = frame.iloc[older:], empty[older:]  # what it reads: older rows may have gaps
     if ahead:  # the rows to forecast: exactly the last `horizon`, their values left empty
-        empty = frame[data.target_columns].isna().all(axis=1).to_numpy()
         if not empty[-ahead:].all() or empty[:-ahead].any():
             raise UserError(f"{name}: the last {horizon} rows (by date) are the steps to "
                             f"forecast: leave their {', '.join(map(repr, data.target_columns))} "
