@@ -272,6 +272,10 @@ def check_evaluate_options(run_dir, overrides, backtest, data_path):
     new_data = [".".join(key) for key in changes if key in (("data", "path"), ("data", "dataset"))]
     if data_path is not None and new_data:
         raise UserError(f"give the data once: --data {data_path} or --set {new_data[0]}, not both")
+    if data_path is not None and ("data", "group") in changes:
+        raise UserError(f"evaluate --data {data_path} scores every series of the file; "
+                        "--set data.group chooses among the recipe's data only (give a file of "
+                        "the series to score)")
     resplit = [".".join(key) for key in changes if key in (("data", "split"), ("data", "seed"))]
     if resplit and not new_data:
         raise UserError(f"evaluate --set {resplit[0]}: another split of the data the run trained on "

@@ -109,6 +109,10 @@ def test_forecasting_predicts_and_evaluates_every_series_of_a_file(forecasting_r
             "value: rows to forecast? This model reads no known-future inputs "
             "(data.future_columns); give the history only")):
         task.predict(to_forecast)
+    padded = pd.concat([frames["MSFT"].assign(Ticker="01"), frames["IBM"].assign(Ticker="1")])
+    padded.to_csv(tmp_path / "padded.csv", index=False)  # ids a CSV reader would take as numbers
+    _, labels = task.labelled_inputs_from_files([tmp_path / "padded.csv"])
+    assert labels["series"] == ["01", "1"]  # two series, named as written
     numbered = pd.concat([frames["MSFT"].assign(Ticker=10), frames["IBM"].assign(Ticker=2)])
     assert task.predict(numbered)["series"].tolist() == ["2", "10"]  # numbers in numeric order
 

@@ -292,6 +292,10 @@ BAD_INPUTS = [
      ["evaluate", "{forecasting}", "--set", "data.split=[0.5, 0.25, 0.25]"],
      "evaluate --set data.split: another split of the data the run trained on would test on rows "
      "it trained on; change it only with other data (--set data.path=FILE)"),
+    ("evaluate a file's group", {"p.csv": lambda t: prices_with(t, "p.csv", lambda f: f)},
+     ["evaluate", "{forecasting}", "--data", "p.csv", "--set", "data.group=IBM"],
+     "evaluate --data p.csv scores every series of the file; --set data.group chooses among the "
+     "recipe's data only (give a file of the series to score)"),
     ("evaluate two data sources", {"p.csv": lambda t: prices_with(t, "p.csv", lambda f: f)},
      ["evaluate", "{forecasting}", "--data", "p.csv", "--set", "data.path=q.csv"],
      "give the data once: --data p.csv or --set data.path, not both"),
@@ -365,6 +369,11 @@ BAD_INPUTS = [
     ("template.json corrupt", {"run/recipe.toml": 'task = "forecasting"\n[data]\npath = "x.csv"\n'
                                                    'target_columns = ["x"]\n',
                                "run/model.keras": b"PK\x05\x06" + bytes(18), "run/template.json": "{oops"},
+     ["evaluate", "run"], "run/template.json is not the JSON rnn-tasks wrote"),
+    ("template.json of other types", {"run/recipe.toml": 'task = "forecasting"\n[data]\npath = "x.csv"\n'
+                                                         'target_columns = ["x"]\n',
+                                      "run/model.keras": b"PK\x05\x06" + bytes(18),
+                                      "run/template.json": '{"class": 42, "model_sha256": null}'},
      ["evaluate", "run"], "run/template.json is not the JSON rnn-tasks wrote"),
     ("predict a table without the text column", {"p.csv": "Date,Adj Close\n2001-01-01,3\n"},
      ["predict", "{sentiment}", "p.csv"], "p.csv lacks column(s) 'text'"),

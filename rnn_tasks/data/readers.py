@@ -85,7 +85,7 @@ def check_data_file(path, what=None):
         raise UserError(f"data file not found: {path}{where}")
 
 
-def read_table(path, required_columns=()):
+def read_table(path, required_columns=(), text_columns=()):
     """Reads a CSV/TSV/JSONL file (`.gz`, `.bz2`, `.zip`, `.xz` too) into a DataFrame.
 
     Args:
@@ -95,6 +95,8 @@ def read_table(path, required_columns=()):
             separated). A glob pattern reads
             every matching file (shards), in sorted order, into one frame.
         required_columns: columns that must be present (in every file).
+        text_columns: columns of a CSV/TSV read as text, never as numbers (ids:
+            `01` and `1` are two series).
 
     Returns:
         `pandas.DataFrame`.
@@ -111,7 +113,8 @@ def read_table(path, required_columns=()):
     """
     paths = expand_paths(path)
     if len(paths) > 1:
-        return pd.concat([read_table(p, required_columns) for p in paths], ignore_index=True)
+        return pd.concat([read_table(p, required_columns, text_columns) for p in paths],
+                         ignore_index=True)
     path = paths[0]
     check_data_file(path)
     if path.suffix.lower() in (".xlsx", ".xls", ".ods", ".parquet", ".feather", ".pkl"):
@@ -128,12 +131,14 @@ def read_table(path, required_columns=()):
             frame = pd.read_json(path, lines=kind == ".jsonl", encoding="utf-8-sig")
         else:  # utf-8-sig: a byte-order mark (Excel's "CSV UTF-8") is not part of the header
             options = {"sep": "\t" if kind == ".tsv" else ","}
-            frame = pd.read_csv(path, encoding="utf-8-sig", **options)
+            frame = pd.read_csv(path, encoding="utf-8-sig",
+                                dtype={column: str for column in text_columns}, **options)
             if kind == ".tsv" and has_joined_lines(frame):
                 # A stray `"` in an unquoted TSV (IANA TSV has no quoting: `6" tall`) made
                 # CSV quoting join every line up to the next `"` into one cell: quotes are text.
                 options["quoting"] = csv.QUOTE_NONE
-                frame = pd.read_csv(path, encoding="utf-8-sig", **options)
+                frame = pd.read_csv(path, encoding="utf-8-sig",
+                                    dtype={column: str for column in text_columns}, **options)
             header = pd.read_csv(path, encoding="utf-8-sig", header=None, nrows=1, **options)
             names = [str(name) for name in header.iloc[0] if pd.notna(name)] if len(header) else []
             repeated = sorted({name for name in names if names.count(name) > 1})

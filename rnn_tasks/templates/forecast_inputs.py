@@ -143,7 +143,8 @@ def as_seconds(dates):
 
 def file_inputs(path, data, names):
     """The forecasts' inputs and labels from one file (see `table_inputs`)."""
-    return table_inputs(read_table(path), data, names, path)
+    ids = [data.group_column] if data.group_column else []  # text: `01` and `1` are two series
+    return table_inputs(read_table(path, text_columns=ids), data, names, path)
 
 
 def table_inputs(frame, data, names, name):

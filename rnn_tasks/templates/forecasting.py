@@ -275,7 +275,7 @@ class ForecastingTask(Task):
             The keys of `evaluate`.
         """
         data = self.config.data
-        frame = read_table(path, self.value_columns())
+        frame = read_table(path, self.value_columns(), self.group_columns())
         series = forecast_data.load_series(frame, data, split=False)
         try:
             windows = forecast_data.cut_windows(series, "test", data.window, data.horizon,

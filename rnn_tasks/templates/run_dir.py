@@ -175,8 +175,9 @@ def _trained_by(run):
         return {}
     try:
         trained = dict(json.loads((run / TEMPLATE_FILE).read_text(encoding="utf-8")))
-        if not isinstance(trained.get("model", {}), dict):
-            raise TypeError("[model] is not a table")
+        kinds = {"task": str, "class": str, "inputs": list, "model": dict, "model_sha256": str}
+        if any(not isinstance(trained[key], kind) for key, kind in kinds.items() if key in trained):
+            raise TypeError("a value of another type than rnn-tasks writes")
         return trained
     except (ValueError, TypeError):
         raise UserError(f"{run / TEMPLATE_FILE} is not the JSON rnn-tasks wrote "

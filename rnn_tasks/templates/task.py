@@ -184,13 +184,14 @@ class Task(abc.ABC):
 
     def read_frame(self, required_columns=(), path=None):
         """A table: `path` if given, else the frame the task was given, else the
-        recipe's `data.path`, else its catalog dataset."""
+        recipe's `data.path`, else its catalog dataset. A file's `data.group_column`
+        is read as text (ids: `01` and `1` are two groups)."""
         from rnn_tasks.data.catalog import load_card, read_frame
         from rnn_tasks.data.readers import read_table, require_columns
 
         path = path or (None if self.frame is not None else self.config.data.path)
         if path:
-            return read_table(path, required_columns)
+            return read_table(path, required_columns, self.group_columns())
         if self.frame is not None:
             if len(self.frame) == 0:
                 raise UserError("the data frame has no rows")
@@ -199,6 +200,10 @@ class Task(abc.ABC):
             raise UserError("recipe: set `data.dataset` (a catalog name) or `data.path` (a file), "
                             "or pass data=DataFrame")
         return read_frame(load_card(self.config.data.dataset), required_columns)
+
+    def group_columns(self):
+        """`[data.group_column]` where the recipe names one, else `[]`."""
+        return [column for column in [getattr(self.config.data, "group_column", "")] if column]
 
     def build_preprocessing(self):
         """Fits preprocessing state on the training split only; returns it."""
