@@ -4,6 +4,7 @@ import bz2
 import csv
 import glob
 import gzip
+import io
 import json
 import lzma
 import warnings
@@ -150,7 +151,7 @@ def read_table(path, required_columns=(), text_columns=()):
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError,
             *BROKEN_ARCHIVE) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        if kind == ".jsonl" and path.suffix.lower() not in COMPRESSED:
+        if kind == ".jsonl":
             first_line = first_bad_json_line(path) or first_line
         raise UserError(f"cannot read {path} as {kind[1:].upper()}: {first_line}") from None
     if frame.empty:
@@ -159,8 +160,9 @@ def read_table(path, required_columns=(), text_columns=()):
 
 
 def first_bad_json_line(path):
-    """`"line N, column C: <why>"` for the first line of a JSON lines file that is not
-    JSON, else `None` (pandas names only a character position in the whole file).
+    """`"line N, column C: <why>"` for the first line of a JSON lines file (compressed
+    too, see `open_binary`) that is not JSON, else `None` (pandas names only a
+    character position in the whole file).
 
     Example:
     >>> import tempfile, os
@@ -169,12 +171,15 @@ def first_bad_json_line(path):
     >>> first_bad_json_line(path).split(":")[0]
     'line 3, column 9'
     """
-    with open(path, encoding="utf-8-sig", errors="replace") as handle:
-        for number, line in enumerate(handle, 1):
-            try:
-                line.strip() and json.loads(line)
-            except json.JSONDecodeError as error:
-                return f"line {number}, column {error.colno}: {error.msg}"
+    try:
+        with io.TextIOWrapper(open_binary(path), encoding="utf-8-sig", errors="replace") as handle:
+            for number, line in enumerate(handle, 1):
+                try:
+                    line.strip() and json.loads(line)
+                except json.JSONDecodeError as error:
+                    return f"line {number}, column {error.colno}: {error.msg}"
+    except (*BROKEN_ARCHIVE, UserError):  # a damaged archive: the reader's own error says so
+        return None
     return None
 
 

@@ -176,8 +176,9 @@ def read_series(frame, data, name=None, ahead=0, first_row=0):
     columns = list(data.target_columns) + list(data.feature_columns)
     refuse_booleans(frame, data.target_columns)
     values = numbers(frame.iloc[:len(frame) - ahead], columns, dates)
-    if data.scaling == "log" and (values.astype("float32") <= 0).any():  # 1e-46 is 0 there
-        index = int(np.argmax((values.astype("float32") <= 0).any(axis=0)))
+    not_positive = values.astype("float32") <= 0  # 1e-46 is 0 in float32
+    if data.scaling == "log" and not_positive.any():
+        index = int(np.argmax(not_positive.any(axis=0)))
         raise UserError(
             f"data: scaling = 'log' needs positive values (in float32, which rounds below 1.4e-45 "
             f"to 0), column {columns[index]!r} has {values[:, index].min():g}; a model trained "

@@ -12,7 +12,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from rnn_tasks.data.readers import parse_dates, read_table, require_columns, text_cells, wall_clock
+from rnn_tasks.data.readers import parse_dates, require_columns, text_cells, wall_clock
 from rnn_tasks.errors import UserError
 from rnn_tasks.inputs import named_input
 from rnn_tasks.templates import forecast_data
@@ -139,12 +139,6 @@ def as_seconds(dates):
                         "one ISO 8601 date per forecast step")
     seconds = parsed.to_numpy().astype("datetime64[s]").astype("int64")
     return seconds.reshape(dates.shape)
-
-
-def file_inputs(path, data, names):
-    """The forecasts' inputs and labels from one file (see `table_inputs`)."""
-    ids = [data.group_column] if data.group_column else []  # text: `01` and `1` are two series
-    return table_inputs(read_table(path, text_columns=ids), data, names, path)
 
 
 def table_inputs(frame, data, names, name):

@@ -427,8 +427,11 @@ class ForecastingTask(Task):
         a file without one is named by its path) and `"dates"` (the forecast steps', with
         a date column), as `forecast_inputs.table_inputs` reads them."""
         names = ["history", *self.future_inputs()]
-        tables = [(str(path), *forecast_inputs.file_inputs(path, self.config.data, names))
-                  for path in paths]
+        tables = []
+        for path in paths:  # ids as text: `01` and `1` are two series
+            frame = read_table(path, text_columns=self.group_columns())
+            tables.append((str(path), *forecast_inputs.table_inputs(frame, self.config.data, names,
+                                                                    path)))
         inputs = {name: np.concatenate([arrays[name] for _, arrays, _ in tables]) for name in names}
         labels = {}
         if any("series" in table for _, _, table in tables):
