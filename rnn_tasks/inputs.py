@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rnn_tasks.data.readers import (TABLES, check_text_column, header_names, read_lines, read_table,
-                                    table_kind, text_cells)
+from rnn_tasks.data.readers import (TABLES, check_text_column, read_lines, read_table, table_kind,
+                                    text_cells)
 from rnn_tasks.errors import UserError
 
 
@@ -48,7 +48,7 @@ def named_input(inputs, name):
     return inputs[name]
 
 
-def texts_from_arguments(arguments, column, pairs=False):
+def texts_from_arguments(arguments, column, pair_lines=None):
     """CLI `predict` texts: a CSV/TSV/JSONL table its `column`, any other file one text
     per line (the source side of `source<TAB>target` lines), `-` standard input one
     text per line; an argument that is not a file is the text itself, unless it
@@ -57,7 +57,9 @@ def texts_from_arguments(arguments, column, pairs=False):
     Args:
         arguments: the command line's inputs.
         column: the text column of tables.
-        pairs: read lines as `source<TAB>target` and keep the source.
+        pair_lines: `path -> bool`, whether a file holds `source<TAB>target` lines
+            (translation, which reads a file as its training does): their source is
+            kept. By default no file does.
 
     Returns:
         Object array of `str`.
@@ -82,9 +84,8 @@ def texts_from_arguments(arguments, column, pairs=False):
             texts.append(argument)
             continue
         path = Path(argument)
-        suffix = table_kind(path)
-        pair_lines = pairs and suffix == ".tsv" and column not in header_names(path)
-        if column and suffix in TABLES and not pair_lines:
+        pairs = bool(pair_lines and pair_lines(path))
+        if column and table_kind(path) in TABLES and not pairs:
             cells = read_table(path, [column])[column]
             check_text_column(cells)
             found = text_cells(cells).tolist()

@@ -353,8 +353,8 @@ def test_column_names_read_a_table_and_leave_pair_lines_alone(tmp_path):
     task = TranslationTask.from_recipe("translation", {**named, "data.path": str(path)})
     with pytest.raises(UserError, match=re.escape(
             f"data: {path} names 'source', 'target' in its first line, a header, but is read as "
-            "source<TAB>target lines; name its columns with data.source_column and "
-            "data.target_column")):
+            "source<TAB>target lines; rename them to the recipe's 'en', 'es', or train with "
+            "data.source_column and data.target_column naming them")):
         task.read_pairs_frame()
     task = TranslationTask.from_recipe("translation", {**named, "data.path": str(tmp_path / "gone.tsv")})
     with pytest.raises(UserError, match="data file not found: .*gone.tsv"):
@@ -363,6 +363,29 @@ def test_column_names_read_a_table_and_leave_pair_lines_alone(tmp_path):
     sources, targets, _ = TranslationTask.from_recipe(
         "translation", {"data.path": str(aim)}).read_pairs_frame()
     assert sources.tolist() == ["aim", "Hello."] and targets.tolist() == ["target", "Hola."]
+
+
+def test_predict_reads_a_file_as_training_does(tmp_path):
+    """A header naming a recipe column makes a TSV a table; pair lines keep their source;
+    a header above pair lines is refused, in `predict` as in training."""
+    columns = {"data.source_column": "en", "data.target_column": "es"}
+    task, named = (TranslationTask.from_recipe("translation", keys) for keys in ({}, columns))
+    files = {"sources.tsv": "source\nHello.\nGood night.\n", "pairs.txt": "Hello.\tHola.\n",
+             "table.tsv": "es\ten\nHola.\tHello.\n", "headed.txt": "source\ttarget\nHello.\tHola.\n",
+             "other.tsv": "source\ttarget\nHello.\tHola.\n"}
+    paths = {name: write_text(tmp_path / name, text) for name, text in files.items()}
+    def texts(reader, name):
+        return reader.inputs_from_files([str(paths[name])])["text"].tolist()
+
+    assert texts(task, "sources.tsv") == ["Hello.", "Good night."]
+    assert texts(task, "pairs.txt") == texts(named, "table.tsv") == ["Hello."]
+    for keys, name in [({}, "headed.txt"), (columns, "other.tsv")]:
+        with pytest.raises(UserError, match="in its first line, a header, but is read as") as read:
+            texts(TranslationTask.from_recipe("translation", keys), name)
+        trained = TranslationTask.from_recipe("translation", {**keys, "data.path": str(paths[name])})
+        with pytest.raises(UserError) as training:
+            trained.read_pairs_frame()
+        assert str(read.value) == str(training.value)
 
 
 def write_text(path, text):

@@ -10,7 +10,10 @@ class TextInput:
     """Mixin: `text` string `[batch]` in; `table_text_column()` names the column CLI
     `predict` reads from CSV/TSV/JSONL files, and `predict` from a `pandas.DataFrame`."""
 
-    pair_files = False  # text files of `source<TAB>target` lines (translation)
+    def pair_lines(self, path):
+        """Whether CLI `predict` reads the file at `path` as `source<TAB>target` lines,
+        keeping the source (translation); else it is a table or one text per line."""
+        return False
 
     def table_text_column(self):
         """The column of the texts in a table file: the recipe's `data.text_column`."""
@@ -31,4 +34,5 @@ class TextInput:
         return {"text": self.data.splits["validation"][0][:count].astype(object)}
 
     def inputs_from_files(self, paths):
-        return {"text": texts_from_arguments(paths, self.table_text_column(), self.pair_files)}
+        return {"text": texts_from_arguments(paths, self.table_text_column(),
+                                                     self.pair_lines)}

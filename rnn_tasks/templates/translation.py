@@ -116,7 +116,6 @@ class TranslationTask(TextInput, EncoderDecoderTask):
     schema = TRANSLATION
     data_class = PairData
     input_name, output_name = "text", "translation"
-    pair_files = True
 
     def table_text_column(self):
         """The source column of a table file, as training reads one: `data.source_column`,
@@ -146,7 +145,7 @@ class TranslationTask(TextInput, EncoderDecoderTask):
         data = self.config.data
         path = path or data.path
         columns = [self.table_text_column(), data.target_column or "target"]
-        if self.pairs_are_a_table(path, columns):
+        if self.pairs_are_a_table(path):
             frame = self.read_frame(columns, path)
             rows = len(frame)
             frame = frame.dropna(subset=columns)
@@ -161,13 +160,18 @@ class TranslationTask(TextInput, EncoderDecoderTask):
         return (frame[columns[0]].astype(str).to_numpy(dtype=object),
                 frame[columns[1]].astype(str).to_numpy(dtype=object), missing)
 
-    def pairs_are_a_table(self, path, columns):
-        """Whether the pairs are a table (with `columns`): a DataFrame, a catalog dataset
-        whose recipe names both columns, a CSV or JSON file, or a TSV whose first line
-        names the columns (one of those the recipe names: the reader says if the other
-        is missing); else they are source<TAB>target lines, which have no column names
-        (a run trained on a table evaluates a pairs file so), and a first line naming
-        columns there is refused: it would be read as a pair."""
+    def pairs_are_a_table(self, path):
+        """Whether the pairs at `path` (else the recipe's data) are a table, with the
+        recipe's columns (default `source` and `target`): a DataFrame, a catalog dataset
+        whose recipe names a column, a CSV or JSON file, or a TSV whose first line names
+        a recipe column (by default `source`: the reader says if the other is missing);
+        else they are source<TAB>target lines, which have no column names (a run trained
+        on a table evaluates a pairs file so), and a first line naming columns there is
+        refused: it would be read as a pair. CLI `predict` decides files so too.
+
+        Raises:
+            UserError: a file that is not there, or pair lines under a header.
+        """
         data = self.config.data
         named = [name for name in (data.source_column, data.target_column) if name]
         if not path:
@@ -175,19 +179,19 @@ class TranslationTask(TextInput, EncoderDecoderTask):
         first = expand_paths(path)[0]
         check_data_file(first)
         kind, header = table_kind(first), header_names(first)
-        if kind in (".csv", ".jsonl", ".json") or kind == ".tsv" and (
-                header & set(named) if named else header >= set(columns)):
+        names = [name for name in named or ["source"] if name in header]
+        if kind in (".csv", ".jsonl", ".json") or kind == ".tsv" and names:
             return True
-        if header & set(named):
-            headed = named
-        elif header >= {"source", "target"}:
-            headed = ["source", "target"]
-        else:
-            return False
-        fix = ("name its columns with data.source_column and data.target_column" if kind == ".tsv"
-               else "name it .tsv (or .csv, .jsonl, before any .gz or .zip)")
-        raise UserError(f"data: {path} names {', '.join(map(repr, headed))} in its first line, a "
-                        f"header, but is read as source<TAB>target lines; {fix}")
+        if names or header >= {"source", "target"}:
+            headed = [name for name in dict.fromkeys([*named, "source", "target"]) if name in header]
+            fix = (f"rename them to the recipe's {', '.join(map(repr, named))}, or train with "
+                   "data.source_column and data.target_column naming them" if kind == ".tsv" else "name it .tsv (or .csv, .jsonl, before any .gz or .zip)")
+            raise UserError(f"data: {path} names {', '.join(map(repr, headed))} in its first line, "
+                            f"a header, but is read as source<TAB>target lines; {fix}")
+        return False
+
+    def pair_lines(self, path):
+        return not self.pairs_are_a_table(path)
 
     # 2. Preprocessing ---------------------------------------------------------------------
 
