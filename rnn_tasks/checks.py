@@ -162,6 +162,9 @@ def check_keras_backend(backend):
 def check_fit_arguments(run_dir, resume, verbose):
     """`Task.fit`'s arguments, checked as the command line checks `train`'s options.
 
+    Returns:
+        `run_dir` as a `Path`, `~` expanded (`None` stays `None`).
+
     Example:
     >>> check_fit_arguments(None, True, "auto")
     Traceback (most recent call last):
@@ -175,12 +178,13 @@ def check_fit_arguments(run_dir, resume, verbose):
     if run_dir is None:
         if resume:
             raise UserError("fit: resume=True needs run_dir, the interrupted run to continue")
-        return
+        return None
     run = path_argument("run_dir", run_dir)
     check_writable(run, "fit: run_dir")
     if (run / MODEL_FILE).is_file():
         raise UserError(f"fit: {run} already holds a finished run ({MODEL_FILE}); train into "
                         "another folder")
+    return run
 
 
 def check_writable(path, what):
@@ -268,6 +272,7 @@ def check_evaluate_options(run_dir, overrides, backtest, data_path):
     """`evaluate`'s options fit the run: keys it may change, `--backtest` for forecasting."""
     raw = finished_run_recipe(run_dir)
     changes = as_overrides(overrides)
+    recipe = resolve_recipe(apply_overrides(raw, changes))  # unknown keys named as such first
     check_changeable(changes, "evaluate --set")
     new_data = [".".join(key) for key in changes if key in (("data", "path"), ("data", "dataset"))]
     if data_path is not None and new_data:
@@ -281,7 +286,6 @@ def check_evaluate_options(run_dir, overrides, backtest, data_path):
         raise UserError(f"evaluate --set {resplit[0]}: another split of the data the run trained on "
                         "would test on rows it trained on; change it only with other data "
                         "(--set data.path=FILE), or score a whole file with --data FILE")
-    recipe = resolve_recipe(apply_overrides(raw, changes))
     if recipe["task"] == "sentiment":
         trained = [str(label) for label in raw["data"]["labels"]]
         given = [str(label) for label in recipe["data"]["labels"]]

@@ -30,4 +30,4 @@ def path_argument(name, value):
     if isinstance(value, (str, os.PathLike)) and str(value).strip():
         return Path(value).expanduser()
     raise UserError(f"{name} must be a path (a str or os.PathLike), got "
-                    f"{type(value).__name__} {value!r}")
+                    f"{type(value).__name__} {repr(value).splitlines()[0][:60]}")

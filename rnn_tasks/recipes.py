@@ -236,8 +236,13 @@ def as_overrides(overrides):
         raise UserError(f"overrides must be a dict {{'section.key': value}} or a list of "
                         f"'section.key=value' strings, got the string {overrides!r}")
     if overrides is None or isinstance(overrides, dict):
-        return {tuple(k.split(".")) if isinstance(k, str) else k: v
-                for k, v in (overrides or {}).items()}
+        wrong = [key for key in overrides or {} if not isinstance(key, (str, tuple))]
+        if wrong:
+            raise UserError(f"overrides: keys must be 'section.key' strings, got "
+                            f"{type(wrong[0]).__name__} {wrong[0]!r}")
+        # A path value may be a pathlib.Path, as for every path argument.
+        return {tuple(k.split(".")) if isinstance(k, str) else k:
+                os.fspath(v) if isinstance(v, os.PathLike) else v for k, v in (overrides or {}).items()}
     return parse_overrides(overrides)
 
 

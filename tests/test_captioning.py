@@ -233,7 +233,9 @@ def test_corrupt_image_bytes_are_a_clear_error(trained, tmp_path):
     # An empty batch (oneDNN's convolution alone fails on one) gets empty outputs.
     assert signature(image_bytes=tf.constant([], tf.string))["caption"].shape == (0,)
     empty = task.predict([])
-    assert task.predict(pd.Series([good]))["caption"].tolist() == task.predict([good])["caption"].tolist()
+    captions = task.predict([good])["caption"].tolist()
+    for same in (pd.Series([good]), [memoryview(good)], memoryview(good), bytearray(good)):
+        assert task.predict(same)["caption"].tolist() == captions
     assert empty["caption"].shape == (0,) and empty["log_probability"].shape == (0,)
 
 

@@ -3,6 +3,7 @@ as the subclass, save what was evaluated, pass a DataFrame, decode per call."""
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 
@@ -34,7 +35,7 @@ def test_load_then_export_in_a_fresh_process(forecasting_run, tmp_path):
     assert (version / "assets.extra" / "tf_serving_warmup_requests").stat().st_size > 0
 
 
-def test_a_subclass_round_trips_as_itself(prices_csv, tmp_path):
+def test_a_subclass_round_trips_as_itself(prices_csv, tmp_path, monkeypatch):
     task = ConvForecaster.from_recipe("price_forecasting", {**TINY, "data.path": str(prices_csv)})
     task.fit(verbose=0)
     metrics = task.evaluate()
@@ -57,7 +58,10 @@ def test_a_subclass_round_trips_as_itself(prices_csv, tmp_path):
     on_frame = ConvForecaster.load(tmp_path / "run", data=pd.read_csv(prices_csv))  # not data.path
     assert on_frame.evaluate()["mae"] == pytest.approx(metrics["mae"], rel=1e-5)
     history = on_frame.fit(tmp_path / "again", verbose=0)
-    assert on_frame.fit(tmp_path / "again", verbose=0).history == history.history  # anew, no backups
+    monkeypatch.setenv("HOME", str(tmp_path))  # "~" as the shell has it, as in save and load
+    monkeypatch.chdir(tmp_path / "run")
+    assert on_frame.fit("~/again", verbose=0).history == history.history  # anew, no backups
+    assert not (tmp_path / "run" / "~").exists()
     on_frame.save(tmp_path / "refit")
     assert json.loads((tmp_path / "refit" / "template.json").read_text())["trained_on"] == "frame"
     with pytest.raises(UserError, match="trained on a DataFrame"):
@@ -275,6 +279,20 @@ def test_the_decoder_has_model_layers_recurrent_layers(pairs_tsv):
     (lambda t, run: ForecastingTask.from_recipe("price_forecasting",
                                                 data=pd.DataFrame(columns=["Adj Close"])).fit(),
      "the data frame has no rows"),
+    (lambda t, run: t.predict(pd.DataFrame([[1.0, 2.0]], columns=["Adj Close"] * 2)),
+     "predict: the data frame names column(s) 'Adj Close' more than once"),
+    (lambda t, run: t.predict(pd.DataFrame({"Adj Close": [1.0]}, index=pd.DatetimeIndex(
+        ["2020-01-01"], name="Date"))), "'Date' is its index: make it a column with frame.reset_index()"),
+    (lambda t, run: t.evaluate_file(pd.DataFrame({"Adj Close": [1.0] * 5})),
+     "got a DataFrame; to score a DataFrame, load the run with it: Task.load(run, data=frame).evaluate()"),
+    (lambda t, run: Task.load(run, overrides={"train.epoch": 2}), "unknown key `train.epoch`"),
+    (lambda t, run: Task.load(run, overrides={1: 2}), "overrides: keys must be 'section.key' strings, got int 1"),
+    (lambda t, run: t.backtest_table(None), "backtest_table: needs the metrics of evaluate(backtest=K), "
+                                            "got NoneType"),
+    (lambda t, run: t.backtest_table({"mae": 1.0}), "evaluate(backtest=K), got metrics without one"),
+    (lambda t, run: t.export(run.parent / "e", version=0), "export: version must be a positive integer"),
+    (lambda t, run: t.evaluate(backtest=10**6), "evaluate: backtest 1000000 asks for more forecast "
+                                                "origins than the data allows"),
     (lambda t, run: ForecastingTask.from_recipe("price_forecasting").predict(np.ones((60, 1))),
      "predict: the task has no model yet"),
     (lambda t, run: ForecastingTask.from_recipe("price_forecasting").save("unused"), "save: the task has no model yet"),
@@ -284,6 +302,31 @@ def test_python_bad_inputs_are_one_line_user_errors(forecasting_run, call, messa
     task, run_dir, _ = forecasting_run
     with pytest.raises(UserError, match=re.escape(message)):
         call(task, run_dir)
+
+
+def test_a_run_of_a_template_of_ones_own_names_its_class_before_it_is_defined(
+        forecasting_run, tmp_path):
+    _, run_dir, _ = forecasting_run
+    run = tmp_path / "sums"
+    shutil.copytree(run_dir, run)
+    for name, old, new in [("recipe.toml", 'task = "forecasting"', 'task = "sequence_sum"'),
+                           ("template.json", '"task": "forecasting"', '"task": "sequence_sum"'),
+                           ("template.json", "rnn_tasks.templates.forecasting.ForecastingTask",
+                            "__main__.SequenceSumTask")]:
+        text = (run / name).read_text()
+        assert old in text
+        (run / name).write_text(text.replace(old, new))
+    for as_template in (False, True):
+        with pytest.raises(UserError, match=re.escape(
+                f"{run} was trained by __main__.SequenceSumTask, a template of its own (task "
+                f"'sequence_sum'); define or import that class and load the run with "
+                f"SequenceSumTask.load({str(run)!r})")):
+            Task.load(run, as_template=as_template)
+
+
+def test_path_values_may_be_paths(prices_csv):
+    task = ForecastingTask.from_recipe("price_forecasting", {"data.path": prices_csv})
+    assert task.config.data.path == str(prices_csv)
 
 
 @pytest.mark.parametrize("inputs, message", [

@@ -63,6 +63,10 @@ def expand_paths(pattern):
     Raises:
         UserError: a pattern that matches no file.
     """
+    if isinstance(pattern, pd.DataFrame):
+        raise UserError("the data path must be a path (a str or os.PathLike), got a DataFrame; "
+                        "to score a DataFrame, load the run with it: Task.load(run, data=frame)"
+                        ".evaluate()")
     pattern = path_argument("the data path", pattern)
     if not glob.has_magic(str(pattern)):
         return [pattern]
@@ -216,19 +220,37 @@ def require_columns(frame, columns, name):
     ...
     rnn_tasks.errors.UserError: the data frame lacks column(s) 'b' (it has: 'a')
     """
+    check_unique_columns(frame, name)
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         named = [c for c in frame.columns if not isinstance(c, str) and str(c) in missing]
         joined = [c for c in frame.columns if isinstance(c, str) and any(
             separator in c and missing[0] in c.split(separator) for separator in ";|\t,")]
+        indexed = [c for c in missing if c in frame.index.names]
         hint = (f"; its column names are not text ({named[0]!r} is {type(named[0]).__name__}): "
                 "rename them, e.g. frame.rename(columns=str)" if named else
                 f"; {joined[0]!r} is one name: the file separates its columns with another "
                 "character (Excel writes ';' where the decimal mark is a comma); save it as CSV "
-                "with commas and decimal points, or as TSV" if joined else "")
+                "with commas and decimal points, or as TSV" if joined else
+                f"; {indexed[0]!r} is its index: make it a column with frame.reset_index()"
+                if indexed else "")
         raise UserError(f"{name} lacks column(s) {', '.join(map(repr, missing))} "
                         f"(it has: {listed(frame.columns)}){hint}")
     return frame
+
+
+def check_unique_columns(frame, name):
+    """Raises `UserError` if the DataFrame `frame` (`name` in messages) repeats a column name.
+
+    Example:
+    >>> check_unique_columns(pd.DataFrame([[1, 2]], columns=["a", "a"]), "the data frame")
+    Traceback (most recent call last):
+    ...
+    rnn_tasks.errors.UserError: the data frame names column(s) 'a' more than once
+    """
+    repeated = sorted(set(map(str, frame.columns[frame.columns.duplicated()])))
+    if repeated:
+        raise UserError(f"{name} names column(s) {', '.join(map(repr, repeated))} more than once")
 
 
 def text_cells(column):

@@ -48,7 +48,7 @@ def export_task(task, base_dir, version=None):
         raise UserError(f"export: version must be an integer, got {version!r}")
     chosen = automatic_version(base) if version is None else int(version)
     if not 1 <= chosen <= LARGEST_VERSION:
-        raise UserError(f"export: --version must be a positive integer below 2**63, got {chosen}")
+        raise UserError(f"export: version must be a positive integer below 2**63, got {chosen}")
     target = base / str(chosen)
     if target.exists():
         raise UserError(f"export: {target} already exists; versions are never overwritten "

@@ -320,7 +320,7 @@ class CaptioningTask(EncoderDecoderTask):
 
     def input_list(self, inputs):
         inputs = named_input(inputs, "image_bytes")
-        if isinstance(inputs, (bytes, bytearray)):
+        if isinstance(inputs, (bytes, bytearray, memoryview)):
             inputs = [inputs]
         if isinstance(inputs, str):
             raise UserError("predict: `image_bytes` are the bytes of PNG/JPEG files, not a path; "
@@ -328,7 +328,8 @@ class CaptioningTask(EncoderDecoderTask):
         if not isinstance(inputs, (list, tuple, np.ndarray, pd.Series)):
             raise UserError("predict: `image_bytes` must be the bytes of a PNG/JPEG file or a list "
                             f"of them, got {type(inputs).__name__}")
-        inputs = [bytes(image) if isinstance(image, bytearray) else image for image in inputs]
+        inputs = [bytes(image) if isinstance(image, (bytearray, memoryview)) else image
+                  for image in inputs]
         images = np.asarray(inputs, dtype=object)
         for index, image in enumerate(images):
             check_image_bytes(image, f"predict: image {index}")

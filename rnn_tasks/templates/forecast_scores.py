@@ -103,8 +103,8 @@ def backtest(windows, dates, forecasts, scale, levels, count, data):
     picks = origins(windows, horizon)
     available = min(len(rows) for rows in picks.values())
     if count > available:
-        raise UserError(f"--backtest {count}: the data allows {available} forecast origins "
-                        f"{horizon} steps apart")
+        raise UserError(f"evaluate: backtest {count} asks for more forecast origins than the "
+                        f"data allows ({available}, {horizon} steps apart)")
     rows = []
     for back in range(count, 0, -1):
         chosen = np.array([series_rows[-back] for series_rows in picks.values()])
@@ -145,6 +145,9 @@ def backtest_table(metrics):
     Returns:
         `pandas.DataFrame` with columns `origin`, `forecaster` and the metrics.
     """
+    if not isinstance(metrics, dict) or "backtest" not in metrics:
+        got = "metrics without one" if isinstance(metrics, dict) else type(metrics).__name__
+        raise UserError(f"backtest_table: needs the metrics of evaluate(backtest=K), got {got}")
     records = [{"origin": row["origin"], "forecaster": name, **values}
                for row in metrics["backtest"] for name, values in row.items() if name != "origin"]
     for statistic in ("mean", "std"):

@@ -96,7 +96,6 @@ def read_run(cls, run_dir, overrides=None, as_template=False, data=None):
     run = path_argument("run_dir", run_dir)
     if not isinstance(as_template, bool):
         raise UserError(f"load: as_template must be True or False, got {as_template!r}")
-    check_changeable(as_overrides(overrides), "load overrides")
     raw = finished_run_recipe(run, overrides)
     trained = _trained_by(run)
     if trained.get("task") not in (None, raw.get("task")):
@@ -104,9 +103,11 @@ def read_run(cls, run_dir, overrides=None, as_template=False, data=None):
                         f"{RECIPE_FILE} is a {raw.get('task')} recipe; restore the run's own recipe "
                         "or train again")
     trained_by = trained.get("class")
+    _check_template_known(run, raw.get("task"), trained_by, cls)
     if data is not None:  # in place of the recipe's file, if it names one
         raw = without_data_path(raw)
-    task = cls.from_dict(raw, data)
+    task = cls.from_dict(raw, data)  # an unknown override key is named as such here
+    check_changeable(as_overrides(overrides), "load overrides")
     task.trained_on_frame = trained.get("trained_on") == "frame"
     if trained_by and not same_class(trained_by, type(task)) and not as_template:
         short = trained_by.rsplit(".", 1)[-1]
@@ -150,6 +151,18 @@ def check_same_run(run, trained, model_recipe):
         raise UserError(f"{run / RECIPE_FILE} is not this run's recipe: its model.{key} is "
                         f"{model_recipe[key]!r}, the model was trained with "
                         f"{trained_with[key]!r}; restore the run's own recipe.toml or train again")
+
+
+def _check_template_known(run, task, trained_by, cls):
+    """A run of a template of one's own loads only with its class, which this process
+    may not have defined or imported yet (`Task.load` knows only built-in tasks)."""
+    from rnn_tasks.templates.task import TASKS, Task
+
+    if cls is Task and trained_by and task not in TASKS:
+        short = trained_by.rsplit(".", 1)[-1]
+        raise UserError(f"{run} was trained by {trained_by}, a template of its own (task "
+                        f"{task!r}); define or import that class and load the run with "
+                        f"{short}.load({str(run)!r})")
 
 
 def same_class(trained_by, cls):

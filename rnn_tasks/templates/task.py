@@ -32,13 +32,13 @@ The plumbing sits beside it: `training` (pipeline, callbacks, `fit`),
 
 import abc
 import shutil
-from pathlib import Path
 
 import keras
 import pandas as pd
 
 from rnn_tasks.checks import (check_cluster, check_fit_arguments, check_keras_backend,
                               check_writable)
+from rnn_tasks.data.readers import check_unique_columns, read_table, require_columns
 from rnn_tasks.errors import UserError, path_argument
 from rnn_tasks.recipes import as_config, as_overrides, load_recipe, without_data_path
 from rnn_tasks.schemas import resolve_recipe
@@ -158,10 +158,8 @@ class Task(abc.ABC):
         if data is not None and isinstance(raw.get("data"), dict) and raw["data"].get("path"):
             raise UserError(f"give the data once: data= a DataFrame or the recipe's data.path "
                             f"({raw['data']['path']!r}), not both")
-        repeated = [] if data is None else sorted(set(map(str, data.columns[data.columns.duplicated()])))
-        if repeated:
-            raise UserError(f"the data frame names column(s) {', '.join(map(repr, repeated))} more "
-                            "than once")
+        if data is not None:
+            check_unique_columns(data, "the data frame")
         return cls(resolve_recipe(raw, cls.schema), data)
 
     @property
@@ -187,7 +185,6 @@ class Task(abc.ABC):
         recipe's `data.path`, else its catalog dataset. A file's `data.group_column`
         is read as text (ids: `01` and `1` are two groups)."""
         from rnn_tasks.data.catalog import load_card, read_frame
-        from rnn_tasks.data.readers import read_table, require_columns
 
         path = path or (None if self.frame is not None else self.config.data.path)
         if path:
@@ -343,7 +340,7 @@ class Task(abc.ABC):
         # not after the epochs.
         check_keras_backend(keras.backend.backend())
         check_cluster(self.recipe, resume)  # multi_worker: its TF_CONFIG, and no resume
-        check_fit_arguments(run_dir, resume, verbose)
+        run_dir = check_fit_arguments(run_dir, resume, verbose)
         keras.utils.set_random_seed(self.config.data.seed)
         self.prepare()
         self.trained_on_frame = self.frame is not None
@@ -365,7 +362,7 @@ class Task(abc.ABC):
             check_training_data(owner, "validation", self.training_data("validation")),
             shuffle=False)
         if run_dir is not None and not resume:  # a new fit never continues old backups
-            shutil.rmtree(Path(run_dir) / "checkpoints", ignore_errors=True)
+            shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
         callbacks = self.callbacks(run_dir, resume)
         self.history = training.fit_core(core, train, validation, callbacks, self.strategy,
                                          self.config.train.epochs, verbose)
