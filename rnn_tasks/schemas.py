@@ -83,7 +83,8 @@ def extend_schema(base, extra):
 
 FORECASTING = extend_schema(BASE_SCHEMA, {
     "data": {
-        "date_column": Field(str, length=(1, None)),
+        # Unset or "": no dates, the rows are the steps in file order.
+        "date_column": Field(str, length=(0, None)),
         "date_format": Field(str, length=(1, None)),
         # Unset or "" (with `group`): the table is one series.
         "group_column": Field(str, length=(0, None)),

@@ -219,6 +219,23 @@ def test_unsorted_and_duplicate_dates_are_sorted_and_dropped(prices, tmp_path):
 # Command line -----------------------------------------------------------------------------
 
 
+def test_a_table_without_dates_trains_from_the_command_line_in_file_order(prices, tmp_path, capsys):
+    """`--set data.date_column=''`, as `data.group_column=''`: the rows are the steps."""
+    values = pd.read_csv(prices)[["Adj Close"]]
+    values.to_csv(tmp_path / "steps.csv", index=False)
+    sets = [x for k, v in {**TINY, "data.path": tmp_path / "steps.csv", "data.date_column": "",
+                           "data.group_column": "", "data.group": ""}.items()
+            for x in ("--set", f"{k}={v}")]
+    status, _, err = cli(capsys, "train", "price_forecasting", "--run-dir", tmp_path / "run", *sets)
+    assert status == 0, err
+    task = Task.load(tmp_path / "run")
+    last = values.iloc[100:140]  # its last `window` rows, in file order, are the history
+    forecast = task.predict(last)
+    assert "dates" not in forecast
+    np.testing.assert_array_equal(forecast["forecast"], task.predict(
+        last.to_numpy()[-TINY["data.window"]:])["forecast"])
+
+
 def test_cli_train_evaluate_predict_export(prices, tmp_path, capsys):
     run_dir = tmp_path / "run"
     sets = [x for k, v in {**TINY, "data.path": json.dumps(str(prices))}.items()
@@ -627,8 +644,8 @@ def test_a_column_of_step_numbers_as_dates_says_to_leave_the_date_column_unset()
 
     with pytest.raises(UserError, match=re.escape(
             "data: column 't' has a non-date value 0; expected ISO 8601") + ".*" + re.escape(
-            "; for a column of step numbers (no dates), remove data.date_column (and "
-            "data.calendar) from the recipe: rows are then read in file order")):
+            "; for a column of step numbers (no dates), set data.date_column='' (and leave "
+            "data.calendar empty): rows are then read in file order")):
         parse_dates(pd.Series([0, 1, 2], name="t"))
     with pytest.raises(UserError, match=re.escape(
             "; seconds since 1970? write them as dates (pandas.to_datetime(column, unit='s'))")):

@@ -344,8 +344,8 @@ def parse_dates(column, date_format=None):
         if pd.api.types.is_integer_dtype(column):  # epoch seconds, or a time index (Darts')
             expected += ("; seconds since 1970? write them as dates (pandas.to_datetime(column, "
                          "unit='s'))" if column.abs().max() >= 10**9 else
-                         "; for a column of step numbers (no dates), remove data.date_column "
-                         "(and data.calendar) from the recipe: rows are then read in file order")
+                         "; for a column of step numbers (no dates), set data.date_column='' "
+                         "(and leave data.calendar empty): rows are then read in file order")
         raise UserError(f"data: column {column.name!r} has a non-date value {bad!r}; "
                         f"expected {expected}")
     return dates
