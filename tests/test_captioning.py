@@ -3,6 +3,8 @@
 import io
 import json
 import re
+import struct
+import zlib
 
 import numpy as np
 import pandas as pd
@@ -226,9 +228,20 @@ def test_corrupt_image_bytes_are_a_clear_error(trained, tmp_path):
     with pytest.raises(UserError, match=r"image 0 is the string 'cat.png': images are the file's "
                                         r"bytes \(`open\(path, 'rb'\).read\(\)`\), not its path"):
         task.predict(["cat.png"])
+    bomb = huge_png_header(20000, 20000)  # 400 million pixels named in 33 bytes
+    with pytest.raises(UserError, match=re.escape(
+            "predict: image 0 has 400,000,000 pixels, more than the 89,478,485 allowed")):
+        task.predict([bomb])
     signature = tf.saved_model.load(str(task.export(tmp_path / "m"))).signatures["serving_default"]
     with pytest.raises(tf.errors.InvalidArgumentError):  # a failed request, not a dead server
         signature(image_bytes=tf.constant([good[:40]]))
+    # Refused from the header, before decoding, as predict refuses them: not served.
+    gif = io.BytesIO()
+    Image.new("RGB", (4, 4)).save(gif, "GIF")  # tf.io.decode_image would read it
+    for data, message in ((bomb, "pixels, more than the 89478485 allowed"),
+                          (gif.getvalue(), "image bytes are not a PNG or JPEG image")):
+        with pytest.raises(tf.errors.InvalidArgumentError, match=re.escape(message)):
+            signature(image_bytes=tf.constant([good, data]))
     assert signature(image_bytes=tf.constant([good]))["caption"].shape == (1,)
     # An empty batch (oneDNN's convolution alone fails on one) gets empty outputs.
     assert signature(image_bytes=tf.constant([], tf.string))["caption"].shape == (0,)
@@ -237,6 +250,12 @@ def test_corrupt_image_bytes_are_a_clear_error(trained, tmp_path):
     for same in (pd.Series([good]), [memoryview(good)], memoryview(good), bytearray(good)):
         assert task.predict(same)["caption"].tolist() == captions
     assert empty["caption"].shape == (0,) and empty["log_probability"].shape == (0,)
+
+
+def huge_png_header(width, height):
+    """The signature and IHDR chunk of a PNG naming a `width` x `height` RGB canvas."""
+    fields = b"IHDR" + struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + fields + struct.pack(">I", zlib.crc32(fields))
 
 
 def test_missing_and_unreadable_images_are_named(captions_table, tmp_path):

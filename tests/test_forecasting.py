@@ -532,6 +532,13 @@ def test_global_export_serves_history_future_and_dates_in_a_tensorflow_only_proc
     expected = task.predict(inputs)
     for name in ("forecast", "quantiles"):
         np.testing.assert_allclose(np.array(served[name]), expected[name], rtol=1e-5, atol=1e-5)
+    # Rows that do not pair up fail the request, as predict refuses them (not broadcast).
+    signature = tf.saved_model.load(str(path)).signatures["serving_default"]
+    for name in ("future", "future_dates"):
+        for cut in ({name: inputs[name][:1]}, {k: v[:1] for k, v in inputs.items() if k != name}):
+            with pytest.raises(tf.errors.InvalidArgumentError, match=re.escape(
+                    f"`{name}` must have one row per `history` row")):
+                signature(**{k: tf.constant(v) for k, v in {**inputs, **cut}.items()})
 
 
 def test_backtest_is_a_labelled_table_with_mean_and_spread(global_run, tmp_path, capsys):

@@ -9,7 +9,51 @@ import tensorflow as tf
 from rnn_tasks.errors import UserError
 from rnn_tasks.quiet import native_stderr_silenced
 
-MAGIC = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG"}
+PNG, JPEG = b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff"
+MAGIC = {PNG: "PNG", JPEG: "JPEG"}
+# Pillow's decompression-bomb limit: a few KB of PNG can name a 65535 x 65535 canvas,
+# whose decoding alone would take 12 GB.
+MAX_PIXELS = 89_478_485
+
+
+def decode_rgb(data):
+    """PNG or JPEG bytes (scalar string) -> uint8 `[height, width, 3]`, core ops only.
+
+    The format and the size are read from the header before decoding: other formats
+    (GIF, BMP, WebP, which `tf.io.decode_image` would take) and images over
+    `MAX_PIXELS` raise `tf.errors.InvalidArgumentError`, as corrupt bytes do.
+    """
+    pixels = image_pixels(data)
+    small = tf.debugging.Assert(pixels <= MAX_PIXELS, [
+        "image has", pixels, f"pixels, more than the {MAX_PIXELS} allowed"])
+    with tf.control_dependencies([small]):
+        return tf.io.decode_image(data, channels=3, expand_animations=False)
+
+
+def image_pixels(data):
+    """Width x height (int64 scalar) of PNG or JPEG bytes, read from the header.
+
+    Raises:
+        tf.errors.InvalidArgumentError: bytes that are not a PNG or JPEG image.
+
+    Example:
+    >>> int(image_pixels(tf.io.encode_png(tf.zeros([3, 5, 3], tf.uint8))))
+    15
+    """
+    is_png = tf.equal(tf.strings.substr(data, 0, len(PNG)), PNG)
+    is_jpeg = tf.equal(tf.strings.substr(data, 0, len(JPEG)), JPEG)
+    known = tf.debugging.Assert(is_png | is_jpeg, ["image bytes are not a PNG or JPEG image"])
+    with tf.control_dependencies([known]):
+        return tf.cond(is_png, lambda: _png_pixels(data), lambda: tf.reduce_prod(
+            tf.cast(tf.image.extract_jpeg_shape(data)[:2], tf.int64)))
+
+
+def _png_pixels(data):
+    """Width x height from a PNG's IHDR chunk (bytes 16-23, big-endian; 0 if cut short)."""
+    header = tf.strings.join([tf.strings.substr(data, 0, 24), b"\0" * 24])
+    size = tf.cast(tf.io.decode_raw(tf.strings.substr(header, 16, 8), tf.uint8), tf.int64)
+    width, height = (tf.reduce_sum(size[i:i + 4] * [2**24, 2**16, 2**8, 1]) for i in (0, 4))
+    return width * height
 
 
 def decode_image(data, size):
@@ -19,10 +63,11 @@ def decode_image(data, size):
     sizes are resized (bilinear, and antialiased when shrinking, so a large canvas's
     noise and edges average out as a camera's would; the op, `ScaleAndTranslate`, is
     core TensorFlow).
-    Bytes that are not a PNG or JPEG image raise `tf.errors.InvalidArgumentError`.
+    Bytes that are not a PNG or JPEG image, or one over `MAX_PIXELS`, raise
+    `tf.errors.InvalidArgumentError` (see `decode_rgb`).
     """
-    image = tf.io.decode_image(data, channels=3, expand_animations=False)
-    image = tf.image.resize(tf.cast(image, tf.float32) / 255.0, [size, size], antialias=True)
+    # Scaled to [0, 1] once small: the full-size image is held as uint8 and float32 only.
+    image = tf.image.resize(decode_rgb(data), [size, size], antialias=True) / 255.0
     image.set_shape([size, size, 3])
     return image
 
@@ -74,7 +119,11 @@ def check_image_bytes(data, name):
         raise UserError(f"{name} is not a PNG or JPEG image (starts with {data[:8]!r})")
     try:
         with native_stderr_silenced():  # libjpeg prints its own line for a truncated file
-            tf.io.decode_image(data, channels=3, expand_animations=False)
+            pixels = int(image_pixels(data))
+            if pixels > MAX_PIXELS:
+                raise UserError(f"{name} has {pixels:,} pixels, more than the {MAX_PIXELS:,} "
+                                "allowed (Pillow's decompression-bomb limit); scale it down")
+            decode_rgb(data)
     except tf.errors.InvalidArgumentError as error:
         # Without the op's name, in graph ({{node ...}}) or eager ([Op:DecodeImage]) form.
         reason = re.sub(r"\{\{[^}]*\}\}\s*|\s*\[Op:\w+\]", "", error.message).splitlines()[0]

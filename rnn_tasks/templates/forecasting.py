@@ -396,8 +396,18 @@ class ForecastingTask(Task):
     def checked_inputs(self, inputs):
         """The serving inputs, made to fail the request (`InvalidArgumentError`, core ops)
         where `predict` would refuse them: NaN or infinite values, and values <= 0 for a
-        model trained with `data.scaling = "log"` (the forecast would be NaN)."""
+        model trained with `data.scaling = "log"` (the forecast would be NaN), and
+        `future` / `future_dates` of another batch size than `history` (they would be
+        broadcast over it)."""
         checked = dict(inputs)
+        batch = tf.shape(checked["history"])[0]
+        for name in ("future", "future_dates"):
+            if name in checked:
+                same = tf.debugging.Assert(tf.equal(tf.shape(checked[name])[0], batch), [
+                    f"`{name}` must have one row per `history` row; batch sizes:",
+                    tf.shape(checked[name])[0], batch])
+                with tf.control_dependencies([same]):
+                    checked[name] = tf.identity(checked[name])
         for name in ("history", "future"):
             if name in checked:
                 checked[name] = tf.debugging.assert_all_finite(
