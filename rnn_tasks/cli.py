@@ -101,7 +101,9 @@ def check_interrupted():
 
 def _main(argv):
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # named by the subcommand's parser: `rnn-tasks train: error: ...`
+        args.command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     for name in ("run_dir", "model_dir", "data", "to", "models_config"):  # "~/runs" quoted too
         if isinstance(getattr(args, name, None), str):
             setattr(args, name, os.path.expanduser(getattr(args, name)))
@@ -237,7 +239,7 @@ def build_parser():
 
     def command(name, help, run):
         sub = commands.add_parser(name, help=help, parents=[common])
-        sub.set_defaults(run=run)
+        sub.set_defaults(run=run, command_parser=sub)
         return sub
 
     def overrides(sub):
@@ -451,7 +453,7 @@ def run_datasets(args):
     from rnn_tasks.data.catalog import list_cards
 
     for card in list_cards():
-        print(f"{card['name']:28s} {card['task']:12s} {card['source']['kind']:8s} {card['description']}")
+        print(f"{card['name']:28s} {card['task']:12s} {card['source']['kind']:9s} {card['description']}")
 
 
 if __name__ == "__main__":

@@ -74,7 +74,7 @@ class Field:
         if self.choices:
             text = "one of " + ", ".join(_toml_repr(c) for c in self.choices)
             return f"a list of {text}" if self.kind is list else text
-        text = _TYPE_NAMES[self.kind]
+        text = _TYPE_NAMES[self.kind] + (" (true or false)" if self.kind is bool else "")
         if self.kind is list:
             kinds = self.items if isinstance(self.items, tuple) else (self.items,)
             names = [_TYPE_NAMES[k].split(" ", 1)[1] + "s" for k in kinds]

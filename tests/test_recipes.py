@@ -39,7 +39,7 @@ def test_validate_fills_defaults_and_converts_int_to_float():
     ({"task": "t", "train": {"epochs": "ten"}}, "`train.epochs` must be an integer >= 1, got 'ten'"),
     ({"task": "t", "train": {"epochs": 0}}, "`train.epochs` must be an integer >= 1, got 0"),
     ({"task": "t", "train": {"epochs": True}}, "`train.epochs` must be an integer"),
-    ({"task": "t", "train": {"flag": 1}}, "`train.flag` must be a boolean, got 1"),
+    ({"task": "t", "train": {"flag": 1}}, "`train.flag` must be a boolean (true or false), got 1"),
     ({"task": "t", "train": {"kind": "c"}}, "`train.kind` must be one of 'a', 'b', got 'c'"),
     ({"task": "t", "train": {"names": ["x", 2]}}, "`train.names` must be a list of strings"),
     ({"task": "t", "train": 3}, "`train` must be a [train] section"),
