@@ -532,13 +532,24 @@ def test_global_export_serves_history_future_and_dates_in_a_tensorflow_only_proc
     expected = task.predict(inputs)
     for name in ("forecast", "quantiles"):
         np.testing.assert_allclose(np.array(served[name]), expected[name], rtol=1e-5, atol=1e-5)
-    # Rows that do not pair up fail the request, as predict refuses them (not broadcast).
+    # What predict refuses fails the request, in words about the request: rows that do
+    # not pair up (not broadcast), shapes other than the signature's, milliseconds.
     signature = tf.saved_model.load(str(path)).signatures["serving_default"]
+    shape = f"`history` must have shape [batch, {', '.join(map(str, inputs['history'].shape[1:]))}]"
+    malformed = [({"history": inputs["history"][:, 1:]}, shape), ({"history": inputs["history"][0]}, shape),
+                 ({"future_dates": inputs["future_dates"][..., None]}, "`future_dates` must have shape "
+                                                                       "[batch, 3], got"),
+                 ({"future_dates": inputs["future_dates"] * 1000}, "`future_dates` must be Unix "
+                  "seconds of dates in the years 1677 to 2262 (milliseconds? divide them by 1000)")]
     for name in ("future", "future_dates"):
         for cut in ({name: inputs[name][:1]}, {k: v[:1] for k, v in inputs.items() if k != name}):
-            with pytest.raises(tf.errors.InvalidArgumentError, match=re.escape(
-                    f"`{name}` must have one row per `history` row")):
-                signature(**{k: tf.constant(v) for k, v in {**inputs, **cut}.items()})
+            malformed.append((cut, f"`{name}` must have one row per `history` row"))
+    for change, message in malformed:
+        with pytest.raises(tf.errors.InvalidArgumentError, match=re.escape(message)):
+            signature(**{k: tf.constant(v) for k, v in {**inputs, **change}.items()})
+    with pytest.raises(UserError, match=re.escape("predict: `future_dates` must be Unix seconds of "
+                                                  "dates in the years 1677 to 2262")):
+        task.predict({**inputs, "future_dates": inputs["future_dates"] * 1000})
 
 
 def test_backtest_is_a_labelled_table_with_mean_and_spread(global_run, tmp_path, capsys):

@@ -1,12 +1,14 @@
 """SentimentTask end to end: data rules, metrics, save/load, export, CLI, catalog sources."""
 
 import json
+import re
 import time
 import zipfile
 
 import numpy as np
 import pandas as pd
 import pytest
+import tensorflow as tf
 
 from rnn_tasks.data import catalog
 from rnn_tasks.errors import UserError
@@ -160,6 +162,12 @@ def test_export_answers_raw_strings_in_a_tensorflow_only_process(trained, tmp_pa
     expected = task.predict(texts)
     np.testing.assert_allclose(served["probability"], expected["probability"], rtol=1e-5, atol=1e-6)
     assert served["label"] == expected["label"].tolist()
+    signature = tf.saved_model.load(str(path)).signatures["serving_default"]
+    for wrong in (tf.constant([texts]), tf.constant(texts[1])):  # [1, 4] and a scalar
+        with pytest.raises(tf.errors.InvalidArgumentError, match=re.escape(
+                "`text` must have shape [batch], got")):
+            signature(text=wrong)
+    assert signature(text=tf.constant([], tf.string))["label"].shape == (0,)
 
 
 @pytest.mark.parametrize("labels, message", [

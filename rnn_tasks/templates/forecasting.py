@@ -397,17 +397,17 @@ class ForecastingTask(Task):
         """The serving inputs, made to fail the request (`InvalidArgumentError`, core ops)
         where `predict` would refuse them: NaN or infinite values, and values <= 0 for a
         model trained with `data.scaling = "log"` (the forecast would be NaN), and
-        `future` / `future_dates` of another batch size than `history` (they would be
-        broadcast over it)."""
+        `future_dates` outside the dates' range; shapes are checked for every template
+        (`serving.checked_shapes`)."""
         checked = dict(inputs)
-        batch = tf.shape(checked["history"])[0]
-        for name in ("future", "future_dates"):
-            if name in checked:
-                same = tf.debugging.Assert(tf.equal(tf.shape(checked[name])[0], batch), [
-                    f"`{name}` must have one row per `history` row; batch sizes:",
-                    tf.shape(checked[name])[0], batch])
-                with tf.control_dependencies([same]):
-                    checked[name] = tf.identity(checked[name])
+        if "future_dates" in checked:
+            low, high = forecast_inputs.SECONDS_RANGE
+            dates = checked["future_dates"]
+            dated = tf.debugging.Assert(
+                tf.reduce_all((dates >= low) & (dates <= high)),
+                [f"`future_dates` {forecast_inputs.DATES_ALLOWED}"])
+            with tf.control_dependencies([dated]):
+                checked["future_dates"] = tf.identity(dates)
         for name in ("history", "future"):
             if name in checked:
                 checked[name] = tf.debugging.assert_all_finite(

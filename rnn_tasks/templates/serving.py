@@ -27,9 +27,45 @@ def trace(serve, signature):
     # loops are explicit tf.while_loops), so nothing needs converting.
     @tf.function(input_signature=list(signature.values()), autograph=False)
     def serving_default(*args):
-        return serve(dict(zip(names, args)))
+        return serve(checked_shapes(dict(zip(names, args)), signature))
 
     return serving_default
+
+
+def checked_shapes(inputs, signature):
+    """The inputs, made to fail the request (`InvalidArgumentError`, core ops) where a
+    shape is not the signature's, or where inputs with a batch dimension have different
+    batch sizes (they would be broadcast over each other).
+
+    TF Serving feeds a request's tensors as they come; without this, a window of the
+    wrong length fails deep inside the model, in words about its insides. The checks
+    read the run-time shape padded with zeros past the rank, which graph optimization
+    cannot fold to the static shape.
+    """
+    import tensorflow as tf
+
+    checked, batch = {}, None
+    for name, tensor in inputs.items():
+        dims = signature[name].shape.as_list()
+        shape = tf.shape(tensor, out_type=tf.int64)
+        padded = tf.pad(shape, [[0, len(dims) + 1]])[:len(dims) + 1]
+        fits = [tf.equal(padded[len(dims)], 0),  # no dimension beyond the rank
+                tf.equal(tf.size(tensor, out_type=tf.int64), tf.reduce_prod(padded[:len(dims)])),
+                *[tf.equal(padded[i], size) for i, size in enumerate(dims) if size is not None]]
+        wanted = ", ".join("batch" if size is None and i == 0 else "any" if size is None
+                           else str(size) for i, size in enumerate(dims))
+        asserts = [tf.debugging.Assert(tf.reduce_all(tf.stack(fits)), [
+            f"`{name}` must have shape [{wanted}], got", shape])]
+        if dims and dims[0] is None:
+            if batch is None:
+                batch = (name, padded[0])
+            else:
+                asserts.append(tf.debugging.Assert(tf.equal(padded[0], batch[1]), [
+                    f"`{name}` must have one row per `{batch[0]}` row; batch sizes:",
+                    padded[0], batch[1]]))
+        with tf.control_dependencies(asserts):
+            checked[name] = tf.identity(tensor)
+    return checked
 
 
 def call(function, signature, arrays):
