@@ -786,6 +786,27 @@ def test_export_terminated_says_so_in_one_line_and_leaves_nothing(forecasting_ru
         assert (tmp_path / "models" / "1" / "saved_model.pb").is_file()
 
 
+def test_export_killed_leaves_no_base_and_the_next_export_clears_its_staging(forecasting_run,
+                                                                             tmp_path):
+    """`kill -9` runs no clean-up: the base is created only when the version moves in."""
+    _, run_dir, _ = forecasting_run
+    for _ in range(3):
+        process = subprocess.Popen([RNN_TASKS, "export", run_dir, "--to", "models"], cwd=tmp_path,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: any(tmp_path.glob(".models.export-*")), process)
+        process.kill()
+        process.wait(timeout=60)
+        if not (tmp_path / "models").exists():
+            break
+        shutil.rmtree(tmp_path / "models")  # the export finished before the kill
+    else:
+        pytest.fail("every export finished before its SIGKILL")
+    assert [path.name.startswith(".models.export-") for path in tmp_path.iterdir()] == [True]
+    result = shell("export", run_dir, "--to", "models", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["models"]
+
+
 @pytest.mark.parametrize("caught", [Exception, BaseException])
 def test_sigterm_caught_and_rewrapped_by_a_library_still_terminates(forecasting_run, tmp_path,
                                                                     monkeypatch, capsys, caught):

@@ -54,13 +54,14 @@ def export_task(task, base_dir, version=None):
         raise UserError(f"export: {target} already exists; versions are never overwritten "
                         f"(next free: {next_version(base)})")
     created = not base.exists()
-    base.mkdir(parents=True, exist_ok=True)
+    base.resolve().parent.mkdir(parents=True, exist_ok=True)
     remove_abandoned_staging(base)
     staging = Path(tempfile.mkdtemp(prefix=f"{_staging_prefix(base)}{os.getpid()}-",
                                     dir=base.resolve().parent))
     try:
         _write_saved_model(task, staging)
         readable_by_all(staging)
+        base.mkdir(exist_ok=True)  # only now: even `kill -9` leaves no empty base behind
         target = _move_into_place(staging, base, target, any_version=version is None)
     except WRITE_ERRORS as error:  # TensorFlow's own file writes: disk full, too large, denied
         raise UserError(f"export: cannot write {target}: {error.message.split(';')[-1].strip()}") from None
