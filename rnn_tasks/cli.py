@@ -431,14 +431,19 @@ def run_export(args):
                                 args.serving_base)
     task = templates(args).load(args.run_dir, as_template=True)
     if args.models_config:  # a bad config fails before anything is exported
-        from rnn_tasks.export.saved_model import read_models_config, update_models_config
+        from rnn_tasks.export.saved_model import (read_models_config, unserved_version,
+                                                  update_models_config)
 
         read_models_config(args.models_config)
-    print(task.export(args.to, args.version))
+    version = task.export(args.to, args.version)
+    print(version)
     if args.models_config:
         name = args.name or Path(args.to).resolve().name
         update_models_config(args.models_config, name, args.to, args.serving_base)
         print(f"{args.models_config}: model {name!r} -> {args.serving_base or Path(args.to).resolve()}")
+        unserved = unserved_version(args.models_config, name, int(version.name))
+        if unserved:
+            print(f"notice: {unserved}", file=sys.stderr)
 
 
 def run_recipes(args):

@@ -195,6 +195,21 @@ def test_export_to_a_models_config_keeps_the_entrys_version_policy_and_labels(tm
     assert (new.name, new.base_path, new.model_platform) == ("new", "/srv/new", "tensorflow")
 
 
+def test_export_names_a_version_the_models_config_will_not_serve(forecasting_run, tmp_path,
+                                                                   capsys):
+    _, run_dir, _ = forecasting_run
+    config = tmp_path / "models.config"
+    config.write_text(f"model_config_list {{ {DATES_ENTRY} }}\n")
+    args = ["export", run_dir, "--to", tmp_path / "dates", "--models-config", config]
+    for version in (1, 2):  # pinned by the policy: no notice
+        status, _, err = cli(capsys, *args)
+        assert (status, err) == (0, ""), err
+    status, _, err = cli(capsys, *args)
+    assert status == 0 and err == (
+        "notice: models.config serves model 'dates' in version(s) 1, 2 only (its "
+        "model_version_policy); add 3 there for the server to load the version just exported\n")
+
+
 def test_export_past_the_largest_version_says_so_without_naming_version(tmp_path, capsys):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "recipe.toml").write_text("")

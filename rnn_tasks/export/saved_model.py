@@ -204,6 +204,31 @@ def read_models_config(path):
     return config
 
 
+def unserved_version(config_path, name, version):
+    """A line saying that model `name`'s entry in the TF Serving config at `config_path`
+    pins `model_version_policy { specific { ... } }` versions without `version` (the
+    server will not load it), else `None`.
+
+    Example:
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "models.config")
+    >>> _ = open(path, "w").write('model_config_list { config { name: "m" '
+    ...                           'model_version_policy { specific { versions: 1 } } } }')
+    >>> unserved_version(path, "m", 2)[:56]
+    "models.config serves model 'm' in version(s) 1 only (its"
+    """
+    entry = next((m for m in read_models_config(config_path).model_config_list.config
+                  if m.name == name), None)
+    if entry is None or entry.model_version_policy.WhichOneof("policy_choice") != "specific":
+        return None
+    pinned = list(entry.model_version_policy.specific.versions)
+    if version in pinned:
+        return None
+    return (f"{Path(config_path).name} serves model {name!r} in version(s) "
+            f"{', '.join(map(str, pinned))} only (its model_version_policy); add {version} there "
+            "for the server to load the version just exported")
+
+
 def update_models_config(config_path, name, base_dir, serving_base=None):
     """Adds model `name` to a TF Serving `--model_config_file`, or points its entry
     at `base_dir`.
