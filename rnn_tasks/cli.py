@@ -342,10 +342,17 @@ def progress_verbosity():
 
 
 def _train_as_worker(task):
-    """A non-chief multi-worker process: trains in step with the chief, writes nothing to keep."""
+    """A non-chief multi-worker process: trains in step with the chief, writes nothing to
+    keep. A chief that stops (a bad --run-dir, Ctrl-C) ends the worker in one line."""
+    import tensorflow as tf
+
     scratch = tempfile.mkdtemp(prefix="rnn-tasks-worker-")
     try:
-        task.fit(run_dir=scratch)
+        task.fit(run_dir=scratch, verbose=progress_verbosity())
+    except tf.errors.UnavailableError as error:  # the collective ops lost a peer
+        reason = error.message.strip().splitlines()[0][:200] if error.message.strip() else "gone"
+        raise UserError(f"training stopped: a task of the cluster left ({reason}); its own "
+                        "output says why") from None
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

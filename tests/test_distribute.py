@@ -5,6 +5,7 @@ config that keeps each model's own settings, and version numbers at their end.""
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -149,6 +150,29 @@ def test_resuming_a_multi_worker_run_is_refused_on_every_worker(monkeypatch):
         task = Task.from_recipe("price_forecasting", {"train.strategy": "multi_worker"})
         with pytest.raises(UserError, match="cannot be resumed"):  # in Python too
             task.fit(run_dir="interrupted", resume=True)
+
+
+def test_a_worker_prints_plain_epoch_lines_and_ends_in_one_line_when_its_chief_leaves(monkeypatch):
+    """A non-chief worker's stdout is a log too; a chief that refuses its --run-dir (or
+    is stopped) leaves the worker's collective ops without a peer."""
+    import tensorflow as tf
+
+    from rnn_tasks.cli import _train_as_worker
+
+    task = Task.from_recipe("price_forecasting")
+    verbosity = []
+
+    def fit(run_dir, verbose):
+        verbosity.append(verbose)
+        raise tf.errors.UnavailableError(None, None, "Collective ops is aborted by: Socket closed\n"
+                                                     "Additional GRPC error information: ...")
+
+    monkeypatch.setattr(task, "fit", fit)
+    with pytest.raises(UserError, match=re.escape(
+            "training stopped: a task of the cluster left (Collective ops is aborted by: Socket "
+            "closed); its own output says why")):
+        _train_as_worker(task)
+    assert verbosity == [2]  # stdout is not a terminal here: one line per epoch, no bar
 
 
 def test_a_worker_port_in_use_is_one_line(tmp_path):
