@@ -6,6 +6,7 @@ with status 2; nothing half-written is left behind.
 
 import argparse
 import errno
+import itertools
 import os
 import re
 import shutil
@@ -307,7 +308,9 @@ def run_train(args):
                             f"{args.recipe!r} is {given['task']} (resume with the run's own recipe)")
     run_dir = Path(args.run_dir or f"runs/{name}-{time.strftime('%Y%m%d-%H%M%S')}")
     multi_worker = recipe["train"]["strategy"] == "multi_worker"
-    if not multi_worker:  # workers share one --run-dir that only the chief writes
+    if not args.run_dir:  # a new folder is claimed below
+        checks.check_writable(run_dir, "run directory")
+    elif not multi_worker:  # workers share one --run-dir that only the chief writes
         checks.check_training_run_dir(run_dir, args.resume)
     checks.check_data(recipe)
     checks.check_cluster(recipe, args.resume)
@@ -315,11 +318,14 @@ def run_train(args):
     task.strategy  # a multi-worker strategy must exist before any other TensorFlow work
     if not task.is_chief:
         return _train_as_worker(task)
-    if multi_worker:
+    if multi_worker and args.run_dir:
         checks.check_training_run_dir(run_dir, args.resume)
     task.prepare()  # bad data fails here, before anything is written
-    created = not run_dir.exists()
-    run_dir.mkdir(parents=True, exist_ok=True)
+    created = not args.run_dir or not run_dir.exists()
+    if args.run_dir:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    else:
+        run_dir = claim_new_folder(run_dir)
     try:
         with checks.run_lock(run_dir):
             write_recipe(task.recipe, run_dir / checks.RECIPE_FILE)  # what --resume reads
@@ -333,6 +339,26 @@ def run_train(args):
         raise
     print(metrics_json(metrics))
     print(f"run directory: {run_dir}")
+
+
+def claim_new_folder(path):
+    """Creates the folder `path`, or `path-2`, `path-3`, ... where another process took
+    it first (two `train` started in the same second); returns the one created.
+
+    Example:
+    >>> import tempfile
+    >>> base = Path(tempfile.mkdtemp()) / "runs" / "x-20260101-000000"
+    >>> [claim_new_folder(base).name for _ in range(2)]
+    ['x-20260101-000000', 'x-20260101-000000-2']
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for number in itertools.count(1):
+        candidate = path if number == 1 else path.with_name(f"{path.name}-{number}")
+        try:
+            candidate.mkdir()  # atomic: one process gets each name
+            return candidate
+        except FileExistsError:
+            continue
 
 
 def progress_verbosity():

@@ -742,6 +742,27 @@ def test_an_interrupt_after_the_last_epoch_leaves_a_run_that_resume_finishes(tmp
     assert json.loads((run / "metrics.json").read_text())["mae"] > 0
 
 
+def test_trainings_started_in_the_same_second_get_their_own_default_folders(tmp_path, capsys,
+                                                                           monkeypatch):
+    """Without --run-dir the folder is runs/<recipe>-<time>, to the second: a sweep that
+    starts two at once must not have the second refused as "in use"."""
+    import rnn_tasks.cli
+
+    monkeypatch.chdir(tmp_path)
+    strftime = rnn_tasks.cli.time.strftime  # the time module's: Keras calls it too
+    monkeypatch.setattr(rnn_tasks.cli.time, "strftime", lambda form, *when: "20260101-000000"
+                        if form == "%Y%m%d-%H%M%S" and not when else strftime(form, *when))
+    write_prices(tmp_path / "prices.csv")
+    taken = tmp_path / "runs" / "price_forecasting-20260101-000000"
+    taken.mkdir(parents=True)
+    (taken / "history.csv").write_text("epoch,loss\n")  # another train, a moment ahead
+    status, out, err = cli(capsys, *price_args("prices.csv"))
+    assert status == 0, err
+    assert out.splitlines()[-1] == "run directory: runs/price_forecasting-20260101-000000-2"
+    assert (taken.with_name(taken.name + "-2") / "model.keras").is_file()
+    assert [path.name for path in taken.iterdir()] == ["history.csv"]  # left alone
+
+
 def test_a_quoted_tilde_is_the_home_folder_as_the_shell_would_have_it(tmp_path, capsys,
                                                                        monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
