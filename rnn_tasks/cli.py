@@ -5,6 +5,7 @@ with status 2; nothing half-written is left behind.
 """
 
 import argparse
+import contextlib
 import errno
 import itertools
 import os
@@ -315,7 +316,8 @@ def run_train(args):
     checks.check_data(recipe)
     checks.check_cluster(recipe, args.resume)
     task = templates(args).from_recipe(source, args.overrides)
-    task.strategy  # a multi-worker strategy must exist before any other TensorFlow work
+    with interrupt_ends_process() if multi_worker else contextlib.nullcontext():
+        task.strategy  # a multi-worker strategy must exist before any other TensorFlow work
     if not task.is_chief:
         return _train_as_worker(task)
     if multi_worker and args.run_dir:
@@ -339,6 +341,19 @@ def run_train(args):
         raise
     print(metrics_json(metrics))
     print(f"run directory: {run_dir}")
+
+
+@contextlib.contextmanager
+def interrupt_ends_process():
+    """For a block that waits inside TensorFlow's runtime holding Python's lock (joining
+    a cluster), where no Python signal handler can run: Ctrl-C ends the process at once
+    (the shell reports 130). Nothing is written before it. (SIGTERM is TensorFlow's
+    there: its coordination service takes it as a preemption notice.)"""
+    kept = signal.signal(signal.SIGINT, signal.SIG_DFL)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, kept)
 
 
 def claim_new_folder(path):

@@ -6,9 +6,11 @@ config that keeps each model's own settings, and version numbers at their end.""
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +20,7 @@ from rnn_tasks import checks
 from rnn_tasks.errors import UserError
 from rnn_tasks.templates import Task
 from rnn_tasks.templates.distribute import make_strategy
-from tests.helpers import cli, shell
+from tests.helpers import RNN_TASKS, cli, shell
 from tests.test_forecasting import write_prices
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -173,6 +175,27 @@ def test_a_worker_prints_plain_epoch_lines_and_ends_in_one_line_when_its_chief_l
             "closed); its own output says why")):
         _train_as_worker(task)
     assert verbosity == [2]  # stdout is not a terminal here: one line per epoch, no bar
+
+
+def test_a_task_waiting_for_its_cluster_says_so_and_stops_on_ctrl_c(tmp_path):
+    """Joining a cluster waits inside TensorFlow's runtime, where Python's handlers cannot
+    run: the command names the tasks it waits for, and Ctrl-C still ends it."""
+    chief, absent = [f"127.0.0.1:{port}" for port in free_ports(2)]
+    process = subprocess.Popen(
+        [RNN_TASKS, "train", "price_forecasting", "--run-dir", "r", "--set",
+         "train.strategy=multi_worker"], cwd=tmp_path, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "TF_CONFIG": json.dumps(cluster([chief, absent]))})
+    try:
+        assert process.stderr.readline() == (
+            f"notice: waiting for the cluster's other tasks to start (worker 1 at {absent}); each "
+            "runs the same command with its own TF_CONFIG\n")
+        time.sleep(2)  # into the wait
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=60) == -signal.SIGINT  # ended by it: the shell says 130
+    finally:
+        process.kill()
+    assert not (tmp_path / "r").exists()
 
 
 def test_a_worker_port_in_use_is_one_line(tmp_path):

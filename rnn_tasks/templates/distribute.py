@@ -2,6 +2,7 @@
 scoped workaround for Keras 3 `fit` under mirrored strategies."""
 
 import contextlib
+import socket
 import sys
 
 from rnn_tasks.errors import UserError
@@ -52,9 +53,22 @@ def make_strategy(kind):
 
 
 def _multi_worker_strategy():
-    """`MultiWorkerMirroredStrategy` from `TF_CONFIG`; a port already taken is bad input."""
+    """`MultiWorkerMirroredStrategy` from `TF_CONFIG`; a port already taken is bad input.
+
+    Creating it waits, inside TensorFlow's runtime, until every task of the cluster
+    has joined, without a word; a `notice:` line first names the tasks not yet
+    listening (the command line lets Ctrl-C end that wait: `cli.interrupt_ends_process`).
+    """
     import tensorflow as tf
 
+    resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
+    absent = [f"{job} {index} at {address}"
+              for job, addresses in resolver.cluster_spec().as_dict().items()
+              for index, address in enumerate(addresses)
+              if (job, index) != (resolver.task_type, resolver.task_id) and not _listening(address)]
+    if absent:
+        print(f"notice: waiting for the cluster's other tasks to start ({', '.join(absent)}); "
+              "each runs the same command with its own TF_CONFIG", file=sys.stderr, flush=True)
     try:
         return tf.distribute.MultiWorkerMirroredStrategy()
     except tf.errors.UnknownError as error:
@@ -65,6 +79,16 @@ def _multi_worker_strategy():
         raise UserError(f"TF_CONFIG: this task's address {address} is in use (another "
                         "process holds its port); stop that process or give this task a free "
                         "port") from None
+
+
+def _listening(address):
+    """Whether something accepts connections at `host:port` (within half a second)."""
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=0.5):
+            return True
+    except (OSError, ValueError):
+        return False
 
 
 def is_chief(strategy):
