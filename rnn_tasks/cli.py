@@ -509,5 +509,15 @@ def run_datasets(args):
         print(f"{card['name']:28s} {card['task']:12s} {card['source']['kind']:9s} {card['description']}")
 
 
+def console():
+    """The `rnn-tasks` command: `main`, then exit with its status. Once the command is
+    done, a late Ctrl-C or SIGTERM (while the libraries shut down, which takes
+    TensorFlow a moment) no longer turns its outcome into a kill by that signal."""
+    status = main()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
+    sys.exit(status)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console()

@@ -807,6 +807,22 @@ def test_export_terminated_says_so_in_one_line_and_leaves_nothing(forecasting_ru
         assert (tmp_path / "models" / "1" / "saved_model.pb").is_file()
 
 
+def test_a_late_ctrl_c_does_not_turn_a_finished_command_into_a_kill():
+    """The command's work is done and printed; TensorFlow then takes a moment to shut
+    down, and Ctrl-C pressed there used to end the process by SIGINT (status 130)."""
+    code = ("import tensorflow\n"  # its teardown takes a moment
+            "import rnn_tasks.cli as cli\n"
+            "cli.main = lambda: print('done', flush=True) or 0\n"
+            "cli.console()\n")
+    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL, text=True)
+    assert process.stdout.readline() == "done\n"
+    while process.poll() is None:  # Ctrl-C held down until the process is gone
+        process.send_signal(signal.SIGINT)
+        time.sleep(0.002)
+    assert process.returncode == 0
+
+
 def test_export_killed_leaves_no_base_and_the_next_export_clears_its_staging(forecasting_run,
                                                                              tmp_path):
     """`kill -9` runs no clean-up: the base is created only when the version moves in."""
