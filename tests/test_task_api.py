@@ -293,6 +293,9 @@ def test_the_decoder_has_model_layers_recurrent_layers(pairs_tsv):
     (lambda t, run: t.export(run.parent / "e", version=0), "export: version must be a positive integer"),
     (lambda t, run: t.evaluate(backtest=10**6), "evaluate: backtest 1000000 asks for more forecast "
                                                 "origins than the data allows"),
+    (lambda t, run: ForecastingTask({"task": "forecasting"}), "ForecastingTask(recipe) takes a "
+     "resolved recipe, every key set; build the task with ForecastingTask.from_recipe(file or name) "
+     "or ForecastingTask.from_dict(dict)"),
     (lambda t, run: ForecastingTask.from_recipe("price_forecasting").predict(np.ones((60, 1))),
      "predict: the task has no model yet"),
     (lambda t, run: ForecastingTask.from_recipe("price_forecasting").save("unused"), "save: the task has no model yet"),

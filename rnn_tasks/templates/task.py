@@ -97,7 +97,13 @@ class Task(abc.ABC):
 
     def __init__(self, recipe, frame=None):
         self.recipe = recipe
-        self.config = as_config(recipe, self.schema)
+        try:
+            self.config = as_config(recipe, self.schema)
+        except (KeyError, TypeError):  # not what resolve_recipe returns
+            name = type(self).__name__
+            raise UserError(f"{name}(recipe) takes a resolved recipe, every key set; build the "
+                            f"task with {name}.from_recipe(file or name) or {name}.from_dict(dict)"
+                            ) from None
         self.recipe_name = recipe.get("task")
         self.frame = frame
         self.data = None
