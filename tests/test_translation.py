@@ -3,6 +3,7 @@
 import datetime
 import gzip
 import json
+import os
 import re
 import zipfile
 from pathlib import Path
@@ -378,6 +379,13 @@ def test_predict_reads_a_file_as_training_does(tmp_path):
         return reader.inputs_from_files([str(paths[name])])["text"].tolist()
 
     assert texts(task, "sources.tsv") == ["Hello.", "Good night."]
+    read, write = os.pipe()  # `predict RUN -`: standard input, read once, as pair lines
+    os.write(write, b"Hello.\tHola.\nGood night.\n")
+    os.close(write)
+    try:
+        assert task.inputs_from_files([f"/dev/fd/{read}"])["text"].tolist() == ["Hello.", "Good night."]
+    finally:
+        os.close(read)
     assert texts(task, "pairs.txt") == texts(named, "table.tsv") == ["Hello."]
     for keys, name in [({}, "headed.txt"), (columns, "other.tsv")]:
         with pytest.raises(UserError, match="in its first line, a header, but is read as") as read:

@@ -23,6 +23,7 @@ The story:
 """
 
 import dataclasses
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -101,6 +102,32 @@ def read_pairs(path):
     return pd.DataFrame(pairs, columns=["source", "target"])
 
 
+def pair_file_is_table(path, data):
+    """Whether the pairs file at `path` is a table with the recipe's columns (`data`'s
+    `source_column` and `target_column`, by default `source` and `target`): a CSV or
+    JSON file, or a TSV whose first line names one of them (by default `source`: the
+    reader says if the other is missing). Else it holds source<TAB>target lines, which
+    have no column names (a run trained on a table evaluates a pairs file so).
+
+    Raises:
+        UserError: pair lines under a first line that names columns (it would be
+            read as a pair).
+    """
+    named = [name for name in (data.source_column, data.target_column) if name]
+    kind, header = table_kind(path), header_names(path)
+    names = [name for name in named or ["source"] if name in header]
+    if kind in (".csv", ".jsonl", ".json") or kind == ".tsv" and names:
+        return True
+    if names or header >= {"source", "target"}:
+        headed = [name for name in dict.fromkeys([*named, "source", "target"]) if name in header]
+        fix = (f"rename them to the recipe's {', '.join(map(repr, named))}, or train with "
+               "data.source_column and data.target_column naming them" if kind == ".tsv"
+               else "name it .tsv (or .csv, .jsonl, before any .gz or .zip)")
+        raise UserError(f"data: {path} names {', '.join(map(repr, headed))} in its first line, a "
+                        f"header, but is read as source<TAB>target lines; {fix}")
+    return False
+
+
 class TranslationTask(TextInput, EncoderDecoderTask):
     """Encoder-decoder translation; see the module docstring for the story.
 
@@ -161,37 +188,23 @@ class TranslationTask(TextInput, EncoderDecoderTask):
                 frame[columns[1]].astype(str).to_numpy(dtype=object), missing)
 
     def pairs_are_a_table(self, path):
-        """Whether the pairs at `path` (else the recipe's data) are a table, with the
-        recipe's columns (default `source` and `target`): a DataFrame, a catalog dataset
-        whose recipe names a column, a CSV or JSON file, or a TSV whose first line names
-        a recipe column (by default `source`: the reader says if the other is missing);
-        else they are source<TAB>target lines, which have no column names (a run trained
-        on a table evaluates a pairs file so), and a first line naming columns there is
-        refused: it would be read as a pair. CLI `predict` decides files so too.
+        """Whether the pairs at `path` (else the recipe's data) are a table: a DataFrame,
+        a catalog dataset whose recipe names a column, or a file `pair_file_is_table`
+        says is one. CLI `predict` decides its files so too (`pair_lines`).
 
         Raises:
             UserError: a file that is not there, or pair lines under a header.
         """
         data = self.config.data
-        named = [name for name in (data.source_column, data.target_column) if name]
         if not path:
-            return self.frame is not None or bool(named)
+            return self.frame is not None or bool(data.source_column or data.target_column)
         first = expand_paths(path)[0]
         check_data_file(first)
-        kind, header = table_kind(first), header_names(first)
-        names = [name for name in named or ["source"] if name in header]
-        if kind in (".csv", ".jsonl", ".json") or kind == ".tsv" and names:
-            return True
-        if names or header >= {"source", "target"}:
-            headed = [name for name in dict.fromkeys([*named, "source", "target"]) if name in header]
-            fix = (f"rename them to the recipe's {', '.join(map(repr, named))}, or train with "
-                   "data.source_column and data.target_column naming them" if kind == ".tsv" else "name it .tsv (or .csv, .jsonl, before any .gz or .zip)")
-            raise UserError(f"data: {path} names {', '.join(map(repr, headed))} in its first line, "
-                            f"a header, but is read as source<TAB>target lines; {fix}")
-        return False
+        return pair_file_is_table(first, data)
 
     def pair_lines(self, path):
-        return not self.pairs_are_a_table(path)
+        # A pipe (`-`, standard input) is lines, read once: no first line looked at twice.
+        return not (Path(path).is_file() and pair_file_is_table(path, self.config.data))
 
     # 2. Preprocessing ---------------------------------------------------------------------
 
