@@ -15,7 +15,9 @@ import fcntl
 import json
 import os
 import re
+import socket
 import tempfile
+import threading
 from pathlib import Path
 
 from rnn_tasks.data.readers import check_data_file, expand_paths
@@ -185,6 +187,33 @@ def check_fit_arguments(run_dir, resume, verbose):
         raise UserError(f"fit: {run} already holds a finished run ({MODEL_FILE}); train into "
                         "another folder")
     return run
+
+
+def reachable(host, port, timeout):
+    """Whether a TCP connection to `host:port` opens within `timeout` seconds, name
+    lookup included (it runs in a thread, as `socket`'s own timeout leaves DNS out).
+
+    Args:
+        host: a host name or address.
+        port: the port number.
+        timeout: seconds to wait at most.
+
+    Returns:
+        `True` if something accepted the connection.
+    """
+    opened = []
+
+    def probe():
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            opened.append(True)
+        except (OSError, OverflowError):  # OverflowError: a port beyond 65535
+            pass
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return bool(opened)
 
 
 def check_writable(path, what):

@@ -309,7 +309,7 @@ def run_train(args):
                             f"{args.recipe!r} is {given['task']} (resume with the run's own recipe)")
     run_dir = Path(args.run_dir or f"runs/{name}-{time.strftime('%Y%m%d-%H%M%S')}")
     multi_worker = recipe["train"]["strategy"] == "multi_worker"
-    if not args.run_dir:  # a new folder is claimed below
+    if not args.run_dir and not multi_worker:  # a new folder is claimed below
         checks.check_writable(run_dir, "run directory")
     elif not multi_worker:  # workers share one --run-dir that only the chief writes
         checks.check_training_run_dir(run_dir, args.resume)
@@ -331,7 +331,8 @@ def run_train(args):
     try:
         with checks.run_lock(run_dir):
             write_recipe(task.recipe, run_dir / checks.RECIPE_FILE)  # what --resume reads
-            task.fit(run_dir=run_dir, resume=args.resume, verbose=progress_verbosity())
+            with cluster_left_is_one_line() if multi_worker else contextlib.nullcontext():
+                task.fit(run_dir=run_dir, resume=args.resume, verbose=progress_verbosity())
             check_interrupted()  # the run stays resumable, not written as finished
             metrics = task.evaluate()
             task.save(run_dir, metrics)
@@ -358,7 +359,13 @@ def interrupt_ends_process():
 
 def claim_new_folder(path):
     """Creates the folder `path`, or `path-2`, `path-3`, ... where another process took
-    it first (two `train` started in the same second); returns the one created.
+    it first (two `train` started in the same second).
+
+    Args:
+        path: the folder's `Path`; its parents are created if missing.
+
+    Returns:
+        The `Path` of the folder created, new and empty.
 
     Example:
     >>> import tempfile
@@ -384,18 +391,27 @@ def progress_verbosity():
 
 def _train_as_worker(task):
     """A non-chief multi-worker process: trains in step with the chief, writes nothing to
-    keep. A chief that stops (a bad --run-dir, Ctrl-C) ends the worker in one line."""
-    import tensorflow as tf
-
+    keep."""
     scratch = tempfile.mkdtemp(prefix="rnn-tasks-worker-")
     try:
-        task.fit(run_dir=scratch, verbose=progress_verbosity())
+        with cluster_left_is_one_line():
+            task.fit(run_dir=scratch, verbose=progress_verbosity())
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def cluster_left_is_one_line():
+    """Multi-worker training: a task that stops (the chief refusing its --run-dir, Ctrl-C
+    on any task) ends the others with one line, not a traceback of collective ops."""
+    import tensorflow as tf
+
+    try:
+        yield
     except tf.errors.UnavailableError as error:  # the collective ops lost a peer
         reason = error.message.strip().splitlines()[0][:200] if error.message.strip() else "gone"
         raise UserError(f"training stopped: a task of the cluster left ({reason}); its own "
                         "output says why") from None
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def run_evaluate(args):
@@ -483,13 +499,13 @@ def run_export(args):
                                                   update_models_config)
 
         read_models_config(args.models_config)
-    version = task.export(args.to, args.version)
-    print(version)
+    exported = task.export(args.to, args.version)
+    print(exported)
     if args.models_config:
         name = args.name or Path(args.to).resolve().name
         update_models_config(args.models_config, name, args.to, args.serving_base)
         print(f"{args.models_config}: model {name!r} -> {args.serving_base or Path(args.to).resolve()}")
-        unserved = unserved_version(args.models_config, name, int(version.name))
+        unserved = unserved_version(args.models_config, name, int(exported.name))
         if unserved:
             print(f"notice: {unserved}", file=sys.stderr)
 
@@ -514,6 +530,8 @@ def console():
     done, a late Ctrl-C or SIGTERM (while the libraries shut down, which takes
     TensorFlow a moment) no longer turns its outcome into a kill by that signal."""
     status = main()
+    # Ignored, not handled: Python's own shutdown resets handled signals to their
+    # default action, a kill, before TensorFlow's runtime is torn down.
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, signal.SIG_IGN)
     sys.exit(status)

@@ -30,6 +30,7 @@ def path_argument(name, value):
     if isinstance(value, (str, os.PathLike)) and str(value).strip():
         return Path(value).expanduser()
     if isinstance(value, (str, os.PathLike)):
-        raise UserError(f"{name} must be a path, got the empty string {str(value)!r}")
+        raise UserError(f"{name} must be a path, got {'an empty' if not str(value) else 'a blank'} "
+                        f"string {str(value)!r}")
     raise UserError(f"{name} must be a path (a str or os.PathLike), got "
                     f"{type(value).__name__} {repr(value).splitlines()[0][:60]}")

@@ -232,6 +232,8 @@ def test_corrupt_image_bytes_are_a_clear_error(trained, tmp_path):
     with pytest.raises(UserError, match=re.escape(
             "predict: image 0 has 400,000,000 pixels, more than the 89,478,485 allowed")):
         task.predict([bomb])
+    with pytest.raises(UserError, match=re.escape(f"has {2**62:,} pixels")):  # no int64 overflow
+        task.predict([huge_png_header(2**32 - 1, 2**32 - 1)])
     signature = tf.saved_model.load(str(task.export(tmp_path / "m"))).signatures["serving_default"]
     with pytest.raises(tf.errors.InvalidArgumentError):  # a failed request, not a dead server
         signature(image_bytes=tf.constant([good[:40]]))

@@ -431,7 +431,9 @@ BAD_INPUTS = [
     ("evaluate changes the calendar", {}, ["evaluate", "{forecasting}", "--set", 'data.calendar=["hour"]'],
      "evaluate --set data.calendar: fixed by the trained model"),
     ("backtest beyond the data", {}, ["evaluate", "{forecasting}", "--backtest", "999"],
-     "evaluate: backtest 999 asks for more forecast origins than the data allows"),
+     "evaluate: a backtest over 999 forecast origins asks for more than the data allows"),
+    ("evaluate --set of an unknown key", {}, ["evaluate", "{forecasting}", "--set", "train.epoch=2"],
+     "unknown key `train.epoch`"),
     ("option unknown to the subcommand", {}, ["train", "price_forecasting", "--bogus"],
      "rnn-tasks train: error: unrecognized arguments: --bogus (see rnn-tasks train --help)"),
     ("empty recipe argument", {}, ["train", ""], "recipe must be a path, got the empty string ''"),
@@ -817,6 +819,7 @@ def test_a_late_ctrl_c_does_not_turn_a_finished_command_into_a_kill():
     process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
                                stderr=subprocess.DEVNULL, text=True)
     assert process.stdout.readline() == "done\n"
+    time.sleep(0.02)  # past the fake main's return: Ctrl-C there would be the command's
     while process.poll() is None:  # Ctrl-C held down until the process is gone
         process.send_signal(signal.SIGINT)
         time.sleep(0.002)

@@ -284,18 +284,19 @@ def test_the_decoder_has_model_layers_recurrent_layers(pairs_tsv):
     (lambda t, run: t.predict(pd.DataFrame({"Adj Close": [1.0]}, index=pd.DatetimeIndex(
         ["2020-01-01"], name="Date"))), "'Date' is its index: make it a column with frame.reset_index()"),
     (lambda t, run: t.evaluate_file(pd.DataFrame({"Adj Close": [1.0] * 5})),
-     "got a DataFrame; to score a DataFrame, load the run with it: Task.load(run, data=frame).evaluate()"),
+     "got a DataFrame; a DataFrame goes in data= (Task.from_recipe(..., data=frame), "
+     "Task.load(run, data=frame))"),
     (lambda t, run: Task.load(run, overrides={"train.epoch": 2}), "unknown key `train.epoch`"),
     (lambda t, run: Task.load(run, overrides={1: 2}), "overrides: keys must be 'section.key' strings, got int 1"),
     (lambda t, run: t.backtest_table(None), "backtest_table: needs the metrics of evaluate(backtest=K), "
                                             "got NoneType"),
     (lambda t, run: t.backtest_table({"mae": 1.0}), "evaluate(backtest=K), got metrics without one"),
     (lambda t, run: t.export(run.parent / "e", version=0), "export: version must be a positive integer"),
-    (lambda t, run: t.evaluate(backtest=10**6), "evaluate: backtest 1000000 asks for more forecast "
-                                                "origins than the data allows"),
+    (lambda t, run: t.evaluate(backtest=10**6), "evaluate: a backtest over 1000000 forecast origins "
+                                                "asks for more than the data allows"),
     (lambda t, run: ForecastingTask({"task": "forecasting"}), "ForecastingTask(recipe) takes a "
-     "resolved recipe, every key set; build the task with ForecastingTask.from_recipe(file or name) "
-     "or ForecastingTask.from_dict(dict)"),
+     "resolved recipe, every key set (lacks 'description'); build the task with "
+     "ForecastingTask.from_recipe(file or name) or ForecastingTask.from_dict(dict)"),
     (lambda t, run: ForecastingTask.from_recipe("price_forecasting").predict(np.ones((60, 1))),
      "predict: the task has no model yet"),
     (lambda t, run: ForecastingTask.from_recipe("price_forecasting").save("unused"), "save: the task has no model yet"),

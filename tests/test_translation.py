@@ -373,7 +373,7 @@ def test_predict_reads_a_file_as_training_does(tmp_path):
     task, named = (TranslationTask.from_recipe("translation", keys) for keys in ({}, columns))
     files = {"sources.tsv": "source\nHello.\nGood night.\n", "pairs.txt": "Hello.\tHola.\n",
              "table.tsv": "es\ten\nHola.\tHello.\n", "headed.txt": "source\ttarget\nHello.\tHola.\n",
-             "other.tsv": "source\ttarget\nHello.\tHola.\n"}
+             "other.tsv": "source\ttarget\nHello.\tHola.\n", "t[1].tsv": "source\nHello.\n"}
     paths = {name: write_text(tmp_path / name, text) for name, text in files.items()}
     def texts(reader, name):
         return reader.inputs_from_files([str(paths[name])])["text"].tolist()
@@ -387,6 +387,7 @@ def test_predict_reads_a_file_as_training_does(tmp_path):
     finally:
         os.close(read)
     assert texts(task, "pairs.txt") == texts(named, "table.tsv") == ["Hello."]
+    assert texts(task, "t[1].tsv") == ["Hello."]  # a name, not a glob pattern
     for keys, name in [({}, "headed.txt"), (columns, "other.tsv")]:
         with pytest.raises(UserError, match="in its first line, a header, but is read as") as read:
             texts(TranslationTask.from_recipe("translation", keys), name)

@@ -65,10 +65,10 @@ def expand_paths(pattern):
     """
     if isinstance(pattern, pd.DataFrame):
         raise UserError("the data path must be a path (a str or os.PathLike), got a DataFrame; "
-                        "to score a DataFrame, load the run with it: Task.load(run, data=frame)"
-                        ".evaluate()")
+                        "a DataFrame goes in data= (Task.from_recipe(..., data=frame), "
+                        "Task.load(run, data=frame))")
     pattern = path_argument("the data path", pattern)
-    if not glob.has_magic(str(pattern)):
+    if not glob.has_magic(str(pattern)) or pattern.is_file():  # `t[1].csv` is a name too
         return [pattern]
     paths = sorted(Path(p) for p in glob.glob(str(pattern)))
     if not paths:

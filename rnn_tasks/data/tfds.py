@@ -9,12 +9,11 @@ retries before it gives up.
 """
 
 import os
-import socket
-import threading
 import urllib.parse
 
 import pandas as pd
 
+from rnn_tasks.checks import reachable
 from rnn_tasks.errors import UserError
 
 PROBE_TIMEOUT_S = 5
@@ -90,17 +89,5 @@ def _value(row, column, features, source):
 def _reachable(url):
     """Whether a TCP connection to `url`'s host opens within `PROBE_TIMEOUT_S` (DNS included)."""
     parsed = urllib.parse.urlparse(url)
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    result = []
-
-    def probe():
-        try:
-            socket.create_connection((parsed.hostname, port), timeout=PROBE_TIMEOUT_S).close()
-            result.append(True)
-        except OSError:
-            pass
-
-    thread = threading.Thread(target=probe, daemon=True)
-    thread.start()
-    thread.join(PROBE_TIMEOUT_S)
-    return bool(result)
+    return reachable(parsed.hostname, parsed.port or (443 if parsed.scheme == "https" else 80),
+                     PROBE_TIMEOUT_S)

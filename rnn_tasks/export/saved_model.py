@@ -205,9 +205,16 @@ def read_models_config(path):
 
 
 def unserved_version(config_path, name, version):
-    """A line saying that model `name`'s entry in the TF Serving config at `config_path`
-    pins `model_version_policy { specific { ... } }` versions without `version` (the
-    server will not load it), else `None`.
+    """Whether TF Serving will leave out an exported version: its model's entry pins
+    `model_version_policy { specific { ... } }` versions without it.
+
+    Args:
+        config_path: the text-format `ModelServerConfig` file.
+        name: the model's name in it.
+        version: the version just exported.
+
+    Returns:
+        A line saying so (for a `notice:`), or `None` when the server loads it.
 
     Example:
     >>> import tempfile, os

@@ -53,7 +53,7 @@ def _png_pixels(data):
     header = tf.strings.join([tf.strings.substr(data, 0, 24), b"\0" * 24])
     size = tf.cast(tf.io.decode_raw(tf.strings.substr(header, 16, 8), tf.uint8), tf.int64)
     width, height = (tf.reduce_sum(size[i:i + 4] * [2**24, 2**16, 2**8, 1]) for i in (0, 4))
-    return width * height
+    return tf.minimum(width, 2**31) * tf.minimum(height, 2**31)  # PNG's limit: no int64 overflow
 
 
 def decode_image(data, size):

@@ -2,9 +2,9 @@
 scoped workaround for Keras 3 `fit` under mirrored strategies."""
 
 import contextlib
-import socket
 import sys
 
+from rnn_tasks.checks import reachable
 from rnn_tasks.errors import UserError
 
 
@@ -84,11 +84,7 @@ def _multi_worker_strategy():
 def _listening(address):
     """Whether something accepts connections at `host:port` (within half a second)."""
     host, _, port = address.rpartition(":")
-    try:
-        with socket.create_connection((host.strip("[]"), int(port)), timeout=0.5):
-            return True
-    except (OSError, ValueError):
-        return False
+    return port.isdigit() and reachable(host.strip("[]"), int(port), 0.5)
 
 
 def is_chief(strategy):

@@ -103,8 +103,8 @@ def backtest(windows, dates, forecasts, scale, levels, count, data):
     picks = origins(windows, horizon)
     available = min(len(rows) for rows in picks.values())
     if count > available:
-        raise UserError(f"evaluate: backtest {count} asks for more forecast origins than the "
-                        f"data allows ({available}, {horizon} steps apart)")
+        raise UserError(f"evaluate: a backtest over {count} forecast origins asks for more than "
+                        f"the data allows ({available}, {horizon} steps apart)")
     rows = []
     for back in range(count, 0, -1):
         chosen = np.array([series_rows[-back] for series_rows in picks.values()])

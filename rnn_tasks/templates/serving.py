@@ -41,6 +41,14 @@ def checked_shapes(inputs, signature):
     wrong length fails deep inside the model, in words about its insides. The checks
     read the run-time shape padded with zeros past the rank, which graph optimization
     cannot fold to the static shape.
+
+    Args:
+        inputs: `{input name: tensor}` as the serving function receives them.
+        signature: `{input name: tf.TensorSpec}`; `None` dimensions take any size,
+            a leading `None` is the batch.
+
+    Returns:
+        `{input name: tensor}`, each tensor after its checks.
     """
     import tensorflow as tf
 

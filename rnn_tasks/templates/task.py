@@ -97,13 +97,16 @@ class Task(abc.ABC):
 
     def __init__(self, recipe, frame=None):
         self.recipe = recipe
+        name = type(self).__name__
+        fix = f"build the task with {name}.from_recipe(file or name) or {name}.from_dict(dict)"
+        if not isinstance(recipe, dict):
+            raise UserError(f"{name}(recipe) takes a resolved recipe, a dict; got "
+                            f"{type(recipe).__name__}; {fix}")
         try:
             self.config = as_config(recipe, self.schema)
-        except (KeyError, TypeError):  # not what resolve_recipe returns
-            name = type(self).__name__
-            raise UserError(f"{name}(recipe) takes a resolved recipe, every key set; build the "
-                            f"task with {name}.from_recipe(file or name) or {name}.from_dict(dict)"
-                            ) from None
+        except KeyError as missing:  # not what resolve_recipe returns
+            raise UserError(f"{name}(recipe) takes a resolved recipe, every key set (lacks "
+                            f"{missing}); {fix}") from None
         self.recipe_name = recipe.get("task")
         self.frame = frame
         self.data = None

@@ -109,6 +109,13 @@ def pair_file_is_table(path, data):
     reader says if the other is missing). Else it holds source<TAB>target lines, which
     have no column names (a run trained on a table evaluates a pairs file so).
 
+    Args:
+        path: a regular file (its first line is read).
+        data: the recipe's `[data]` section.
+
+    Returns:
+        `True` for a table, `False` for source<TAB>target lines.
+
     Raises:
         UserError: pair lines under a first line that names columns (it would be
             read as a pair).
