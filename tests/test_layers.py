@@ -287,6 +287,18 @@ def test_invalid_arguments(kwargs, message):
     assert message in str(error.value)
 
 
+def test_keras_use_cudnn_argument_carries_over_and_true_is_refused(x):
+    """`keras.layers.LSTM(..., use_cudnn=False)` arguments carry over unchanged."""
+    for layer, keras_layer in ((LayerNormLSTM, keras.layers.LSTM), (LayerNormGRU, keras.layers.GRU)):
+        for value in ("auto", False):
+            keras_layer(4, use_cudnn=value)
+            assert numpy(layer(4, use_cudnn=value)(x)).shape == (x.shape[0], 4)
+        with pytest.raises(ValueError, match=re.escape(
+                f"{layer.__name__} has no cuDNN kernel (cuDNN cannot normalize inside a step); "
+                "`use_cudnn` must be 'auto' or False, got True.")):
+            layer(4, use_cudnn=True)
+
+
 def test_zoneout_in_keras_loop_draws_a_mask_per_step_or_says_why_not():
     x = np.random.default_rng(0).standard_normal((8, 12, 3)).astype("float32")
     rnn = keras.layers.RNN(LayerNormLSTMCell(6, zoneout=0.5, seed=1), return_sequences=True)

@@ -292,16 +292,25 @@ class LayerNormRNN(CellSequenceLayer):
       all-steps projection is memory-bound there.
     - `"auto"` (default): `True` on a GPU or TPU (`on_accelerator`), else `False`.
 
+    `use_cudnn` is taken as `keras.layers.LSTM` and `GRU` take it, so their
+    arguments carry over; no cuDNN kernel computes layer normalization inside
+    the step, so `"auto"` and `False` run this loop and `True` is refused.
+
     Either way the weights the loop needs (the centered recurrent kernel) are
     prepared once per call, and zoneout masks for all steps are sampled
     before the loop, so every backend can trace it.
     """
 
-    def __init__(self, units, precompute_inputs="auto", **kwargs):
+    def __init__(self, units, precompute_inputs="auto", use_cudnn="auto", **kwargs):
         if precompute_inputs not in ("auto", True, False):
             raise ValueError(
                 "Received an invalid value for argument `precompute_inputs`, "
                 f"expected one of ('auto', True, False), got {precompute_inputs!r}."
+            )
+        if use_cudnn is True or use_cudnn not in ("auto", False):
+            raise ValueError(
+                f"{type(self).__name__} has no cuDNN kernel (cuDNN cannot normalize inside a "
+                f"step); `use_cudnn` must be 'auto' or False, got {use_cudnn!r}."
             )
         self.precompute_inputs = precompute_inputs
         super().__init__(units, **kwargs)
