@@ -65,7 +65,10 @@ def test_a_float64_layer_scans_in_float64(x, kind):
     loop = keras.layers.RNN(layer.cell, return_sequences=True, dtype="float64")(x)
     dtype = keras.backend.standardize_dtype(out.dtype)  # float32 on JAX without jax_enable_x64
     assert dtype == keras.backend.standardize_dtype(loop.dtype)
-    tolerance = 1e-12 if dtype == "float64" else 1e-5  # a float32 scan is ~1e-7 off
+    # A float32 scan is ~1e-7 off. So is any float64 recurrent loop on PyTorch with
+    # Keras 3.15: keras.layers.SimpleRNN(dtype="float64") is 2e-7 off a NumPy loop there.
+    exact = dtype == "float64" and keras.backend.backend() != "torch"
+    tolerance = 1e-12 if exact else 1e-5
     np.testing.assert_allclose(numpy(out), numpy(loop), rtol=tolerance, atol=tolerance)
 
 
