@@ -436,7 +436,7 @@ BAD_INPUTS = [
      "unknown key `train.epoch`"),
     ("option unknown to the subcommand", {}, ["train", "price_forecasting", "--bogus"],
      "rnn-tasks train: error: unrecognized arguments: --bogus (see rnn-tasks train --help)"),
-    ("empty recipe argument", {}, ["train", ""], "recipe must be a path, got the empty string ''"),
+    ("empty recipe argument", {}, ["train", ""], "recipe must be a path, got an empty string ''"),
     ("Python's True", {}, ["train", "price_forecasting", "--set", "model.layer_norm=True"],
      "`model.layer_norm` must be a boolean (true or false), got 'True'"),
     ("models config binary", {"m.config": b"\x00\x01binary"},
