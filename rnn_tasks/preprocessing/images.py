@@ -1,5 +1,6 @@
 """Image bytes -> model input, with core TensorFlow ops only (graph- and Serving-safe)."""
 
+import functools
 import re
 from pathlib import Path
 
@@ -119,15 +120,25 @@ def check_image_bytes(data, name):
         raise UserError(f"{name} is not a PNG or JPEG image (starts with {data[:8]!r})")
     try:
         with native_stderr_silenced():  # libjpeg prints its own line for a truncated file
-            pixels = int(image_pixels(data))
+            pixels = int(_traced_image_pixels()(data))
             if pixels > MAX_PIXELS:
                 raise UserError(f"{name} has {pixels:,} pixels, more than the {MAX_PIXELS:,} "
                                 "allowed (Pillow's decompression-bomb limit); scale it down")
-            decode_rgb(data)
+            tf.io.decode_image(data, channels=3, expand_animations=False)
     except tf.errors.InvalidArgumentError as error:
         # Without the op's name, in graph ({{node ...}}) or eager ([Op:DecodeImage]) form.
         reason = re.sub(r"\{\{[^}]*\}\}\s*|\s*\[Op:\w+\]", "", error.message).splitlines()[0]
         raise UserError(f"{name} cannot be decoded: {reason}") from None
+
+
+@functools.cache
+def _traced_image_pixels():
+    """`image_pixels` as one graph: eagerly its dozen ops take 2.7 ms an image.
+
+    Traced on first use rather than at import, so importing stays free of TensorFlow work.
+    """
+    return tf.function(image_pixels, input_signature=[tf.TensorSpec([], tf.string)],
+                       autograph=False)
 
 
 def read_image_file(path):
