@@ -65,8 +65,9 @@ def _unraisable(unraisable):
     signal again 10 ms later, when its handler raises where the program is, so the
     command stops instead of running to its end (and if it ends first,
     `INTERRUPTS` and `TERMINATIONS` still report them)."""
-    if isinstance(unraisable.exc_value, (KeyboardInterrupt, Terminated)):
-        signum = signal.SIGINT if isinstance(unraisable.exc_value, KeyboardInterrupt) else signal.SIGTERM
+    ours = _our_signal(unraisable.exc_value)
+    if ours:
+        signum = signal.SIGINT if isinstance(ours, KeyboardInterrupt) else signal.SIGTERM
         timer = threading.Timer(0.01, _resend, (signum,))
         timer.daemon = True
         with RESENDING:
@@ -74,6 +75,14 @@ def _unraisable(unraisable):
         timer.start()
     else:
         sys.__unraisablehook__(unraisable)
+
+
+def _our_signal(error):
+    """The `KeyboardInterrupt` or `Terminated` that `error` is or wraps (as the
+    `SystemError` of a signal landing inside an import does), else None."""
+    while error is not None and not isinstance(error, (KeyboardInterrupt, Terminated)):
+        error = error.__cause__ or error.__context__
+    return error
 
 
 RESENDS = []  # timers sending a swallowed signal again, until the command ends
@@ -148,8 +157,8 @@ def _failed(command, error):
         where = f": {error.filename}" if error.filename else ""
         hint = "; free some space or write elsewhere" if error.errno in DISK_FULL else ""
         return _fail(command, f"{error.strerror or error}{where}{hint}")
-    if isinstance(error, RuntimeError) and "KeyboardInterrupt" in str(error):
-        raise KeyboardInterrupt from None  # pybind11 wrapped it; `main` reports it
+    if INTERRUPTS or isinstance(error, RuntimeError) and "KeyboardInterrupt" in str(error):
+        raise KeyboardInterrupt from None  # a library wrapped it (pybind11); `main` reports it
     raise error
 
 
@@ -184,11 +193,33 @@ def templates(args):
     """`rnn_tasks.templates.Task`, imported after the checks that need no TensorFlow."""
     from rnn_tasks.quiet import import_tensorflow
 
-    import_tensorflow(args.verbose)
-    from rnn_tasks.templates import Task
+    with signals_held():
+        import_tensorflow(args.verbose)
+        from rnn_tasks.templates import Task
 
     check_interrupted()
     return Task
+
+
+@contextlib.contextmanager
+def signals_held():
+    """Ctrl-C and SIGTERM are noted while the block runs, and take effect when it ends.
+
+    For TensorFlow's import: a `KeyboardInterrupt` raised inside it can crash the
+    process (SIGSEGV) or leave a module half-imported (a traceback), instead of
+    ending it with one line. Held for the few seconds of the import, the signal
+    lands after it. (Masking the signal would not do: it goes to another thread.)
+    """
+    caught = []
+    previous = {signum: signal.signal(signum, lambda signum, frame: caught.append(signum))
+                for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for signum in dict.fromkeys(caught):  # raised by the handlers now in place
+            signal.raise_signal(signum)
 
 
 

@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rnn_tasks import checks
+from rnn_tasks import cli as cli_module
 from rnn_tasks.data.readers import read_table, wall_clock
 from rnn_tasks.errors import UserError
 from rnn_tasks.inputs import texts_from_arguments
@@ -572,6 +573,26 @@ def test_ctrl_c_while_the_libraries_load_is_one_line_exit_130(tmp_path, delay):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("signum, raised", [(signal.SIGINT, KeyboardInterrupt),
+                                             (signal.SIGTERM, cli_module.Terminated)])
+def test_a_signal_during_the_import_lands_after_it(signum, raised):
+    """A `KeyboardInterrupt` inside TensorFlow's import crashed the process now and then
+    (SIGSEGV, or a half-imported module's traceback): the import runs to its end first."""
+    previous = signal.signal(signal.SIGTERM, cli_module._terminate)
+    steps = []
+    try:
+        with pytest.raises(raised):
+            with cli_module.signals_held():
+                signal.raise_signal(signum)
+                steps.append("the import went on")
+            steps.append("not reached")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        cli_module.TERMINATIONS.clear()
+    assert steps == ["the import went on"]
+    assert signal.getsignal(signal.SIGTERM) is previous
+
+
 def test_a_task_index_outside_the_cluster_is_one_line(tmp_path):
     config = {"cluster": {"worker": ["localhost:1"]}, "task": {"type": "worker", "index": 5}}
     result = shell("train", "price_forecasting", "--run-dir", "r", "--set", "train.strategy=multi_worker",
@@ -872,21 +893,32 @@ def test_sigterm_caught_and_rewrapped_by_a_library_still_terminates(forecasting_
     assert status == 0 and (tmp_path / "models" / "1").is_dir()
 
 
+def raised_inside_an_import(handler):
+    """`handler`, its exception wrapped as CPython wraps one raised inside `__import__`."""
+    def wrapped(signum, frame):
+        try:
+            handler(signum, frame)
+        except BaseException as error:
+            raise SystemError("__import__ returned a result with an exception set") from error
+    return wrapped
+
+
 @pytest.mark.parametrize("handler, status, message", [
-    ("_terminate", 143, "rnn-tasks export: terminated\n"),
-    ("_interrupt", 130, "rnn-tasks: interrupted\n")])
+    (cli_module._terminate, 143, "rnn-tasks export: terminated\n"),
+    (cli_module._interrupt, 130, "rnn-tasks: interrupted\n"),
+    (raised_inside_an_import(cli_module._terminate), 143, "rnn-tasks export: terminated\n"),
+    (raised_inside_an_import(cli_module._interrupt), 130, "rnn-tasks: interrupted\n")])
 def test_a_signal_python_can_only_print_still_stops_the_command(forecasting_run, tmp_path, monkeypatch,
                                                                 capsys, handler, status, message):
     """A signal handled inside a weakref callback (garbage collection) raises where Python
     can only print the exception: no traceback, and the command stops there, not at its end."""
-    from rnn_tasks import cli as cli_module
     from rnn_tasks.export import saved_model
 
     write = saved_model._write_saved_model
 
     def collect_then_write(task, path):
         owner = type("Owner", (), {})()
-        weakref.finalize(owner, getattr(cli_module, handler), signal.SIGTERM, None)
+        weakref.finalize(owner, handler, signal.SIGTERM, None)
         del owner  # the callback runs, and its exception is "ignored"
         for _ in range(100):  # the rest of a long export
             time.sleep(0.05)
