@@ -136,14 +136,13 @@ def read_table(path, required_columns=(), text_columns=()):
             frame = pd.read_json(path, lines=kind == ".jsonl", encoding="utf-8-sig")
         else:  # utf-8-sig: a byte-order mark (Excel's "CSV UTF-8") is not part of the header
             options = {"sep": "\t" if kind == ".tsv" else ","}
-            frame = pd.read_csv(path, encoding="utf-8-sig",
-                                dtype={column: str for column in text_columns}, **options)
+            texts = {column: str for column in text_columns}
+            frame = pd.read_csv(path, encoding="utf-8-sig", dtype=texts, **options)
             if kind == ".tsv" and has_joined_lines(frame):
                 # A stray `"` in an unquoted TSV (IANA TSV has no quoting: `6" tall`) made
                 # CSV quoting join every line up to the next `"` into one cell: quotes are text.
                 options["quoting"] = csv.QUOTE_NONE
-                frame = pd.read_csv(path, encoding="utf-8-sig",
-                                    dtype={column: str for column in text_columns}, **options)
+                frame = pd.read_csv(path, encoding="utf-8-sig", dtype=texts, **options)
             header = pd.read_csv(path, encoding="utf-8-sig", header=None, nrows=1, **options)
             names = [str(name) for name in header.iloc[0] if pd.notna(name)] if len(header) else []
             repeated = sorted({name for name in names if names.count(name) > 1})

@@ -31,8 +31,8 @@ import pandas as pd
 import tensorflow as tf
 
 from rnn_tasks.data.catalog import fetch, load_card
-from rnn_tasks.data.readers import (check_data_file, expand_paths, header_names, read_lines,
-                                    table_kind)
+from rnn_tasks.data.readers import (TABLES, check_data_file, expand_paths, header_names,
+                                    read_lines, table_kind)
 from rnn_tasks.data.splits import group_split
 from rnn_tasks.preprocessing.text import END, JOINER, START, Tokenize, token_counts
 from rnn_tasks.errors import UserError
@@ -123,7 +123,7 @@ def pair_file_is_table(path, data):
     named = [name for name in (data.source_column, data.target_column) if name]
     kind, header = table_kind(path), header_names(path)
     names = [name for name in named or ["source"] if name in header]
-    if kind in (".csv", ".jsonl", ".json") or kind == ".tsv" and names:
+    if kind == ".tsv" and names or kind in TABLES and kind != ".tsv":  # CSV or JSON: named
         return True
     if names or header >= {"source", "target"}:
         headed = [name for name in dict.fromkeys([*named, "source", "target"]) if name in header]
