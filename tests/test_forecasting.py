@@ -205,7 +205,7 @@ def test_bad_series_are_refused(prices, tmp_path, edit, message):
         task.prepare()
 
 
-def test_unsorted_and_duplicate_dates_are_sorted_and_dropped(prices, tmp_path):
+def test_unsorted_and_duplicate_dates_are_sorted_and_dropped(prices, tmp_path, capsys):
     frame = pd.read_csv(prices)
     shuffled = pd.concat([frame, frame.iloc[[10]]]).sample(frac=1.0, random_state=0)
     shuffled.to_csv(tmp_path / "shuffled.csv", index=False)
@@ -214,6 +214,22 @@ def test_unsorted_and_duplicate_dates_are_sorted_and_dropped(prices, tmp_path):
     task.prepare()
     np.testing.assert_allclose(task.data.series[0].values[:, 0], frame["Adj Close"])
     assert task.data.dropped_duplicates == 1
+    assert capsys.readouterr().err == ("notice: 1 of 301 rows repeat a date and were dropped "
+                                       "(the last row of each date is kept)\n")
+
+
+def test_two_series_read_as_one_are_named_in_a_notice(prices, tmp_path, capsys):
+    """Without data.group_column, a table of two series kept one row per date: half the
+    rows were gone with a word in metrics.json only."""
+    frame = pd.read_csv(prices)
+    pd.concat([frame, frame.assign(Ticker="IBM")]).to_csv(tmp_path / "two.csv", index=False)
+    task = ForecastingTask.from_recipe("price_forecasting", {
+        **TINY, "data.path": str(tmp_path / "two.csv"), "data.group_column": "", "data.group": ""})
+    task.prepare()
+    assert capsys.readouterr().err == (
+        "notice: 300 of 600 rows repeat a date and were dropped (the last row of each date is "
+        "kept); several series in one table? name the column that tells them apart in "
+        "data.group_column\n")
 
 
 # Command line -----------------------------------------------------------------------------

@@ -533,6 +533,21 @@ def test_an_hour_that_daylight_saving_time_repeats_is_two_rows_in_order():
     assert local_hours == [22, 23, 0, 1, 2, 2, 3, 4]  # the calendar's hours: local
 
 
+def test_calendar_features_refuse_dates_outside_pandas_years_before_training():
+    """Such dates trained, then every forecast failed on its `future_dates` (after the
+    hour of training, leaving an unfinished run); without a calendar they serve."""
+    frame = pd.DataFrame({"Ticker": "AAPL", "Date": [f"{year}-01-01" for year in range(1600, 1700)],
+                          "Adj Close": np.arange(1.0, 101.0)})
+    task = ForecastingTask.from_recipe("price_forecasting", {"data.path": "unused.csv",
+                                                             "data.calendar": ["month"]})
+    with pytest.raises(UserError, match=r"^data: column 'Date' has the date '1600-01-01T00:00:00'; "
+                                        r"calendar features \(data.calendar\) take dates in the "
+                                        r"years 1677 to 2262"):
+        read_series(frame, task.config.data, "AAPL")
+    plain = ForecastingTask.from_recipe("price_forecasting", {"data.path": "unused.csv"})
+    assert len(read_series(frame, plain.config.data, "AAPL").values) == 100
+
+
 def test_resume_takes_the_original_commands_own_values():
     recipe, _ = checks.training_recipe("price_forecasting", ["data.path=p.csv"])
     units = recipe["model"]["units"]

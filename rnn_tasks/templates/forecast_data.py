@@ -140,6 +140,13 @@ def series_names(names):
     return sorted(names, key=lambda name: (numbers[name], name))
 
 
+# The Unix seconds a date can have (pandas' years 1677 to 2262); JavaScript's
+# milliseconds (Date.getTime()) fall outside.
+SECONDS_RANGE = (pd.Timestamp.min.ceil("s").value // 10**9, pd.Timestamp.max.floor("s").value // 10**9)
+DATES_ALLOWED = ("must be Unix seconds of dates in the years 1677 to 2262 (milliseconds? divide "
+                 "them by 1000)")
+
+
 def read_series(frame, data, name=None, ahead=0, first_row=0):
     """One series: its rows of `frame`, sorted by date, repeated dates dropped, values checked.
 
@@ -170,6 +177,12 @@ def read_series(frame, data, name=None, ahead=0, first_row=0):
         dropped = before - len(frame)
         dates = frame["_local"].to_numpy()
         seconds = dates.astype("datetime64[s]").astype("int64")
+        outside = (seconds < SECONDS_RANGE[0]) | (seconds > SECONDS_RANGE[1])
+        if data.calendar and outside.any():  # the model's `future_dates` could not serve them
+            raise UserError(
+                f"data: column {data.date_column!r} has the date {str(dates[outside][0])[:19]!r}; "
+                "calendar features (data.calendar) take dates in the years 1677 to 2262 "
+                "(pandas' range): train with data.calendar=[] or shift the dates")
     else:
         dates = np.arange(first_row, first_row + len(frame))
         seconds = np.zeros(len(frame), dtype="int64")
@@ -325,7 +338,26 @@ def load_data(frame, data, n_targets):
         print(f"notice: {len(left_out)} of {len(series)} series are too short for "
               f"window={data.window} + horizon={data.horizon} in a split and left out of it: "
               f"{left_out_note(left_out)}", file=sys.stderr, flush=True)
+    note_repeated_dates(series, data)
     return ForecastData(series, windows)
+
+
+def note_repeated_dates(series, data, where=""):
+    """A `notice:` line on stderr when rows repeating a date were dropped (the last row of
+    each date is kept), as a table of several series read as one loses most of its rows.
+
+    Args:
+        series: the `Series` read.
+        data: the recipe's `[data]` section.
+        where: words naming the file, such as `" in prices.csv"`.
+    """
+    dropped = sum(one.dropped_duplicates for one in series)
+    if dropped:
+        rows = dropped + sum(len(one.dates) for one in series)
+        hint = ("" if data.group_column else "; several series in one table? name the column "
+                "that tells them apart in data.group_column")
+        print(f"notice: {dropped} of {rows} rows{where} repeat a date and were dropped (the last "
+              f"row of each date is kept){hint}", file=sys.stderr, flush=True)
 
 
 def left_out_series(series, windows):

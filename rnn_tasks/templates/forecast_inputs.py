@@ -103,13 +103,6 @@ def future_array(values, data, batch):
     return future.astype("float32")
 
 
-# The Unix seconds a date can have (pandas' years 1677 to 2262); JavaScript's
-# milliseconds (Date.getTime()) fall outside.
-SECONDS_RANGE = (pd.Timestamp.min.ceil("s").value // 10**9, pd.Timestamp.max.floor("s").value // 10**9)
-DATES_ALLOWED = ("must be Unix seconds of dates in the years 1677 to 2262 (milliseconds? divide "
-                 "them by 1000)")
-
-
 def future_dates_array(values, data, batch):
     """`future_dates` as int64 Unix seconds `[batch, horizon]` (`[horizon]` for one); ISO 8601
     text and datetime64 are converted."""
@@ -123,9 +116,11 @@ def future_dates_array(values, data, batch):
     if list(dates.shape) != expected or dates.dtype.kind not in "iu":
         raise UserError(f"predict: `future_dates` must be int64 Unix seconds (or dates) of shape "
                         f"{expected}, got {dates.dtype} {list(dates.shape)}")
-    outside = (dates < SECONDS_RANGE[0]) | (dates > SECONDS_RANGE[1])
+    low, high = forecast_data.SECONDS_RANGE
+    outside = (dates < low) | (dates > high)
     if outside.any():
-        raise UserError(f"predict: `future_dates` {DATES_ALLOWED}, got {dates[outside][0]}")
+        raise UserError(f"predict: `future_dates` {forecast_data.DATES_ALLOWED}, "
+                        f"got {dates[outside][0]}")
     return dates.astype("int64")
 
 

@@ -290,6 +290,7 @@ class ForecastingTask(Task):
                   f"window={data.window} + horizon={data.horizon} and left out: "
                   f"{', '.join(map(repr, short[:10]))}{', ...' if len(short) > 10 else ''}",
                   file=sys.stderr, flush=True)
+        forecast_data.note_repeated_dates(series, data, f" in {path}")
         naive = {s.name: forecast_scores.naive_scale(s.values[:, :self.n_targets]) for s in series}
         residuals = self.baseline_residuals(windows, self.model_unit_floor())
         metrics = self.score(windows, series, naive, residuals, backtest)
@@ -401,11 +402,11 @@ class ForecastingTask(Task):
         (`serving.checked_shapes`)."""
         checked = dict(inputs)
         if "future_dates" in checked:
-            low, high = forecast_inputs.SECONDS_RANGE
+            low, high = forecast_data.SECONDS_RANGE
             dates = checked["future_dates"]
             dated = tf.debugging.Assert(
                 tf.reduce_all((dates >= low) & (dates <= high)),
-                [f"`future_dates` {forecast_inputs.DATES_ALLOWED}"])
+                [f"`future_dates` {forecast_data.DATES_ALLOWED}"])
             with tf.control_dependencies([dated]):
                 checked["future_dates"] = tf.identity(dates)
         for name in ("history", "future"):
