@@ -168,6 +168,10 @@ def test_export_answers_raw_strings_in_a_tensorflow_only_process(trained, tmp_pa
                 "`text` must have shape [batch], got")):
             signature(text=wrong)
     assert signature(text=tf.constant([], tf.string))["label"].shape == (0,)
+    # Bytes that are not UTF-8 were answered as unknown words; `predict` refuses them.
+    with pytest.raises(tf.errors.InvalidArgumentError, match=re.escape(
+            "`text` must be UTF-8 text; not UTF-8 at row(s)] [1 2]")):
+        signature(text=tf.constant(["good", b"\xff\xfe", b"great film \xe9", "caf\u00e9 \ufffd"]))
 
 
 @pytest.mark.parametrize("labels, message", [

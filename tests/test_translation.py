@@ -274,6 +274,10 @@ def test_export_translates_in_a_tensorflow_only_process(trained, tmp_path):
     texts = ["March 3, 2021", "Tuesday, the 3rd of March 2020", "", "¿¡ unknown words !?" * 30]
     served = serve_in_tensorflow_only_process(path, {"text": texts}, tmp_path)
     assert served["translation"] == task.generate(texts)
+    signature = tf.saved_model.load(str(path)).signatures["serving_default"]
+    with pytest.raises(tf.errors.InvalidArgumentError, match=re.escape(
+            "`text` must be UTF-8 text; not UTF-8 at row(s)] [0]")):
+        signature(text=tf.constant([b"March 3, 2021 \xff"]))
 
 
 def test_cli_train_evaluate_predict_export(pairs, tmp_path, capsys):

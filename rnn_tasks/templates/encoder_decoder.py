@@ -198,7 +198,7 @@ class EncoderDecoderTask(Task):
     def serve(self, inputs, decoding=None):
         """Serving inputs -> `{output_name: text, "log_probability": scores}` (graph-safe)."""
         decoding = decoding or self.decoding()
-        context, states = self.encode(inputs[self.input_name])
+        context, states = self.encode(self.checked_inputs(inputs)[self.input_name])
         tokens, scores = self.search(context, states, decoding)
         return {self.output_name: self.detokenize(tokens, decoding), "log_probability": scores}
 

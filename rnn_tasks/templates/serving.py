@@ -76,6 +76,25 @@ def checked_shapes(inputs, signature):
     return checked
 
 
+def checked_utf8(name, text):
+    """`text` (strings), made to fail the request where a string is not UTF-8, as
+    `predict` refuses it; tokenized, invalid bytes would be answered as unknown words.
+
+    Example:
+    >>> import tensorflow as tf
+    >>> checked_utf8("text", tf.constant([b"caf\\xc3\\xa9 \\xef\\xbf\\xbd"])).shape
+    TensorShape([1])
+    """
+    import tensorflow as tf
+
+    # Transcoding replaces each invalid sequence (a U+FFFD already in the text stays as is).
+    same = tf.equal(tf.strings.unicode_transcode(text, "UTF-8", "UTF-8", errors="replace"), text)
+    valid = tf.debugging.Assert(tf.reduce_all(same), [
+        f"`{name}` must be UTF-8 text; not UTF-8 at row(s)", tf.where(~same)[:, 0]])
+    with tf.control_dependencies([valid]):
+        return tf.identity(text)
+
+
 def call(function, signature, arrays):
     """Calls a serving function on one array per input.
 

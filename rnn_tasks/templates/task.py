@@ -280,7 +280,14 @@ class Task(abc.ABC):
 
     @abc.abstractmethod
     def serve(self, inputs):
-        """Serving inputs (dict of tensors) -> serving outputs (dict of tensors)."""
+        """Serving inputs (dict of tensors) -> serving outputs (dict of tensors); it passes
+        them through `checked_inputs` first."""
+
+    def checked_inputs(self, inputs):
+        """The serving inputs, made to fail the request (`InvalidArgumentError`, core ops)
+        where `predict` would refuse their values; shapes are checked before
+        (`serving.checked_shapes`). Here: as they are."""
+        return inputs
 
     @abc.abstractmethod
     def serving_signature(self):

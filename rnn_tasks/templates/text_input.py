@@ -4,6 +4,7 @@ import pandas as pd
 
 from rnn_tasks.data.readers import require_columns
 from rnn_tasks.inputs import text_batch, texts_from_arguments
+from rnn_tasks.templates import serving
 
 
 class TextInput:
@@ -23,6 +24,10 @@ class TextInput:
         import tensorflow as tf
 
         return {"text": tf.TensorSpec([None], tf.string, name="text")}
+
+    def checked_inputs(self, inputs):
+        """`text` made to fail the request where a string is not UTF-8."""
+        return {**inputs, "text": serving.checked_utf8("text", inputs["text"])}
 
     def input_list(self, inputs):
         if isinstance(inputs, pd.DataFrame):  # a table, read as CLI `predict` reads a file
