@@ -86,7 +86,7 @@ def texts_from_arguments(arguments, column, pair_lines=None):
         path = Path(argument)
         pairs = bool(pair_lines and pair_lines(path))
         if column and table_kind(path) in TABLES and not pairs:
-            cells = read_table(path, [column])[column]
+            cells = read_table(path, [column], [column])[column]
             check_text_column(cells)
             found = text_cells(cells).tolist()
             unit, problem = "row(s)", f"have no text in column {column!r}; give a text in every row"

@@ -11,6 +11,7 @@ import pytest
 import tensorflow as tf
 
 from rnn_tasks.data import catalog
+from rnn_tasks.data.readers import read_table
 from rnn_tasks.errors import UserError
 from rnn_tasks.export import non_core_ops
 from rnn_tasks.templates import SentimentTask, Task
@@ -291,6 +292,23 @@ def test_cli_train_evaluate_other_file_predict_export(reviews, tmp_path, capsys)
     status, out, _ = cli(capsys, "predict", tmp_path / "models" / "1", texts, "superb and moving")
     assert status == 0 and json.loads(out)["label"] == from_run["label"]
     np.testing.assert_allclose(json.loads(out)["probability"], from_run["probability"], rtol=1e-5)
+
+
+def test_words_pandas_takes_for_missing_are_texts(sentiment_run, tmp_path, capsys):
+    """`NA`, `null`, `None` in a text column were missing cells: dropped in training,
+    refused by `predict`, though the same words as arguments were texts."""
+    words = ["NA", "null", "None", "N/A", "nan"]
+    pd.DataFrame({"text": words, "category": "fresh"}).to_csv(tmp_path / "words.csv", index=False)
+    task, run_dir, _ = sentiment_run
+    status, out, err = cli(capsys, "predict", run_dir, tmp_path / "words.csv")
+    assert status == 0, err
+    assert json.loads(out)["label"] == task.predict(words)["label"].tolist()
+    metrics = task.evaluate_file(tmp_path / "words.csv")
+    assert metrics["n_examples"] == 5 and "dropped_texts_without_words" not in metrics
+    frame = pd.DataFrame({"text": ["NA", None], "n": [None, 1]})
+    frame.to_csv(tmp_path / "cells.csv", index=False)
+    read = read_table(tmp_path / "cells.csv", text_columns=["text"])
+    assert read["text"].tolist()[0] == "NA" and pd.isna(read["text"][1]) and pd.isna(read["n"][0])
 
 
 # Catalog sources -------------------------------------------------------------------------

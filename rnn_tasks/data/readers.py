@@ -101,7 +101,8 @@ def read_table(path, required_columns=(), text_columns=()):
             every matching file (shards), in sorted order, into one frame.
         required_columns: columns that must be present (in every file).
         text_columns: columns of a CSV/TSV read as text, never as numbers (ids:
-            `01` and `1` are two series).
+            `01` and `1` are two series) nor as missing (`NA` is a word, a country);
+            only an empty cell is missing there.
 
     Returns:
         `pandas.DataFrame`.
@@ -143,6 +144,10 @@ def read_table(path, required_columns=(), text_columns=()):
                 # CSV quoting join every line up to the next `"` into one cell: quotes are text.
                 options["quoting"] = csv.QUOTE_NONE
                 frame = pd.read_csv(path, encoding="utf-8-sig", dtype=texts, **options)
+            literal = [column for column in text_columns if column in frame.columns]
+            if frame[literal].isna().any(axis=None):  # "NA", "null", "None" are texts there
+                frame[literal] = pd.read_csv(path, encoding="utf-8-sig", dtype=str, usecols=literal,
+                                             keep_default_na=False, na_values=[""], **options)
             header = pd.read_csv(path, encoding="utf-8-sig", header=None, nrows=1, **options)
             names = [str(name) for name in header.iloc[0] if pd.notna(name)] if len(header) else []
             repeated = sorted({name for name in names if names.count(name) > 1})

@@ -29,7 +29,7 @@ import dataclasses
 import keras
 import numpy as np
 
-from rnn_tasks.data.readers import check_group_column, check_text_column, read_table, text_cells
+from rnn_tasks.data.readers import check_group_column, check_text_column, text_cells
 from rnn_tasks.data.splits import group_keys, group_split
 from rnn_tasks.errors import UserError
 from rnn_tasks.layers import BagOfNgrams, SequencePooling, recurrent_layer
@@ -76,7 +76,7 @@ class SentimentTask(TextInput, Task):
 
     def load_data(self):
         data = self.config.data
-        frame = self.read_frame(self.columns())
+        frame = self.read_frame(self.columns(), text_columns=self.columns()[:1])
         check_group_column(frame, data.group_column, "name the column that keeps related texts "
                            "in one split, or split by row with --set data.group_column=''")
         texts, labels, groups, dropped = self.labelled_texts(frame)
@@ -234,8 +234,8 @@ class SentimentTask(TextInput, Task):
     @timed
     def evaluate_file(self, path):
         """Metrics on every labelled row of another CSV/TSV/JSONL file."""
-        texts, labels, _, dropped = self.labelled_texts(read_table(path, self.columns()),
-                                                        both_labels=False)
+        frame = self.read_frame(self.columns(), path, self.columns()[:1])
+        texts, labels, _, dropped = self.labelled_texts(frame, both_labels=False)
         metrics = classification_metrics(labels, self.probabilities(texts))
         return {**metrics, **dropped_counts(dropped)}
 

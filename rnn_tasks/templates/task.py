@@ -189,15 +189,16 @@ class Task(abc.ABC):
     def load_data(self):
         """Reads the recipe's data and returns the template's splits."""
 
-    def read_frame(self, required_columns=(), path=None):
+    def read_frame(self, required_columns=(), path=None, text_columns=()):
         """A table: `path` if given, else the frame the task was given, else the
         recipe's `data.path`, else its catalog dataset. A file's `data.group_column`
-        is read as text (ids: `01` and `1` are two groups)."""
+        and `text_columns` are read as text (ids: `01` and `1` are two groups; `NA`
+        is a word: see `read_table`)."""
         from rnn_tasks.data.catalog import load_card, read_frame
 
         path = path or (None if self.frame is not None else self.config.data.path)
         if path:
-            return read_table(path, required_columns, self.group_columns())
+            return read_table(path, required_columns, [*self.group_columns(), *text_columns])
         if self.frame is not None:
             if len(self.frame) == 0:
                 raise UserError("the data frame has no rows")

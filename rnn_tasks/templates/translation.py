@@ -180,7 +180,7 @@ class TranslationTask(TextInput, EncoderDecoderTask):
         path = path or data.path
         columns = [self.table_text_column(), data.target_column or "target"]
         if self.pairs_are_a_table(path):
-            frame = self.read_frame(columns, path)
+            frame = self.read_frame(columns, path, columns)
             rows = len(frame)
             frame = frame.dropna(subset=columns)
             frame = frame[(frame[columns[0]].astype(str).str.strip() != "")
