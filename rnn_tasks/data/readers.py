@@ -154,6 +154,7 @@ def read_table(path, required_columns=(), text_columns=()):
             if repeated:  # pandas would rename the second one "<name>.1" and read on
                 raise UserError(f"{path} names column(s) {', '.join(map(repr, repeated))} more "
                                 "than once; rename or drop the copies")
+            check_no_header_rows(frame, path)
     except UnicodeDecodeError:
         raise UserError(f"{path} is not UTF-8 text (expected CSV, TSV or JSON lines)") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError,
@@ -165,6 +166,25 @@ def read_table(path, required_columns=(), text_columns=()):
     if frame.empty:
         raise UserError(f"{path} has no data rows")
     return require_columns(frame, required_columns, path)
+
+
+def check_no_header_rows(frame, path):
+    """Refuses a table with a row that repeats its header, as `cat a.csv b.csv` writes:
+    in a text column it would be read as one more example.
+
+    Example:
+    >>> check_no_header_rows(pd.DataFrame({"a": ["x", "a"], "b": ["y", "b"]}), "t.csv")
+    Traceback (most recent call last):
+    rnn_tasks.errors.UserError: t.csv: data row 2 repeats the header (a, b): files joined with `cat`? keep the first file's header only (`tail -n +2 b.csv >> a.csv`)
+    """
+    names = [str(name) for name in frame.columns]
+    same = frame.iloc[:, 0].astype(str).to_numpy() == names[0]
+    if same.any():
+        same[same] = (frame[same].astype(str) == names).all(axis=1).to_numpy()
+    if same.any():
+        raise UserError(f"{path}: data row {int(same.argmax()) + 1} repeats the header "
+                        f"({', '.join(names)}): files joined with `cat`? keep the first file's "
+                        "header only (`tail -n +2 b.csv >> a.csv`)")
 
 
 def first_bad_json_line(path):
