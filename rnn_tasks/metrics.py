@@ -5,6 +5,7 @@ dict of floats, the keys of `metrics.json`.
 """
 
 import json
+import sys
 import time
 
 import numpy as np
@@ -154,6 +155,26 @@ def dropped_counts(dropped):
     {'dropped_other_labels': 3}
     """
     return {f"dropped_{reason}": count for reason, count in dropped.items() if count}
+
+
+def note_dropped(data):
+    """A `notice:` line on stderr when reading the data left out 1 % of its rows or more
+    (a third label, captions too long, texts without words; metrics.json counts each
+    reason as `dropped_<reason>`).
+
+    Args:
+        data: what `load_data` returned; its `dropped` (`{reason: count}`) and
+            `splits` (`{split: (inputs, targets)}`) are read where it has them.
+    """
+    dropped = {reason: count for reason, count in getattr(data, "dropped", {}).items() if count}
+    if not dropped or not hasattr(data, "splits"):
+        return
+    left_out = sum(dropped.values())
+    rows = left_out + sum(len(part[0]) for part in data.splits.values())
+    if left_out >= 0.01 * rows:
+        reasons = ", ".join(f"{reason}: {count}" for reason, count in dropped.items())
+        print(f"notice: {left_out} of {rows} rows were left out of the data ({reasons}); "
+              "metrics.json counts them as dropped_<reason>", file=sys.stderr, flush=True)
 
 
 def timed(evaluate):

@@ -294,6 +294,17 @@ def test_cli_train_evaluate_other_file_predict_export(reviews, tmp_path, capsys)
     np.testing.assert_allclose(json.loads(out)["probability"], from_run["probability"], rtol=1e-5)
 
 
+def test_rows_left_out_are_named_in_a_notice(tmp_path, capsys):
+    """A third label's rows were left out with a count in metrics.json only."""
+    path = write_reviews(tmp_path / "r.csv", rows=200, seed=1, labels=(0, 1), extra_label=2)
+    task = SentimentTask.from_recipe("sentiment", {**TINY, "data.path": str(path),
+                                                   "data.labels": [0, 1]})
+    task.prepare()
+    assert capsys.readouterr().err == (
+        "notice: 5 of 205 rows were left out of the data (other_labels: 5); metrics.json "
+        "counts them as dropped_<reason>\n")
+
+
 def test_words_pandas_takes_for_missing_are_texts(sentiment_run, tmp_path, capsys):
     """`NA`, `null`, `None` in a text column were missing cells: dropped in training,
     refused by `predict`, though the same words as arguments were texts."""

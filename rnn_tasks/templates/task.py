@@ -40,6 +40,7 @@ from rnn_tasks.checks import (check_cluster, check_fit_arguments, check_keras_ba
                               check_writable)
 from rnn_tasks.data.readers import check_unique_columns, read_table, require_columns
 from rnn_tasks.errors import UserError, path_argument
+from rnn_tasks.metrics import note_dropped
 from rnn_tasks.recipes import as_config, as_overrides, load_recipe, without_data_path
 from rnn_tasks.schemas import resolve_recipe
 from rnn_tasks.templates import distribute, run_dir as runs, serving, training
@@ -335,6 +336,7 @@ class Task(abc.ABC):
                     "evaluate_file(path) (`rnn-tasks evaluate RUN --data FILE`)")
             self.data = check_returned(type(self).__name__, "load_data", self.load_data(),
                                        self.data_class)
+            note_dropped(self.data)
             self.preprocessing = self.build_preprocessing()
 
     def fit(self, run_dir=None, resume=False, verbose="auto"):
