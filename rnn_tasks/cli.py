@@ -500,7 +500,7 @@ def run_predict(args):
     checks.finished_run_recipe(model_dir)
     task = templates(args).load(model_dir, as_template=True)
     inputs, labels = task.labelled_inputs_from_files(args.inputs)
-    print(format_outputs({**labels, **task.predict(inputs)}))
+    print(format_outputs({**labels, **task.predict(inputs)}, sys.stdout.encoding))
 
 
 def _predict_export(export_dir, args):
@@ -515,7 +515,8 @@ def _predict_export(export_dir, args):
     signature = tf.saved_model.load(str(export_dir)).signatures["serving_default"]
     inputs, labels = task.labelled_inputs_from_files(args.inputs)
     outputs = signature(**{name: tf.constant(value) for name, value in inputs.items()})
-    print(format_outputs({**labels, **{name: value.numpy() for name, value in outputs.items()}}))
+    print(format_outputs({**labels, **{name: value.numpy() for name, value in outputs.items()}},
+                         sys.stdout.encoding))
 
 
 def run_export(args):
@@ -560,6 +561,8 @@ def console():
     """The `rnn-tasks` command: `main`, then exit with its status. Once the command is
     done, a late Ctrl-C or SIGTERM (while the libraries shut down, which takes
     TensorFlow a moment) no longer turns its outcome into a kill by that signal."""
+    for stream in (sys.stdout, sys.stderr):  # an ASCII terminal (PYTHONIOENCODING=ascii)
+        stream.reconfigure(errors="backslashreplace")  # gets \xe9, not a traceback
     status = main()
     # Ignored, not handled: Python's own shutdown resets handled signals to their
     # default action, a kill, before TensorFlow's runtime is torn down.

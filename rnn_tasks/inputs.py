@@ -128,12 +128,18 @@ def plain(value):
     return value
 
 
-def format_outputs(outputs):
-    """Serving outputs as one JSON object (CLI `predict`).
+def format_outputs(outputs, encoding="utf-8"):
+    """Serving outputs as one JSON object (CLI `predict`), its text as it is where
+    `encoding` (the terminal's) can write it, else as `\\u` escapes.
 
     Example:
-    >>> format_outputs({"label": np.array([b"fresh"], dtype=object)})
-    '{"label": ["fresh"]}'
+    >>> format_outputs({"text": np.array(["café"], dtype=object)}, "ascii")
+    '{"text": ["caf\\\\u00e9"]}'
     """
-    return json.dumps({name: plain(value).tolist() for name, value in outputs.items()},
-                      ensure_ascii=False)
+    plain_outputs = {name: plain(value).tolist() for name, value in outputs.items()}
+    text = json.dumps(plain_outputs, ensure_ascii=False)
+    try:
+        text.encode(encoding)
+    except UnicodeEncodeError:
+        return json.dumps(plain_outputs)
+    return text

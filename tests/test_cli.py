@@ -2,6 +2,7 @@
 stderr read as a terminal shows it, against the session's tiny trained runs."""
 
 import json
+import os
 import re
 import stat
 import subprocess
@@ -185,6 +186,18 @@ def test_verbose_brings_tensorflow_log_lines_back(sentiment_run, tmp_path):
     assert quiet.returncode == verbose.returncode == 0
     assert quiet.stderr == "" and verbose.stderr.strip() != ""  # TensorFlow's start-up lines
     assert json.loads(quiet.stdout) == json.loads(verbose.stdout)
+
+
+def test_predict_on_an_ascii_terminal_writes_json_escapes(translation_run, tmp_path):
+    """`PYTHONIOENCODING=ascii` (an old terminal) made printing `sábado` a traceback."""
+    task, run_dir, _ = translation_run
+    texts = ["Saturday, March 6, 2021", "Wednesday, the 3rd of March 2021", "sábado"]
+    expected = task.generate(texts)
+    assert not all(text.isascii() for text in expected)  # else the test tests nothing
+    result = shell("predict", run_dir, *texts, cwd=tmp_path,
+                   env={**os.environ, "PYTHONIOENCODING": "ascii"})
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert result.stdout.isascii() and json.loads(result.stdout)["translation"] == expected
 
 
 def test_translation_evaluate_reads_a_json_lines_table(translation_run, pairs_tsv, tmp_path):
