@@ -92,9 +92,13 @@ def texts_from_arguments(arguments, column, pair_lines=None):
             unit, problem = "row(s)", f"have no text in column {column!r}; give a text in every row"
         else:
             try:
-                found = [line.split("\t")[0] if pairs else line for line in read_lines(path)]
+                found = read_lines(path)
             except UnicodeDecodeError:
                 raise UserError(f"{path} is not UTF-8 text") from None
+            while found and not found[-1].strip():  # blank lines at the end: an editor's
+                found.pop()
+            if pairs:
+                found = pair_sources(found, path)
             unit, problem = "line(s)", "are blank; give one text per line"
         blank = [str(i + 1) for i, text in enumerate(found) if not text.strip()]
         if blank:
@@ -103,6 +107,23 @@ def texts_from_arguments(arguments, column, pair_lines=None):
             raise UserError(f"predict: {path} has no texts")
         texts += found
     return np.asarray(texts, dtype=object)
+
+
+def pair_sources(lines, path):
+    """The sources of `source<TAB>target` lines; lines without a tab are sources whole.
+    A file of both kinds is refused: the text after a tab would be dropped unseen.
+
+    Example:
+    >>> pair_sources(["Hello.\\tHola.", "Yes.\\tSí."], "p.tsv")
+    ['Hello.', 'Yes.']
+    """
+    tabbed = [str(i + 1) for i, line in enumerate(lines) if "\t" in line]
+    plain = [str(i + 1) for i, line in enumerate(lines) if "\t" not in line and line.strip()]
+    if tabbed and plain:
+        raise UserError(f"predict: {path} line(s) {', '.join(tabbed[:5])} are source<TAB>target "
+                        f"pairs and line(s) {', '.join(plain[:5])} have no tab; give one text per "
+                        "line without tabs, or a pair on every line")
+    return [line.split("\t")[0] for line in lines]
 
 
 def _path_kind(argument):

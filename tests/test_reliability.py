@@ -487,6 +487,21 @@ def test_a_text_with_a_space_is_a_text_even_ending_like_a_file_name(tmp_path, mo
         texts_from_arguments(["notes.txt"], "text")
 
 
+def test_text_files_end_in_blank_lines_and_pair_files_are_pairs_throughout(tmp_path,
+                                                                           monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("texts.txt").write_text("Good.\nBad.\n\n\n")  # an editor's blank lines at the end
+    assert texts_from_arguments(["texts.txt"], "text").tolist() == ["Good.", "Bad."]
+    Path("mixed.tsv").write_text("Hello.\tHola.\nMarch 17,\t2021\nGood night.\n")
+    pairs = lambda path: True  # noqa: E731  (as translation reads a file without a header)
+    # The text after a tab used to be dropped unseen where other lines had none.
+    with pytest.raises(UserError, match=r"^predict: mixed.tsv line\(s\) 1, 2 are source<TAB>"
+                                        r"target pairs and line\(s\) 3 have no tab"):
+        texts_from_arguments(["mixed.tsv"], "text", pairs)
+    Path("pairs.tsv").write_text("Hello.\tHola.\nYes.\tSí.\n\n")
+    assert texts_from_arguments(["pairs.tsv"], "text", pairs).tolist() == ["Hello.", "Yes."]
+
+
 def test_a_dash_reads_texts_from_standard_input(sentiment_run, tmp_path):
     _, run_dir, _ = sentiment_run
     piped = subprocess.run([sys.executable, "-m", "rnn_tasks.cli", "predict", str(run_dir), "-"],
