@@ -200,6 +200,18 @@ def test_predict_on_an_ascii_terminal_writes_json_escapes(translation_run, tmp_p
     assert result.stdout.isascii() and json.loads(result.stdout)["translation"] == expected
 
 
+def test_a_text_model_under_an_ascii_locale_says_how_to_load_it(translation_run, tmp_path):
+    """Keras reads the vocabulary in the locale's encoding: the error named only "2 objects
+    could not be loaded"."""
+    _, run_dir, _ = translation_run  # its Spanish vocabulary has "sábado"
+    result = shell("predict", run_dir, "March 3, 2021", cwd=tmp_path,
+                   env={**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0"})
+    assert result.returncode == 2 and result.stderr.splitlines() == [
+        f"rnn-tasks predict: error: {run_dir}/model.keras cannot be loaded: its vocabulary is "
+        "UTF-8 text, which this Python reads as ANSI_X3.4-1968; run with PYTHONUTF8=1 or a "
+        "UTF-8 locale (LANG=C.UTF-8)"], result.stderr
+
+
 def test_translation_evaluate_reads_a_json_lines_table(translation_run, pairs_tsv, tmp_path):
     _, run_dir, _ = translation_run
     pairs = [line.split("\t")[:2] for line in pairs_tsv.read_text(encoding="utf-8").splitlines()[:20]]

@@ -9,6 +9,7 @@
 """
 
 import json
+import locale
 import shutil
 import zipfile
 from pathlib import Path
@@ -122,6 +123,10 @@ def read_run(cls, run_dir, overrides=None, as_template=False, data=None):
     try:
         task.model = keras.saving.load_model(run / MODEL_FILE, safe_mode=True)
     except ValueError as error:  # e.g. a Lambda layer: arbitrary code is never loaded
+        if "codec can't decode" in str(error):  # Keras reads a vocabulary in the locale's encoding
+            raise UserError(f"{run / MODEL_FILE} cannot be loaded: its vocabulary is UTF-8 text, "
+                            f"which this Python reads as {locale.getpreferredencoding(False)}; "
+                            "run with PYTHONUTF8=1 or a UTF-8 locale (LANG=C.UTF-8)") from None
         raise UserError(f"{run / MODEL_FILE} cannot be loaded safely: "
                         f"{str(error).strip().splitlines()[0][:200]}") from None
     reads = model_inputs(task.model)
