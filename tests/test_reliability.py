@@ -195,7 +195,8 @@ BAD_INPUTS = [
     ("binary garbage", {"garbage.csv": bytes(range(256)) * 4}, price_args("garbage.csv"),
      "garbage.csv is a binary file (it has NUL bytes), not CSV text"),
     ("not UTF-8", {"latin.csv": "Date,Adj Close\n2001-01-01,caf\xe9\n".encode("latin-1")},
-     price_args("latin.csv"), "latin.csv is not UTF-8 text"),
+     price_args("latin.csv"), "latin.csv is not UTF-8 text (byte b'\\xe9' cannot start a character "
+                              "there); save it as UTF-8 (Excel: \"CSV UTF-8\")"),
     ("header only", {"h.csv": "Ticker,Date,Adj Close\n"}, price_args("h.csv"), "h.csv has no data rows"),
     ("a column named twice", {"d.csv": "Date,Adj Close,Adj Close\n2001-01-01,1,2\n"}, price_args("d.csv"),
      "d.csv names column(s) 'Adj Close' more than once"),
@@ -485,6 +486,20 @@ def test_a_text_with_a_space_is_a_text_even_ending_like_a_file_name(tmp_path, mo
     assert texts_from_arguments(texts, "text").tolist() == texts
     with pytest.raises(UserError, match="predict: file not found: notes.txt"):
         texts_from_arguments(["notes.txt"], "text")
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("u16.csv", "Date,Adj Close\n2001-01-01,1\n".encode("utf-16"),
+     "u16.csv is UTF-16 text (Excel's \"Unicode Text\"); save it as UTF-8 (Excel: \"CSV UTF-8\")"),
+    ("lines.json", b'{"Date": "2001-01-01", "Adj Close": 1}\n{"Date": "2001-01-02", "Adj Close": 2}\n',
+     "cannot read lines.json as JSON: Trailing data at position 38; one JSON object per line? "
+     "name the file .jsonl"),
+])
+def test_tables_in_a_near_miss_format_say_what_they_are(tmp_path, name, content, message):
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(UserError) as error:
+        read_table(tmp_path / name)
+    assert str(error.value).replace(f"{tmp_path}/", "") == message
 
 
 def test_text_files_end_in_blank_lines_and_pair_files_are_pairs_throughout(tmp_path,

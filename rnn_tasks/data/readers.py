@@ -129,7 +129,11 @@ def read_table(path, required_columns=(), text_columns=()):
     kind = table_kind(path) or ".csv"
     if path.suffix.lower() not in COMPRESSED:
         with open(path, "rb") as handle:
-            if b"\x00" in handle.read(1 << 16):
+            start = handle.read(1 << 16)
+            if start.startswith((b"\xff\xfe", b"\xfe\xff")):
+                raise UserError(f"{path} is UTF-16 text (Excel's \"Unicode Text\"); save it as "
+                                "UTF-8 (Excel: \"CSV UTF-8\")")
+            if b"\x00" in start:
                 shown = kind[1:].upper() if kind in (".tsv", ".jsonl", ".json") else "CSV"
                 raise UserError(f"{path} is a binary file (it has NUL bytes), not {shown} text")
     try:
@@ -155,13 +159,17 @@ def read_table(path, required_columns=(), text_columns=()):
                 raise UserError(f"{path} names column(s) {', '.join(map(repr, repeated))} more "
                                 "than once; rename or drop the copies")
             check_no_header_rows(frame, path)
-    except UnicodeDecodeError:
-        raise UserError(f"{path} is not UTF-8 text (expected CSV, TSV or JSON lines)") from None
+    except UnicodeDecodeError as error:
+        raise UserError(f"{path} is not UTF-8 text (byte {error.object[error.start:error.start + 1]!r}"
+                        " cannot start a character there); save it as UTF-8 (Excel: \"CSV UTF-8\")"
+                        ) from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError,
             *BROKEN_ARCHIVE) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         if kind == ".jsonl":
             first_line = first_bad_json_line(path) or first_line
+        elif kind == ".json" and "Trailing data" in first_line:  # JSON lines named .json
+            first_line += "; one JSON object per line? name the file .jsonl"
         raise UserError(f"cannot read {path} as {kind[1:].upper()}: {first_line}") from None
     if frame.empty:
         raise UserError(f"{path} has no data rows")
