@@ -101,6 +101,20 @@ def extent(mask):
     return max(span.max() - span.min() + 1 for span in spans)
 
 
+def test_captions_come_back_spaced_as_written():
+    """Without joiners a caption came back as "the dog ' s black - and - white toy": the
+    training caption, vectorized, then detokenized as the model's output is."""
+    captions = ["the dog's black-and-white toy, 3.5 m wide", "« ça va » !", "a red circle"]
+    frame = shape_scenes(30, seed=6)
+    frame["caption"] = [captions[row % 3] for row in range(len(frame))]
+    task = CaptioningTask.from_recipe("captioning", TINY, data=frame)
+    task.prepare()
+    layers = task.preprocessing_layers()
+    ids = layers["caption_vectorizer"](layers["caption_tokenize"](tf.constant(captions)))
+    text = task.detokenize(ids[:, 1:], task.decoding())  # after the start token
+    assert [t.decode() for t in text.numpy()] == [captions[0], "« ça va » !", "a red circle"]
+
+
 def test_generated_captions_describe_the_pixels():
     scenes = shape_scenes(200, seed=4)
     checked, backgrounds = 0, set()

@@ -82,7 +82,7 @@ class CaptioningTask(EncoderDecoderTask):
     def load_data(self):
         data = self.config.data
         images, captions, missing = self.image_captions()
-        fits = token_counts(Tokenize()(captions)) <= data.max_caption_length
+        fits = token_counts(Tokenize(joiners=True)(captions)) <= data.max_caption_length
         if not fits.any():
             raise UserError(f"data: no caption fits max_caption_length={data.max_caption_length} "
                             "tokens")
@@ -141,13 +141,18 @@ class CaptioningTask(EncoderDecoderTask):
         if self.model is not None:
             return self.preprocessing_layers()
         data = self.config.data
-        tokenize = Tokenize(wrap=True, name="caption_tokenize")
+        # Joiners: a caption comes back spaced as written ("dog's", "black-and-white").
+        tokenize = Tokenize(wrap=True, joiners=True, name="caption_tokenize")
         vectorizer = keras.layers.TextVectorization(
             max_tokens=data.vocabulary_size, standardize=None, split="whitespace",
             output_sequence_length=data.max_caption_length + 2, name="caption_vectorizer")
         vectorizer.adapt(tokenize(self.data.splits["train"][1]))
         return {"decode_images": DecodeImages(data.image_size, name="decode_images"),
                 "caption_tokenize": tokenize, "caption_vectorizer": vectorizer}
+
+    def target_joiners(self):
+        # Runs trained before captions had joiners have tokens without them.
+        return self.preprocessing_layers()["caption_tokenize"].joiners
 
     def target_vectorizer(self):
         return self.preprocessing_layers()["caption_vectorizer"]
