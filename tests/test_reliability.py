@@ -502,6 +502,14 @@ def test_tables_in_a_near_miss_format_say_what_they_are(tmp_path, name, content,
     assert str(error.value).replace(f"{tmp_path}/", "") == message
 
 
+def test_a_double_star_glob_reads_shards_at_any_depth(tmp_path):
+    for part, folder in enumerate(["", "2024/", "2024/q4/"]):
+        (tmp_path / "shards" / folder).mkdir(parents=True, exist_ok=True)
+        (tmp_path / "shards" / folder / f"part{part}.csv").write_text(f"a\n{part}\n")
+    frame = read_table(tmp_path / "shards" / "**" / "*.csv")  # was: no file matches
+    assert sorted(frame["a"]) == [0, 1, 2]
+
+
 def test_text_files_end_in_blank_lines_and_pair_files_are_pairs_throughout(tmp_path,
                                                                            monkeypatch):
     monkeypatch.chdir(tmp_path)

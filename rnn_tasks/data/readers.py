@@ -70,7 +70,7 @@ def expand_paths(pattern):
     pattern = path_argument("the data path", pattern)
     if not glob.has_magic(str(pattern)) or pattern.is_file():  # `t[1].csv` is a name too
         return [pattern]
-    paths = sorted(Path(p) for p in glob.glob(str(pattern)))
+    paths = sorted(Path(p) for p in glob.glob(str(pattern), recursive=True))  # `**`: any depth
     if not paths:
         raise UserError(f"no file matches the pattern {str(pattern)!r}")
     return paths
