@@ -101,6 +101,15 @@ def extent(mask):
     return max(span.max() - span.min() + 1 for span in spans)
 
 
+def test_a_data_frame_of_pathlib_paths_names_image_files(tmp_path):
+    table = pd.read_csv(write_captions_table(tmp_path, count=30))
+    table["image"] = [tmp_path / name for name in table["image"]]  # was: "got PosixPath values"
+    task = CaptioningTask.from_recipe("captioning", TINY, data=table)
+    task.prepare()
+    images = np.concatenate([images for images, _ in task.data.splits.values()])
+    assert len(images) == len(table) and {type(image) for image in images} == {bytes}
+
+
 def test_captions_come_back_spaced_as_written():
     """Without joiners a caption came back as "the dog ' s black - and - white toy": the
     training caption, vectorized, then detokenized as the model's output is."""

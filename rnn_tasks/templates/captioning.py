@@ -22,6 +22,7 @@ The story:
 """
 
 import dataclasses
+import os
 import zlib
 from pathlib import Path
 
@@ -106,7 +107,9 @@ class CaptioningTask(EncoderDecoderTask):
         frame = frame[frame[columns[1]].astype(str).str.strip() != ""]
         if frame.empty:
             raise UserError("data: no rows with both an image and a caption")
-        images = frame[columns[0]].to_numpy(dtype=object)
+        images = frame[columns[0]].map(  # a column of pathlib.Path too
+            lambda image: os.fspath(image) if isinstance(image, os.PathLike) else image
+        ).to_numpy(dtype=object)
         kinds = {type(image) for image in images}
         if kinds == {str}:  # file names, relative to image_dir or the table's folder
             urls = [name for name in images if "://" in name]
