@@ -36,6 +36,9 @@ def text_batch(inputs):
         except UnicodeError:
             raise UserError(f"predict: text {index} ({text[:40]!r}) is not valid UTF-8 "
                             "(broken surrogates or bytes in another encoding)") from None
+        if ("\0" if isinstance(text, str) else b"\0") in text:  # a tokenizer stops there
+            raise UserError(f"predict: text {index} ({text[:40]!r}) has a NUL character; "
+                            "remove it (or replace it with a space)")
     return texts
 
 

@@ -173,6 +173,11 @@ def test_export_answers_raw_strings_in_a_tensorflow_only_process(trained, tmp_pa
     with pytest.raises(tf.errors.InvalidArgumentError, match=re.escape(
             "`text` must be UTF-8 text; not UTF-8 at row(s)] [1 2]")):
         signature(text=tf.constant(["good", b"\xff\xfe", b"great film \xe9", "caf\u00e9 \ufffd"]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=re.escape(
+            "`text` must be text without NUL characters; NUL at row(s)] [1]")):
+        signature(text=tf.constant(["good", "great\x00 film"]))
+    with pytest.raises(UserError, match=r"^predict: text 0 \('great\\x00 film'\) has a NUL character"):
+        task.predict(["great\x00 film"])
 
 
 @pytest.mark.parametrize("labels, message", [

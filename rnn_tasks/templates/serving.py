@@ -77,8 +77,9 @@ def checked_shapes(inputs, signature):
 
 
 def checked_utf8(name, text):
-    """`text` (strings), made to fail the request where a string is not UTF-8, as
-    `predict` refuses it; tokenized, invalid bytes would be answered as unknown words.
+    """`text` (strings), made to fail the request where a string is not UTF-8 or has a
+    NUL character, as `predict` refuses them: tokenized, invalid bytes would be
+    answered as unknown words, and translation's tokenizer stops at a NUL.
 
     Example:
     >>> import tensorflow as tf
@@ -91,7 +92,10 @@ def checked_utf8(name, text):
     same = tf.equal(tf.strings.unicode_transcode(text, "UTF-8", "UTF-8", errors="replace"), text)
     valid = tf.debugging.Assert(tf.reduce_all(same), [
         f"`{name}` must be UTF-8 text; not UTF-8 at row(s)", tf.where(~same)[:, 0]])
-    with tf.control_dependencies([valid]):
+    nul = tf.strings.regex_full_match(text, "(?s).*\\x00.*")
+    without_nul = tf.debugging.Assert(~tf.reduce_any(nul), [
+        f"`{name}` must be text without NUL characters; NUL at row(s)", tf.where(nul)[:, 0]])
+    with tf.control_dependencies([valid, without_nul]):
         return tf.identity(text)
 
 
