@@ -515,6 +515,8 @@ def test_text_files_end_in_blank_lines_and_pair_files_are_pairs_throughout(tmp_p
     monkeypatch.chdir(tmp_path)
     Path("texts.txt").write_text("Good.\nBad.\n\n\n")  # an editor's blank lines at the end
     assert texts_from_arguments(["texts.txt"], "text").tolist() == ["Good.", "Bad."]
+    Path("mac.txt").write_bytes(b"Good.\rBad.\r")  # classic Mac OS line ends: was one text
+    assert texts_from_arguments(["mac.txt"], "text").tolist() == ["Good.", "Bad."]
     Path("mixed.tsv").write_text("Hello.\tHola.\nMarch 17,\t2021\nGood night.\n")
     pairs = lambda path: True  # noqa: E731  (as translation reads a file without a header)
     # The text after a tab used to be dropped unseen where other lines had none.

@@ -321,8 +321,9 @@ def check_text_column(column):
 
 def read_lines(path):
     """A UTF-8 text file's lines (decompressed as `open_binary` does): split at line ends
-    only (`\\n`, `\\r\\n`), never at the Unicode separators `str.splitlines` also splits
-    at (U+2028, form feed, ...); a byte-order mark is dropped.
+    only (`\\n`, `\\r\\n`, or `\\r` in a file that has no `\\n`: classic Mac OS), never at
+    the Unicode separators `str.splitlines` also splits at (U+2028, form feed, ...); a
+    byte-order mark is dropped.
 
     Raises:
         UnicodeDecodeError: the file is not UTF-8.
@@ -335,7 +336,7 @@ def read_lines(path):
         raise UserError(f"cannot read {path}: {error}") from None
     if "\x00" in text:
         raise UserError(f"{path} is a binary file (it has NUL bytes), not text")
-    lines = text.split("\n")
+    lines = text.split("\n" if "\n" in text else "\r")
     if lines[-1] == "":  # the file's final line end
         lines.pop()
     return [line.removesuffix("\r") for line in lines]
