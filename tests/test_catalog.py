@@ -117,6 +117,11 @@ def test_read_table_missing_columns(tmp_path):
     with pytest.raises(UserError, match="^the data frame lacks column\\(s\\) '0' \\(it has: '0', "
                                         "'1'\\); its column names are not text \\(0 is int\\): rename"):
         require_columns(numbered, ["0"], "the data frame")
+    spaced = pd.DataFrame({"date": [1], " Sales": [2]})  # a stray space after Excel's comma
+    with pytest.raises(UserError, match="^x.csv lacks column\\(s\\) 'sales' \\(it has: 'date', "
+                                        "' Sales'\\); ' Sales' differs from 'sales' only in "
+                                        "spaces or case: rename it$"):
+        require_columns(spaced, ["date", "sales"], "x.csv")
 
 
 def test_tsv_quotes_are_text_and_suffixes_are_read_in_any_case(tmp_path):

@@ -259,13 +259,17 @@ def require_columns(frame, columns, name):
         joined = [c for c in frame.columns if isinstance(c, str) and any(
             separator in c and missing[0] in c.split(separator) for separator in ";|\t,")]
         indexed = [c for c in missing if c in frame.index.names]
+        near = [(want, c) for want in missing for c in frame.columns
+                if isinstance(c, str) and c.strip().casefold() == want.strip().casefold()]
         hint = (f"; its column names are not text ({named[0]!r} is {type(named[0]).__name__}): "
                 "rename them, e.g. frame.rename(columns=str)" if named else
                 f"; {joined[0]!r} is one name: the file separates its columns with another "
                 "character (Excel writes ';' where the decimal mark is a comma); save it as CSV "
                 "with commas and decimal points, or as TSV" if joined else
                 f"; {indexed[0]!r} is its index: make it a column with frame.reset_index()"
-                if indexed else "")
+                if indexed else
+                f"; {near[0][1]!r} differs from {near[0][0]!r} only in spaces or case: rename it"
+                if near else "")
         raise UserError(f"{name} lacks column(s) {', '.join(map(repr, missing))} "
                         f"(it has: {listed(frame.columns)}){hint}")
     return frame
