@@ -239,7 +239,8 @@ BAD_INPUTS = [
         **{"Adj Close": f["Adj Close"].where(f.index != 9, 1e39)}))},
      price_args("p.csv"), "infinite or too large values (first: 1e+39"),
     ("series too short", {"p.csv": lambda t: prices_with(t, "p.csv", lambda f: f.iloc[:24])},
-     price_args("p.csv"), "too few for window=20 + horizon=5"),
+     price_args("p.csv"), "too few for window=20 + horizon=5 (series length 24); give more rows, "
+                          "or train with a smaller data.window or data.horizon"),
     ("every series too short", {"p.csv": lambda t: prices_with(t, "p.csv", lambda f: pd.concat(
         [f.iloc[:24], f.iloc[:10].assign(Ticker="IBM")]))},
      [*price_args("p.csv"), "--set", 'data.group="*"'], "too few for window=20 + horizon=5"),

@@ -320,7 +320,8 @@ def cut_windows(series, split, window, horizon, n_targets):
                              steps_ahead(one.seconds[:, None], starts, window, horizon)[..., 0],
                              np.full(len(starts), index)))
     if not parts:
-        raise UserError(f"data: {short[0]}")
+        raise UserError(f"data: {short[0]}; give more rows, or train with a smaller data.window "
+                        "or data.horizon")
     return Windows(*(np.concatenate(field) for field in zip(*parts)))
 
 
