@@ -503,6 +503,13 @@ def test_tables_in_a_near_miss_format_say_what_they_are(tmp_path, name, content,
     assert str(error.value).replace(f"{tmp_path}/", "") == message
 
 
+def test_excel_empty_rows_at_the_end_are_not_data(tmp_path):
+    """Excel writes `,` lines for formatted empty rows: they were a 'non-date value nan'."""
+    (tmp_path / "p.csv").write_text("Date,Adj Close\n2001-01-01,1\n,\n2001-01-03,3\n,\n,\n")
+    frame = read_table(tmp_path / "p.csv")
+    assert frame["Date"].tolist()[::2] == ["2001-01-01", "2001-01-03"] and len(frame) == 3
+
+
 def test_a_double_star_glob_reads_shards_at_any_depth(tmp_path):
     for part, folder in enumerate(["", "2024/", "2024/q4/"]):
         (tmp_path / "shards" / folder).mkdir(parents=True, exist_ok=True)

@@ -159,6 +159,8 @@ def read_table(path, required_columns=(), text_columns=()):
                 raise UserError(f"{path} names column(s) {', '.join(map(repr, repeated))} more "
                                 "than once; rename or drop the copies")
             check_no_header_rows(frame, path)
+            filled = frame.notna().any(axis=1).to_numpy()  # Excel's empty rows at the end (,,)
+            frame = frame.iloc[:len(filled) - int(filled[::-1].argmax()) if filled.any() else 0]
     except UnicodeDecodeError as error:
         raise UserError(f"{path} is not UTF-8 text (byte {error.object[error.start:error.start + 1]!r}"
                         " cannot start a character there); save it as UTF-8 (Excel: \"CSV UTF-8\")"
