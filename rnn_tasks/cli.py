@@ -296,7 +296,9 @@ def build_parser():
 
     predict = command("predict", "predict raw inputs with a run or an export", run_predict)
     predict.add_argument("model_dir", help="run directory or export version directory")
-    predict.add_argument("inputs", nargs="+", help="input files (forecasting: CSV history)")
+    predict.add_argument("inputs", nargs="+", help=(
+        "texts, or files of them (one per line, or a table's text column); '-' reads standard "
+        "input; forecasting: history tables; captioning: image files"))
 
     export = command("export", "export a run as a TF Serving SavedModel", run_export)
     export.add_argument("run_dir")
