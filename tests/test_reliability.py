@@ -276,7 +276,7 @@ BAD_INPUTS = [
     ("unreadable image", {"c.csv": "image,caption\nnote.png,a note\n", "note.png": "just text"},
      ["train", "captioning", "--set", "data.path=c.csv", *FAST], "note.png is not a PNG or JPEG image"),
     ("truncated JPEG to predict", {"half.jpg": HALF_A_JPEG}, ["predict", "{captioning}", "half.jpg"],
-     "half.jpg cannot be decoded"),  # and libjpeg's own line stays off the terminal
+     "half.jpg cannot be decoded: Invalid JPEG data, size "),  # libjpeg's own line stays off
     ("truncated image", {"c.csv": truncated_png}, ["train", "captioning", "--set", "data.path=c.csv", *FAST],
      "half.png cannot be decoded"),
     ("missing image", {"c.csv": "image,caption\ngone.png,a thing\n"},

@@ -120,7 +120,10 @@ def check_image_bytes(data, name):
         raise UserError(f"{name} is not a PNG or JPEG image (starts with {data[:8]!r})")
     try:
         with native_stderr_silenced():  # libjpeg prints its own line for a truncated file
-            pixels = int(_traced_image_pixels()(data))
+            try:
+                pixels = int(_traced_image_pixels()(data))
+            except tf.errors.InvalidArgumentError:  # eagerly, the first line names the reason
+                pixels = int(image_pixels(data))
             if pixels > MAX_PIXELS:
                 raise UserError(f"{name} has {pixels:,} pixels, more than the {MAX_PIXELS:,} "
                                 "allowed (Pillow's decompression-bomb limit); scale it down")
