@@ -299,6 +299,18 @@ def test_cli_train_evaluate_other_file_predict_export(reviews, tmp_path, capsys)
     np.testing.assert_allclose(json.loads(out)["probability"], from_run["probability"], rtol=1e-5)
 
 
+def test_warmup_requests_leave_out_texts_the_export_refuses(tmp_path):
+    """Training takes a NUL in a text; the export refuses it, so a warmup request holding
+    one would make TF Serving refuse to load the model."""
+    frame = pd.read_csv(write_reviews(tmp_path / "r.csv", rows=200))
+    frame["text"] = frame["text"] + np.where(np.arange(len(frame)) % 2, "\0", "")
+    task = SentimentTask.from_recipe("sentiment", TINY, data=frame)
+    task.prepare()
+    warmup = task.warmup_inputs(1000)["text"]
+    assert len(warmup) > 0 and not any("\0" in text for text in warmup)
+    assert len(warmup) == sum("\0" not in text for text in task.data.splits["validation"][0])
+
+
 def test_rows_left_out_are_named_in_a_notice(tmp_path, capsys):
     """A third label's rows were left out with a count in metrics.json only."""
     path = write_reviews(tmp_path / "r.csv", rows=200, seed=1, labels=(0, 1), extra_label=2)

@@ -174,7 +174,7 @@ class EncoderDecoderTask(Task):
             cache = self._serving_functions = (self.model, {})
         if decoding not in cache[1]:
             cache[1][decoding] = serving.trace(lambda inputs: self.serve(inputs, decoding),
-                                                self.serving_signature())
+                                                self.serving_signature(), self.checked_inputs)
         return cache[1][decoding]
 
     def predict(self, inputs, method=None, beam_width=None, num_return=1, max_length=None,
@@ -198,7 +198,7 @@ class EncoderDecoderTask(Task):
     def serve(self, inputs, decoding=None):
         """Serving inputs -> `{output_name: text, "log_probability": scores}` (graph-safe)."""
         decoding = decoding or self.decoding()
-        context, states = self.encode(self.checked_inputs(inputs)[self.input_name])
+        context, states = self.encode(inputs[self.input_name])
         tokens, scores = self.search(context, states, decoding)
         return {self.output_name: self.detokenize(tokens, decoding), "log_probability": scores}
 

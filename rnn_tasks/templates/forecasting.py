@@ -387,7 +387,6 @@ class ForecastingTask(Task):
 
     def serve(self, inputs):
         names = list(self.serving_signature())
-        inputs = self.checked_inputs(inputs)
         forecast = self.model([inputs[n] for n in names] if len(names) > 1 else inputs["history"],
                               training=False)[:, -1]
         if not self.levels:

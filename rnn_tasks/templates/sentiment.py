@@ -277,7 +277,7 @@ class SentimentTask(TextInput, Task):
     def serve(self, inputs):
         import tensorflow as tf
 
-        probability = self.model(self.checked_inputs(inputs)["text"], training=False)[:, 0]
+        probability = self.model(inputs["text"], training=False)[:, 0]
         positive = tf.cast(probability >= 0.5, tf.int32)
         return {"probability": probability,
                 "label": tf.gather(tf.constant(self.labels), positive)}

@@ -9,12 +9,15 @@ import numpy as np
 from rnn_tasks.inputs import plain
 
 
-def trace(serve, signature):
-    """`serve` as a `tf.function` over `signature`, taking the inputs in its order.
+def trace(serve, signature, checked_inputs):
+    """`serve` as a `tf.function` over `signature`, taking the inputs in its order, after
+    `checked_shapes` and `checked_inputs` (a request they refuse fails).
 
     Args:
         serve: `{input name: tensor}` -> `{output name: tensor}`.
         signature: `{input name: tf.TensorSpec}` (`Task.serving_signature`).
+        checked_inputs: `{input name: tensor}` -> the same, each after the task's value
+            checks (`Task.checked_inputs`).
 
     Returns:
         The `tf.function`.
@@ -27,7 +30,7 @@ def trace(serve, signature):
     # loops are explicit tf.while_loops), so nothing needs converting.
     @tf.function(input_signature=list(signature.values()), autograph=False)
     def serving_default(*args):
-        return serve(checked_shapes(dict(zip(names, args)), signature))
+        return serve(checked_inputs(checked_shapes(dict(zip(names, args)), signature)))
 
     return serving_default
 
@@ -76,14 +79,21 @@ def checked_shapes(inputs, signature):
     return checked
 
 
-def checked_utf8(name, text):
+def checked_text(name, text):
     """`text` (strings), made to fail the request where a string is not UTF-8 or has a
     NUL character, as `predict` refuses them: tokenized, invalid bytes would be
     answered as unknown words, and translation's tokenizer stops at a NUL.
 
+    Args:
+        name: the input's name, for the message.
+        text: string tensor.
+
+    Returns:
+        `text`, after the checks.
+
     Example:
     >>> import tensorflow as tf
-    >>> checked_utf8("text", tf.constant([b"caf\\xc3\\xa9 \\xef\\xbf\\xbd"])).shape
+    >>> checked_text("text", tf.constant([b"caf\\xc3\\xa9 \\xef\\xbf\\xbd"])).shape
     TensorShape([1])
     """
     import tensorflow as tf

@@ -282,13 +282,21 @@ class Task(abc.ABC):
 
     @abc.abstractmethod
     def serve(self, inputs):
-        """Serving inputs (dict of tensors) -> serving outputs (dict of tensors); it passes
-        them through `checked_inputs` first."""
+        """Serving inputs (dict of tensors, after `checked_inputs`) -> serving outputs
+        (dict of tensors)."""
 
     def checked_inputs(self, inputs):
         """The serving inputs, made to fail the request (`InvalidArgumentError`, core ops)
-        where `predict` would refuse their values; shapes are checked before
-        (`serving.checked_shapes`). Here: as they are."""
+        where `predict` would refuse their values; the traced serving function
+        (`serving.trace`) applies it after the shape checks, before `serve`, so a
+        subclass's own `serve` keeps it. Here: as they are.
+
+        Args:
+            inputs: `{input name: tensor}`.
+
+        Returns:
+            `{input name: tensor}`.
+        """
         return inputs
 
     @abc.abstractmethod
@@ -410,7 +418,8 @@ class Task(abc.ABC):
         `predict` calls it and `export` saves it, so both run the same graph.
         """
         if getattr(self, "_served_model", None) is not self.model:
-            self._serving_function = serving.trace(self.serve, self.serving_signature())
+            self._serving_function = serving.trace(self.serve, self.serving_signature(),
+                                                   self.checked_inputs)
             self._served_model = self.model
         return self._serving_function
 

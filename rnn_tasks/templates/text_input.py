@@ -1,5 +1,6 @@
 """`TextInput`: the serving input of templates that read raw text (sentiment, translation)."""
 
+import numpy as np
 import pandas as pd
 
 from rnn_tasks.data.readers import require_columns
@@ -26,8 +27,8 @@ class TextInput:
         return {"text": tf.TensorSpec([None], tf.string, name="text")}
 
     def checked_inputs(self, inputs):
-        """`text` made to fail the request where a string is not UTF-8."""
-        return {**inputs, "text": serving.checked_utf8("text", inputs["text"])}
+        """`text` made to fail the request where a string is not UTF-8 or has a NUL."""
+        return {**inputs, "text": serving.checked_text("text", inputs["text"])}
 
     def input_list(self, inputs):
         if isinstance(inputs, pd.DataFrame):  # a table, read as CLI `predict` reads a file
@@ -36,7 +37,10 @@ class TextInput:
         return [text_batch(inputs)]
 
     def warmup_inputs(self, count):
-        return {"text": self.data.splits["validation"][0][:count].astype(object)}
+        # Not texts the export refuses (a NUL, which training data may hold): TF Serving
+        # would refuse to load a model whose warmup requests fail.
+        texts = [text for text in self.data.splits["validation"][0] if "\0" not in str(text)]
+        return {"text": np.asarray(texts[:count], dtype=object)}
 
     def inputs_from_files(self, paths):
         return {"text": texts_from_arguments(paths, self.table_text_column(),
