@@ -212,6 +212,19 @@ def test_a_text_model_under_an_ascii_locale_says_how_to_load_it(translation_run,
         "UTF-8 locale (LANG=C.UTF-8)"], result.stderr
 
 
+def test_a_text_model_under_an_ascii_locale_is_refused_before_training(tmp_path):
+    """Keras writes the vocabulary in the locale's encoding: 'sábado' failed the save,
+    a traceback after the whole training."""
+    pairs = write_pairs(tmp_path / "pairs.tsv", count=200)
+    result = shell("train", "translation", "--run-dir", "run", "--set", f"data.path={pairs}",
+                   cwd=tmp_path, env={**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0"})
+    assert result.returncode == 2 and result.stderr.startswith(
+        "rnn-tasks train: error: the target_vectorizer vocabulary has words that this Python, "
+        "writing files as ANSI_X3.4-1968, cannot save ("), result.stderr
+    assert result.stderr.endswith("); run with PYTHONUTF8=1 or a UTF-8 locale (LANG=C.UTF-8)\n")
+    assert not (tmp_path / "run").exists()
+
+
 def test_translation_evaluate_reads_a_json_lines_table(translation_run, pairs_tsv, tmp_path):
     _, run_dir, _ = translation_run
     pairs = [line.split("\t")[:2] for line in pairs_tsv.read_text(encoding="utf-8").splitlines()[:20]]

@@ -8,6 +8,7 @@
     metrics.json      test metrics; plots/*.png; report.md; history.csv; logs/; checkpoints/
 """
 
+import codecs
 import json
 import locale
 import shutil
@@ -123,7 +124,7 @@ def read_run(cls, run_dir, overrides=None, as_template=False, data=None):
     try:
         task.model = keras.saving.load_model(run / MODEL_FILE, safe_mode=True)
     except ValueError as error:  # e.g. a Lambda layer: arbitrary code is never loaded
-        if "codec can't decode" in str(error):  # Keras reads a vocabulary in the locale's encoding
+        if "codec can't decode" in str(error) and not utf8_locale():  # Keras reads vocabularies
             raise UserError(f"{run / MODEL_FILE} cannot be loaded: its vocabulary is UTF-8 text, "
                             f"which this Python reads as {locale.getpreferredencoding(False)}; "
                             "run with PYTHONUTF8=1 or a UTF-8 locale (LANG=C.UTF-8)") from None
@@ -139,6 +140,32 @@ def read_run(cls, run_dir, overrides=None, as_template=False, data=None):
         task.warmup_examples = read_warmup_requests(run / WARMUP_FILE)
     task.history = history_frame(run, None)
     return task
+
+
+def utf8_locale():
+    """Whether files Python opens without an encoding are UTF-8 (Keras's vocabularies)."""
+    return codecs.lookup(locale.getpreferredencoding(False)).name == "utf-8"
+
+
+def check_vocabularies_saveable(preprocessing):
+    """Raises `UserError` (before training) where Keras could not save a vocabulary: it
+    writes them in the locale's encoding, which may lack their words (`LC_ALL=C` with
+    `PYTHONUTF8=0`, a Latin-1 locale and Spanish targets).
+
+    Args:
+        preprocessing: what `build_preprocessing` returned: `{name: layer}`, or `None`.
+    """
+    if utf8_locale() or not isinstance(preprocessing, dict):
+        return
+    encoding = locale.getpreferredencoding(False)
+    for layer in preprocessing.values():
+        words = layer.get_vocabulary() if hasattr(layer, "get_vocabulary") else []
+        try:
+            "\n".join(map(str, words)).encode(encoding)
+        except UnicodeEncodeError as error:
+            raise UserError(f"the {layer.name} vocabulary has words that this Python, writing "
+                            f"files as {encoding}, cannot save ({error.object[error.start]!r}); "
+                            "run with PYTHONUTF8=1 or a UTF-8 locale (LANG=C.UTF-8)") from None
 
 
 def check_same_run(run, trained, model_recipe):

@@ -346,6 +346,8 @@ class Task(abc.ABC):
                                        self.data_class)
             note_dropped(self.data)
             self.preprocessing = self.build_preprocessing()
+            if self.model is None:  # a vocabulary to save later: saveable in this locale?
+                runs.check_vocabularies_saveable(self.preprocessing)
 
     def fit(self, run_dir=None, resume=False, verbose="auto"):
         """Trains a new model from the recipe (data and preprocessing built on first use).
