@@ -6,7 +6,7 @@ import time
 import pandas as pd
 import pytest
 
-from rnn_tasks.data.catalog import fetch, list_cards, load_card
+from rnn_tasks.data.catalog import fetch, list_cards, load_card, read_frame
 from rnn_tasks.data.readers import read_table, require_columns
 from rnn_tasks.errors import UserError
 
@@ -122,6 +122,13 @@ def test_read_table_missing_columns(tmp_path):
                                         "' Sales'\\); ' Sales' differs from 'sales' only in "
                                         "spaces or case: rename it$"):
         require_columns(spaced, ["date", "sales"], "x.csv")
+
+
+def test_a_catalog_file_keeps_na_words_in_its_text_columns(tmp_path):
+    (tmp_path / "r.csv").write_text("text,label\nNone,1\nfine,0\n")
+    card = {"name": "mine", "source": {"kind": "file", "path": "r.csv"},
+            "_path": str(tmp_path / "mine.toml")}
+    assert read_frame(card, ["text"], ["text"])["text"].tolist() == ["None", "fine"]
 
 
 def test_tsv_quotes_are_text_and_suffixes_are_read_in_any_case(tmp_path):

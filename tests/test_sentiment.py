@@ -335,8 +335,13 @@ def test_words_pandas_takes_for_missing_are_texts(sentiment_run, tmp_path, capsy
     assert metrics["n_examples"] == 5 and "dropped_texts_without_words" not in metrics
     frame = pd.DataFrame({"text": ["NA", None], "n": [None, 1]})
     frame.to_csv(tmp_path / "cells.csv", index=False)
+    capsys.readouterr()
     read = read_table(tmp_path / "cells.csv", text_columns=["text"])
     assert read["text"].tolist()[0] == "NA" and pd.isna(read["text"][1]) and pd.isna(read["n"][0])
+    assert capsys.readouterr().err == (  # R writes missing values as NA: said, not silent
+        f"notice: {tmp_path / 'cells.csv'}: 1 cell(s) of 'text' read as the word(s) 'NA', which "
+        "pandas takes for missing values; R's write.csv writes missing values so (its na = \"\" "
+        "leaves them empty)\n")
 
 
 # Catalog sources -------------------------------------------------------------------------

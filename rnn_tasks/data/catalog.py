@@ -81,12 +81,13 @@ def verify(path, expected, what):
         raise UserError(f"{what}: {path} has sha256 {sha256_of(path)}, expected {expected}")
 
 
-def read_frame(card, required_columns=()):
+def read_frame(card, required_columns=(), text_columns=()):
     """The card's data as a DataFrame (any source kind).
 
     Args:
         card: a card from `load_card`.
         required_columns: columns that must be present.
+        text_columns: columns of a file read as text (see `read_table`).
 
     Returns:
         `pandas.DataFrame`.
@@ -106,7 +107,7 @@ def read_frame(card, required_columns=()):
             raise UserError(f"dataset {card['name']!r} lacks column(s) {', '.join(missing)} "
                             f"(it has: {', '.join(frame.columns)})")
         return frame
-    return read_table(fetch(card), required_columns)
+    return read_table(fetch(card), required_columns, text_columns)
 
 
 def fetch(card):

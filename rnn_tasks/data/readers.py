@@ -7,6 +7,7 @@ import gzip
 import io
 import json
 import lzma
+import sys
 import warnings
 import zipfile
 from pathlib import Path
@@ -150,8 +151,11 @@ def read_table(path, required_columns=(), text_columns=()):
                 frame = pd.read_csv(path, encoding="utf-8-sig", dtype=texts, **options)
             literal = [column for column in text_columns if column in frame.columns]
             if frame[literal].isna().any(axis=None):  # "NA", "null", "None" are texts there
-                frame[literal] = pd.read_csv(path, encoding="utf-8-sig", dtype=str, usecols=literal,
-                                             keep_default_na=False, na_values=[""], **options)
+                words = pd.read_csv(path, encoding="utf-8-sig", dtype=str, usecols=literal,
+                                    keep_default_na=False, na_values=[""], **options)[literal]
+                note_words_kept(frame[literal].isna().to_numpy() & words.notna().to_numpy(),
+                                words, path)
+                frame[literal] = words
             header = pd.read_csv(path, encoding="utf-8-sig", header=None, nrows=1, **options)
             names = [str(name) for name in header.iloc[0] if pd.notna(name)] if len(header) else []
             repeated = sorted({name for name in names if names.count(name) > 1})
@@ -176,6 +180,23 @@ def read_table(path, required_columns=(), text_columns=()):
     if frame.empty:
         raise UserError(f"{path} has no data rows")
     return require_columns(frame, required_columns, path)
+
+
+def note_words_kept(kept, words, path):
+    """A `notice:` line naming the cells of text columns read as words that pandas takes
+    for missing (`NA`, `None`, `null`): R's `write.csv` writes missing values as `NA`.
+
+    Args:
+        kept: boolean array, `True` where such a word was kept.
+        words: the text columns as read, words kept.
+        path: the file, for the message.
+    """
+    if kept.any():
+        seen = sorted(set(words.to_numpy()[kept]))
+        print(f"notice: {path}: {int(kept.sum())} cell(s) of {listed(words.columns)} read as the "
+              f"word(s) {', '.join(map(repr, seen[:5]))}, which pandas takes for missing values; "
+              "R's write.csv writes missing values so (its na = \"\" leaves them empty)",
+              file=sys.stderr, flush=True)
 
 
 def check_no_header_rows(frame, path):

@@ -101,7 +101,7 @@ class CaptioningTask(EncoderDecoderTask):
         data = self.config.data
         path = path or data.path
         columns = [data.image_column, data.caption_column]
-        frame = self.read_frame(columns, path, columns)
+        frame = self.read_frame(columns, path, columns[1:])  # image names: R's NA is missing
         rows = len(frame)
         frame = frame.dropna(subset=columns)
         frame = frame[frame[columns[1]].astype(str).str.strip() != ""]

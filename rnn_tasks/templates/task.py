@@ -198,8 +198,9 @@ class Task(abc.ABC):
         from rnn_tasks.data.catalog import load_card, read_frame
 
         path = path or (None if self.frame is not None else self.config.data.path)
+        texts = [*self.group_columns(), *text_columns]
         if path:
-            return read_table(path, required_columns, [*self.group_columns(), *text_columns])
+            return read_table(path, required_columns, texts)
         if self.frame is not None:
             if len(self.frame) == 0:
                 raise UserError("the data frame has no rows")
@@ -207,7 +208,7 @@ class Task(abc.ABC):
         if not self.config.data.dataset:
             raise UserError("recipe: set `data.dataset` (a catalog name) or `data.path` (a file), "
                             "or pass data=DataFrame")
-        return read_frame(load_card(self.config.data.dataset), required_columns)
+        return read_frame(load_card(self.config.data.dataset), required_columns, texts)
 
     def group_columns(self):
         """`[data.group_column]` where the recipe names one, else `[]`."""
