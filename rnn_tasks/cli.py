@@ -78,11 +78,15 @@ def _unraisable(unraisable):
 
 
 def _our_signal(error):
-    """The `KeyboardInterrupt` or `Terminated` that `error` is or wraps (as the
-    `SystemError` of a signal landing inside an import does), else None."""
-    while error is not None and not isinstance(error, (KeyboardInterrupt, Terminated)):
-        error = error.__cause__ or error.__context__
-    return error
+    """The `KeyboardInterrupt` or `Terminated` that `error` is or was raised from (as the
+    `SystemError` of a signal landing inside an import is), else None."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, (KeyboardInterrupt, Terminated)):
+            return error
+        seen.add(id(error))
+        error = error.__cause__
+    return None
 
 
 RESENDS = []  # timers sending a swallowed signal again, until the command ends
@@ -208,18 +212,24 @@ def signals_held():
     For TensorFlow's import: a `KeyboardInterrupt` raised inside it can crash the
     process (SIGSEGV) or leave a module half-imported (a traceback), instead of
     ending it with one line. Held for the few seconds of the import, the signal
-    lands after it. (Masking the signal would not do: it goes to another thread.)
+    lands after it; a second press of the same signal takes effect at once (a hung
+    import). (Masking the signal would not do: it goes to another thread.)
     """
     caught = []
-    previous = {signum: signal.signal(signum, lambda signum, frame: caught.append(signum))
-                for signum in (signal.SIGINT, signal.SIGTERM)}
+
+    def note(signum, frame):
+        if signum in caught:  # pressed again: the import hangs (a network drive), stop now
+            previous[signum](signum, frame)
+        caught.append(signum)
+
+    previous = {signum: signal.signal(signum, note) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-        for signum in dict.fromkeys(caught):  # raised by the handlers now in place
-            signal.raise_signal(signum)
+        if caught:  # raised by the handler now in place
+            signal.raise_signal(caught[0])
 
 
 
@@ -564,7 +574,8 @@ def console():
     done, a late Ctrl-C or SIGTERM (while the libraries shut down, which takes
     TensorFlow a moment) no longer turns its outcome into a kill by that signal."""
     for stream in (sys.stdout, sys.stderr):  # an ASCII terminal (PYTHONIOENCODING=ascii)
-        stream.reconfigure(errors="backslashreplace")  # gets \xe9, not a traceback
+        if hasattr(stream, "reconfigure"):  # gets \xe9, not a traceback (None when closed)
+            stream.reconfigure(errors="backslashreplace")
     status = main()
     # Ignored, not handled: Python's own shutdown resets handled signals to their
     # default action, a kill, before TensorFlow's runtime is torn down.

@@ -116,6 +116,13 @@ def pair_sources(lines, path):
     """The sources of `source<TAB>target` lines; lines without a tab are sources whole.
     A file of both kinds is refused: the text after a tab would be dropped unseen.
 
+    Args:
+        lines: the file's lines.
+        path: the file, for the message.
+
+    Returns:
+        The texts to translate, one per line.
+
     Example:
     >>> pair_sources(["Hello.\\tHola.", "Yes.\\tSí."], "p.tsv")
     ['Hello.', 'Yes.']
@@ -156,6 +163,13 @@ def format_outputs(outputs, encoding="utf-8"):
     """Serving outputs as one JSON object (CLI `predict`), its text as it is where
     `encoding` (the terminal's) can write it, else as `\\u` escapes.
 
+    Args:
+        outputs: `{name: array}`.
+        encoding: the encoding of the stream it is printed to (`None`: UTF-8).
+
+    Returns:
+        The JSON text.
+
     Example:
     >>> format_outputs({"text": np.array(["café"], dtype=object)}, "ascii")
     '{"text": ["caf\\\\u00e9"]}'
@@ -163,7 +177,7 @@ def format_outputs(outputs, encoding="utf-8"):
     plain_outputs = {name: plain(value).tolist() for name, value in outputs.items()}
     text = json.dumps(plain_outputs, ensure_ascii=False)
     try:
-        text.encode(encoding)
+        text.encode(encoding or "utf-8")
     except UnicodeEncodeError:
         return json.dumps(plain_outputs)
     return text

@@ -659,6 +659,17 @@ def test_a_signal_during_the_import_lands_after_it(signum, raised):
     assert signal.getsignal(signal.SIGTERM) is previous
 
 
+def test_a_second_ctrl_c_during_a_hung_import_stops_it_at_once():
+    steps = []
+    with pytest.raises(KeyboardInterrupt):
+        with cli_module.signals_held():
+            signal.raise_signal(signal.SIGINT)
+            steps.append("held")
+            signal.raise_signal(signal.SIGINT)  # the import hangs: pressed again
+            steps.append("not reached")
+    assert steps == ["held"] and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
 def test_a_task_index_outside_the_cluster_is_one_line(tmp_path):
     config = {"cluster": {"worker": ["localhost:1"]}, "task": {"type": "worker", "index": 5}}
     result = shell("train", "price_forecasting", "--run-dir", "r", "--set", "train.strategy=multi_worker",

@@ -200,15 +200,23 @@ def note_words_kept(kept, words, path):
 
 
 def check_no_header_rows(frame, path):
-    """Refuses a table with a row that repeats its header, as `cat a.csv b.csv` writes:
-    in a text column it would be read as one more example.
+    """Refuses a table of two or more columns with a row that repeats its header, as
+    `cat a.csv b.csv` writes: in a text column it would be read as one more example.
+    (In one column, a text equal to the column's name may well be meant.)
+
+    Args:
+        frame: the table as read.
+        path: the file, for the message.
 
     Example:
+    >>> check_no_header_rows(pd.DataFrame({"text": ["text", "a text"]}), "t.csv")  # one column
     >>> check_no_header_rows(pd.DataFrame({"a": ["x", "a"], "b": ["y", "b"]}), "t.csv")
     Traceback (most recent call last):
     rnn_tasks.errors.UserError: t.csv: data row 2 repeats the header (a, b): files joined with `cat`? keep the first file's header only (`tail -n +2 b.csv >> a.csv`)
     """
     names = [str(name) for name in frame.columns]
+    if len(names) < 2:
+        return
     same = frame.iloc[:, 0].astype(str).to_numpy() == names[0]
     if same.any():
         same[same] = (frame[same].astype(str) == names).all(axis=1).to_numpy()

@@ -123,7 +123,7 @@ def pair_file_is_table(path, data):
     named = [name for name in (data.source_column, data.target_column) if name]
     kind, header = table_kind(path), header_names(path)
     names = [name for name in named or ["source"] if name in header]
-    if kind == ".tsv" and names or kind in TABLES and kind != ".tsv":  # CSV or JSON: named
+    if (kind == ".tsv" and names) or (kind in TABLES and kind != ".tsv"):  # CSV, JSON: named
         return True
     if names or header >= {"source", "target"}:
         headed = [name for name in dict.fromkeys([*named, "source", "target"]) if name in header]
