@@ -195,8 +195,8 @@ BAD_INPUTS = [
     ("binary garbage", {"garbage.csv": bytes(range(256)) * 4}, price_args("garbage.csv"),
      "garbage.csv is a binary file (it has NUL bytes), not CSV text"),
     ("not UTF-8", {"latin.csv": "Date,Adj Close\n2001-01-01,caf\xe9\n".encode("latin-1")},
-     price_args("latin.csv"), "latin.csv is not UTF-8 text (byte b'\\xe9' cannot start a character "
-                              "there); save it as UTF-8 (Excel: \"CSV UTF-8\")"),
+     price_args("latin.csv"), "latin.csv is not UTF-8 text (invalid continuation byte: "
+                              "b'\\xe9'); save it as UTF-8"),
     ("header only", {"h.csv": "Ticker,Date,Adj Close\n"}, price_args("h.csv"), "h.csv has no data rows"),
     ("a column named twice", {"d.csv": "Date,Adj Close,Adj Close\n2001-01-01,1,2\n"}, price_args("d.csv"),
      "d.csv names column(s) 'Adj Close' more than once"),
@@ -491,7 +491,9 @@ def test_a_text_with_a_space_is_a_text_even_ending_like_a_file_name(tmp_path, mo
 
 @pytest.mark.parametrize("name, content, message", [
     ("u16.csv", "Date,Adj Close\n2001-01-01,1\n".encode("utf-16"),
-     "u16.csv is UTF-16 text (Excel's \"Unicode Text\"); save it as UTF-8 (Excel: \"CSV UTF-8\")"),
+     "u16.csv is UTF-16 text (Excel's \"Unicode Text\" is UTF-16); save it as UTF-8"),
+    ("u32.csv", "Date,Adj Close\n".encode("utf-32"),
+     "u32.csv is UTF-32 text (Excel's \"Unicode Text\" is UTF-16); save it as UTF-8"),
     ("lines.json", b'{"Date": "2001-01-01", "Adj Close": 1}\n{"Date": "2001-01-02", "Adj Close": 2}\n',
      "cannot read lines.json as JSON: Trailing data at position 38; one JSON object per line? "
      "name the file .jsonl"),
@@ -531,6 +533,9 @@ def test_text_files_end_in_blank_lines_and_pair_files_are_pairs_throughout(tmp_p
     with pytest.raises(UserError, match=r"^predict: mixed.tsv line\(s\) 1, 2 are source<TAB>"
                                         r"target pairs and line\(s\) 3 have no tab"):
         texts_from_arguments(["mixed.tsv"], "text", pairs)
+    Path("excel.txt").write_bytes("Hello.\tHola.\n".encode("utf-16"))  # "Unicode Text"
+    with pytest.raises(UserError, match=r"^excel.txt is UTF-16 text"):
+        texts_from_arguments(["excel.txt"], "text", pairs)
     Path("pairs.tsv").write_text("Hello.\tHola.\nYes.\tSí.\n\n")
     assert texts_from_arguments(["pairs.tsv"], "text", pairs).tolist() == ["Hello.", "Yes."]
 

@@ -131,9 +131,7 @@ def read_table(path, required_columns=(), text_columns=()):
     if path.suffix.lower() not in COMPRESSED:
         with open(path, "rb") as handle:
             start = handle.read(1 << 16)
-            if start.startswith((b"\xff\xfe", b"\xfe\xff")):
-                raise UserError(f"{path} is UTF-16 text (Excel's \"Unicode Text\"); save it as "
-                                "UTF-8 (Excel: \"CSV UTF-8\")")
+            refuse_utf16(start, path)
             if b"\x00" in start:
                 shown = kind[1:].upper() if kind in (".tsv", ".jsonl", ".json") else "CSV"
                 raise UserError(f"{path} is a binary file (it has NUL bytes), not {shown} text")
@@ -166,9 +164,8 @@ def read_table(path, required_columns=(), text_columns=()):
             filled = frame.notna().any(axis=1).to_numpy()  # Excel's empty rows at the end (,,)
             frame = frame.iloc[:len(filled) - int(filled[::-1].argmax()) if filled.any() else 0]
     except UnicodeDecodeError as error:
-        raise UserError(f"{path} is not UTF-8 text (byte {error.object[error.start:error.start + 1]!r}"
-                        " cannot start a character there); save it as UTF-8 (Excel: \"CSV UTF-8\")"
-                        ) from None
+        raise UserError(f"{path} is not UTF-8 text ({error.reason}: "
+                        f"{error.object[error.start:error.end]!r}); save it as UTF-8") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError,
             *BROKEN_ARCHIVE) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
@@ -180,6 +177,21 @@ def read_table(path, required_columns=(), text_columns=()):
     if frame.empty:
         raise UserError(f"{path} has no data rows")
     return require_columns(frame, required_columns, path)
+
+
+def refuse_utf16(start, path):
+    """Raises `UserError` for the first bytes of a UTF-16 or UTF-32 file (Excel's
+    "Unicode Text" is UTF-16), which would read as NUL bytes or broken UTF-8.
+
+    Args:
+        start: the file's first bytes.
+        path: the file, for the message.
+    """
+    for mark, name in ((b"\xff\xfe\0\0", "UTF-32"), (b"\0\0\xfe\xff", "UTF-32"),
+                       (b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16")):
+        if start.startswith(mark):
+            raise UserError(f"{path} is {name} text (Excel's \"Unicode Text\" is UTF-16); save "
+                            "it as UTF-8")
 
 
 def note_words_kept(kept, words, path):
@@ -362,13 +374,15 @@ def read_lines(path):
 
     Raises:
         UnicodeDecodeError: the file is not UTF-8.
-        UserError: a damaged archive, a `.zip` of several files, NUL bytes.
+        UserError: a damaged archive, a `.zip` of several files, UTF-16, NUL bytes.
     """
     try:
         with open_binary(path) as handle:
-            text = handle.read().decode("utf-8-sig")
+            data = handle.read()
     except BROKEN_ARCHIVE as error:
         raise UserError(f"cannot read {path}: {error}") from None
+    refuse_utf16(data, path)
+    text = data.decode("utf-8-sig")
     if "\x00" in text:
         raise UserError(f"{path} is a binary file (it has NUL bytes), not text")
     lines = text.split("\n" if "\n" in text else "\r")
