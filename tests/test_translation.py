@@ -384,7 +384,7 @@ def test_predict_reads_a_file_as_training_does(tmp_path):
 
     assert texts(task, "sources.tsv") == ["Hello.", "Good night."]
     read, write = os.pipe()  # `predict RUN -`: standard input, read once, as pair lines
-    os.write(write, b"Hello.\tHola.\nGood night.\n")
+    os.write(write, b"Hello.\tHola.\nGood night.\tBuenas noches.\n")
     os.close(write)
     try:
         assert task.inputs_from_files([f"/dev/fd/{read}"])["text"].tolist() == ["Hello.", "Good night."]
