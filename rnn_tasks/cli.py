@@ -232,7 +232,6 @@ def signals_held():
             signal.raise_signal(caught[0])
 
 
-
 def positive_int(text):
     """argparse type: an integer from 1 to 2**63 - 1 (TF Serving's version numbers are int64)."""
     try:
