@@ -219,7 +219,8 @@ def signals_held():
 
     def note(signum, frame):
         if signum in caught:  # pressed again: the import hangs (a network drive), stop now
-            previous[signum](signum, frame)
+            signal.signal(signum, previous[signum])
+            signal.raise_signal(signum)  # by the held handler (or the default action, or none)
         caught.append(signum)
 
     previous = {signum: signal.signal(signum, note) for signum in (signal.SIGINT, signal.SIGTERM)}

@@ -2,6 +2,7 @@
 killed exports leave nothing, NaN stops training, unsafe models never load,
 and the recipe and table readers survive arbitrary input."""
 
+import contextlib
 import json
 import os
 import re
@@ -649,30 +650,43 @@ def test_ctrl_c_while_the_libraries_load_is_one_line_exit_130(tmp_path, delay):
 def test_a_signal_during_the_import_lands_after_it(signum, raised):
     """A `KeyboardInterrupt` inside TensorFlow's import crashed the process now and then
     (SIGSEGV, or a half-imported module's traceback): the import runs to its end first."""
-    previous = signal.signal(signal.SIGTERM, cli_module._terminate)
     steps = []
-    try:
+    with the_commands_handlers():
         with pytest.raises(raised):
             with cli_module.signals_held():
                 signal.raise_signal(signum)
                 steps.append("the import went on")
             steps.append("not reached")
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        cli_module.TERMINATIONS.clear()
+        assert signal.getsignal(signum) in (cli_module._interrupt, cli_module._terminate)
     assert steps == ["the import went on"]
-    assert signal.getsignal(signal.SIGTERM) is previous
+
+
+@contextlib.contextmanager
+def the_commands_handlers():
+    """SIGINT and SIGTERM handled as `main` handles them, for the block. (A test process
+    started in the background by a script inherits SIGINT ignored.)"""
+    previous = {signal.SIGINT: signal.signal(signal.SIGINT, cli_module._interrupt),
+                signal.SIGTERM: signal.signal(signal.SIGTERM, cli_module._terminate)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        cli_module.INTERRUPTS.clear()
+        cli_module.TERMINATIONS.clear()
 
 
 def test_a_second_ctrl_c_during_a_hung_import_stops_it_at_once():
     steps = []
-    with pytest.raises(KeyboardInterrupt):
-        with cli_module.signals_held():
-            signal.raise_signal(signal.SIGINT)
-            steps.append("held")
-            signal.raise_signal(signal.SIGINT)  # the import hangs: pressed again
-            steps.append("not reached")
-    assert steps == ["held"] and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    with the_commands_handlers():
+        with pytest.raises(KeyboardInterrupt):
+            with cli_module.signals_held():
+                signal.raise_signal(signal.SIGINT)
+                steps.append("held")
+                signal.raise_signal(signal.SIGINT)  # the import hangs: pressed again
+                steps.append("not reached")
+        assert signal.getsignal(signal.SIGINT) is cli_module._interrupt
+    assert steps == ["held"]
 
 
 def test_a_task_index_outside_the_cluster_is_one_line(tmp_path):
