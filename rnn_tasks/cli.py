@@ -18,7 +18,7 @@ import threading
 import time
 from pathlib import Path
 
-from rnn_tasks.errors import UserError
+from rnn_tasks.errors import UserError, notice
 
 # NumPy, pandas and TensorFlow are imported inside the commands, within `main`'s
 # handling of Ctrl-C: pressed while they load, it ends as one line, exit 130.
@@ -551,7 +551,7 @@ def run_export(args):
         print(f"{args.models_config}: model {name!r} -> {args.serving_base or Path(args.to).resolve()}")
         unserved = unserved_version(args.models_config, name, int(exported.name))
         if unserved:
-            print(f"notice: {unserved}", file=sys.stderr)
+            notice(unserved)
 
 
 def run_recipes(args):

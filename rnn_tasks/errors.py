@@ -1,6 +1,8 @@
-"""The one exception type for bad input, and the check of path arguments."""
+"""The one exception type for bad input, notices that do not stop a command, and the check
+of path arguments."""
 
 import os
+import sys
 from pathlib import Path
 
 
@@ -11,6 +13,19 @@ class UserError(Exception):
     status 2; the message says what was wrong, what was received and what is
     allowed.
     """
+
+
+def notice(message):
+    """Print `notice: message` on stderr: something the user should know that does not
+    stop the command (rows left out, a fallback taken).
+
+    Args:
+        message: one line, without the `notice: ` prefix.
+
+    Example:
+    >>> notice("3 of 300 rows were left out")  # on stderr: notice: 3 of 300 rows were left out
+    """
+    print(f"notice: {message}", file=sys.stderr, flush=True)
 
 
 def path_argument(name, value):

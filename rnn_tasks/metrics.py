@@ -5,10 +5,11 @@ dict of floats, the keys of `metrics.json`.
 """
 
 import json
-import sys
 import time
 
 import numpy as np
+
+from rnn_tasks.errors import notice
 
 
 def forecast_metrics(actual, predicted, naive_scale):
@@ -173,8 +174,8 @@ def note_dropped(data):
     rows = left_out + sum(len(part[0]) for part in data.splits.values())
     if left_out >= 0.01 * rows:
         reasons = ", ".join(f"{reason}: {count}" for reason, count in dropped.items())
-        print(f"notice: {left_out} of {rows} rows were left out of the data ({reasons}); "
-              "metrics.json counts them as dropped_<reason>", file=sys.stderr, flush=True)
+        notice(f"{left_out} of {rows} rows were left out of the data ({reasons}); "
+               "metrics.json counts them as dropped_<reason>")
 
 
 def timed(evaluate):

@@ -7,14 +7,13 @@ import gzip
 import io
 import json
 import lzma
-import sys
 import warnings
 import zipfile
 from pathlib import Path
 
 import pandas as pd
 
-from rnn_tasks.errors import UserError, path_argument
+from rnn_tasks.errors import UserError, notice, path_argument
 
 COMPRESSED = (".gz", ".bz2", ".zip", ".xz")  # read by pandas, by suffix
 TABLES = (".csv", ".tsv", ".jsonl", ".json")
@@ -205,10 +204,9 @@ def note_words_kept(kept, words, path):
     """
     if kept.any():
         seen = sorted(set(words.to_numpy()[kept]))
-        print(f"notice: {path}: {int(kept.sum())} cell(s) of {listed(words.columns)} read as the "
-              f"word(s) {', '.join(map(repr, seen[:5]))}, which pandas takes for missing values; "
-              "R's write.csv writes missing values so (its na = \"\" leaves them empty)",
-              file=sys.stderr, flush=True)
+        notice(f"{path}: {int(kept.sum())} cell(s) of {listed(words.columns)} read as the "
+               f"word(s) {', '.join(map(repr, seen[:5]))}, which pandas takes for missing values; "
+               "R's write.csv writes missing values so (its na = \"\" leaves them empty)")
 
 
 def check_no_header_rows(frame, path):

@@ -2,10 +2,9 @@
 scoped workaround for Keras 3 `fit` under mirrored strategies."""
 
 import contextlib
-import sys
 
 from rnn_tasks.checks import reachable
-from rnn_tasks.errors import UserError
+from rnn_tasks.errors import UserError, notice
 
 
 def make_strategy(kind):
@@ -38,11 +37,10 @@ def make_strategy(kind):
     if kind == "mirrored":
         devices = gpus or tf.config.list_logical_devices("CPU")
         if len(devices) == 1:
-            print(f"notice: train.strategy = 'mirrored' found one device ({devices[0].name}), "
-                  "so it trains on one replica; for more, use several GPUs, or split the CPU into "
-                  "logical devices with tf.config.set_logical_device_configuration in Python "
-                  "before the first TensorFlow op (as benchmarks/distribute.py does)",
-                  file=sys.stderr, flush=True)
+            notice(f"train.strategy = 'mirrored' found one device ({devices[0].name}), "
+                   "so it trains on one replica; for more, use several GPUs, or split the CPU into "
+                   "logical devices with tf.config.set_logical_device_configuration in Python "
+                   "before the first TensorFlow op (as benchmarks/distribute.py does)")
         # Logical CPUs: reduce on one device, which also takes the sparse
         # (IndexedSlices) gradients of embeddings that differ per replica.
         reduction = None if gpus else tf.distribute.ReductionToOneDevice()
@@ -67,8 +65,8 @@ def _multi_worker_strategy():
               for index, address in enumerate(addresses)
               if (job, index) != (resolver.task_type, resolver.task_id) and not _listening(address)]
     if absent:
-        print(f"notice: waiting for the cluster's other tasks to start ({', '.join(absent)}); "
-              "each runs the same command with its own TF_CONFIG", file=sys.stderr, flush=True)
+        notice(f"waiting for the cluster's other tasks to start ({', '.join(absent)}); "
+               "each runs the same command with its own TF_CONFIG")
     try:
         return tf.distribute.MultiWorkerMirroredStrategy()
     except tf.errors.UnknownError as error:

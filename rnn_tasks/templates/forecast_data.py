@@ -15,7 +15,6 @@ inside the model).
 
 import dataclasses
 import math
-import sys
 from typing import NamedTuple
 
 import numpy as np
@@ -23,7 +22,7 @@ import pandas as pd
 
 from rnn_tasks.data.readers import parse_dates, text_cells, wall_clock
 from rnn_tasks.data.windows import make_windows, split_bounds, steps_ahead, window_starts
-from rnn_tasks.errors import UserError
+from rnn_tasks.errors import UserError, notice
 
 SPLITS = ("train", "validation", "test")
 FLOAT32_MAX = float(np.finfo("float32").max)
@@ -143,8 +142,8 @@ def series_names(names):
 # The Unix seconds a date can have (pandas' years 1677 to 2262); JavaScript's
 # milliseconds (Date.getTime()) fall outside.
 SECONDS_RANGE = (pd.Timestamp.min.ceil("s").value // 10**9, pd.Timestamp.max.floor("s").value // 10**9)
-DATES_ALLOWED = ("must be Unix seconds of dates in the years 1677 to 2262 (milliseconds? divide "
-                 "them by 1000)")
+YEARS = f"the years {pd.Timestamp.min.year} to {pd.Timestamp.max.year}"
+DATES_ALLOWED = f"must be Unix seconds of dates in {YEARS} (milliseconds? divide them by 1000)"
 
 
 def read_series(frame, data, name=None, ahead=0, first_row=0):
@@ -181,8 +180,8 @@ def read_series(frame, data, name=None, ahead=0, first_row=0):
         if data.calendar and outside.any():  # the model's `future_dates` could not serve them
             raise UserError(
                 f"data: column {data.date_column!r} has the date {str(dates[outside][0])[:19]!r}; "
-                "calendar features (data.calendar) take dates in the years 1677 to 2262 "
-                "(pandas' range): train with data.calendar=[] or shift the dates")
+                f"calendar features (data.calendar) take dates in {YEARS} (pandas' range): "
+                "train with data.calendar=[] or shift the dates")
     else:
         dates = np.arange(first_row, first_row + len(frame))
         seconds = np.zeros(len(frame), dtype="int64")
@@ -336,9 +335,9 @@ def load_data(frame, data, n_targets):
                for split in SPLITS}
     left_out = left_out_series(series, windows)
     if left_out:  # a notice, not an error: the other series train as usual
-        print(f"notice: {len(left_out)} of {len(series)} series are too short for "
-              f"window={data.window} + horizon={data.horizon} in a split and left out of it: "
-              f"{left_out_note(left_out)}", file=sys.stderr, flush=True)
+        notice(f"{len(left_out)} of {len(series)} series are too short for "
+               f"window={data.window} + horizon={data.horizon} in a split and left out of it: "
+               f"{left_out_note(left_out)}")
     note_repeated_dates(series, data)
     return ForecastData(series, windows)
 
@@ -357,8 +356,8 @@ def note_repeated_dates(series, data, where=""):
         rows = dropped + sum(len(one.dates) for one in series)
         hint = ("" if data.group_column else "; several series in one table? name the column "
                 "that tells them apart in data.group_column")
-        print(f"notice: {dropped} of {rows} rows{where} repeat a date and were dropped (the last "
-              f"row of each date is kept){hint}", file=sys.stderr, flush=True)
+        notice(f"{dropped} of {rows} rows{where} repeat a date and were dropped (the last "
+               f"row of each date is kept){hint}")
 
 
 def left_out_series(series, windows):

@@ -29,7 +29,6 @@ The story:
    `quantiles` [batch, horizon, n_targets, n_quantiles]), raw units.
 """
 
-import sys
 
 import keras
 import numpy as np
@@ -38,7 +37,7 @@ import tensorflow as tf
 
 from rnn_tasks.data.readers import check_group_column, read_table
 from rnn_tasks.data.windows import baseline_forecasts, residual_quantiles
-from rnn_tasks.errors import UserError
+from rnn_tasks.errors import UserError, notice
 from rnn_tasks.losses import PinballLoss
 from rnn_tasks.metrics import remember_metrics, timed
 from rnn_tasks.preprocessing.scaling import EncodeHistory, change, window_units
@@ -286,10 +285,9 @@ class ForecastingTask(Task):
                             f"window={data.window} + horizon={data.horizon}") from None
         short = list(forecast_data.left_out_series(series, {"test": windows}))
         if short:  # as in training: named on stderr, counted in the metrics
-            print(f"notice: {len(short)} of {len(series)} series in {path} are too short for "
-                  f"window={data.window} + horizon={data.horizon} and left out: "
-                  f"{', '.join(map(repr, short[:10]))}{', ...' if len(short) > 10 else ''}",
-                  file=sys.stderr, flush=True)
+            notice(f"{len(short)} of {len(series)} series in {path} are too short for "
+                   f"window={data.window} + horizon={data.horizon} and left out: "
+                   f"{', '.join(map(repr, short[:10]))}{', ...' if len(short) > 10 else ''}")
         forecast_data.note_repeated_dates(series, data, f" in {path}")
         naive = {s.name: forecast_scores.naive_scale(s.values[:, :self.n_targets]) for s in series}
         residuals = self.baseline_residuals(windows, self.model_unit_floor())
