@@ -378,6 +378,35 @@ def test_every_template_takes_the_parallel_cells(template, cell, prices_csv, rev
     assert {"mingru": "LayerNormMinGRU", "minlstm": "LayerNormMinLSTM"}[cell] in task.model.to_json()
 
 
+@pytest.fixture
+def mixed_float16():
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    yield
+    keras.mixed_precision.set_global_policy("float32")
+
+
+def test_under_mixed_precision_outputs_are_float32_and_raw_values_do_not_overflow(
+        mixed_float16, prices_csv, reviews_csv, tmp_path):
+    """float16 tops out at 65,504: a history at 70,000 read in float16 forecast NaN."""
+    import tensorflow as tf
+    from tests import test_sentiment
+
+    task = ForecastingTask.from_recipe("price_forecasting", {**TINY, "train.epochs": 1,
+                                                             "data.path": str(prices_csv)})
+    task.fit(verbose=0)
+    history = 70_000 * (1 + 0.001 * np.arange(TINY["data.window"]))[:, None]
+    forecast = task.predict(history)["forecast"]
+    assert forecast.dtype == np.float32 and np.isfinite(forecast).all()
+    assert np.abs(forecast / history[-1] - 1).max() < 0.5  # near the last price, not rounded off
+    served = tf.saved_model.load(str(task.export(tmp_path / "models"))).signatures["serving_default"]
+    assert served.structured_outputs["forecast"].dtype == tf.float32
+
+    sentiment = SentimentTask.from_recipe("sentiment", {**test_sentiment.TINY, "train.epochs": 1,
+                                                        "data.path": str(reviews_csv)})
+    sentiment.fit(verbose=0)
+    assert sentiment.predict(["a fine film"])["probability"].dtype == np.float32
+
+
 def test_translation_with_min_gru_serves_in_a_tensorflow_only_process(pairs_tsv, tmp_path):
     """Two layers each side; the decoder steps one token at a time from the scan layer's
     state, inside the exported beam search."""

@@ -51,8 +51,28 @@ def window_units(history, floor):
                       dtype="float64")
 
 
+class Float32Layer(keras.layers.Layer):
+    """A layer computing in float32 under any dtype policy (a `dtype` argument still wins).
+
+    Raw values overflow float16 (above 65,504) and lose their cents in
+    bfloat16, so the layers that read or write them keep to float32 under
+    `mixed_float16` and `mixed_bfloat16`, as Keras's mixed precision guide
+    has the model's output layer do.
+
+    Example:
+    >>> keras.mixed_precision.set_global_policy("mixed_float16")
+    >>> EncodeHistory("log", [1.0]).compute_dtype
+    'float32'
+    >>> keras.mixed_precision.set_global_policy("float32")
+    """
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+
+
 @keras.saving.register_keras_serializable(package="rnn_tasks")
-class EncodeHistory(keras.layers.Layer):
+class EncodeHistory(Float32Layer):
     """Raw history `(B, W, F)` -> standardized one-step changes `(B, W, F)`.
 
     The first step has no predecessor inside the window and gets 0.
@@ -89,7 +109,7 @@ class EncodeHistory(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="rnn_tasks")
-class DecodeForecast(keras.layers.Layer):
+class DecodeForecast(Float32Layer):
     """`[history (B, W, F), prediction (B, W, H, T[, Q])]` -> raw forecast `(B, W, H, T[, Q])`.
 
     `prediction[:, t, k]` is the standardized change from the targets at
@@ -126,7 +146,7 @@ class DecodeForecast(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="rnn_tasks")
-class ShiftQuantiles(keras.layers.Layer):
+class ShiftQuantiles(Float32Layer):
     """Adds a fixed `(H, T, Q)` shift to standardized quantile forecasts `(B, W, H, T, Q)`.
 
     The shift is a non-trainable weight, zero until set after training (a
@@ -152,7 +172,7 @@ class ShiftQuantiles(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="rnn_tasks")
-class SortQuantiles(keras.layers.Layer):
+class SortQuantiles(Float32Layer):
     """Sorts the last axis (quantile levels), so forecast quantiles never cross.
 
     Sorting never raises the pinball loss (Chernozhukov et al. 2010), so a

@@ -253,7 +253,8 @@ class CaptioningTask(EncoderDecoderTask):
         x, new_states = self.recurrent_stack(x, states)
         if spec.dropout:
             x = keras.layers.Dropout(spec.dropout)(x)
-        logits = keras.layers.Dense(self.target_vectorizer().vocabulary_size(), name="logits")(x)
+        logits = keras.layers.Dense(self.target_vectorizer().vocabulary_size(), name="logits",
+                                    dtype="float32")(x)  # float32 under mixed precision
         return keras.Model([tokens, vector, *states], [logits, *new_states], name="decoder")
 
     def assemble(self, core):

@@ -78,11 +78,11 @@ def core_model(data, spec, n_features, n_targets, levels):
         x = keras.layers.Reshape((window, horizon, spec.units))(
             keras.layers.Dense(horizon * spec.units)(x))
         x = keras.layers.Add()([x, keras.layers.Dense(spec.units)(covariates)])
-        x = keras.layers.Dense(per_step)(keras.layers.Activation("relu")(x))
+        x = keras.layers.Dense(per_step, dtype="float32")(keras.layers.Activation("relu")(x))
     else:
-        x = keras.layers.Dense(horizon * per_step)(x)
+        x = keras.layers.Dense(horizon * per_step, dtype="float32")(x)
     shape = (window, horizon, n_targets) + ((len(levels),) if levels else ())
-    outputs = keras.layers.Reshape(shape)(x)
+    outputs = keras.layers.Reshape(shape, dtype="float32")(x)  # float32 under mixed precision
     if levels:
         outputs = SortQuantiles()(outputs)
     return keras.Model(inputs if len(inputs) > 1 else inputs[0], outputs,

@@ -202,7 +202,7 @@ class SentimentTask(TextInput, Task):
         """
         spec = self.config.model
         if not spec.ngrams:
-            return keras.layers.Dense(1, activation="sigmoid", name="probability")(features)
+            return keras.layers.Dense(1, activation="sigmoid", name="probability", dtype="float32")(features)
         ngrams = BagOfNgrams(self.preprocessing.vocabulary_size(), spec.ngrams, name="ngrams")
         wide = ngrams(tokens)
         if spec.ngram_initializer == "naive_bayes":
@@ -210,9 +210,10 @@ class SentimentTask(TextInput, Task):
             chunks = (slice(start, start + 4096) for start in range(0, len(texts), 4096))
             ngrams.fit_naive_bayes((self.preprocessing(texts[chunk]), labels[chunk])
                                    for chunk in chunks)
-        logit = keras.layers.Add(name="wide_and_deep")(
-            [keras.layers.Dense(1, name="logit")(features), wide])
-        return keras.layers.Activation("sigmoid", name="probability")(logit)
+        # float32 from the logit on, under mixed precision too (Keras's guide).
+        logit = keras.layers.Add(name="wide_and_deep", dtype="float32")(
+            [keras.layers.Dense(1, name="logit", dtype="float32")(features), wide])
+        return keras.layers.Activation("sigmoid", name="probability", dtype="float32")(logit)
 
     def training_metrics(self):
         return ["accuracy"]

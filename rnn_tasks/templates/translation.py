@@ -316,7 +316,7 @@ class TranslationTask(TextInput, EncoderDecoderTask):
         x = keras.layers.Dense(spec.units, activation="tanh", name="attentional")(x)
         if spec.dropout:
             x = keras.layers.Dropout(spec.dropout)(x)
-        logits = keras.layers.Dense(vocabulary, name="logits")(x)
+        logits = keras.layers.Dense(vocabulary, name="logits", dtype="float32")(x)  # under mixed precision too
         return keras.Model([tokens, memory, source, *states], [logits, weights, *new_states],
                            name="decoder")
 
