@@ -161,11 +161,12 @@ def check_keras_backend(backend):
                         "(the layers of rnn_tasks.layers run on every backend)")
 
 
-def check_fit_arguments(run_dir, resume, verbose):
+def check_fit_arguments(run_dir, resume, verbose, callbacks=()):
     """`Task.fit`'s arguments, checked as the command line checks `train`'s options.
 
     Returns:
-        `run_dir` as a `Path`, `~` expanded (`None` stays `None`).
+        `(run_dir, callbacks)`: `run_dir` as a `Path`, `~` expanded (`None` stays
+        `None`), and `callbacks` as a list.
 
     Example:
     >>> check_fit_arguments(None, True, "auto")
@@ -173,20 +174,31 @@ def check_fit_arguments(run_dir, resume, verbose):
     ...
     rnn_tasks.errors.UserError: fit: resume=True needs run_dir, the interrupted run to continue
     """
+    import keras
+
     if not isinstance(resume, bool):
         raise UserError(f"fit: resume must be True or False, got {resume!r}")
-    if verbose not in ("auto", 0, 1, 2) or isinstance(verbose, bool):
+    if verbose not in ("auto", 0, 1, 2):  # True and False are 1 and 0, as in Keras's fit
         raise UserError(f"fit: verbose must be 'auto', 0, 1 or 2 (as Keras's fit), got {verbose!r}")
+    callbacks = [callbacks] if isinstance(callbacks, keras.callbacks.Callback) else callbacks
+    if not isinstance(callbacks, (list, tuple)) or not all(
+            isinstance(callback, keras.callbacks.Callback) for callback in callbacks):
+        raise UserError(f"fit: callbacks must be a keras.callbacks.Callback or a list of them, "
+                        f"got {repr(callbacks).splitlines()[0][:80]}")
     if run_dir is None:
         if resume:
             raise UserError("fit: resume=True needs run_dir, the interrupted run to continue")
-        return None
+        return None, list(callbacks)
+    if not isinstance(run_dir, (str, os.PathLike)):  # fit(x, y), as Keras's
+        raise UserError(f"fit: run_dir must be a path, got {type(run_dir).__name__}; a task "
+                        "trains on its recipe's data, or on a DataFrame given to "
+                        "from_recipe(source, overrides, data=frame), not on arrays passed to fit")
     run = path_argument("run_dir", run_dir)
     check_writable(run, "fit: run_dir")
     if (run / MODEL_FILE).is_file():
         raise UserError(f"fit: {run} already holds a finished run ({MODEL_FILE}); train into "
                         "another folder")
-    return run
+    return run, list(callbacks)
 
 
 def reachable(host, port, timeout):

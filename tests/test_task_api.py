@@ -120,7 +120,31 @@ class DataAsList(ForecastingTask):
         return list(super().training_data(split))
 
 
+def test_a_callbacks_step_that_returns_nothing_is_named(prices_csv):
+    class NoCallbacks(ForecastingTask):
+        def callbacks(self, run_dir=None, resume=False):
+            super().callbacks(run_dir, resume)  # forgot `return`
+
+    task = NoCallbacks.from_recipe("price_forecasting", {**TINY, "data.path": str(prices_csv)})
+    with pytest.raises(UserError, match="^NoCallbacks.callbacks must return a list of Keras "
+                                        "callbacks, got NoneType$"):
+        task.fit(verbose=0)
+
+
+class WarmupOfAnotherShape(ForecastingTask):
+    def warmup_inputs(self, count):
+        return {"history": np.ones((count, 7, 1))}
+
+
+class WarmupAsArray(ForecastingTask):
+    def warmup_inputs(self, count):
+        return np.ones((count, 20, 1))
+
+
 @pytest.mark.parametrize("task_class, message", [
+    (WarmupOfAnotherShape, "WarmupOfAnotherShape.warmup_inputs returned `history` of shape (3, 7, 1); "
+                           "the serving signature takes (None, 20, 1) (None: any size)"),
+    (WarmupAsArray, "WarmupAsArray.warmup_inputs must return a dict {input name: array}, got ndarray"),
     (WrongInputs, "WrongInputs.build_model returned a model whose input shape(s) are (None, 20, 2); "
                   "the template feeds it (None, 20, 1) (None: the batch, or any length)"),
     (WrongOutputs, "WrongOutputs.build_model returned a model whose output shape(s) are "
@@ -155,7 +179,10 @@ def test_a_template_without_its_steps_names_them(monkeypatch):
 def test_a_data_frame_trains_in_place_of_a_file(tmp_path):
     frame = pd.read_csv(write_prices(tmp_path / "p.csv", rows=200))
     task = ForecastingTask.from_recipe("price_forecasting", {**TINY, "train.epochs": 1}, data=frame)
-    task.fit(verbose=0)
+    epochs = []  # a callback of one's own runs beside the template's, as in Keras's fit
+    task.fit(verbose=False, callbacks=keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: epochs.append(logs["val_loss"])))
+    assert len(epochs) == 1 and np.isfinite(epochs[0])
     assert task.config.data.path is None  # the recipe still says where data would come from
     metrics = task.evaluate()
     assert metrics["n_examples"] > 0
@@ -252,6 +279,11 @@ def test_the_decoder_has_model_layers_recurrent_layers(pairs_tsv):
         [[1, 2]], columns=["Adj Close", "Adj Close"])), "the data frame names column(s) 'Adj Close' more than once"),
     (lambda t, run: t.fit(run_dir=run), "already holds a finished run (model.keras); train into another folder"),
     (lambda t, run: t.fit(resume=True), "fit: resume=True needs run_dir"),
+    (lambda t, run: t.fit(np.ones((4, 20, 1))), "fit: run_dir must be a path, got ndarray; a task "
+     "trains on its recipe's data, or on a DataFrame given to from_recipe(source, overrides, "
+     "data=frame), not on arrays passed to fit"),
+    (lambda t, run: t.fit(callbacks=["early"]), "fit: callbacks must be a keras.callbacks.Callback or a "
+                                                "list of them, got ['early']"),
     (lambda t, run: t.fit(verbose="loud"), "fit: verbose must be 'auto', 0, 1 or 2 (as Keras's fit), got 'loud'"),
     (lambda t, run: t.save(run / "new", metrics="nope"), "save: metrics must be the dict evaluate() returned"),
     (lambda t, run: t.save(run, overwrite="yes"), "save: overwrite must be True or False, got 'yes'"),
@@ -306,6 +338,38 @@ def test_python_bad_inputs_are_one_line_user_errors(forecasting_run, call, messa
     task, run_dir, _ = forecasting_run
     with pytest.raises(UserError, match=re.escape(message)):
         call(task, run_dir)
+
+
+def test_the_recipe_always_says_what_the_task_trains(forecasting_run, tmp_path):
+    task, _, _ = forecasting_run
+    units = task.config.model.units
+    task.recipe["model"]["units"] = units + 8  # a copy: the task, and what it saves, keep theirs
+    assert task.recipe["model"]["units"] == units
+    task.save(tmp_path / "run")
+    assert Task.load(tmp_path / "run").config.model.units == units
+
+
+def test_the_templates_refuse_another_backend_when_built(monkeypatch):
+    """Not only in fit: a run loaded under JAX failed in predict with a symbolic-tensor error."""
+    monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
+    with pytest.raises(UserError, match="^the task templates run on the TensorFlow backend .* got "
+                                        "KERAS_BACKEND='jax'"):
+        ForecastingTask.from_recipe("price_forecasting")
+
+
+def test_predict_names_an_input_of_the_wrong_shape_for_any_signature():
+    """A template of one's own gets the shape in one line, not tf.function's binding error."""
+    import tensorflow as tf
+
+    from rnn_tasks.templates import serving
+
+    signature = {"values": tf.TensorSpec([None, 20, 1], tf.float32)}
+    function = serving.trace(lambda inputs: {"sum": tf.reduce_sum(inputs["values"], [1, 2])},
+                             signature, lambda inputs: inputs)
+    assert serving.call(function, signature, [np.ones((2, 20, 1))])["sum"].tolist() == [20, 20]
+    with pytest.raises(UserError, match=re.escape("predict: `values` must have shape (None, 20, 1) "
+                                                  "(None: any size), got (3, 7, 1)")):
+        serving.call(function, signature, [np.ones((3, 7, 1))])
 
 
 def test_a_run_of_a_template_of_ones_own_names_its_class_before_it_is_defined(

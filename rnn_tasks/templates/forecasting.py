@@ -208,9 +208,9 @@ class ForecastingTask(Task):
 
     # 4. Training ------------------------------------------------------------------------
 
-    def fit(self, run_dir=None, resume=False, verbose="auto"):
+    def fit(self, run_dir=None, *, resume=False, verbose="auto", callbacks=()):
         """Trains (see `Task.fit`); with `model.calibrate`, then calibrates the quantiles."""
-        history = super().fit(run_dir, resume, verbose)
+        history = super().fit(run_dir, resume=resume, verbose=verbose, callbacks=callbacks)
         if self.config.model.calibrate:
             self.calibrate()
         return history

@@ -1,7 +1,7 @@
 """Checks of what a template's overridable steps return.
 
-A subclass that overrides `load_data`, `build_model`, `training_data` or
-`assemble` and returns the wrong thing gets one `UserError` naming its class,
+A subclass that overrides `load_data`, `build_model`, `training_data`,
+`assemble`, `callbacks` or `warmup_inputs` and returns the wrong thing gets one `UserError` naming its class,
 the step, what the template expects and what it got, instead of an error deep
 inside Keras's `fit`.
 
@@ -70,6 +70,40 @@ def check_core_shapes(owner, core, element_spec):
         raise UserError(f"{owner}.build_model returned a model whose output shape(s) are "
                         f"{_listed(given)}; the targets have shape(s) {_listed(wanted)} "
                         "(an output may add one last axis, for classes or quantiles)")
+
+
+def check_warmup_inputs(owner, value, signature):
+    """`warmup_inputs(count)` returns `{input name: array}` that the serving signature
+    takes (TF Serving refuses a model whose warmup requests fail), checked before training.
+
+    Args:
+        owner: the name of the task's class.
+        value: what `warmup_inputs` returned.
+        signature: `serving_signature()`, `{input name: tf.TensorSpec}`.
+
+    Returns:
+        `value`.
+
+    Example:
+    >>> import numpy as np, tensorflow as tf
+    >>> signature = {"values": tf.TensorSpec([None, 20, 1], tf.float32)}
+    >>> check_warmup_inputs("SumTask", {"values": np.zeros((2, 7, 1))}, signature)
+    Traceback (most recent call last):
+    ...
+    rnn_tasks.errors.UserError: SumTask.warmup_inputs returned `values` of shape (2, 7, 1); the serving signature takes (None, 20, 1) (None: any size)
+    """
+    import numpy as np
+
+    check_returned(owner, "warmup_inputs", value, dict, "a dict {input name: array}")
+    if set(value) != set(signature):
+        raise UserError(f"{owner}.warmup_inputs returned the inputs {_listed(sorted(value))}; "
+                        f"the serving signature takes {_listed(list(signature))}")
+    for name, spec in signature.items():
+        shape = np.shape(value[name])
+        if not spec.shape.is_compatible_with(shape):
+            raise UserError(f"{owner}.warmup_inputs returned `{name}` of shape {shape}; the serving "
+                            f"signature takes {tuple(spec.shape.as_list())} (None: any size)")
+    return value
 
 
 def _shape(tensor):

@@ -6,6 +6,7 @@ the `serving_default` signature, so the two run the same graph.
 
 import numpy as np
 
+from rnn_tasks.errors import UserError
 from rnn_tasks.inputs import plain
 
 
@@ -124,6 +125,10 @@ def call(function, signature, arrays):
 
     tensors = [tf.convert_to_tensor(value, dtype=spec.dtype)
                for spec, value in zip(signature.values(), arrays)]
+    for (name, spec), tensor in zip(signature.items(), tensors):  # a template's own inputs
+        if not spec.shape.is_compatible_with(tensor.shape):
+            raise UserError(f"predict: `{name}` must have shape {tuple(spec.shape.as_list())} "
+                            f"(None: any size), got {tuple(tensor.shape.as_list())}")
     return {name: plain(value) for name, value in function(*tensors).items()}
 
 

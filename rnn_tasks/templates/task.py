@@ -31,6 +31,7 @@ The plumbing sits beside it: `training` (pipeline, callbacks, `fit`),
 """
 
 import abc
+import copy
 import shutil
 
 import keras
@@ -44,7 +45,8 @@ from rnn_tasks.metrics import note_dropped
 from rnn_tasks.recipes import as_config, as_overrides, load_recipe, without_data_path
 from rnn_tasks.schemas import resolve_recipe
 from rnn_tasks.templates import distribute, run_dir as runs, serving, training
-from rnn_tasks.templates.hooks import check_core_shapes, check_returned, check_training_data
+from rnn_tasks.templates.hooks import (check_core_shapes, check_returned, check_training_data,
+                                     check_warmup_inputs)
 
 TASKS = {}  # recipe `task` value -> Task subclass
 
@@ -67,8 +69,9 @@ class Task(abc.ABC):
             source, or `None`.
 
     Attributes:
-        recipe: the resolved recipe (never changed by a method), as written to
-            the run directory.
+        recipe: the resolved recipe, as written to the run directory: a copy
+            on each read, so that it always says what the task trains (change a
+            recipe with `from_recipe(source, overrides)`).
         config: the same recipe as frozen sections the code reads
             (`config.model.units`; see `recipes.as_config`).
         preprocessing: what `build_preprocessing` fitted, `None` before `fit`.
@@ -97,7 +100,8 @@ class Task(abc.ABC):
             TASKS[cls.name] = cls
 
     def __init__(self, recipe, frame=None):
-        self.recipe = recipe
+        # Serving and export need TensorFlow: say so now, not after the epochs.
+        check_keras_backend(keras.backend.backend())
         name = type(self).__name__
         fix = f"build the task with {name}.from_recipe(file or name) or {name}.from_dict(dict)"
         if not isinstance(recipe, dict):
@@ -108,6 +112,7 @@ class Task(abc.ABC):
         except KeyError as missing:  # not what resolve_recipe returns
             raise UserError(f"{name}(recipe) takes a resolved recipe, every key set (lacks "
                             f"{missing}); {fix}") from None
+        self._recipe = copy.deepcopy(recipe)
         self.recipe_name = recipe.get("task")
         self.frame = frame
         self.data = None
@@ -118,6 +123,10 @@ class Task(abc.ABC):
         self.history = None
         self.trained_on_frame = False
         self._strategy = None
+
+    @property
+    def recipe(self):
+        return copy.deepcopy(self._recipe)
 
     # Construction -------------------------------------------------------------
 
@@ -350,7 +359,7 @@ class Task(abc.ABC):
             if self.model is None:  # a vocabulary to save later: saveable in this locale?
                 runs.check_vocabularies_saveable(self.preprocessing)
 
-    def fit(self, run_dir=None, resume=False, verbose="auto"):
+    def fit(self, run_dir=None, *, resume=False, verbose="auto", callbacks=()):
         """Trains a new model from the recipe (data and preprocessing built on first use).
 
         Each call starts over from the recipe's seed, as scikit-learn's `fit`
@@ -362,15 +371,14 @@ class Task(abc.ABC):
                 (`None`: nowhere).
             resume: continue from the backups in `run_dir/checkpoints`.
             verbose: Keras progress-bar setting.
+            callbacks: Keras callbacks (a list, or one) to run besides the
+                template's own (`Task.callbacks`).
 
         Returns:
             The Keras `History`.
         """
-        # The core trains on any backend; serving and export need TensorFlow: say so now,
-        # not after the epochs.
-        check_keras_backend(keras.backend.backend())
-        check_cluster(self.recipe, resume)  # multi_worker: its TF_CONFIG, and no resume
-        run_dir = check_fit_arguments(run_dir, resume, verbose)
+        check_cluster(self._recipe, resume)  # multi_worker: its TF_CONFIG, and no resume
+        run_dir, extra_callbacks = check_fit_arguments(run_dir, resume, verbose, callbacks)
         keras.utils.set_random_seed(self.config.data.seed)
         self.prepare()
         self.trained_on_frame = self.frame is not None
@@ -385,15 +393,18 @@ class Task(abc.ABC):
         model = check_returned(owner, "assemble", self.assemble(core), keras.Model,
                                "a keras.Model")
         self.check_assembled(model)
-        self.model = model
         count = self.config.export.warmup_examples
-        self.warmup_examples = self.warmup_inputs(count) if count else None
+        self.warmup_examples = check_warmup_inputs(owner, self.warmup_inputs(count),
+                                                   self.serving_signature()) if count else None
+        self.model = model
         validation = self.as_dataset(
             check_training_data(owner, "validation", self.training_data("validation")),
             shuffle=False)
         if run_dir is not None and not resume:  # a new fit never continues old backups
             shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
-        callbacks = self.callbacks(run_dir, resume)
+        callbacks = [*check_returned(owner, "callbacks", self.callbacks(run_dir, resume),
+                                     (list, tuple), "a list of Keras callbacks"),
+                     *extra_callbacks]
         self.history = training.fit_core(core, train, validation, callbacks, self.strategy,
                                          self.config.train.epochs, verbose)
         training.check_finite(callbacks, self.config.train.learning_rate)
