@@ -243,6 +243,10 @@ def as_overrides(overrides):
         # A path value may be a pathlib.Path, as for every path argument.
         return {tuple(k.split(".")) if isinstance(k, str) else k:
                 os.fspath(v) if isinstance(v, os.PathLike) else v for k, v in (overrides or {}).items()}
+    if not isinstance(overrides, (list, tuple)):
+        raise UserError(f"overrides must be a dict {{'section.key': value}} or a list of "
+                        f"'section.key=value' strings, got {type(overrides).__name__} "
+                        f"{repr(overrides)[:60]}")
     return parse_overrides(overrides)
 
 
@@ -328,16 +332,17 @@ def validate(recipe, schema):
     for name, field in top.items():
         if name not in resolved:
             resolved[name] = _default(name, field)
-    for section, fields in schema.items():
-        if not section:
-            continue
-        given = recipe.get(section, {})
-        for key in given:
+    for section, fields in schema.items():  # a misspelt key first: it may be a missing one
+        for key in recipe.get(section, {}) if section else ():
             if key not in fields:
                 raise UserError(
                     f"recipe: unknown key `{section}.{printable(key)}` "
                     f"(allowed in [{section}]: {', '.join(fields)})"
                 )
+    for section, fields in schema.items():
+        if not section:
+            continue
+        given = recipe.get(section, {})
         resolved[section] = {
             key: field.check(f"{section}.{key}", given[key]) if key in given
             else _default(f"{section}.{key}", field)

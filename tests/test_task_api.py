@@ -131,6 +131,11 @@ def test_a_callbacks_step_that_returns_nothing_is_named(prices_csv):
         task.fit(verbose=0)
 
 
+class ServesATensor(ForecastingTask):
+    def serve(self, inputs):
+        return super().serve(inputs)["forecast"]
+
+
 class WarmupOfAnotherShape(ForecastingTask):
     def warmup_inputs(self, count):
         return {"history": np.ones((count, 7, 1))}
@@ -320,6 +325,13 @@ def test_the_decoder_has_model_layers_recurrent_layers(pairs_tsv):
      "Task.load(run, data=frame))"),
     (lambda t, run: Task.load(run, overrides={"train.epoch": 2}), "unknown key `train.epoch`"),
     (lambda t, run: Task.load(run, overrides={1: 2}), "overrides: keys must be 'section.key' strings, got int 1"),
+    (lambda t, run: ServesATensor.load(run, as_template=True).predict(np.ones((20, 1))),
+     "ServesATensor.serve must return a dict {output name: tensor}, got "),
+    (lambda t, run: Task.from_recipe("price_forecasting", 5), "overrides must be a dict "
+     "{'section.key': value} or a list of 'section.key=value' strings, got int 5"),
+    # The misspelt key, not the required `data.target_columns` it leaves unset in [data].
+    (lambda t, run: Task.from_dict({"task": "forecasting", "model": {"unit": 8}}),
+     "recipe: unknown key `model.unit` (allowed in [model]: cell,"),
     (lambda t, run: t.backtest_table(None), "backtest_table: needs the metrics of evaluate(backtest=K), "
                                             "got NoneType"),
     (lambda t, run: t.backtest_table({"mae": 1.0}), "evaluate(backtest=K), got metrics without one"),

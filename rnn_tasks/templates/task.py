@@ -432,7 +432,13 @@ class Task(abc.ABC):
         `predict` calls it and `export` saves it, so both run the same graph.
         """
         if getattr(self, "_served_model", None) is not self.model:
-            self._serving_function = serving.trace(self.serve, self.serving_signature(),
+            owner = type(self).__name__
+
+            def serve(inputs):
+                return check_returned(owner, "serve", self.serve(inputs), dict,
+                                      "a dict {output name: tensor}")
+
+            self._serving_function = serving.trace(serve, self.serving_signature(),
                                                    self.checked_inputs)
             self._served_model = self.model
         return self._serving_function
