@@ -13,12 +13,14 @@ from keras import ops
 
 from rnn_tasks.layers import (
     LayerNormGRU,
+    LayerNormGRUCell,
     LayerNormLSTM,
     LayerNormLSTMCell,
     LayerNormMinGRU,
     LayerNormMinLSTM,
     LayerNormSimpleRNN,
     LayerNormSimpleRNNCell,
+    recurrent_layer,
 )
 from rnn_tasks.layers.norm import centered_norm
 from tests import reference
@@ -131,6 +133,33 @@ def test_masked_padding_changes_nothing(x, layer_class, precompute_inputs):
     mask = np.concatenate([np.ones((3, 6), bool), np.zeros((3, 2), bool)], axis=1)
     for a, b in zip(layer(x), layer(padded, mask=mask)):
         np.testing.assert_allclose(numpy(a), numpy(b), atol=1e-5)
+
+
+@pytest.mark.parametrize("layer_class", LAYERS + [LayerNormMinGRU, LayerNormMinLSTM])
+@pytest.mark.parametrize("shape", [(3, 7), (3, 6, 1), (2, 6), (6,)])
+def test_a_mask_of_the_wrong_shape_names_the_expected_and_received_shapes(x, layer_class, shape):
+    """Before, ops.where broadcast it (PyTorch ran a (3, 7) mask, every backend a 3-D one)
+    or failed inside the loop or scan."""
+    with pytest.raises(ValueError, match=re.escape(
+            f"{layer_class.__name__}: `mask` must have the shape (batch, time) of the inputs, "
+            f"(3, 6), got {shape}.")):
+        layer_class(4)(x, mask=np.ones(shape, bool))
+
+
+@pytest.mark.parametrize("layer_class", LAYERS + [LayerNormMinGRU, LayerNormMinLSTM])
+def test_a_mask_of_unknown_batch_and_length_is_taken(x, layer_class):
+    """Symbolic masks (functional inputs, Embedding(mask_zero=True)) and Bidirectional."""
+    mask = np.ones((3, 6), bool)
+    mask[0, 4:] = False
+    inputs, mask_input = keras.Input((None, 5)), keras.Input((None,), dtype="bool")
+    layer = keras.layers.Bidirectional(layer_class(4, **RANDOM_NORM))
+    model = keras.Model([inputs, mask_input], layer(inputs, mask=mask_input))
+    np.testing.assert_allclose(numpy(model([x, mask])), numpy(layer(x, mask=mask)), atol=1e-6)
+    tokens = keras.Input((None,), dtype="int32")
+    embedded = keras.layers.Embedding(10, 5, mask_zero=True)(tokens)
+    model = keras.Model(tokens, layer_class(4)(embedded))
+    out = numpy(model(np.array([[3, 4, 0, 0], [1, 2, 5, 0]])))
+    np.testing.assert_allclose(out[:1], numpy(model(np.array([[3, 4]]))), atol=1e-6)
 
 
 def test_masking_layer_in_a_model(x):
@@ -285,6 +314,41 @@ def test_invalid_arguments(kwargs, message):
     with pytest.raises(ValueError) as error:
         LayerNormLSTMCell(**kwargs)
     assert message in str(error.value)
+
+
+def one_unit_dependence(layer):
+    """max |layer(x1) - layer(x2)| of a one-unit `layer` over two random sequences."""
+    x1, x2 = np.random.default_rng(1).standard_normal((2, 4, 6, 3)).astype("float32")
+    return np.abs(numpy(layer(x1)) - numpy(layer(x2))).max()
+
+
+@pytest.mark.parametrize("make, norm", [
+    (lambda: LayerNormSimpleRNN(1), "the summed projections"),
+    (lambda: LayerNormSimpleRNNCell(1), "the summed projections"),
+    (lambda: LayerNormLSTM(1, cell_norm="output"), "the cell state"),
+    (lambda: LayerNormLSTM(1, cell_norm="state"), "the cell state"),
+    (lambda: LayerNormLSTMCell(1), "the cell state"),
+    (lambda: recurrent_layer("lstm", 1), "the cell state"),
+])
+def test_one_unit_is_refused_where_its_normalization_leaves_only_the_offset(make, norm):
+    """LN over one value is its offset beta: SimpleRNN(1) output tanh(bias + beta) for any
+    input, and LSTM(1)'s output never saw its cell state (0 at initialization)."""
+    with pytest.raises(ValueError, match=re.escape(
+            f"Received an invalid value for argument `units`, got 1: layer normalization of {norm} "
+            "over one unit leaves only its offset, so ")):
+        make()
+
+
+@pytest.mark.parametrize("make", [
+    lambda: LayerNormGRU(1, return_sequences=True, reset_after=True, **RANDOM_NORM),
+    lambda: LayerNormGRU(1, return_sequences=True, reset_after=False, **RANDOM_NORM),
+    lambda: keras.layers.RNN(LayerNormGRUCell(1, reset_after=False), return_sequences=True),
+    lambda: recurrent_layer("simple_rnn", 1, layer_norm=False, return_sequences=True),
+    lambda: recurrent_layer("lstm", 1, layer_norm=False, return_sequences=True),
+])
+def test_one_unit_is_kept_where_the_output_still_depends_on_the_inputs(make):
+    """The GRU normalizes its 3 gates together, and Keras's own layers do not normalize."""
+    assert one_unit_dependence(make()) > 0.1
 
 
 def test_keras_use_cudnn_argument_carries_over_and_true_is_refused(x):

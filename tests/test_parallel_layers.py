@@ -253,6 +253,26 @@ def test_invalid_arguments(kwargs, message):
         LayerNormMinLSTM(4)(np.zeros((3, 5, 2), "float32"), initial_state=[h, h])
 
 
+@pytest.mark.parametrize("layer_class", [LayerNormMinGRU, LayerNormMinGRUCell, LayerNormMinLSTM,
+                                         LayerNormMinLSTMCell])
+def test_one_unit_with_output_norm_is_refused(layer_class):
+    """LN over one unit is its offset: the output would be `output_norm_beta` for any input."""
+    with pytest.raises(ValueError, match=re.escape(
+            "Received an invalid value for argument `units`, got 1: layer normalization of the "
+            "output (`output_norm=True`) over one unit leaves only its offset, so the output would "
+            "not depend on the inputs; use units >= 2 or output_norm=False.")):
+        layer_class(1, output_norm=True)
+
+
+@pytest.mark.parametrize("kind", ["gru", "lstm"])
+@pytest.mark.parametrize("log_space", [False, True])
+def test_one_unit_without_output_norm_depends_on_the_inputs(kind, log_space):
+    """The projection is normalized over its 2 or 3 gates together, so one unit still works."""
+    x1, x2 = np.random.default_rng(1).standard_normal((2, 4, 6, 3)).astype("float32")
+    layer = LAYERS[kind](1, return_sequences=True, log_space=log_space)
+    assert np.abs(numpy(layer(x1)) - numpy(layer(x2))).max() > 0.1
+
+
 @pytest.mark.parametrize("kind", ["gru", "lstm"])
 def test_wrong_inputs_name_the_expected_and_received_shapes(x, kind):
     layer = LAYERS[kind](4)

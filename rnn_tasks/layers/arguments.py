@@ -22,6 +22,25 @@ def check_units(units):
     return int(units)
 
 
+def check_normalized_units(units, norm, effect="the output would not depend on the inputs",
+                           allowed="use units >= 2"):
+    """`units` unless it is 1, where the layer normalization of `norm` over the units
+    would leave only its offset: then a Keras-style `ValueError` saying `effect` (what the
+    cell loses) and `allowed` (what to do instead).
+
+    Example:
+    >>> check_normalized_units(1, "the summed projections")
+    Traceback (most recent call last):
+    ValueError: Received an invalid value for argument `units`, got 1: layer normalization of the summed projections over one unit leaves only its offset, so the output would not depend on the inputs; use units >= 2.
+    """
+    if units == 1:
+        raise ValueError(
+            "Received an invalid value for argument `units`, got 1: layer normalization of "
+            f"{norm} over one unit leaves only its offset, so {effect}; {allowed}."
+        )
+    return units
+
+
 def check_epsilon(epsilon):
     """`epsilon` as a float if it is positive and finite, else a Keras-style `ValueError`."""
     if (isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real)

@@ -217,6 +217,30 @@ def check_initial_state(layer, initial_state, state_size):
                              f"got {shape}.")
 
 
+def check_mask(layer, mask, sequences):
+    """Raises a `ValueError` naming the expected and received shapes unless `mask` is
+    `(batch, time)` of `sequences` (`ops.where` would broadcast a wrong one, or fail inside
+    the loop). Dimensions unknown when traced pass.
+
+    Example:
+    >>> check_mask("LayerNormGRU", np.ones((2, 6), bool), np.zeros((2, 5, 3)))
+    Traceback (most recent call last):
+    ValueError: LayerNormGRU: `mask` must have the shape (batch, time) of the inputs, (2, 5), got (2, 6).
+    """
+    if isinstance(mask, (list, tuple)):  # one mask per input, as Keras passes them
+        mask = mask[0]
+    if mask is None:
+        return
+    shape = mask.shape if hasattr(mask, "shape") else np.shape(mask)
+    if getattr(shape, "rank", 0) is None:  # a TensorFlow graph tensor of unknown rank
+        return
+    shape, expected = tuple(shape), tuple(sequences.shape[:2])
+    if len(shape) != 2 or any(None not in (got, want) and got != want
+                              for got, want in zip(shape, expected)):
+        raise ValueError(f"{layer}: `mask` must have the shape (batch, time) of the inputs, "
+                         f"{expected}, got {shape}.")
+
+
 class CellSequenceLayer(keras.layers.RNN):
     """A `keras.layers.RNN` that builds its own cell from its arguments.
 
@@ -257,6 +281,7 @@ class CellSequenceLayer(keras.layers.RNN):
     def call(self, sequences, initial_state=None, mask=None, training=False):
         if initial_state is not None:
             check_initial_state(type(self).__name__, initial_state, self.cell.state_size)
+        check_mask(type(self).__name__, mask, sequences)
         return super().call(sequences, initial_state=initial_state, mask=mask, training=training)
 
     @property

@@ -3,7 +3,7 @@
 import keras
 from keras import activations, initializers, ops
 
-from rnn_tasks.layers.arguments import check_bool, check_rate
+from rnn_tasks.layers.arguments import check_bool, check_normalized_units, check_rate
 from rnn_tasks.layers.base import LayerNormCell, LayerNormRNN, zone_out
 from rnn_tasks.layers.norm import add_norm_weights, center_columns, centered_norm, layer_norm
 
@@ -24,7 +24,8 @@ class LayerNormLSTMCell(LayerNormCell):
     `(4 * units,)` and `state_norm_*` `(units,)`.
 
     Args:
-        units: positive integer, dimensionality of the output space.
+        units: integer >= 2, dimensionality of the output space (over one
+            unit `LN(c')` is its offset: `c` would never reach the output).
         activation: for the candidate and the output. Default: `"tanh"`.
         recurrent_activation: for the gates. Default: `"sigmoid"`.
         use_bias: whether to add `bias`. Default: `True`.
@@ -74,6 +75,8 @@ class LayerNormLSTMCell(LayerNormCell):
                 f"expected one of {CELL_NORMS}, got {cell_norm!r}."
             )
         super().__init__(units, activation=activation, **kwargs)
+        check_normalized_units(self.units, "the cell state",
+                               "the cell state would never reach the output (0 at initialization)")
         self.recurrent_activation = activations.get(recurrent_activation)
         self.unit_forget_bias = check_bool("unit_forget_bias", unit_forget_bias)
         self.cell_norm = cell_norm

@@ -18,12 +18,14 @@ class LayerNormMinGRUCell(ParallelCell):
     `(2 * units,)`, and `output_norm_*` `(units,)` with `output_norm`.
 
     Args:
-        units: positive integer, dimensionality of the output space.
+        units: positive integer, dimensionality of the output space; at
+            least 2 with `output_norm`.
         use_bias: whether to add `bias` after the normalization. Default: `True`.
         log_space: the paper's log-space form (positive candidate, stable
             scan for long sequences). Default: `False`.
         output_norm: layer-normalize each step's output (the state carried
-            on stays unnormalized). Default: `False`.
+            on stays unnormalized; over one unit it would be constant).
+            Default: `False`.
         kernel_initializer, bias_initializer: Default: `"glorot_uniform"`, `"zeros"`.
         norm_gamma_initializer, norm_beta_initializer: Default: `"ones"`, `"zeros"`.
         norm_epsilon: added to the variances. Default: `1e-3`.

@@ -26,7 +26,7 @@ output (zero before the first unmasked step).
 
 from keras import ops
 
-from rnn_tasks.layers.arguments import check_bool
+from rnn_tasks.layers.arguments import check_bool, check_normalized_units
 from rnn_tasks.layers.base import CellSequenceLayer, backend
 from rnn_tasks.layers.cell import NormCell
 from rnn_tasks.layers.norm import (add_norm_weights, center_columns, centered_norm, layer_norm,
@@ -159,6 +159,9 @@ class ParallelCell(NormCell):
         super().__init__(units, **kwargs)
         self.log_space = check_bool("log_space", log_space)
         self.output_norm = check_bool("output_norm", output_norm)
+        if self.output_norm:
+            check_normalized_units(self.units, "the output (`output_norm=True`)",
+                                   allowed="use units >= 2 or output_norm=False")
 
     def build(self, input_shape):
         size = self.gates * self.units

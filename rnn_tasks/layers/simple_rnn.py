@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from rnn_tasks.layers.arguments import check_normalized_units
 from rnn_tasks.layers.base import LayerNormCell, LayerNormRNN
 from rnn_tasks.layers.norm import add_norm_weights, center_columns, centered_norm
 
@@ -16,7 +17,8 @@ class LayerNormSimpleRNNCell(LayerNormCell):
     the summed projections.
 
     Args:
-        units: positive integer, dimensionality of the output space.
+        units: integer >= 2, dimensionality of the output space (over one
+            unit the normalization leaves only its offset).
         activation: activation function. Default: `"tanh"`.
         use_bias: whether to add `bias` after the normalization. Default: `True`.
         kernel_initializer: for `kernel` `(input_dim, units)`.
@@ -45,6 +47,10 @@ class LayerNormSimpleRNNCell(LayerNormCell):
     """
 
     gates = 1
+
+    def __init__(self, units, **kwargs):
+        super().__init__(units, **kwargs)
+        check_normalized_units(self.units, "the summed projections")
 
     def build_norms(self):
         self.norm_gamma, self.norm_beta = add_norm_weights(self, "norm", self.units)
