@@ -311,6 +311,10 @@ def check_model(recipe):
     if spec["cell"] in PARALLEL_CELLS and not spec["layer_norm"]:
         raise UserError(f"recipe: `model.cell` {spec['cell']!r} exists only layer-normalized; "
                         "set `model.layer_norm = true` or choose 'simple_rnn', 'lstm' or 'gru'")
+    if spec["layer_norm"] and spec["cell"] in ("simple_rnn", "lstm") and spec["units"] == 1:
+        raise UserError(f"recipe: `model.units` = 1 with a layer-normalized {spec['cell']!r}: "
+                        "normalizing one unit leaves only its offset, so the inputs would not "
+                        "reach the output; set `model.units` >= 2 or `model.layer_norm = false`")
 
 
 RULES = {"forecasting": check_forecasting, "sentiment": check_sentiment,

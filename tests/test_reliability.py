@@ -112,6 +112,8 @@ BAD_INPUTS = [
      "`train.learning_rate` must be a number > 0.0"),
     ("empty data.path", {}, ["train", "price_forecasting", "--set", "data.path="],
      "`data.path` must be a non-empty string, got ''"),
+    ("one layer-normalized LSTM unit", {}, ["train", "price_forecasting", "--set", "model.units=1"],
+     "`model.units` = 1 with a layer-normalized 'lstm': normalizing one unit leaves only its offset"),
     ("units beyond int32", {}, ["train", "translation_dates", "--set", "model.units=1099511627776"],
      "`model.units` must be an integer >= 1 and <= 65536"),
     ("two split fractions", {}, ["train", "sentiment", "--set", "data.split=[0.5, 0.5]"],
