@@ -330,3 +330,18 @@ def test_unknown_length_in_a_tensorflow_graph(x, jit_compile):
         out, grad = graph(inputs)
         np.testing.assert_allclose(numpy(out), numpy(layer(inputs)), atol=1e-5)
         np.testing.assert_allclose(numpy(grad), loss_gradient(layer, inputs), atol=1e-4)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="JAX's export to a SavedModel (jax2tf)")
+def test_a_jax_model_of_any_length_exports_to_a_saved_model(x, tmp_path):
+    """`model.export(format="tf_saved_model")` with the length unknown: the scan's reshape
+    failed there (`InconclusiveDimensionOperation`)."""
+    tf = pytest.importorskip("tensorflow")
+    inputs = keras.Input((None, 5))
+    hidden = LayerNormMinGRU(4, return_sequences=True, **RANDOM_NORM)(inputs)
+    model = keras.Model(inputs, LayerNormMinLSTM(3, log_space=True, **RANDOM_NORM)(hidden))
+    model.export(str(tmp_path / "export"), format="tf_saved_model", verbose=False)
+    loaded = tf.saved_model.load(str(tmp_path / "export"))
+    for length in (7, 40):  # one chunk, several
+        inputs = np.resize(x, (3, length, 5))
+        np.testing.assert_allclose(loaded.serve(inputs).numpy(), numpy(model(inputs)), atol=1e-5)

@@ -112,9 +112,12 @@ def scan(combine, elems, identity, chunk=CHUNK):
         return tuple(s[..., 0] for s in scanned)
     rest = tuple(elems[0].shape[2:])
     length = ops.shape(elems[0])[1]
-    padding = [[0, 0], [0, (-length) % chunk]] + [[0, 0]] * len(rest)
+    # The chunk count explicit, not -1: JAX's export (jax2tf) cannot prove that a
+    # symbolic `length + (-length) % chunk` divides by `chunk`.
+    count = (length + chunk - 1) // chunk
+    padding = [[0, 0], [0, count * chunk - length]] + [[0, 0]] * len(rest)
     chunks = tuple(ops.reshape(ops.pad(e, padding, constant_values=i),
-                               (ops.shape(e)[0], -1, chunk) + rest)
+                               (ops.shape(e)[0], count, chunk) + rest)
                    for e, i in zip(elems, identity))  # (B, n, C, ...)
     steps = list(zip(*(ops.unstack(c, num=chunk, axis=2) for c in chunks)))
     within = [steps[0]]
@@ -134,7 +137,8 @@ def scan(combine, elems, identity, chunk=CHUNK):
     _, before, _ = backend.rnn(carry_in, totals, [start])
     before = tuple(ops.expand_dims(b, 2) for b in ops.split(before, len(elems), axis=-1))
     scanned = combine(before, tuple(ops.stack(parts, axis=2) for parts in zip(*within)))
-    return tuple(ops.reshape(s, (ops.shape(s)[0], -1) + rest)[:, :length] for s in scanned)
+    return tuple(ops.reshape(s, (ops.shape(s)[0], count * chunk) + rest)[:, :length]
+                 for s in scanned)
 
 
 def log_g(x):
