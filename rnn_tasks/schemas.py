@@ -312,9 +312,11 @@ def check_model(recipe):
         raise UserError(f"recipe: `model.cell` {spec['cell']!r} exists only layer-normalized; "
                         "set `model.layer_norm = true` or choose 'simple_rnn', 'lstm' or 'gru'")
     if spec["layer_norm"] and spec["cell"] in ("simple_rnn", "lstm") and spec["units"] == 1:
+        lost = ("the cell state would never reach the output" if spec["cell"] == "lstm"
+                else "the output would not depend on the inputs")
         raise UserError(f"recipe: `model.units` = 1 with a layer-normalized {spec['cell']!r}: "
-                        "normalizing one unit leaves only its offset, so the inputs would not "
-                        "reach the output; set `model.units` >= 2 or `model.layer_norm = false`")
+                        f"normalizing one unit leaves only its offset, so {lost}; set "
+                        "`model.units` >= 2 or `model.layer_norm = false`")
 
 
 RULES = {"forecasting": check_forecasting, "sentiment": check_sentiment,

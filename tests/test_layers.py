@@ -136,14 +136,24 @@ def test_masked_padding_changes_nothing(x, layer_class, precompute_inputs):
 
 
 @pytest.mark.parametrize("layer_class", LAYERS + [LayerNormMinGRU, LayerNormMinLSTM])
-@pytest.mark.parametrize("shape", [(3, 7), (3, 6, 1), (2, 6), (6,)])
+@pytest.mark.parametrize("shape", [(3, 7), (3, 6, 2), (2, 6), (6,)])
 def test_a_mask_of_the_wrong_shape_names_the_expected_and_received_shapes(x, layer_class, shape):
-    """Before, ops.where broadcast it (PyTorch ran a (3, 7) mask, every backend a 3-D one)
-    or failed inside the loop or scan."""
+    """Before, ops.where broadcast it (PyTorch ran a (3, 7) mask) or failed inside the loop
+    or scan."""
     with pytest.raises(ValueError, match=re.escape(
             f"{layer_class.__name__}: `mask` must have the shape (batch, time) of the inputs, "
             f"(3, 6), got {shape}.")):
         layer_class(4)(x, mask=np.ones(shape, bool))
+
+
+@pytest.mark.parametrize("layer_class", LAYERS + [LayerNormMinGRU, LayerNormMinLSTM])
+def test_a_mask_with_a_last_axis_of_one_is_the_same_mask(x, layer_class):
+    """Keras's RNN takes (batch, time, 1) masks; the parallel layers failed on them."""
+    mask = np.ones((3, 6), bool)
+    mask[0, 4:] = False
+    layer = layer_class(4, **RANDOM_NORM)
+    np.testing.assert_allclose(numpy(layer(x, mask=mask[..., None])), numpy(layer(x, mask=mask)),
+                               atol=1e-6)
 
 
 @pytest.mark.parametrize("layer_class", LAYERS + [LayerNormMinGRU, LayerNormMinLSTM])

@@ -741,12 +741,22 @@ def test_a_recipe_whose_model_is_not_the_runs_is_refused(forecasting_run, tmp_pa
         "train again"]
 
 
+def unimportable(tmp_path, *modules):
+    """The environment of a process in which importing `modules` fails: a check that
+    answers before them, not a wall-clock limit that a busy machine would miss."""
+    stubs = tmp_path / "unimportable"
+    for module in modules:
+        (stubs / module).mkdir(parents=True)
+        (stubs / module / "__init__.py").write_text(f"raise ImportError('{module} was imported')\n")
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(
+        filter(None, [str(stubs), os.environ.get("PYTHONPATH")]))}
+
+
 @pytest.mark.parametrize("backend", ["jax", "bogus"])
 def test_another_keras_backend_is_refused_before_keras_loads(tmp_path, backend):
-    start = time.perf_counter()
     result = shell("train", "price_forecasting", "--run-dir", "r", cwd=tmp_path,
-                   env={**os.environ, "KERAS_BACKEND": backend})
-    assert result.returncode == 2 and time.perf_counter() - start < 5
+                   env={**unimportable(tmp_path, "keras", "tensorflow"), "KERAS_BACKEND": backend})
+    assert result.returncode == 2
     assert result.stderr.splitlines() == [
         f"rnn-tasks train: error: the task templates run on the TensorFlow backend (their tf.data "
         f"pipelines, serving graphs and SavedModels are TensorFlow), got KERAS_BACKEND={backend!r}; "
@@ -755,10 +765,11 @@ def test_another_keras_backend_is_refused_before_keras_loads(tmp_path, backend):
 
 
 def test_recipe_errors_are_answered_before_tensorflow_starts(tmp_path):
-    start = time.perf_counter()
-    result = shell("train", "price_forcasting", cwd=tmp_path)
-    assert result.returncode == 2 and "recipe 'price_forcasting' not found" in result.stderr
-    assert time.perf_counter() - start < 3  # TensorFlow's import alone takes longer here
+    result = shell("train", "price_forcasting", cwd=tmp_path,
+                   env=unimportable(tmp_path, "keras", "tensorflow"))
+    assert result.returncode == 2
+    assert result.stderr.startswith("rnn-tasks train: error: recipe 'price_forcasting' not found: ")
+    assert len(result.stderr.splitlines()) == 1
 
 
 @pytest.mark.parametrize("limit", [100_000])  # saved_model.pb is ~250 kB
@@ -1018,7 +1029,7 @@ def test_a_signal_python_can_only_print_still_stops_the_command(forecasting_run,
         owner = type("Owner", (), {})()
         weakref.finalize(owner, handler, signal.SIGTERM, None)
         del owner  # the callback runs, and its exception is "ignored"
-        for _ in range(100):  # the rest of a long export
+        for _ in range(400):  # the rest of a long export: 20 s
             time.sleep(0.05)
         write(task, path)
 
@@ -1027,7 +1038,7 @@ def test_a_signal_python_can_only_print_still_stops_the_command(forecasting_run,
     started = time.perf_counter()
     code, _, err = cli(capsys, "export", run_dir, "--to", tmp_path / "models")
     assert (code, err) == (status, message)
-    assert time.perf_counter() - started < 4 and list(tmp_path.iterdir()) == []
+    assert time.perf_counter() - started < 15 and list(tmp_path.iterdir()) == []
     monkeypatch.undo()  # no alarm is left to end the next command
     code, _, _ = cli(capsys, "export", run_dir, "--to", tmp_path / "models")
     assert code == 0 and (tmp_path / "models" / "1").is_dir()

@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import keras
 import numpy as np
@@ -147,8 +148,8 @@ class WarmupAsArray(ForecastingTask):
 
 
 @pytest.mark.parametrize("task_class, message", [
-    (WarmupOfAnotherShape, "WarmupOfAnotherShape.warmup_inputs returned `history` of shape (3, 7, 1); "
-                           "the serving signature takes (None, 20, 1) (None: any size)"),
+    (WarmupOfAnotherShape, "WarmupOfAnotherShape.warmup_inputs returned `history` of shape [3, 7, 1]; "
+                           "the serving signature takes [batch, 20, 1]"),
     (WarmupAsArray, "WarmupAsArray.warmup_inputs must return a dict {input name: array}, got ndarray"),
     (WrongInputs, "WrongInputs.build_model returned a model whose input shape(s) are (None, 20, 2); "
                   "the template feeds it (None, 20, 1) (None: the batch, or any length)"),
@@ -379,8 +380,8 @@ def test_predict_names_an_input_of_the_wrong_shape_for_any_signature():
     function = serving.trace(lambda inputs: {"sum": tf.reduce_sum(inputs["values"], [1, 2])},
                              signature, lambda inputs: inputs)
     assert serving.call(function, signature, [np.ones((2, 20, 1))])["sum"].tolist() == [20, 20]
-    with pytest.raises(UserError, match=re.escape("predict: `values` must have shape (None, 20, 1) "
-                                                  "(None: any size), got (3, 7, 1)")):
+    with pytest.raises(UserError, match=re.escape("predict: `values` must have shape [batch, 20, 1], "
+                                                  "got [3, 7, 1]")):
         serving.call(function, signature, [np.ones((3, 7, 1))])
 
 
@@ -465,6 +466,8 @@ def test_under_mixed_precision_outputs_are_float32_and_raw_values_do_not_overflo
         mixed_float16, prices_csv, reviews_csv, tmp_path):
     """float16 tops out at 65,504: a history at 70,000 read in float16 forecast NaN."""
     import tensorflow as tf
+
+    from rnn_tasks.templates import forecast_model
     from tests import test_sentiment
 
     task = ForecastingTask.from_recipe("price_forecasting", {**TINY, "train.epochs": 1,
@@ -476,6 +479,10 @@ def test_under_mixed_precision_outputs_are_float32_and_raw_values_do_not_overflo
     assert np.abs(forecast / history[-1] - 1).max() < 0.5  # near the last price, not rounded off
     served = tf.saved_model.load(str(task.export(tmp_path / "models"))).signatures["serving_default"]
     assert served.structured_outputs["forecast"].dtype == tf.float32
+    future = SimpleNamespace(future_columns=["promo"], calendar=[])  # known-future raw values
+    encoded = forecast_model.encode_future(np.array([[[7e4], [1.2e5]]], "float32"), None, future,
+                                           {"future_mean": [1e5], "future_scale": [1e4]})
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(encoded).ravel(), [-3, 2], rtol=1e-3)
 
     sentiment = SentimentTask.from_recipe("sentiment", {**test_sentiment.TINY, "train.epochs": 1,
                                                         "data.path": str(reviews_csv)})

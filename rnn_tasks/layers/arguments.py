@@ -25,8 +25,16 @@ def check_units(units):
 def check_normalized_units(units, norm, effect="the output would not depend on the inputs",
                            allowed="use units >= 2"):
     """`units` unless it is 1, where the layer normalization of `norm` over the units
-    would leave only its offset: then a Keras-style `ValueError` saying `effect` (what the
-    cell loses) and `allowed` (what to do instead).
+    would leave only its offset: then a Keras-style `ValueError`.
+
+    Args:
+        units: the checked `units` (see `check_units`).
+        norm: what is normalized, for the message ("the cell state").
+        effect: what the cell loses with one unit.
+        allowed: what to do instead.
+
+    Returns:
+        `units`.
 
     Example:
     >>> check_normalized_units(1, "the summed projections")

@@ -217,28 +217,42 @@ def check_initial_state(layer, initial_state, state_size):
                              f"got {shape}.")
 
 
-def check_mask(layer, mask, sequences):
-    """Raises a `ValueError` naming the expected and received shapes unless `mask` is
-    `(batch, time)` of `sequences` (`ops.where` would broadcast a wrong one, or fail inside
-    the loop). Dimensions unknown when traced pass.
+def checked_mask(layer, mask, sequences):
+    """`mask` as `(batch, time)`, or a `ValueError` naming the expected and received shapes
+    unless it is `(batch, time)` or `(batch, time, 1)` of `sequences`, the shapes Keras's
+    RNN takes (`ops.where` would broadcast another, or fail inside the loop). Dimensions
+    unknown when traced pass.
+
+    Args:
+        layer: the layer's name, for the message.
+        mask: the `mask` call argument: a tensor, a list holding one, or `None`.
+        sequences: the inputs `(batch, time, features)`.
+
+    Returns:
+        The mask `(batch, time)`, or `None`.
 
     Example:
-    >>> check_mask("LayerNormGRU", np.ones((2, 6), bool), np.zeros((2, 5, 3)))
+    >>> tuple(checked_mask("LayerNormGRU", np.ones((2, 5, 1), bool), np.zeros((2, 5, 3))).shape)
+    (2, 5)
+    >>> checked_mask("LayerNormGRU", np.ones((2, 6), bool), np.zeros((2, 5, 3)))
     Traceback (most recent call last):
     ValueError: LayerNormGRU: `mask` must have the shape (batch, time) of the inputs, (2, 5), got (2, 6).
     """
     if isinstance(mask, (list, tuple)):  # one mask per input, as Keras passes them
         mask = mask[0]
     if mask is None:
-        return
+        return None
     shape = mask.shape if hasattr(mask, "shape") else np.shape(mask)
     if getattr(shape, "rank", 0) is None:  # a TensorFlow graph tensor of unknown rank
-        return
+        return mask
     shape, expected = tuple(shape), tuple(sequences.shape[:2])
+    if len(shape) == 3 and shape[2] == 1:
+        mask, shape = ops.squeeze(mask, axis=2), shape[:2]
     if len(shape) != 2 or any(None not in (got, want) and got != want
                               for got, want in zip(shape, expected)):
         raise ValueError(f"{layer}: `mask` must have the shape (batch, time) of the inputs, "
                          f"{expected}, got {shape}.")
+    return mask
 
 
 class CellSequenceLayer(keras.layers.RNN):
@@ -281,7 +295,7 @@ class CellSequenceLayer(keras.layers.RNN):
     def call(self, sequences, initial_state=None, mask=None, training=False):
         if initial_state is not None:
             check_initial_state(type(self).__name__, initial_state, self.cell.state_size)
-        check_mask(type(self).__name__, mask, sequences)
+        mask = checked_mask(type(self).__name__, mask, sequences)
         return super().call(sequences, initial_state=initial_state, mask=mask, training=training)
 
     @property

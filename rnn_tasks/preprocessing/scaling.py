@@ -61,9 +61,11 @@ class Float32Layer(keras.layers.Layer):
 
     Example:
     >>> keras.mixed_precision.set_global_policy("mixed_float16")
-    >>> EncodeHistory("log", [1.0]).compute_dtype
-    'float32'
-    >>> keras.mixed_precision.set_global_policy("float32")
+    >>> try:
+    ...     print(EncodeHistory("log", [1.0]).compute_dtype)
+    ... finally:
+    ...     keras.mixed_precision.set_global_policy("float32")
+    float32
     """
 
     def __init__(self, **kwargs):

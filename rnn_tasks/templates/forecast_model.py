@@ -39,9 +39,9 @@ def encode_future(known, dates, data, preprocessing):
     """
     parts = []
     if data.future_columns:
-        parts.append(keras.layers.Normalization(
+        parts.append(keras.layers.Normalization(  # raw values: float32 under mixed precision
             mean=preprocessing["future_mean"],
-            variance=np.square(preprocessing["future_scale"]))(known))
+            variance=np.square(preprocessing["future_scale"]), dtype="float32")(known))
     if data.calendar:
         parts.append(CalendarFeatures(data.calendar)(dates))
     return parts[0] if len(parts) == 1 else keras.layers.Concatenate()(parts)

@@ -1,9 +1,9 @@
 """Checks of what a template's overridable steps return.
 
-A subclass that overrides `load_data`, `build_model`, `training_data`,
-`assemble`, `callbacks` or `warmup_inputs` and returns the wrong thing gets one `UserError` naming its class,
-the step, what the template expects and what it got, instead of an error deep
-inside Keras's `fit`.
+A subclass that overrides `load_data`, `build_model`, `training_data`, `assemble`,
+`callbacks`, `warmup_inputs` or `serve` and returns the wrong thing gets one
+`UserError` naming its class, the step, what the template expects and what it
+got, instead of an error deep inside Keras's `fit`.
 
 Example:
 >>> check_returned("MyTask", "load_data", [], dict)
@@ -90,9 +90,11 @@ def check_warmup_inputs(owner, value, signature):
     >>> check_warmup_inputs("SumTask", {"values": np.zeros((2, 7, 1))}, signature)
     Traceback (most recent call last):
     ...
-    rnn_tasks.errors.UserError: SumTask.warmup_inputs returned `values` of shape (2, 7, 1); the serving signature takes (None, 20, 1) (None: any size)
+    rnn_tasks.errors.UserError: SumTask.warmup_inputs returned `values` of shape [2, 7, 1]; the serving signature takes [batch, 20, 1]
     """
     import numpy as np
+
+    from rnn_tasks.templates.serving import described
 
     check_returned(owner, "warmup_inputs", value, dict, "a dict {input name: array}")
     if set(value) != set(signature):
@@ -101,8 +103,8 @@ def check_warmup_inputs(owner, value, signature):
     for name, spec in signature.items():
         shape = np.shape(value[name])
         if not spec.shape.is_compatible_with(shape):
-            raise UserError(f"{owner}.warmup_inputs returned `{name}` of shape {shape}; the serving "
-                            f"signature takes {tuple(spec.shape.as_list())} (None: any size)")
+            raise UserError(f"{owner}.warmup_inputs returned `{name}` of shape {list(shape)}; the "
+                            f"serving signature takes {described(spec.shape.as_list())}")
     return value
 
 

@@ -64,10 +64,8 @@ def checked_shapes(inputs, signature):
         fits = [tf.equal(padded[len(dims)], 0),  # no dimension beyond the rank
                 tf.equal(tf.size(tensor, out_type=tf.int64), tf.reduce_prod(padded[:len(dims)])),
                 *[tf.equal(padded[i], size) for i, size in enumerate(dims) if size is not None]]
-        wanted = ", ".join("batch" if size is None and i == 0 else "any" if size is None
-                           else str(size) for i, size in enumerate(dims))
         asserts = [tf.debugging.Assert(tf.reduce_all(tf.stack(fits)), [
-            f"`{name}` must have shape [{wanted}], got", shape])]
+            f"`{name}` must have shape {described(dims)}, got", shape])]
         if dims and dims[0] is None:
             if batch is None:
                 batch = (name, padded[0])
@@ -110,6 +108,18 @@ def checked_text(name, text):
         return tf.identity(text)
 
 
+def described(dims):
+    """A signature's shape in words: `[batch, 20, 1]` (a leading `None` is the batch, any
+    other `None` is `any`).
+
+    Example:
+    >>> described([None, None, 3])
+    '[batch, any, 3]'
+    """
+    return "[" + ", ".join("batch" if size is None and i == 0 else "any" if size is None
+                           else str(size) for i, size in enumerate(dims)) + "]"
+
+
 def call(function, signature, arrays):
     """Calls a serving function on one array per input.
 
@@ -127,8 +137,8 @@ def call(function, signature, arrays):
                for spec, value in zip(signature.values(), arrays)]
     for (name, spec), tensor in zip(signature.items(), tensors):  # a template's own inputs
         if not spec.shape.is_compatible_with(tensor.shape):
-            raise UserError(f"predict: `{name}` must have shape {tuple(spec.shape.as_list())} "
-                            f"(None: any size), got {tuple(tensor.shape.as_list())}")
+            raise UserError(f"predict: `{name}` must have shape {described(spec.shape.as_list())}, "
+                            f"got {list(tensor.shape.as_list())}")
     return {name: plain(value) for name, value in function(*tensors).items()}
 
 

@@ -70,8 +70,9 @@ class Task(abc.ABC):
 
     Attributes:
         recipe: the resolved recipe, as written to the run directory: a copy
-            on each read, so that it always says what the task trains (change a
-            recipe with `from_recipe(source, overrides)`).
+            on each read (writing to it changes nothing, and it cannot be
+            assigned), so that it always says what the task trains; change a
+            recipe with `from_recipe(source, overrides)`.
         config: the same recipe as frozen sections the code reads
             (`config.model.units`; see `recipes.as_config`).
         preprocessing: what `build_preprocessing` fitted, `None` before `fit`.
@@ -372,7 +373,7 @@ class Task(abc.ABC):
             resume: continue from the backups in `run_dir/checkpoints`.
             verbose: Keras progress-bar setting.
             callbacks: Keras callbacks (a list, or one) to run besides the
-                template's own (`Task.callbacks`).
+                template's own (`Task.callbacks`). Default: `()`.
 
         Returns:
             The Keras `History`.
