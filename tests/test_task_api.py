@@ -362,12 +362,17 @@ def test_the_recipe_always_says_what_the_task_trains(forecasting_run, tmp_path):
     assert Task.load(tmp_path / "run").config.model.units == units
 
 
-def test_the_templates_refuse_another_backend_when_built(monkeypatch):
-    """Not only in fit: a run loaded under JAX failed in predict with a symbolic-tensor error."""
+@pytest.mark.parametrize("call", [lambda task, run: task.predict(np.ones((20, 1))),
+                                  lambda task, run: task.evaluate(),
+                                  lambda task, run: task.export(run.parent / "unused")])
+def test_serving_refuses_another_backend_in_one_line(forecasting_run, monkeypatch, call):
+    """Not only in fit: a run loaded under JAX failed in predict with a symbolic-tensor error
+    (building and training the core on JAX, as keras.distribution does, stays possible)."""
+    task, run_dir, _ = forecasting_run
     monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
     with pytest.raises(UserError, match="^the task templates run on the TensorFlow backend .* got "
                                         "KERAS_BACKEND='jax'"):
-        ForecastingTask.from_recipe("price_forecasting")
+        call(task, run_dir)
 
 
 def test_predict_names_an_input_of_the_wrong_shape_for_any_signature():

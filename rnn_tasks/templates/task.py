@@ -101,8 +101,6 @@ class Task(abc.ABC):
             TASKS[cls.name] = cls
 
     def __init__(self, recipe, frame=None):
-        # Serving and export need TensorFlow: say so now, not after the epochs.
-        check_keras_backend(keras.backend.backend())
         name = type(self).__name__
         fix = f"build the task with {name}.from_recipe(file or name) or {name}.from_dict(dict)"
         if not isinstance(recipe, dict):
@@ -378,6 +376,9 @@ class Task(abc.ABC):
         Returns:
             The Keras `History`.
         """
+        # The core trains on any backend (keras.distribution on JAX builds it so); serving
+        # and export need TensorFlow: say so now, not after the epochs.
+        check_keras_backend(keras.backend.backend())
         check_cluster(self._recipe, resume)  # multi_worker: its TF_CONFIG, and no resume
         run_dir, extra_callbacks = check_fit_arguments(run_dir, resume, verbose, callbacks)
         keras.utils.set_random_seed(self.config.data.seed)
@@ -432,6 +433,7 @@ class Task(abc.ABC):
 
         `predict` calls it and `export` saves it, so both run the same graph.
         """
+        check_keras_backend(keras.backend.backend())  # predict, evaluate, export on JAX too
         if getattr(self, "_served_model", None) is not self.model:
             owner = type(self).__name__
 
