@@ -353,6 +353,15 @@ def test_python_bad_inputs_are_one_line_user_errors(forecasting_run, call, messa
         call(task, run_dir)
 
 
+def test_an_emptied_recipe_file_is_named_as_such(forecasting_run, tmp_path):
+    shutil.copytree(forecasting_run[1], tmp_path / "run")
+    (tmp_path / "run" / "recipe.toml").write_text("")
+    with pytest.raises(UserError, match=re.escape(
+            "its model was trained as a forecasting task but its recipe.toml names no task "
+            "(empty, or cut short?); restore the run's own recipe or train again")):
+        Task.load(tmp_path / "run")
+
+
 def test_the_recipe_always_says_what_the_task_trains(forecasting_run, tmp_path):
     task, _, _ = forecasting_run
     units = task.config.model.units
@@ -427,6 +436,12 @@ def test_path_values_may_be_paths(prices_csv):
 def test_text_predict_refuses_what_is_not_text(sentiment_run, inputs, message):
     with pytest.raises(UserError, match=re.escape(message)):
         sentiment_run[0].predict(inputs)
+
+
+def test_a_data_frame_given_as_a_file_to_score_says_where_it_goes(sentiment_run):
+    task, _, _ = sentiment_run
+    with pytest.raises(UserError, match=re.escape("got a DataFrame; a DataFrame goes in data=")):
+        task.evaluate_file(pd.DataFrame({"text": ["a fine film"], "category": ["fresh"]}))
 
 
 def test_text_predict_reads_a_data_frames_text_column(sentiment_run, translation_run):

@@ -101,9 +101,10 @@ def read_run(cls, run_dir, overrides=None, as_template=False, data=None):
     raw = finished_run_recipe(run, overrides)
     trained = _trained_by(run)
     if trained.get("task") not in (None, raw.get("task")):
+        named = (f"is a {raw['task']} recipe" if raw.get("task") is not None
+                 else "names no task (empty, or cut short?)")
         raise UserError(f"{run}: its model was trained as a {trained['task']} task but its "
-                        f"{RECIPE_FILE} is a {raw.get('task')} recipe; restore the run's own recipe "
-                        "or train again")
+                        f"{RECIPE_FILE} {named}; restore the run's own recipe or train again")
     trained_by = trained.get("class")
     _check_template_known(run, raw.get("task"), trained_by, cls)
     if data is not None:  # in place of the recipe's file, if it names one

@@ -205,9 +205,10 @@ class Task(abc.ABC):
         is a word: see `read_table`)."""
         from rnn_tasks.data.catalog import load_card, read_frame
 
-        path = path or (None if self.frame is not None else self.config.data.path)
+        if path is None:  # not `path or ...`: a DataFrame passed as the path has no truth value
+            path = None if self.frame is not None else self.config.data.path
         texts = [*self.group_columns(), *text_columns]
-        if path:
+        if path is not None:
             return read_table(path, required_columns, texts)
         if self.frame is not None:
             if len(self.frame) == 0:
