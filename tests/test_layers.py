@@ -418,6 +418,10 @@ def test_a_wrong_initial_state_names_what_the_layer_takes(x):
         LayerNormGRU(4)(x, initial_state=[np.zeros((3, 5), "float32")])
     gru = LayerNormGRU(4)
     np.testing.assert_array_equal(numpy(gru(x, initial_state=h)), numpy(gru(x, initial_state=[h])))
+    with pytest.raises(ValueError, match=re.escape(  # Incompatible shapes inside the loop, before
+            "LayerNormLSTM: `initial_state[0]` must have one row per input sequence, (3, 4), "
+            "got (2, 4).")):
+        LayerNormLSTM(4)(x, initial_state=[h[:2], h[:2]])
 
 
 @pytest.mark.parametrize("layer_class", LAYERS)

@@ -194,9 +194,15 @@ def zone_out(previous, new, keep_mask):
     return keep_mask * previous + (1.0 - keep_mask) * new
 
 
-def check_initial_state(layer, initial_state, state_size):
+def check_initial_state(layer, initial_state, state_size, batch=None):
     """Raises a `ValueError` naming what `layer` takes unless `initial_state` is one
     `(batch, units)` tensor per state (Keras's own layers fail inside the loop).
+
+    Args:
+        layer: the layer's name, for the message.
+        initial_state: the `initial_state` call argument.
+        state_size: the cell's `state_size`.
+        batch: the inputs' batch size, or `None` where unknown (traced).
 
     Example:
     >>> check_initial_state("LayerNormLSTM", [np.zeros((2, 4))], [4, 4])
@@ -215,6 +221,9 @@ def check_initial_state(layer, initial_state, state_size):
         if len(shape) != 2 or shape[-1] not in (None, size):
             raise ValueError(f"{layer}: `initial_state[{index}]` must have shape (batch, {size}), "
                              f"got {shape}.")
+        if None not in (batch, shape[0]) and shape[0] != batch:
+            raise ValueError(f"{layer}: `initial_state[{index}]` must have one row per input "
+                             f"sequence, ({batch}, {size}), got {shape}.")
 
 
 def checked_mask(layer, mask, sequences):
@@ -294,7 +303,8 @@ class CellSequenceLayer(keras.layers.RNN):
 
     def call(self, sequences, initial_state=None, mask=None, training=False):
         if initial_state is not None:
-            check_initial_state(type(self).__name__, initial_state, self.cell.state_size)
+            check_initial_state(type(self).__name__, initial_state, self.cell.state_size,
+                                sequences.shape[0])
         mask = checked_mask(type(self).__name__, mask, sequences)
         return super().call(sequences, initial_state=initial_state, mask=mask, training=training)
 
