@@ -94,17 +94,17 @@ def check_warmup_inputs(owner, value, signature):
     """
     import numpy as np
 
-    from rnn_tasks.templates.serving import described
+    from rnn_tasks.templates.serving import unfit_input
 
     check_returned(owner, "warmup_inputs", value, dict, "a dict {input name: array}")
     if set(value) != set(signature):
         raise UserError(f"{owner}.warmup_inputs returned the inputs {_listed(sorted(value))}; "
                         f"the serving signature takes {_listed(list(signature))}")
-    for name, spec in signature.items():
-        shape = np.shape(value[name])
-        if not spec.shape.is_compatible_with(shape):
-            raise UserError(f"{owner}.warmup_inputs returned `{name}` of shape {list(shape)}; the "
-                            f"serving signature takes {described(spec.shape.as_list())}")
+    unfit = unfit_input(signature, {name: np.shape(array) for name, array in value.items()})
+    if unfit:
+        name, shape, wanted = unfit
+        raise UserError(f"{owner}.warmup_inputs returned `{name}` of shape {shape}; the "
+                        f"serving signature takes {wanted}")
     return value
 
 

@@ -120,6 +120,29 @@ def described(dims):
                            else str(size) for i, size in enumerate(dims)) + "]"
 
 
+def unfit_input(signature, shapes):
+    """The first input whose shape the serving signature does not take.
+
+    Args:
+        signature: `{input name: tf.TensorSpec}`.
+        shapes: `{input name: shape}` (a tuple or `tf.TensorShape`) for the same names.
+
+    Returns:
+        `(name, shape as a list, the signature's shape in words)`, or `None` when every
+        shape fits.
+
+    Example:
+    >>> import tensorflow as tf
+    >>> unfit_input({"values": tf.TensorSpec([None, 20, 1])}, {"values": (2, 7, 1)})
+    ('values', [2, 7, 1], '[batch, 20, 1]')
+    """
+    for name, spec in signature.items():
+        shape = [None if size is None else int(size) for size in shapes[name]]
+        if not spec.shape.is_compatible_with(shape):
+            return name, shape, described(spec.shape.as_list())
+    return None
+
+
 def call(function, signature, arrays):
     """Calls a serving function on one array per input.
 
@@ -135,10 +158,10 @@ def call(function, signature, arrays):
 
     tensors = [tf.convert_to_tensor(value, dtype=spec.dtype)
                for spec, value in zip(signature.values(), arrays)]
-    for (name, spec), tensor in zip(signature.items(), tensors):  # a template's own inputs
-        if not spec.shape.is_compatible_with(tensor.shape):
-            raise UserError(f"predict: `{name}` must have shape {described(spec.shape.as_list())}, "
-                            f"got {list(tensor.shape.as_list())}")
+    unfit = unfit_input(signature, dict(zip(signature, (t.shape for t in tensors))))
+    if unfit:
+        name, shape, wanted = unfit
+        raise UserError(f"predict: `{name}` must have shape {wanted}, got {shape}")
     return {name: plain(value) for name, value in function(*tensors).items()}
 
 
