@@ -43,8 +43,8 @@ def forecast_metrics(actual, predicted, naive_scale):
         "rmse": float(np.sqrt((error ** 2).mean())),
         "mape": float(100 * (absolute[nonzero] / np.abs(actual[nonzero])).mean())
         if nonzero.any() else float("nan"),
-        "smape": float(100 * np.mean(np.where(denominator > 0, 2 * absolute / np.where(
-            denominator > 0, denominator, 1), 0.0))),
+        "smape": float(100 * np.mean(np.where(denominator == 0, 0.0, 2 * absolute / np.where(
+            denominator == 0, 1, denominator)))),  # 0 / 0 counts as 0; NaN stays NaN
         "mase": float(scaled.mean()) if scaled.size else float("nan"),
     }
 

@@ -250,6 +250,34 @@ def as_overrides(overrides):
     return parse_overrides(overrides)
 
 
+def noted_description(raw, overrides, frame=False):
+    """A parsed recipe whose `description` says which `[data]` overrides (or a DataFrame)
+    it no longer describes, for the run's report; unchanged when an override sets the
+    description itself.
+
+    Args:
+        raw: the recipe after `load_recipe`.
+        overrides: `as_overrides`'s `{(section, key): value}`.
+        frame: whether a DataFrame replaces the recipe's data.
+
+    Returns:
+        The recipe dict (a copy where the description changes).
+
+    Example:
+    >>> raw = {"description": "AAPL: 60 days -> next 5"}
+    >>> noted_description(raw, {("data", "window"): 20}, frame=True)["description"]
+    "AAPL: 60 days -> next 5 (the recipe's description; run with data.window=20, on a DataFrame)"
+    """
+    changed = [f"{section}.{key}={_toml_repr(value)}" for (section, *rest), value
+               in overrides.items() for key in rest if section == "data"]
+    changed += ["on a DataFrame"] if frame else []
+    if not changed or not isinstance(raw.get("description"), str) or not raw["description"] \
+            or ("description",) in overrides:
+        return raw
+    return {**raw, "description": f"{raw['description']} (the recipe's description; run with "
+                                  f"{', '.join(changed)})"}
+
+
 def without_data_path(raw):
     """A parsed recipe without `data.path`, for a DataFrame given in its place.
 

@@ -63,6 +63,8 @@ BASE_SCHEMA = {
         "batch_size": _size(64, 2**20),
         "learning_rate": Field(float, 1e-3, minimum=0.0, above=True, maximum=10.0),
         "clipnorm": Field(float, 1.0, minimum=0.0, maximum=1e6),
+        # Initial weights, dropout masks, batch order (unset: data.seed); the split stays.
+        "seed": Field(int, minimum=0, maximum=SEED_MAX),
         "patience": _size(5, 10**6, minimum=0),
         "strategy": Field(str, "auto", choices=("auto", "mirrored", "multi_worker", "tpu")),
         # XLA: "auto" picks what measured faster on the device (templates/training.py).

@@ -36,7 +36,7 @@ COMMON = {
     "train.batch_size": (16, 24), "train.learning_rate": (0.01, 0.02),
     "train.clipnorm": (1.0, 0.0), "train.patience": (0, 2),
     "train.strategy": ("auto", "mirrored"), "train.jit_compile": (True, False),
-    "data.seed": (0, 1), "data.split": ([0.8, 0.1, 0.1], [0.6, 0.2, 0.2]),
+    "data.seed": (0, 1), "train.seed": (0, 1), "data.split": ([0.8, 0.1, 0.1], [0.6, 0.2, 0.2]),
 }
 VARIANTS = {
     "forecasting": {

@@ -193,6 +193,10 @@ def test_a_data_frame_trains_in_place_of_a_file(tmp_path):
     metrics = task.evaluate()
     assert metrics["n_examples"] > 0
     task.save(tmp_path / "run")
+    # The report's title says that the recipe's own description no longer fits the run.
+    assert (tmp_path / "run" / "report.md").read_text().splitlines()[0] == (
+        "# price_forecasting: AAPL daily adjusted close: 60 days -> next 5 days (the recipe's "
+        "description; run with data.window=20, data.horizon=3, on a DataFrame)")
     loaded = Task.load(tmp_path / "run")  # predicts, exports; its data is not the recipe's
     with pytest.raises(UserError, match="^ForecastingTask: this run was trained on a DataFrame "
                                         "\\(data=\\), which a run directory does not keep; load it "
@@ -346,6 +350,8 @@ def test_the_decoder_has_model_layers_recurrent_layers(pairs_tsv):
      "predict: the task has no model yet"),
     (lambda t, run: ForecastingTask.from_recipe("price_forecasting").save("unused"), "save: the task has no model yet"),
     (lambda t, run: ForecastingTask.from_recipe("price_forecasting").evaluate(), "evaluate: the task has no model yet"),
+    (lambda t, run: ForecastingTask.from_recipe("price_forecasting").plot(run.parent / "p", {}),
+     "plot: the task has no model yet"),
 ])
 def test_python_bad_inputs_are_one_line_user_errors(forecasting_run, call, message):
     task, run_dir, _ = forecasting_run
@@ -360,6 +366,37 @@ def test_an_emptied_recipe_file_is_named_as_such(forecasting_run, tmp_path):
             "its model was trained as a forecasting task but its recipe.toml names no task "
             "(empty, or cut short?); restore the run's own recipe or train again")):
         Task.load(tmp_path / "run")
+
+
+def test_one_series_of_one_column_may_be_a_flat_list(forecasting_run):
+    task, _, _ = forecasting_run
+    values = [400.0 + np.sin(i) for i in range(task.config.data.window)]
+    flat = task.predict(values)["forecast"]
+    assert flat.shape == (1, task.config.data.horizon, 1)
+    np.testing.assert_array_equal(flat, task.predict([[v] for v in values])["forecast"])
+    np.testing.assert_array_equal(flat, task.predict(pd.Series(values).to_numpy())["forecast"])
+
+
+def test_train_seed_changes_the_training_not_the_split(reviews_csv):
+    """`train.seed` draws the weights, dropout and batch order; `data.seed` the split, and
+    the training too while `train.seed` is unset. A global seed set before `fit` is reset."""
+    from tests.test_sentiment import TINY as SENTIMENT
+
+    def fitted(**seeds):
+        task = SentimentTask.from_recipe("sentiment", {
+            **SENTIMENT, "train.epochs": 1, "data.path": str(reviews_csv), **seeds})
+        keras.utils.set_random_seed(1234)
+        task.fit(verbose=0)
+        return task.data.splits["test"][0].tolist(), task.model.get_weights()
+
+    split, weights = fitted(**{"data.seed": 3})
+    same_split, other_weights = fitted(**{"data.seed": 3, "train.seed": 4})
+    assert same_split == split
+    assert any(not np.array_equal(a, b) for a, b in zip(weights, other_weights))
+    again_split, again_weights = fitted(**{"data.seed": 3, "train.seed": 3})
+    assert again_split == split
+    assert all(np.array_equal(a, b) for a, b in zip(weights, again_weights))
+    assert fitted(**{"data.seed": 4})[0] != split
 
 
 def test_the_recipe_always_says_what_the_task_trains(forecasting_run, tmp_path):

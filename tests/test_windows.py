@@ -59,6 +59,13 @@ def test_metrics_by_hand():
     assert metrics["mase"] == pytest.approx(0.75)
 
 
+def test_smape_counts_zero_over_zero_as_zero_and_keeps_nan():
+    actual = np.array([[[0.0], [2.0]]])
+    assert forecast_metrics(actual, np.array([[[0.0], [2.0]]]), np.array([1.0]))["smape"] == 0.0
+    nan = forecast_metrics(actual, np.array([[[0.0], [np.nan]]]), np.array([1.0]))
+    assert np.isnan(nan["smape"]) and np.isnan(nan["mae"])  # a NaN model scores NaN, not 0
+
+
 def test_mase_leaves_out_constant_series_and_mape_zero_actuals():
     """A series constant over its training span has no naive scale: pooled MASE is taken
     over the others (not inf for the whole table), and null only when none is left."""

@@ -176,7 +176,7 @@ class CaptioningTask(EncoderDecoderTask):
         if len(images) <= CACHE_LIMIT:
             dataset = dataset.cache()
         if split == "train":
-            dataset = dataset.shuffle(len(images), seed=self.config.data.seed)
+            dataset = dataset.shuffle(len(images), seed=self.training_seed)
 
         def vectorize(image, caption):
             ids = layers["caption_vectorizer"](layers["caption_tokenize"](caption))
@@ -306,6 +306,8 @@ class CaptioningTask(EncoderDecoderTask):
 
     def plot(self, plots_dir, metrics):
         """`captions.png`: 8 test images with the generated and a reference caption."""
+        self.require_model("plot")
+        self.prepare()
         folder = plots_folder(plots_dir)
         plt = pyplot()
         references = list(self.image_references(*self.data.splits["test"]).items())[:8]

@@ -24,8 +24,8 @@ def serving_arrays(inputs, data, future_names):
     """`predict`'s raw inputs -> one array per serving input, in signature order.
 
     Args:
-        inputs: a history array (`[window, features]` or `[batch, window,
-            features]`) or a dict of serving inputs (`ForecastingTask.predict`
+        inputs: a history array (`[batch, window, features]`, `[window,
+            features]`, or `[window]` for a model of one column) or a dict of serving inputs (`ForecastingTask.predict`
             reads a `pandas.DataFrame` with `table_inputs` first).
         data: the task's `config.data`.
         future_names: the known-future inputs the model reads (`future`,
@@ -67,6 +67,8 @@ def history_array(values, data):
     except (TypeError, ValueError):
         raise UserError("predict: `history` must be numbers [batch, window, features] "
                         f"(or [window, features]), got {type(values).__name__}") from None
+    if history.ndim == 1 and len(columns) == 1:  # one series of one column: a list, a Series
+        history = history[:, None]
     if history.ndim == 2:
         history = history[None]
     expected = (data.window, len(columns))

@@ -362,8 +362,9 @@ class ForecastingTask(Task):
         """`forecast.png`: forecasts over the whole test span (or `span` = `(first, last)`
         origin dates) of up to 4 series, with the interval fan when the model forecasts
         quantiles (see `forecast_scores.plot_forecasts`)."""
-        folder = plots_folder(plots_dir)
+        self.require_model("plot")
         self.prepare()
+        folder = plots_folder(plots_dir)
         forecast_scores.plot_forecasts(self, folder / "forecast.png", span=span)
 
     def backtest_table(self, metrics):

@@ -154,7 +154,7 @@ class SentimentTask(TextInput, Task):
         texts, labels = self.data.splits[split]
         dataset = tf.data.Dataset.from_tensor_slices((texts.astype(str), labels[:, None].astype("float32")))
         if split == "train":
-            dataset = dataset.shuffle(len(texts), seed=self.config.data.seed,
+            dataset = dataset.shuffle(len(texts), seed=self.training_seed,
                                       reshuffle_each_iteration=True)
         return (dataset.batch(self.global_batch_size)
                 .map(lambda text, label: (self.preprocessing(text), label),
@@ -250,6 +250,8 @@ class SentimentTask(TextInput, Task):
 
     def plot(self, plots_dir, metrics):
         """`confusion_matrix.png` and `roc_pr.png` (ROC and precision-recall) on the test split."""
+        self.require_model("plot")
+        self.prepare()
         folder = plots_folder(plots_dir)
         from sklearn.metrics import ConfusionMatrixDisplay, PrecisionRecallDisplay, RocCurveDisplay
 

@@ -42,7 +42,13 @@ from rnn_tasks.checks import (check_cluster, check_fit_arguments, check_keras_ba
 from rnn_tasks.data.readers import check_unique_columns, read_table, require_columns
 from rnn_tasks.errors import UserError, path_argument
 from rnn_tasks.metrics import note_dropped
-from rnn_tasks.recipes import as_config, as_overrides, load_recipe, without_data_path
+from rnn_tasks.recipes import (
+    as_config,
+    as_overrides,
+    load_recipe,
+    noted_description,
+    without_data_path,
+)
 from rnn_tasks.schemas import resolve_recipe
 from rnn_tasks.templates import distribute, run_dir as runs, serving, training
 from rnn_tasks.templates.hooks import (check_core_shapes, check_returned, check_training_data,
@@ -148,6 +154,7 @@ class Task(abc.ABC):
         raw, name = load_recipe(source, overrides)
         if data is not None and ("data", "path") not in as_overrides(overrides):
             raw = without_data_path(raw)
+        raw = noted_description(raw, as_overrides(overrides), frame=data is not None)
         task = cls.from_dict(raw, data)
         task.recipe_name = name
         return task
@@ -279,7 +286,14 @@ class Task(abc.ABC):
     def as_dataset(self, data, shuffle):
         """`training_data`'s output as a `tf.data` pipeline of `global_batch_size`
         batches (see `training.batched`)."""
-        return training.batched(data, shuffle, self.global_batch_size, self.config.data.seed)
+        return training.batched(data, shuffle, self.global_batch_size, self.training_seed)
+
+    @property
+    def training_seed(self):
+        """`train.seed`, or `data.seed` where the recipe leaves it unset: the seed of the
+        initial weights, dropout masks and batch order (the split follows `data.seed`)."""
+        seed = self.config.train.seed
+        return self.config.data.seed if seed is None else seed
 
     @abc.abstractmethod
     def evaluate(self):
@@ -362,8 +376,10 @@ class Task(abc.ABC):
     def fit(self, run_dir=None, *, resume=False, verbose="auto", callbacks=()):
         """Trains a new model from the recipe (data and preprocessing built on first use).
 
-        Each call starts over from the recipe's seed, as scikit-learn's `fit`
-        does, also on a loaded task; `resume=True` continues an interrupted
+        Each call starts over from the recipe's seed (`train.seed`, by default
+        `data.seed`, given to `keras.utils.set_random_seed`, which seeds Python's,
+        NumPy's and the backend's random numbers), as scikit-learn's `fit` does,
+        also on a loaded task; `resume=True` continues an interrupted
         run from its backups instead.
 
         Args:
@@ -382,7 +398,7 @@ class Task(abc.ABC):
         check_keras_backend(keras.backend.backend())
         check_cluster(self._recipe, resume)  # multi_worker: its TF_CONFIG, and no resume
         run_dir, extra_callbacks = check_fit_arguments(run_dir, resume, verbose, callbacks)
-        keras.utils.set_random_seed(self.config.data.seed)
+        keras.utils.set_random_seed(self.training_seed)
         self.prepare()
         self.trained_on_frame = self.frame is not None
         owner = type(self).__name__
@@ -410,7 +426,11 @@ class Task(abc.ABC):
                      *extra_callbacks]
         self.history = training.fit_core(core, train, validation, callbacks, self.strategy,
                                          self.config.train.epochs, verbose)
-        training.check_finite(callbacks, self.config.train.learning_rate)
+        try:
+            training.check_finite(callbacks, self.config.train.learning_rate)
+        except UserError:  # its weights are NaN: nothing to predict with, save or export
+            self.model = None
+            raise
         return self.history
 
     def predict(self, inputs):

@@ -244,7 +244,7 @@ class TranslationTask(TextInput, EncoderDecoderTask):
         sources, targets = self.data.splits[split]
         dataset = tf.data.Dataset.from_tensor_slices((sources.astype(str), targets.astype(str)))
         if split == "train":
-            dataset = dataset.shuffle(len(sources), seed=self.config.data.seed)
+            dataset = dataset.shuffle(len(sources), seed=self.training_seed)
 
         def vectorize(source, target):
             target = self.ids("target", target)
@@ -390,6 +390,8 @@ class TranslationTask(TextInput, EncoderDecoderTask):
 
     def plot(self, plots_dir, metrics):
         """`attention.png`: decoder attention over the source for three test sentences."""
+        self.require_model("plot")
+        self.prepare()
         folder = plots_folder(plots_dir)
         plt = pyplot()
         sources = list(dict.fromkeys(self.data.splits["test"][0]))[:3]
