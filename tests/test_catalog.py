@@ -141,9 +141,13 @@ def test_tsv_quotes_are_text_and_suffixes_are_read_in_any_case(tmp_path):
     assert frame["text"].tolist() == [line.split("\t")[0] for line in lines[1:]]
     # A TSV that quotes its cells as pandas and Excel write them (a quote doubled, a line
     # break inside) reads back as written.
-    written = pd.DataFrame({"text": ['a "quoted" word', "two\nlines", "a\ttab"], "label": [1, 0, 1]})
+    written = pd.DataFrame({"text": ['a "quoted" word', "two\nlines", "a\ttab", "tab\tthen\nline",
+                                     "line\n\tthen tab", 'quotes\n"x"\t'], "label": [1, 0, 1, 0, 1, 0]})
     written.to_csv(tmp_path / "quoted.tsv", sep="\t", index=False)
     pd.testing.assert_frame_equal(read_table(tmp_path / "quoted.tsv", ["text"]), written)
+    # A quote that opens a cell and is never closed stays text too (not "EOF inside string").
+    (tmp_path / "open.tsv").write_text('text\tlabel\n"Run, he said\tfresh\nbad\trotten\n')
+    assert read_table(tmp_path / "open.tsv")["text"].tolist() == ['"Run, he said', "bad"]
     (tmp_path / "upper.TSV").write_text("a\tb\n1\t2\n")
     assert read_table(tmp_path / "upper.TSV", ["a", "b"]).values.tolist() == [[1, 2]]
     pd.DataFrame({"a": [1, 2]}).to_csv(tmp_path / "upper.CSV.GZ", index=False, compression="gzip")

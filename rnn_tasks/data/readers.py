@@ -6,6 +6,7 @@ import glob
 import gzip
 import io
 import json
+import re
 import lzma
 import warnings
 import zipfile
@@ -139,13 +140,12 @@ def read_table(path, required_columns=(), text_columns=()):
             frame = pd.read_json(path, lines=kind == ".jsonl", encoding="utf-8-sig")
         else:  # utf-8-sig: a byte-order mark (Excel's "CSV UTF-8") is not part of the header
             options = {"sep": "\t" if kind == ".tsv" else ","}
+            if kind == ".tsv" and not quoted_as_written(path):
+                # A stray `"` opening a cell of an unquoted TSV (IANA TSV has no quoting) would
+                # make CSV quoting join every line up to the next `"` into one cell.
+                options["quoting"] = csv.QUOTE_NONE
             texts = {column: str for column in text_columns}
             frame = pd.read_csv(path, encoding="utf-8-sig", dtype=texts, **options)
-            if kind == ".tsv" and has_joined_lines(frame):
-                # A stray `"` in an unquoted TSV (IANA TSV has no quoting: `6" tall`) made
-                # CSV quoting join every line up to the next `"` into one cell: quotes are text.
-                options["quoting"] = csv.QUOTE_NONE
-                frame = pd.read_csv(path, encoding="utf-8-sig", dtype=texts, **options)
             literal = [column for column in text_columns if column in frame.columns]
             if frame[literal].isna().any(axis=None):  # "NA", "null", "None" are texts there
                 words = pd.read_csv(path, encoding="utf-8-sig", dtype=str, usecols=literal,
@@ -260,18 +260,36 @@ def first_bad_json_line(path):
     return None
 
 
-def has_joined_lines(frame):
-    """Whether a text cell holds whole lines of a TSV (a line break and a tab): what quoting
-    that runs from a stray quote to the next one makes of an unquoted file.
+#: A `"` that opens a cell of a TSV: at the start of a line or after a tab.
+OPENING_QUOTE = re.compile('(?:^|(?<=\t))"', re.MULTILINE)
+
+
+def quoted_as_written(path):
+    """Whether every cell of a TSV file that opens with `"` is quoted as pandas and Excel
+    write one: inner quotes doubled, the closing quote followed by a tab, a line end or
+    the end of the file. A quote inside a cell (`6" tall`) is text either way.
 
     Example:
-    >>> has_joined_lines(pd.DataFrame({"text": ["a\\tb", 'six" tall\\tpos\\nnext']}))
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "t.tsv")
+    >>> _ = open(path, "w").write('text\\tlabel\\n"two\\nlines, a ""tab""\\there"\\t1\\n')
+    >>> quoted_as_written(path)
     True
+    >>> _ = open(path, "w").write('text\\tlabel\\n"Run, he said\\t1\\nbad\\t0\\n')
+    >>> quoted_as_written(path)
+    False
     """
-    cells = [frame[column].astype(str) for column in frame.columns
-             if not pd.api.types.is_numeric_dtype(frame[column])]
-    return any((text.str.contains("\t", regex=False) & text.str.contains("\n", regex=False)).any()
-               for text in cells)
+    with open_binary(path) as handle:
+        text = handle.read().decode("utf-8-sig", errors="replace")
+    position = 0
+    while (opening := OPENING_QUOTE.search(text, position)) is not None:
+        close = text.find('"', opening.end())
+        while close != -1 and text.startswith('""', close):  # a doubled quote inside
+            close = text.find('"', close + 2)
+        if close == -1 or text[close + 1:close + 2] not in ("", "\t", "\n", "\r"):
+            return False
+        position = close + 1
+    return True
 
 
 def listed(columns):
