@@ -27,6 +27,7 @@ from rnn_tasks.recipes import (apply_overrides, as_overrides, load_recipe, read_
 from rnn_tasks.schemas import resolve_recipe
 
 RECIPE_FILE, MODEL_FILE, LOCK_FILE = "recipe.toml", "model.keras", ".lock"
+EXPORTED_RECIPE = "rnn_tasks_recipe.toml"  # an export's recipe, in its assets.extra/
 LARGEST_VERSION = 2**63 - 1  # TF Serving's model versions are int64
 CLUSTER_JOBS = ("worker", "chief")  # the TF_CONFIG tasks MultiWorkerMirroredStrategy runs
 # Keys older run directories may hold that their template no longer reads.
@@ -307,6 +308,29 @@ def finished_run_recipe(run_dir, overrides=None):
         if isinstance(raw.get(section), dict):
             raw[section].pop(key, None)
     return apply_overrides(raw, as_overrides(overrides))
+
+
+def check_predict_files(task, arguments):
+    """`predict`'s inputs to a forecasting or captioning model are files (history tables,
+    images): each one exists, checked before TensorFlow starts. A text model's inputs may
+    be texts or `-` (standard input), so they are read as they come.
+
+    Args:
+        task: the recipe's `task`.
+        arguments: the command line's inputs.
+    """
+    if task not in ("forecasting", "captioning"):
+        return
+    files = "history tables (CSV, TSV or JSON lines)" if task == "forecasting" else "image files"
+    for argument in arguments:
+        if argument == "-":
+            raise UserError(f"predict: '-' (standard input) gives texts to a text model; a {task} "
+                            f"model reads {files}: give their paths")
+        if task == "forecasting":
+            for path in expand_paths(argument):
+                check_data_file(path)
+        elif not Path(argument).exists():  # a folder is named when the images are read
+            raise UserError(f"predict: image file not found: {argument}")
 
 
 def check_evaluate_options(run_dir, overrides, backtest, data_path):

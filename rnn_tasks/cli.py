@@ -307,8 +307,8 @@ def build_parser():
     predict = command("predict", "predict raw inputs with a run or an export", run_predict)
     predict.add_argument("model_dir", help="run directory or export version directory")
     predict.add_argument("inputs", nargs="+", help=(
-        "texts, or files of them (one per line, or a table's text column); '-' reads standard "
-        "input; forecasting: history tables; captioning: image files"))
+        "texts, or files of them (one per line, or a table's text column); '-' reads texts from "
+        "standard input; forecasting: history tables; captioning: image files"))
 
     export = command("export", "export a run as a TF Serving SavedModel", run_export)
     export.add_argument("run_dir")
@@ -509,21 +509,24 @@ def run_predict(args):
     if versions and not (model_dir / checks.RECIPE_FILE).is_file():
         raise UserError(f"predict: {model_dir} is an export base folder; give one of its versions, "
                         f"e.g. {versions[-1].parent}")
-    checks.finished_run_recipe(model_dir)
+    checks.check_predict_files(checks.finished_run_recipe(model_dir).get("task"), args.inputs)
     task = templates(args).load(model_dir, as_template=True)
     inputs, labels = task.labelled_inputs_from_files(args.inputs)
     print(format_outputs({**labels, **task.predict(inputs)}, sys.stdout.encoding))
 
 
 def _predict_export(export_dir, args):
-    task_class = templates(args)  # first: TensorFlow's import, quietly
-    import tensorflow as tf
-
-    from rnn_tasks.export.saved_model import RECIPE_FILE
-    from rnn_tasks.inputs import format_outputs
+    from rnn_tasks.checks import EXPORTED_RECIPE, check_predict_files
     from rnn_tasks.recipes import read_toml
 
-    task = task_class.from_dict(read_toml(export_dir / "assets.extra" / RECIPE_FILE))
+    recipe = read_toml(export_dir / "assets.extra" / EXPORTED_RECIPE)
+    check_predict_files(recipe.get("task"), args.inputs)
+    task_class = templates(args)  # TensorFlow's import, quietly
+    import tensorflow as tf
+
+    from rnn_tasks.inputs import format_outputs
+
+    task = task_class.from_dict(recipe)
     signature = tf.saved_model.load(str(export_dir)).signatures["serving_default"]
     inputs, labels = task.labelled_inputs_from_files(args.inputs)
     outputs = signature(**{name: tf.constant(value) for name, value in inputs.items()})

@@ -310,7 +310,7 @@ BAD_INPUTS = [
      "give the data once: --data p.csv or --set data.path, not both"),
     ("evaluate a missing file", {}, ["evaluate", "{sentiment}", "--data", "gone.csv"],
      "data file not found: gone.csv"),
-    ("predict a missing image", {}, ["predict", "{captioning}", "gone.png"], "cannot read image gone.png"),
+    ("predict a missing image", {}, ["predict", "{captioning}", "gone.png"], "predict: image file not found: gone.png"),
     ("predict a folder of texts", {"texts/a.txt": "fine"}, ["predict", "{sentiment}", "texts"],
      "predict: texts is a folder"),
     ("evaluate swaps the labels", {}, ["evaluate", "{sentiment}", "--set", 'data.labels=["fresh", "rotten"]'],
@@ -770,6 +770,30 @@ def test_recipe_errors_are_answered_before_tensorflow_starts(tmp_path):
     assert result.returncode == 2
     assert result.stderr.startswith("rnn-tasks train: error: recipe 'price_forcasting' not found: ")
     assert len(result.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize("inputs, message", [
+    (["missing.csv"], "data file not found: missing.csv"),
+    (["-"], "predict: '-' (standard input) gives texts to a text model; a forecasting model reads "
+            "history tables (CSV, TSV or JSON lines): give their paths"),
+    (["part-*.csv"], "no file matches the pattern 'part-*.csv'"),
+])
+def test_predict_names_a_missing_history_file_before_tensorflow_starts(
+        forecasting_run, tmp_path, inputs, message):
+    _, run_dir, _ = forecasting_run
+    result = shell("predict", run_dir, *inputs, cwd=tmp_path,
+                   env=unimportable(tmp_path, "keras", "tensorflow"))
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[0].startswith(f"rnn-tasks predict: error: {message}")
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_predict_names_a_missing_image_file(tmp_path):
+    from rnn_tasks.checks import check_predict_files
+
+    with pytest.raises(UserError, match="^predict: image file not found: cat.png$"):
+        check_predict_files("captioning", ["cat.png"])
+    check_predict_files("sentiment", ["-", "a text, not a file"])  # texts are read as they come
 
 
 @pytest.mark.parametrize("limit", [100_000])  # saved_model.pb is ~250 kB

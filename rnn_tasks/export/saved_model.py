@@ -18,7 +18,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from rnn_tasks.checks import LARGEST_VERSION, automatic_version, check_writable, next_version
+from rnn_tasks.checks import (
+    EXPORTED_RECIPE,
+    LARGEST_VERSION,
+    automatic_version,
+    check_writable,
+    next_version,
+)
 from rnn_tasks.errors import UserError, path_argument
 from rnn_tasks.recipes import write_recipe
 
@@ -26,7 +32,6 @@ WARMUP_FILE = "tf_serving_warmup_requests"
 # What TensorFlow raises when it cannot write a file (EFBIG, ENOSPC, EACCES).
 WRITE_ERRORS = (tf.errors.OutOfRangeError, tf.errors.ResourceExhaustedError,
                 tf.errors.PermissionDeniedError)
-RECIPE_FILE = "rnn_tasks_recipe.toml"
 
 
 def export_task(task, base_dir, version=None):
@@ -126,7 +131,7 @@ def _write_saved_model(task, path):
     archive.write_out(str(path), verbose=False)
     extra = path / "assets.extra"
     extra.mkdir(exist_ok=True)
-    write_recipe(task.recipe, extra / RECIPE_FILE)
+    write_recipe(task.recipe, extra / EXPORTED_RECIPE)
     if task.warmup_examples:  # from fit, or the run directory after Task.load
         write_warmup_requests(extra / WARMUP_FILE, task.warmup_examples)
 
