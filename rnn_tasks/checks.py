@@ -199,6 +199,9 @@ def check_fit_arguments(run_dir, resume, verbose, callbacks=()):
     if (run / MODEL_FILE).is_file():
         raise UserError(f"fit: {run} already holds a finished run ({MODEL_FILE}); train into "
                         "another folder")
+    if resume and not run.is_dir():
+        raise UserError(f"fit: resume=True, but {run} does not exist: there is no interrupted "
+                        "run to continue (fit without resume starts one)")
     return run, list(callbacks)
 
 

@@ -189,6 +189,8 @@ def _terminated(command):
 
 
 def _fail(command, message):
+    # The Python API's messages name the method (`predict: ...`), which is the command here.
+    message = str(message).removeprefix(f"{command}: ")
     print(f"rnn-tasks {command}: error: {message}", file=sys.stderr)
     return EXIT_BAD_INPUT
 

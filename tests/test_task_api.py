@@ -289,6 +289,7 @@ def test_the_decoder_has_model_layers_recurrent_layers(pairs_tsv):
         [[1, 2]], columns=["Adj Close", "Adj Close"])), "the data frame names column(s) 'Adj Close' more than once"),
     (lambda t, run: t.fit(run_dir=run), "already holds a finished run (model.keras); train into another folder"),
     (lambda t, run: t.fit(resume=True), "fit: resume=True needs run_dir"),
+    (lambda t, run: t.fit(run.parent / "absent", resume=True), "fit: resume=True, but "),
     (lambda t, run: t.fit(np.ones((4, 20, 1))), "fit: run_dir must be a path, got ndarray; a task "
      "trains on its recipe's data, or on a DataFrame given to from_recipe(source, overrides, "
      "data=frame), not on arrays passed to fit"),
