@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rnn_tasks.data.readers import (TABLES, check_text_column, read_lines, read_table, table_kind,
-                                    text_cells)
+from rnn_tasks.data.readers import (TABLES, check_text_column, read_lines, read_table,
+                                    require_columns, table_kind, text_cells)
 from rnn_tasks.errors import UserError
 
 
@@ -89,7 +89,10 @@ def texts_from_arguments(arguments, column, pair_lines=None):
         path = Path(argument)
         pairs = bool(pair_lines and pair_lines(path))
         if column and table_kind(path) in TABLES and not pairs:
-            cells = read_table(path, [column], [column])[column]
+            frame = read_table(path, (), [column])
+            cells = require_columns(frame, [column], path, fix=(
+                f"the model reads its texts from column {column!r}, as in training: rename "
+                "that column, or give a text file, one text per line"))[column]
             check_text_column(cells)
             found = text_cells(cells).tolist()
             unit, problem = "row(s)", f"have no text in column {column!r}; give a text in every row"

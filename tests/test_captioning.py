@@ -124,6 +124,20 @@ def test_captions_come_back_spaced_as_written():
     assert [t.decode() for t in text.numpy()] == [captions[0], "« ça va » !", "a red circle"]
 
 
+def test_captions_too_long_to_fit_are_named_with_the_limit_to_raise():
+    frame = shape_scenes(30, seed=6)
+    frame["caption"] = "a small red circle left of a big blue square"  # 10 tokens
+    with pytest.raises(UserError, match="^data: no caption fits max_caption_length=6 tokens; the "
+                                        "shortest has 10: raise it$"):
+        CaptioningTask.from_recipe("captioning", {**TINY, "data.max_caption_length": 6},
+                                   data=frame).prepare()
+    frame.loc[:1, "caption"] = "a red circle"  # one image (two captions) left: a split is empty
+    with pytest.raises(UserError, match=", or raise data.max_caption_length: 58 of 60 captions "
+                                        "are longer$"):
+        CaptioningTask.from_recipe("captioning", {**TINY, "data.max_caption_length": 6},
+                                   data=frame).prepare()
+
+
 def test_generated_captions_describe_the_pixels():
     scenes = shape_scenes(200, seed=4)
     checked, backgrounds = 0, set()

@@ -385,7 +385,9 @@ BAD_INPUTS = [
                                       "run/template.json": '{"class": 42, "model_sha256": null}'},
      ["evaluate", "run"], "run/template.json is not the JSON rnn-tasks wrote"),
     ("predict a table without the text column", {"p.csv": "Date,Adj Close\n2001-01-01,3\n"},
-     ["predict", "{sentiment}", "p.csv"], "p.csv lacks column(s) 'text'"),
+     ["predict", "{sentiment}", "p.csv"], "p.csv lacks column(s) 'text' (it has: 'Date', 'Adj Close'); "
+     "the model reads its texts from column 'text', as in training: rename that column, or give a "
+     "text file, one text per line"),
     ("a text starting with a dash", {}, ["predict", "{sentiment}", "-terrible-"],
      "a text that starts with '-' goes after --"),
     ("target is the date column", {}, ["train", "price_forecasting", "--set", 'data.target_columns=["Date"]'],

@@ -323,6 +323,22 @@ def test_table_rows_without_both_texts_are_dropped_and_counted():
     assert sum(len(sources) for sources, _ in task.data.splits.values()) == 40
 
 
+@pytest.mark.parametrize("length, message", [
+    (1, "data: no pair fits max_source_length=1 and max_target_length=20 tokens; raise them (the "
+        "shortest source has 2 tokens, the shortest target 2)"),
+    (2, "data: the validation split is empty: the 2 usable rows hold 2 distinct source "
+        "sentence(s), and all rows of one go to one split (split [0.8, 0.1, 0.1]); use data "
+        "with more source sentence(s), or raise data.max_source_length / data.max_target_length: "
+        "30 of 32 pairs are longer"),
+])
+def test_pairs_too_long_to_fit_are_named_with_the_limit_to_raise(length, message):
+    frame = pd.DataFrame({"source": [f"A longer sentence {i}." for i in range(30)] + ["Hi.", "Yo."],
+                          "target": [f"Frase {i}." for i in range(30)] + ["Hola.", "Eh."]})
+    task = TranslationTask.from_recipe("translation", {"data.max_source_length": length}, data=frame)
+    with pytest.raises(UserError, match=f"^{re.escape(message)}$"):
+        task.prepare()
+
+
 def test_pair_files_are_read_whatever_their_suffix_case_or_compression(tmp_path):
     """`.TSV`, `.tsv.gz`, a one-file `.zip`, `.CSV` tables: as their plain forms; a header
     line naming the columns is a header, not a pair."""

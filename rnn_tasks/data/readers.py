@@ -302,8 +302,9 @@ def listed(columns):
     return ", ".join(map(repr, map(str, columns)))
 
 
-def require_columns(frame, columns, name):
-    """`frame`, or `UserError` naming the `columns` it lacks and those it has.
+def require_columns(frame, columns, name, fix=""):
+    """`frame`, or `UserError` naming the `columns` it lacks and those it has, and how to
+    fix that (`fix`, where the names give no better advice).
 
     Example:
     >>> require_columns(pd.DataFrame({"a": [1]}), ["a", "b"], "the data frame")
@@ -328,7 +329,7 @@ def require_columns(frame, columns, name):
                 f"; {indexed[0]!r} is its index: make it a column with frame.reset_index()"
                 if indexed else
                 f"; {near[0][1]!r} differs from {near[0][0]!r} only in spaces or case: rename it"
-                if near else "")
+                if near else f"; {fix}" if fix else "")
         raise UserError(f"{name} lacks column(s) {', '.join(map(repr, missing))} "
                         f"(it has: {listed(frame.columns)}){hint}")
     return frame

@@ -7,7 +7,7 @@ from rnn_tasks.errors import UserError
 SPLITS = ("train", "validation", "test")
 
 
-def group_split(keys, fractions, seed, groups="group(s)"):
+def group_split(keys, fractions, seed, groups="group(s)", dropped=""):
     """Row indices of train / validation / test, every key's rows in one split.
 
     Args:
@@ -16,6 +16,8 @@ def group_split(keys, fractions, seed, groups="group(s)"):
         fractions: three positive numbers, the share of groups per split.
         seed: the shuffle seed.
         groups: what the keys are, for the error of a split left empty.
+        dropped: that error's second advice, where rows were left out before the split
+            (`"raise data.max_caption_length: 30 of 40 captions are longer"`).
 
     Returns:
         `{split: row indices}`, each shuffled.
@@ -40,7 +42,8 @@ def group_split(keys, fractions, seed, groups="group(s)"):
         if len(rows) == 0:
             raise UserError(f"data: the {split} split is empty: the {len(keys)} usable rows hold "
                             f"{len(unique)} distinct {groups}, and all rows of one go to one "
-                            f"split (split {list(fractions)}); use data with more {groups}")
+                            f"split (split {list(fractions)}); use data with more {groups}"
+                            + (f", or {dropped}" if dropped else ""))
         parts[split] = rows
     return parts
 

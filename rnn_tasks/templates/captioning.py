@@ -83,13 +83,16 @@ class CaptioningTask(EncoderDecoderTask):
     def load_data(self):
         data = self.config.data
         images, captions, missing = self.image_captions()
-        fits = token_counts(Tokenize(joiners=True)(captions)) <= data.max_caption_length
+        lengths = token_counts(Tokenize(joiners=True)(captions))
+        fits = lengths <= data.max_caption_length
         if not fits.any():
             raise UserError(f"data: no caption fits max_caption_length={data.max_caption_length} "
-                            "tokens")
+                            f"tokens; the shortest has {lengths.min()}: raise it")
         images, captions = images[fits], captions[fits]
         keys = [zlib.crc32(image) for image in images]
-        parts = group_split(keys, data.split, data.seed, "image(s)")  # by pixels: copies together
+        longer = f"{(~fits).sum()} of {len(fits)} captions are longer" if not fits.all() else ""
+        parts = group_split(keys, data.split, data.seed, "image(s)",  # by pixels: copies together
+                            longer and f"raise data.max_caption_length: {longer}")
         return CaptionData({split: (images[rows], captions[rows]) for split, rows in parts.items()},
                            {"long_captions": int((~fits).sum()),
                             "missing_image_or_caption": missing})

@@ -166,10 +166,14 @@ class TranslationTask(TextInput, EncoderDecoderTask):
         fits = (source_lengths <= data.max_source_length) & (target_lengths <= data.max_target_length)
         if not fits.any():
             raise UserError(f"data: no pair fits max_source_length={data.max_source_length} and "
-                            f"max_target_length={data.max_target_length} tokens")
+                            f"max_target_length={data.max_target_length} tokens; raise them (the "
+                            f"shortest source has {source_lengths.min()} tokens, the shortest "
+                            f"target {target_lengths.min()})")
         sources, targets = sources[fits], targets[fits]
         keys = [text.lower() for text in sources]
-        parts = group_split(keys, data.split, data.seed, "source sentence(s)")
+        longer = f"{(~fits).sum()} of {len(fits)} pairs are longer" if not fits.all() else ""
+        parts = group_split(keys, data.split, data.seed, "source sentence(s)", longer and (
+            f"raise data.max_source_length / data.max_target_length: {longer}"))
         splits = {split: (sources[rows], targets[rows]) for split, rows in parts.items()}
         return PairData(splits, {"too_long": int((~fits).sum()), "missing_text": missing})
 
