@@ -199,9 +199,11 @@ def check_fit_arguments(run_dir, resume, verbose, callbacks=()):
     if (run / MODEL_FILE).is_file():
         raise UserError(f"fit: {run} already holds a finished run ({MODEL_FILE}); train into "
                         "another folder")
-    if resume and not run.is_dir():
-        raise UserError(f"fit: resume=True, but {run} does not exist: there is no interrupted "
-                        "run to continue (fit without resume starts one)")
+    backups = run / "checkpoints"  # `train` writes the recipe first: a run cut in epoch 1
+    if resume and not (backups.is_dir() and any(backups.iterdir())) \
+            and not (run / RECIPE_FILE).is_file():
+        raise UserError(f"fit: resume=True, but {run} holds no interrupted run (no backup in "
+                        f"{backups.name}/, no {RECIPE_FILE}); fit without resume starts one")
     return run, list(callbacks)
 
 
@@ -330,8 +332,7 @@ def check_predict_files(task, arguments):
             raise UserError(f"predict: '-' (standard input) gives texts to a text model; a {task} "
                             f"model reads {files}: give their paths")
         if task == "forecasting":
-            for path in expand_paths(argument):
-                check_data_file(path)
+            check_data_files(argument, "predict")
         elif not Path(argument).exists():  # a folder is named when the images are read
             raise UserError(f"predict: image file not found: {argument}")
 

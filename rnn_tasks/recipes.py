@@ -72,7 +72,7 @@ class Field:
             parts = [dataclasses.replace(self, kind=kind).describe() for kind in self.kind]
             return ", ".join(parts[:-1]) + " or " + parts[-1]
         if self.choices:
-            text = "one of " + ", ".join(_toml_repr(c) for c in self.choices)
+            text = "one of " + ", ".join(toml_repr(c) for c in self.choices)
             return f"a list of {text}" if self.kind is list else text
         text = _TYPE_NAMES[self.kind] + (" (true or false)" if self.kind is bool else "")
         if self.kind is list:
@@ -142,7 +142,7 @@ def _plain(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _toml_repr(value):
+def toml_repr(value):
     """`value` as a recipe writes it: `true`/`false` for booleans, else `repr`."""
     return str(value).lower() if isinstance(value, bool) else repr(value)
 
@@ -248,34 +248,6 @@ def as_overrides(overrides):
                         f"'section.key=value' strings, got {type(overrides).__name__} "
                         f"{repr(overrides)[:60]}")
     return parse_overrides(overrides)
-
-
-def noted_description(raw, overrides, frame=False):
-    """A parsed recipe whose `description` says which `[data]` overrides (or a DataFrame)
-    it no longer describes, for the run's report; unchanged when an override sets the
-    description itself.
-
-    Args:
-        raw: the recipe after `load_recipe`.
-        overrides: `as_overrides`'s `{(section, key): value}`.
-        frame: whether a DataFrame replaces the recipe's data.
-
-    Returns:
-        The recipe dict (a copy where the description changes).
-
-    Example:
-    >>> raw = {"description": "AAPL: 60 days -> next 5"}
-    >>> noted_description(raw, {("data", "window"): 20}, frame=True)["description"]
-    "AAPL: 60 days -> next 5 (the recipe's description; run with data.window=20, on a DataFrame)"
-    """
-    changed = [f"{section}.{key}={_toml_repr(value)}" for (section, *rest), value
-               in overrides.items() for key in rest if section == "data"]
-    changed += ["on a DataFrame"] if frame else []
-    if not changed or not isinstance(raw.get("description"), str) or not raw["description"] \
-            or ("description",) in overrides:
-        return raw
-    return {**raw, "description": f"{raw['description']} (the recipe's description; run with "
-                                  f"{', '.join(changed)})"}
 
 
 def without_data_path(raw):

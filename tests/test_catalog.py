@@ -131,7 +131,7 @@ def test_a_catalog_file_keeps_na_words_in_its_text_columns(tmp_path):
     assert read_frame(card, ["text"], ["text"])["text"].tolist() == ["None", "fine"]
 
 
-def test_tsv_quotes_are_text_and_suffixes_are_read_in_any_case(tmp_path):
+def test_tsv_quotes_are_text_and_suffixes_are_read_in_any_case(tmp_path, capsys):
     """A stray `"` in a TSV cell (`6" tall`) must not join the lines up to the next one
     into one cell, as CSV quoting would; `.TSV` and `.CSV.GZ` are what `.tsv`, `.csv.gz` are."""
     lines = ["text\tlabel", '"Unclosed quote\tpos', *[f"review {i}\tneg" for i in range(5)],
@@ -148,6 +148,14 @@ def test_tsv_quotes_are_text_and_suffixes_are_read_in_any_case(tmp_path):
     # A quote that opens a cell and is never closed stays text too (not "EOF inside string").
     (tmp_path / "open.tsv").write_text('text\tlabel\n"Run, he said\tfresh\nbad\trotten\n')
     assert read_table(tmp_path / "open.tsv")["text"].tolist() == ['"Run, he said', "bad"]
+    # A stray quote that meets another before a tab reads as quoting, which it could be (as
+    # in quoted.tsv above): a notice says which rows may have been joined.
+    capsys.readouterr()
+    (tmp_path / "inch.tsv").write_text('text\tlabel\n"Run, he said\tfresh\nok\trotten\n'
+                                       'He is 6\'2"\tfresh\nbye\trotten\n')
+    assert len(read_table(tmp_path / "inch.tsv")) == 2
+    assert ("inch.tsv: 1 quoted cell(s) hold a tab and a line break (the first in data row 1); "
+            "if a \" that opens one is text") in capsys.readouterr().err
     (tmp_path / "upper.TSV").write_text("a\tb\n1\t2\n")
     assert read_table(tmp_path / "upper.TSV", ["a", "b"]).values.tolist() == [[1, 2]]
     pd.DataFrame({"a": [1, 2]}).to_csv(tmp_path / "upper.CSV.GZ", index=False, compression="gzip")

@@ -289,7 +289,6 @@ def test_the_decoder_has_model_layers_recurrent_layers(pairs_tsv):
         [[1, 2]], columns=["Adj Close", "Adj Close"])), "the data frame names column(s) 'Adj Close' more than once"),
     (lambda t, run: t.fit(run_dir=run), "already holds a finished run (model.keras); train into another folder"),
     (lambda t, run: t.fit(resume=True), "fit: resume=True needs run_dir"),
-    (lambda t, run: t.fit(run.parent / "absent", resume=True), "fit: resume=True, but "),
     (lambda t, run: t.fit(np.ones((4, 20, 1))), "fit: run_dir must be a path, got ndarray; a task "
      "trains on its recipe's data, or on a DataFrame given to from_recipe(source, overrides, "
      "data=frame), not on arrays passed to fit"),
@@ -369,6 +368,16 @@ def test_an_emptied_recipe_file_is_named_as_such(forecasting_run, tmp_path):
         Task.load(tmp_path / "run")
 
 
+def test_resume_needs_an_interrupted_run(forecasting_run, tmp_path):
+    task, _, _ = forecasting_run
+    for folder in (tmp_path / "absent", tmp_path):  # no folder; an empty one
+        with pytest.raises(UserError, match=re.escape(
+                f"fit: resume=True, but {folder} holds no interrupted run (no backup in "
+                "checkpoints/, no recipe.toml); fit without resume starts one")):
+            task.fit(folder, resume=True)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_one_series_of_one_column_may_be_a_flat_list(forecasting_run):
     task, _, _ = forecasting_run
     values = [400.0 + np.sin(i) for i in range(task.config.data.window)]
@@ -376,6 +385,10 @@ def test_one_series_of_one_column_may_be_a_flat_list(forecasting_run):
     assert flat.shape == (1, task.config.data.horizon, 1)
     np.testing.assert_array_equal(flat, task.predict([[v] for v in values])["forecast"])
     np.testing.assert_array_equal(flat, task.predict(pd.Series(values).to_numpy())["forecast"])
+    with pytest.raises(UserError, match=re.escape(
+            "predict: `history` must have shape [batch, 20, 1] (window, features: Adj Close), or "
+            "[20, 1] or [20] for one series; got [3, 20]")):  # as given, not as reshaped
+        task.predict([values] * 3)
 
 
 def test_train_seed_changes_the_training_not_the_split(reviews_csv):

@@ -6,8 +6,8 @@ import glob
 import gzip
 import io
 import json
-import re
 import lzma
+import re
 import warnings
 import zipfile
 from pathlib import Path
@@ -146,6 +146,8 @@ def read_table(path, required_columns=(), text_columns=()):
                 options["quoting"] = csv.QUOTE_NONE
             texts = {column: str for column in text_columns}
             frame = pd.read_csv(path, encoding="utf-8-sig", dtype=texts, **options)
+            if kind == ".tsv" and "quoting" not in options:
+                note_quoted_lines(frame, path)
             literal = [column for column in text_columns if column in frame.columns]
             if frame[literal].isna().any(axis=None):  # "NA", "null", "None" are texts there
                 words = pd.read_csv(path, encoding="utf-8-sig", dtype=str, usecols=literal,
@@ -262,6 +264,24 @@ def first_bad_json_line(path):
 
 #: A `"` that opens a cell of a TSV: at the start of a line or after a tab.
 OPENING_QUOTE = re.compile('(?:^|(?<=\t))"', re.MULTILINE)
+
+
+def note_quoted_lines(frame, path):
+    """A `notice:` line for quoted TSV cells that hold whole lines (a tab and a line
+    break): as written by pandas, or a stray `"` that met another before a tab.
+
+    Example:
+    >>> note_quoted_lines(pd.DataFrame({"text": ["a", "Run\\tfresh\\nok"]}), "t.tsv")  # on stderr:
+    ...     # notice: t.tsv: 1 quoted cell(s) hold a tab and a line break (the first in data row 2); ...
+    """
+    rows = [row for column in frame.columns if pd.api.types.is_string_dtype(frame[column])
+            for row in (frame[column].str.contains("\t", regex=False).fillna(False)
+                        & frame[column].str.contains("\n", regex=False).fillna(False))
+            .to_numpy().nonzero()[0]]
+    if rows:
+        notice(f"{path}: {len(rows)} quoted cell(s) hold a tab and a line break (the first in "
+               f"data row {min(rows) + 1}); if a \" that opens one is text, not quoting, the "
+               "rows it spans were joined: remove it or double it (\"\")")
 
 
 def quoted_as_written(path):

@@ -45,7 +45,6 @@ from rnn_tasks.schemas import BACKBONES, CAPTIONING
 from rnn_tasks.templates.encoder_decoder import EncoderDecoderTask
 from rnn_tasks.metrics import dropped_counts, remember_metrics, timed
 from rnn_tasks.templates.run_dir import pyplot
-from rnn_tasks.templates.task import plots_folder
 
 CACHE_LIMIT = 20000  # images decoded once and kept in memory when there are at most this many
 
@@ -309,9 +308,7 @@ class CaptioningTask(EncoderDecoderTask):
 
     def plot(self, plots_dir, metrics):
         """`captions.png`: 8 test images with the generated and a reference caption."""
-        self.require_model("plot")
-        self.prepare()
-        folder = plots_folder(plots_dir)
+        folder = self.plotting_folder(plots_dir)
         plt = pyplot()
         references = list(self.image_references(*self.data.splits["test"]).items())[:8]
         generated = self.generate([image for image, _ in references])

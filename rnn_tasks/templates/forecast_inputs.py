@@ -25,8 +25,9 @@ def serving_arrays(inputs, data, future_names):
 
     Args:
         inputs: a history array (`[batch, window, features]`, `[window,
-            features]`, or `[window]` for a model of one column) or a dict of serving inputs (`ForecastingTask.predict`
-            reads a `pandas.DataFrame` with `table_inputs` first).
+            features]`, or `[window]` for a model of one column) or a dict of
+            serving inputs (`ForecastingTask.predict` reads a `pandas.DataFrame`
+            with `table_inputs` first).
         data: the task's `config.data`.
         future_names: the known-future inputs the model reads (`future`,
             `future_dates`).
@@ -73,9 +74,11 @@ def history_array(values, data):
         history = history[None]
     expected = (data.window, len(columns))
     if history.ndim != 3 or history.shape[1:] != expected:
+        one = f"[{expected[0]}, {expected[1]}]" + (f" or [{expected[0]}]" if expected[1] == 1 else "")
         raise UserError(
             f"predict: `history` must have shape [batch, {expected[0]}, {expected[1]}] "
-            f"(window, features: {', '.join(columns)}), got {list(history.shape)}")
+            f"(window, features: {', '.join(columns)}), or {one} for one series; "
+            f"got {list(np.shape(values))}")
     if not (np.abs(history) <= FLOAT32_MAX).all():
         raise UserError("predict: `history` has missing, infinite or too large values; "
                         "the model forecasts from finite float32 numbers")

@@ -43,7 +43,7 @@ from rnn_tasks.metrics import remember_metrics, timed
 from rnn_tasks.preprocessing.scaling import EncodeHistory, change, window_units
 from rnn_tasks.schemas import FORECASTING
 from rnn_tasks.templates import forecast_data, forecast_inputs, forecast_model, forecast_scores
-from rnn_tasks.templates.task import Task, plots_folder
+from rnn_tasks.templates.task import Task
 
 # A window's unit (`window_unit`) is at least this share of its mean absolute value.
 UNIT_FLOOR = 0.01
@@ -362,9 +362,7 @@ class ForecastingTask(Task):
         """`forecast.png`: forecasts over the whole test span (or `span` = `(first, last)`
         origin dates) of up to 4 series, with the interval fan when the model forecasts
         quantiles (see `forecast_scores.plot_forecasts`)."""
-        self.require_model("plot")
-        self.prepare()
-        folder = plots_folder(plots_dir)
+        folder = self.plotting_folder(plots_dir)
         forecast_scores.plot_forecasts(self, folder / "forecast.png", span=span)
 
     def backtest_table(self, metrics):

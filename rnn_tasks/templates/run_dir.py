@@ -23,7 +23,15 @@ from rnn_tasks.checks import MODEL_FILE, RECIPE_FILE, check_changeable, finished
 from rnn_tasks.data.catalog import sha256_of
 from rnn_tasks.errors import UserError, path_argument
 from rnn_tasks.metrics import metrics_json
-from rnn_tasks.recipes import as_overrides, without_data_path, write_recipe
+from rnn_tasks.recipes import (
+    as_overrides,
+    builtin_recipes,
+    load_recipe,
+    toml_repr,
+    without_data_path,
+    write_recipe,
+)
+from rnn_tasks.schemas import resolve_recipe
 
 TEMPLATE_FILE, WARMUP_FILE = "template.json", "warmup.tfrecord"
 
@@ -72,7 +80,7 @@ def write_run(task, run_dir, metrics=None, overwrite=False):
         if history is not None:
             plot_training_curves(history, plots / "training_curves.png")
         task.plot(plots, metrics)
-        write_report(run / "report.md", f"{task.recipe_name}: {task.recipe.get('description') or task.name}",
+        write_report(run / "report.md", report_title(task),
                      task.report_rows(metrics), metrics, task.report_notes(metrics))
     shutil.rmtree(run / "checkpoints", ignore_errors=True)  # training finished
     (run / "checkpoints").mkdir(exist_ok=True)
@@ -265,6 +273,28 @@ def plot_training_curves(history, path):
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def report_title(task):
+    """The report's title: the recipe's name and description. A built-in recipe's
+    description tells its own data: where the run's `[data]` differs from it, or a
+    DataFrame took its place, the title says so.
+
+    Returns:
+        e.g. `"price_forecasting: AAPL daily adjusted close: 60 days -> next 5 days (the
+        recipe's description; run with data.window=20, on a DataFrame)"`.
+    """
+    recipe = task.recipe
+    title = f"{task.recipe_name}: {recipe.get('description') or task.name}"
+    changed = []
+    if task.recipe_name in builtin_recipes():
+        builtin = resolve_recipe(load_recipe(task.recipe_name)[0])
+        if builtin["description"] == recipe.get("description"):
+            changed = [f"data.{key}={toml_repr(value)}" for key, value in recipe["data"].items()
+                       if builtin["data"].get(key) != value]
+    changed += ["on a DataFrame"] if task.trained_on_frame else []
+    return f"{title} (the recipe's description; run with {', '.join(changed)})" if changed \
+        else title
 
 
 def write_report(path, title, rows, metrics, notes=()):

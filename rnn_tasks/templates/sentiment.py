@@ -37,7 +37,7 @@ from rnn_tasks.schemas import SENTIMENT
 from rnn_tasks.metrics import classification_metrics, dropped_counts, remember_metrics, timed
 from rnn_tasks.templates import serving
 from rnn_tasks.templates.run_dir import pyplot
-from rnn_tasks.templates.task import Task, plots_folder
+from rnn_tasks.templates.task import Task
 from rnn_tasks.templates.text_input import TextInput
 
 
@@ -250,9 +250,7 @@ class SentimentTask(TextInput, Task):
 
     def plot(self, plots_dir, metrics):
         """`confusion_matrix.png` and `roc_pr.png` (ROC and precision-recall) on the test split."""
-        self.require_model("plot")
-        self.prepare()
-        folder = plots_folder(plots_dir)
+        folder = self.plotting_folder(plots_dir)
         from sklearn.metrics import ConfusionMatrixDisplay, PrecisionRecallDisplay, RocCurveDisplay
 
         plt = pyplot()

@@ -42,13 +42,7 @@ from rnn_tasks.checks import (check_cluster, check_fit_arguments, check_keras_ba
 from rnn_tasks.data.readers import check_unique_columns, read_table, require_columns
 from rnn_tasks.errors import UserError, path_argument
 from rnn_tasks.metrics import note_dropped
-from rnn_tasks.recipes import (
-    as_config,
-    as_overrides,
-    load_recipe,
-    noted_description,
-    without_data_path,
-)
+from rnn_tasks.recipes import as_config, as_overrides, load_recipe, without_data_path
 from rnn_tasks.schemas import resolve_recipe
 from rnn_tasks.templates import distribute, run_dir as runs, serving, training
 from rnn_tasks.templates.hooks import (check_core_shapes, check_returned, check_training_data,
@@ -154,7 +148,6 @@ class Task(abc.ABC):
         raw, name = load_recipe(source, overrides)
         if data is not None and ("data", "path") not in as_overrides(overrides):
             raw = without_data_path(raw)
-        raw = noted_description(raw, as_overrides(overrides), frame=data is not None)
         task = cls.from_dict(raw, data)
         task.recipe_name = name
         return task
@@ -345,7 +338,14 @@ class Task(abc.ABC):
         """`count` real validation inputs as `{input name: numpy array}`."""
 
     def plot(self, plots_dir, metrics):
-        """Writes the template's plots into `plots_dir`."""
+        """Writes the template's plots into `plots_dir` (`plotting_folder(plots_dir)`)."""
+
+    def plotting_folder(self, plots_dir):
+        """`plots_dir` as a folder to draw in, once the task can plot: it has a model
+        (`UserError` naming `plot` if not) and its data (read if need be)."""
+        self.require_model("plot")
+        self.prepare()
+        return plots_folder(plots_dir)
 
     def report_rows(self, metrics):
         """Rows of the report's metrics table: `[(name, {metric: value})]`."""

@@ -41,7 +41,6 @@ from rnn_tasks.schemas import TRANSLATION
 from rnn_tasks.templates.encoder_decoder import EncoderDecoderTask
 from rnn_tasks.metrics import dropped_counts, remember_metrics, timed
 from rnn_tasks.templates.run_dir import pyplot
-from rnn_tasks.templates.task import plots_folder
 from rnn_tasks.templates.text_input import TextInput
 
 
@@ -394,9 +393,7 @@ class TranslationTask(TextInput, EncoderDecoderTask):
 
     def plot(self, plots_dir, metrics):
         """`attention.png`: decoder attention over the source for three test sentences."""
-        self.require_model("plot")
-        self.prepare()
-        folder = plots_folder(plots_dir)
+        folder = self.plotting_folder(plots_dir)
         plt = pyplot()
         sources = list(dict.fromkeys(self.data.splits["test"][0]))[:3]
         fig, axes = plt.subplots(1, len(sources), figsize=(5 * len(sources), 4.5), squeeze=False)
