@@ -43,6 +43,21 @@ def write_reviews(path, rows=600, seed=0, labels=("rotten", "fresh"), extra_labe
     return path
 
 
+def test_a_text_in_either_unicode_form_reads_as_the_same_words(reviews_csv):
+    """`é` typed as one character (NFC) or as `e` and an accent (NFD, as macOS and some
+    editors write it) is one word to the model."""
+    import unicodedata
+
+    frame = pd.read_csv(reviews_csv)
+    frame["text"] = frame["text"].str.replace("gorgeous", "Délicieux")  # NFC in the data
+    task = SentimentTask.from_recipe("sentiment", TINY, data=frame)
+    task.prepare()
+    typed = "un film délicieux, déjà vu"
+    ids = task.preprocessing(tf.constant([typed, unicodedata.normalize("NFD", typed)])).numpy()
+    np.testing.assert_array_equal(ids[0], ids[1])
+    assert ids[0][2] > 1  # délicieux is a word of the vocabulary, not the unknown one
+
+
 @pytest.fixture(scope="module")
 def reviews(reviews_csv):
     return reviews_csv

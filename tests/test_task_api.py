@@ -368,6 +368,26 @@ def test_an_emptied_recipe_file_is_named_as_such(forecasting_run, tmp_path):
         Task.load(tmp_path / "run")
 
 
+class LogitSentiment(SentimentTask):
+    """A model of one's own that forgot the sigmoid: its outputs are logits."""
+
+    def build_model(self):
+        tokens = keras.Input((self.config.data.sequence_length,), dtype="int64")
+        x = keras.layers.Embedding(self.preprocessing.vocabulary_size(), 8, mask_zero=True)(tokens)
+        return keras.Model(tokens, keras.layers.Dense(1)(keras.layers.GRU(8)(x)))
+
+
+def test_a_sentiment_model_without_its_sigmoid_is_named_before_training(reviews_csv):
+    from tests.test_sentiment import TINY as SENTIMENT
+
+    task = LogitSentiment.from_recipe("sentiment", {**SENTIMENT, "data.path": str(reviews_csv)})
+    with pytest.raises(UserError, match="^LogitSentiment.build_model returned a model whose output "
+                                        "is not a probability \\(got -?[0-9.e-]+ on a training "
+                                        "text\\); end it with Dense\\(1, activation='sigmoid'\\)"):
+        task.fit(verbose=0)
+    assert task.history is None  # not one epoch
+
+
 def test_resume_needs_an_interrupted_run(forecasting_run, tmp_path):
     task, _, _ = forecasting_run
     for folder in (tmp_path / "absent", tmp_path):  # no folder; an empty one

@@ -5,6 +5,7 @@ import gzip
 import json
 import os
 import re
+import unicodedata
 import zipfile
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import tensorflow as tf
 
 from rnn_tasks.data.dates import (DAY_FIRST_FORMS, english_spanish_dates, forms_for, ordinal,
                                   ordinal_words, spanish_date)
-from rnn_tasks.preprocessing.text import Tokenize, join_tokens
+from rnn_tasks.preprocessing.text import Tokenize, decompose, join_tokens
 from rnn_tasks.errors import UserError
 from rnn_tasks.losses import TokenCrossentropy
 from rnn_tasks.export import non_core_ops
@@ -306,6 +307,28 @@ def test_cli_train_evaluate_predict_export(pairs, tmp_path, capsys):
                          "--run-dir", tmp_path / "bad_run")
     assert status == 2 and "bad.tsv:2: expected source<TAB>target" in err and err.count("\n") == 1
     assert not (tmp_path / "bad_run").exists()
+
+
+def test_decompose_is_unicodes_nfd():
+    """Against Python's `unicodedata.normalize("NFD")`: accented Latin, Greek, stacked
+    Vietnamese marks, CJK compatibility ideographs, every code point that NFD changes
+    (space-separated, so that no marks of two characters meet); Hangul syllables stay."""
+    from rnn_tasks.preprocessing.text import decompositions
+
+    texts = ["café déjà vu", "Ελληνικά ά", "Tiếng Việt ệ ở", "\uf900\U0002f800", "plain", "",
+             "e\u0301", " ".join(map(chr, decompositions()[0]))]
+    got = [text.decode() for text in decompose(tf.constant(texts)).numpy()]
+    assert got == [unicodedata.normalize("NFD", text) for text in texts]
+    assert decompose(tf.constant("한국어 ç")).numpy().decode() == "한국어 c\u0327"  # any shape
+    assert len(decompositions()[0]) > 2000
+
+
+def test_a_source_in_either_unicode_form_gives_the_same_tokens(translation_run):
+    task, _, _ = translation_run
+    tokenize = task.preprocessing_layers()["source_tokenize"]
+    typed = "Où est le café ?"
+    tokens = tokenize(tf.constant([typed, unicodedata.normalize("NFD", typed)])).numpy()
+    assert tokens[0] == tokens[1]
 
 
 def test_pairs_from_a_glob_of_shards(tmp_path):

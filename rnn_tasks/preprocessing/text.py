@@ -6,6 +6,9 @@ decoded tokens back into text. Both use only `tf.strings` ops, so exported
 graphs run in stock TensorFlow Serving (no TensorFlow Text).
 """
 
+import functools
+import unicodedata
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -31,6 +34,9 @@ class Tokenize(keras.layers.Layer):
 
     Args:
         lowercase: fold case (Unicode-aware).
+        decompose: `decompose` the texts first, so that a text typed in either
+            Unicode form (`é` as one character or as `e` and an accent) gives the
+            same tokens (inputs; generated text keeps its composed form).
         wrap: put `START` before and `END` after the tokens (decoder targets).
         joiners: mark the sides of each symbol that had no space in the text
             with `JOINER`, so that `join_tokens` rebuilds the text's spacing
@@ -43,15 +49,18 @@ class Tokenize(keras.layers.Layer):
     "C ￭'￭ est ça !"
     """
 
-    def __init__(self, lowercase=True, wrap=False, joiners=False, **kwargs):
+    def __init__(self, lowercase=True, wrap=False, joiners=False, decompose=False, **kwargs):
         kwargs.setdefault("trainable", False)
         super().__init__(**kwargs)
         self.lowercase = lowercase
         self.wrap = wrap
         self.joiners = joiners
+        self.decompose = decompose
 
     def call(self, texts):
         texts = tf.strings.unicode_transcode(texts, "UTF-8", "UTF-8", errors="replace")
+        if self.decompose:
+            texts = decompose(texts)
         if self.lowercase:
             texts = tf.strings.lower(texts, encoding="utf-8")
         if self.joiners:
@@ -68,7 +77,63 @@ class Tokenize(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "lowercase": self.lowercase, "wrap": self.wrap,
-                "joiners": self.joiners}
+                "joiners": self.joiners, "decompose": self.decompose}
+
+
+@functools.cache
+def decompositions():
+    """Unicode's canonical decompositions (Python's `unicodedata`) as two arrays: the code
+    points that NFD changes, sorted, and what each becomes, padded with -1 to 4 code
+    points. Hangul syllables, which decompose by a formula rather than a table, are not
+    among them."""
+    codes, parts = [], []
+    for code in range(0x30000):  # none above the CJK compatibility supplement
+        if unicodedata.decomposition(chr(code))[:1] not in ("", "<"):  # "<": compatibility
+            decomposed = [ord(c) for c in unicodedata.normalize("NFD", chr(code))]
+            codes.append(code)
+            parts.append(decomposed + [-1] * (4 - len(decomposed)))
+    return np.array(codes, dtype="int32"), np.array(parts, dtype="int32")
+
+
+def decompose(texts):
+    """Unicode canonical decomposition (NFD, Hangul syllables aside) of valid UTF-8
+    strings, with core TensorFlow ops: `é` (U+00E9) and `e` + U+0301 become one text.
+
+    Args:
+        texts: string tensor of any shape.
+
+    Returns:
+        string tensor of the same shape.
+
+    Example:
+    >>> decompose(tf.constant(["caf\u00e9", "cafe\u0301"])).numpy().tolist()
+    [b'cafe\xcc\x81', b'cafe\xcc\x81']
+    """
+    codes, parts = decompositions()
+    chars = tf.strings.unicode_decode(tf.reshape(texts, [-1]), "UTF-8")
+    flat = chars.flat_values
+    at = tf.minimum(tf.searchsorted(codes, flat), len(codes) - 1)
+    kept_as_is = tf.pad(flat[:, None], [[0, 0], [0, 3]], constant_values=-1)
+    found = tf.equal(tf.gather(codes, at), flat)
+    replaced = tf.where(found[:, None], tf.gather(parts, at), kept_as_is)  # (chars, 4)
+    real = replaced >= 0
+    per_char = tf.reduce_sum(tf.cast(real, tf.int64), axis=1)
+    lengths = tf.reduce_sum(tf.RaggedTensor.from_row_splits(per_char, chars.row_splits), axis=1)
+    decomposed = tf.RaggedTensor.from_row_lengths(tf.boolean_mask(replaced, real), lengths)
+    return tf.reshape(tf.strings.unicode_encode(decomposed, "UTF-8"), tf.shape(texts))
+
+
+@keras.saving.register_keras_serializable(package="rnn_tasks")
+def decompose_lower_and_strip_punctuation(texts):
+    """`TextVectorization`'s `"lower_and_strip_punctuation"` after `decompose`, so that
+    a text typed in either Unicode form reads as the same words.
+
+    Example:
+    >>> decompose_lower_and_strip_punctuation(tf.constant(["Caf\u00e9!"])).numpy().tolist()
+    [b'cafe\xcc\x81']
+    """
+    texts = tf.strings.lower(decompose(texts))
+    return tf.strings.regex_replace(texts, r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']', "")
 
 
 def annotate_joiners(texts):

@@ -35,6 +35,7 @@ from rnn_tasks.errors import UserError
 from rnn_tasks.layers import BagOfNgrams, SequencePooling, recurrent_layer
 from rnn_tasks.schemas import SENTIMENT
 from rnn_tasks.metrics import classification_metrics, dropped_counts, remember_metrics, timed
+from rnn_tasks.preprocessing.text import decompose_lower_and_strip_punctuation
 from rnn_tasks.templates import serving
 from rnn_tasks.templates.run_dir import pyplot
 from rnn_tasks.templates.task import Task
@@ -143,7 +144,7 @@ class SentimentTask(TextInput, Task):
         data = self.config.data
         vectorizer = keras.layers.TextVectorization(
             max_tokens=data.vocabulary_size, output_sequence_length=data.sequence_length,
-            standardize="lower_and_strip_punctuation", name="vectorizer")
+            standardize=decompose_lower_and_strip_punctuation, name="vectorizer")
         vectorizer.adapt(self.data.splits["train"][0])
         return vectorizer
 
@@ -221,6 +222,22 @@ class SentimentTask(TextInput, Task):
     def assemble(self, core):
         text = keras.Input((), dtype="string", name="text")
         return keras.Model(text, core(self.preprocessing(text)), name="sentiment")
+
+    def check_assembled(self, model):
+        """The model outputs probabilities, as the loss (binary cross-entropy) and the
+        served `probability` take them: checked on training texts before the first epoch,
+        so that a `build_model` without the final sigmoid is named rather than trained."""
+        import tensorflow as tf
+
+        texts = self.data.splits["train"][0][:64].astype(str)
+        probability = keras.ops.convert_to_numpy(model(tf.constant(texts))).ravel()
+        outside = probability[~((probability >= 0) & (probability <= 1))]
+        if outside.size:
+            raise UserError(
+                f"{type(self).__name__}.build_model returned a model whose output is not a "
+                f"probability (got {outside[0]:.3g} on a training text); end it with "
+                "Dense(1, activation='sigmoid'), as the loss and the served `probability` "
+                "are of probabilities")
 
     # 5. Evaluation ----------------------------------------------------------------------
 

@@ -224,7 +224,7 @@ class TranslationTask(TextInput, EncoderDecoderTask):
             return self.preprocessing_layers()
         data = self.config.data
         sources, targets = self.data.splits["train"]
-        layers = {"source_tokenize": Tokenize(name="source_tokenize"),
+        layers = {"source_tokenize": Tokenize(decompose=True, name="source_tokenize"),
                   "target_tokenize": Tokenize(lowercase=False, wrap=True, joiners=True,
                                               name="target_tokenize")}
         sides = {"source": (sources, data.max_source_length),
