@@ -106,8 +106,8 @@ def decompose(texts):
         string tensor of the same shape.
 
     Example:
-    >>> decompose(tf.constant(["caf\u00e9", "cafe\u0301"])).numpy().tolist()
-    [b'cafe\xcc\x81', b'cafe\xcc\x81']
+    >>> decompose(tf.constant(["caf\\u00e9", "cafe\\u0301"])).numpy().tolist()
+    [b'cafe\\xcc\\x81', b'cafe\\xcc\\x81']
     """
     codes, parts = decompositions()
     chars = tf.strings.unicode_decode(tf.reshape(texts, [-1]), "UTF-8")
@@ -129,8 +129,8 @@ def decompose_lower_and_strip_punctuation(texts):
     a text typed in either Unicode form reads as the same words.
 
     Example:
-    >>> decompose_lower_and_strip_punctuation(tf.constant(["Caf\u00e9!"])).numpy().tolist()
-    [b'cafe\xcc\x81']
+    >>> decompose_lower_and_strip_punctuation(tf.constant(["Caf\\u00e9!"])).numpy().tolist()
+    [b'cafe\\xcc\\x81']
     """
     texts = tf.strings.lower(decompose(texts))
     return tf.strings.regex_replace(texts, r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']', "")
