@@ -88,10 +88,10 @@ class CaptioningTask(EncoderDecoderTask):
             raise UserError(f"data: no caption fits max_caption_length={data.max_caption_length} "
                             f"tokens; the shortest has {lengths.min()}: raise it")
         images, captions = images[fits], captions[fits]
-        keys = [zlib.crc32(image) for image in images]
-        longer = f"{(~fits).sum()} of {len(fits)} captions are longer" if not fits.all() else ""
-        parts = group_split(keys, data.split, data.seed, "image(s)",  # by pixels: copies together
-                            longer and f"raise data.max_caption_length: {longer}")
+        keys = [zlib.crc32(image) for image in images]  # by pixels: copies split together
+        dropped = ("" if fits.all() else "raise data.max_caption_length: "
+                   f"{(~fits).sum()} of {len(fits)} captions are longer")
+        parts = group_split(keys, data.split, data.seed, "image(s)", dropped)
         return CaptionData({split: (images[rows], captions[rows]) for split, rows in parts.items()},
                            {"long_captions": int((~fits).sum()),
                             "missing_image_or_caption": missing})

@@ -170,9 +170,9 @@ class TranslationTask(TextInput, EncoderDecoderTask):
                             f"target {target_lengths.min()})")
         sources, targets = sources[fits], targets[fits]
         keys = [text.lower() for text in sources]
-        longer = f"{(~fits).sum()} of {len(fits)} pairs are longer" if not fits.all() else ""
-        parts = group_split(keys, data.split, data.seed, "source sentence(s)", longer and (
-            f"raise data.max_source_length / data.max_target_length: {longer}"))
+        dropped = ("" if fits.all() else "raise data.max_source_length / data.max_target_length: "
+                   f"{(~fits).sum()} of {len(fits)} pairs are longer")
+        parts = group_split(keys, data.split, data.seed, "source sentence(s)", dropped)
         splits = {split: (sources[rows], targets[rows]) for split, rows in parts.items()}
         return PairData(splits, {"too_long": int((~fits).sum()), "missing_text": missing})
 
