@@ -253,6 +253,9 @@ BAD_INPUTS = [
     ("bad date", {"p.csv": lambda t: prices_with(t, "p.csv", lambda f: f.assign(
         Date=f["Date"].where(f.index != 3, "someday")))}, price_args("p.csv"),
      "column 'Date' has a non-date value 'someday'"),
+    ("an empty date", {"p.csv": lambda t: prices_with(t, "p.csv", lambda f: f.assign(
+        Date=f["Date"].where(f.index != 3, " ")))}, price_args("p.csv"),
+     "data: column 'Date' has 1 empty cell(s); every row needs a date: fill or drop those rows"),
     ("day-first dates", {"p.csv": lambda t: prices_with(t, "p.csv", lambda f: f.assign(
         Date=pd.to_datetime(f["Date"]).dt.strftime("%d/%m/%Y")))}, price_args("p.csv"),
      "has a non-date value '01/01/2001'; expected ISO 8601 (2020-12-31, 2020-12-31 23:59); "
@@ -305,6 +308,10 @@ BAD_INPUTS = [
      ["evaluate", "{forecasting}", "--data", "p.csv", "--set", "data.group=IBM"],
      "evaluate --data p.csv scores every series of the file; --set data.group chooses among the "
      "recipe's data only (give a file of the series to score)"),
+    ("evaluate a file with a bad value", {"p.csv": lambda t: prices_with(t, "p.csv", lambda f: f.assign(
+        **{"Adj Close": f["Adj Close"].where(f.index != 7)}))},
+     ["evaluate", "{forecasting}", "--data", "p.csv"],
+     "p.csv: column 'Adj Close' has 1 missing or non-numeric values (first: a missing cell on "),
     ("evaluate two data sources", {"p.csv": lambda t: prices_with(t, "p.csv", lambda f: f)},
      ["evaluate", "{forecasting}", "--data", "p.csv", "--set", "data.path=q.csv"],
      "give the data once: --data p.csv or --set data.path, not both"),

@@ -454,6 +454,10 @@ def parse_dates(column, date_format=None):
         raise UserError(f"recipe: `data.date_format` {date_format!r} is not a strftime format "
                         f"pandas can read ({str(error).splitlines()[0]})") from None
     if dates.isna().any():
+        empty = column.isna() | (column.astype(str).str.strip() == "")
+        if empty.any():
+            raise UserError(f"data: column {column.name!r} has {int(empty.sum())} empty cell(s); "
+                            "every row needs a date: fill or drop those rows")
         bad = column[dates.isna()].iloc[0]
         bad = bad.item() if hasattr(bad, "item") else bad  # 1577836800, not np.int64(1577836800)
         expected = (f"the format {date_format!r} of `data.date_format`" if date_format else

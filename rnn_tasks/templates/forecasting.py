@@ -275,7 +275,10 @@ class ForecastingTask(Task):
         """
         data = self.config.data
         frame = read_table(path, self.value_columns(), self.group_columns())
-        series = forecast_data.load_series(frame, data, split=False)
+        try:
+            series = forecast_data.load_series(frame, data, split=False)
+        except UserError as error:
+            raise forecast_inputs.about(path, error) from None
         try:
             windows = forecast_data.cut_windows(series, "test", data.window, data.horizon,
                                                 self.n_targets)

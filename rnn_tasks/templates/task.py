@@ -446,7 +446,6 @@ class Task(abc.ABC):
 
     def run_serving(self, function, inputs):
         """Calls a serving function on raw inputs; NumPy outputs, text as `str`."""
-        self.require_model("predict")
         return serving.call(function, self.serving_signature(), self.input_list(inputs))
 
     def serving_function(self):
