@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 import sys
+import warnings
 from types import SimpleNamespace
 
 import keras
@@ -570,6 +571,14 @@ def test_under_mixed_precision_outputs_are_float32_and_raw_values_do_not_overflo
     assert np.abs(forecast / history[-1] - 1).max() < 0.5  # near the last price, not rounded off
     served = tf.saved_model.load(str(task.export(tmp_path / "models"))).signatures["serving_default"]
     assert served.structured_outputs["forecast"].dtype == tf.float32
+    task.save(tmp_path / "run")
+    keras.mixed_precision.set_global_policy("float32")  # a process without the policy loads it
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        loaded = Task.load(tmp_path / "run")  # warned "Skipping variable loading for optimizer"
+    assert [str(w.message) for w in caught] == []
+    np.testing.assert_array_equal(loaded.predict(history)["forecast"], forecast)
+    keras.mixed_precision.set_global_policy("mixed_float16")
     future = SimpleNamespace(future_columns=["promo"], calendar=[])  # known-future raw values
     encoded = forecast_model.encode_future(np.array([[[7e4], [1.2e5]]], "float32"), None, future,
                                            {"future_mean": [1e5], "future_scale": [1e4]})

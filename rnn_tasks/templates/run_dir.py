@@ -12,6 +12,7 @@ import codecs
 import json
 import locale
 import shutil
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -131,7 +132,11 @@ def read_run(cls, run_dir, overrides=None, as_template=False, data=None):
                         "train the run again")
     check_same_run(run, trained, task.recipe["model"])
     try:
-        task.model = keras.saving.load_model(run / MODEL_FILE, safe_mode=True)
+        with warnings.catch_warnings():  # a loaded task never steps the saved optimizer: `fit`
+            # builds a new one, `--resume` reads checkpoints/; a run saved under another
+            # mixed precision policy has other optimizer variables (a loss scale)
+            warnings.filterwarnings("ignore", "Skipping variable loading for optimizer")
+            task.model = keras.saving.load_model(run / MODEL_FILE, safe_mode=True)
     except ValueError as error:  # e.g. a Lambda layer: arbitrary code is never loaded
         if "codec can't decode" in str(error) and not utf8_locale():  # Keras reads vocabularies
             raise UserError(f"{run / MODEL_FILE} cannot be loaded: its vocabulary is UTF-8 text, "
