@@ -9,11 +9,11 @@ the whole run ends within about 9 minutes:
    JAX's matmul precision `highest`) so the float32 tolerances hold;
 2. `benchmarks/parallel.py` on JAX, then on PyTorch: the parallel-scan layers
    against the loops over time at T = 1000, 100 and 10000 (B=32, D=64, U=128;
-   issue 18's target is `mingru_vs_gru` >= 5 at T = 1000); each length is one
+   the target is `mingru_vs_gru` >= 5 at T = 1000); each length is one
    JSON row, and the rows a phase printed before its hard limit are kept;
 3. `benchmarks/layers.py` on JAX, then on PyTorch, alone on the GPU:
    - float32 rows at the large shape (B=128 T=200 D=256 U=512, the shape of
-     the H200 anchors in issue 16), then the small one, for LSTM, GRU and
+     the H200 reference figures), then the small one, for LSTM, GRU and
      every other kind `rnn_tasks.layers` has (but SimpleRNN): ours, Keras's
      layer (cuDNN), our cell in `keras.layers.RNN`, and on PyTorch
      `nn.LSTM`/`nn.GRU` (cuDNN);
@@ -47,7 +47,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-ANCHORS_H200_MS = {  # issue 16: one H200, B=128 T=200 D=256 U=512, ms per training step
+ANCHORS_H200_MS = {  # reference figures: one H200, B=128 T=200 D=256 U=512, ms per training step
     "keras_lstm_on_jax": 11.4, "layer_norm_lstm_cell_on_jax": 28.2, "torch_cudnn_lstm": 8.0}
 PARALLEL_KINDS = ("mingru", "gru", "minlstm", "lstm", "mingru_no_scan")  # parallel.py's rows
 TOTAL_SECONDS = 540  # the phases' hard limits never run past this (9 minutes, less start-up)

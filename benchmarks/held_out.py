@@ -127,7 +127,7 @@ def draw_scene(rng, paper):
 
 def hand_drawn_scenes(signature, per_paper=40, seed=7):
     """BLEU and exact match of a captioning SavedModel on scenes drawn with plain Pillow
-    calls, overall and by background, and its caption of the issue's example (a red
+    calls, overall and by background, and its caption of the README's example (a red
     circle left of a blue square on white)."""
     rng = np.random.default_rng(seed)
     scenes = [(paper, *draw_scene(rng, paper)) for paper in PAPERS for _ in range(per_paper)]
@@ -145,7 +145,7 @@ def hand_drawn_scenes(signature, per_paper=40, seed=7):
 
 
 def red_circle_blue_square():
-    """The issue's example: a red circle left of a blue square on a white 128x128 canvas."""
+    """The README's example: a red circle left of a blue square on a white 128x128 canvas."""
     import io
 
     from PIL import Image, ImageDraw

@@ -39,7 +39,7 @@ def drawn_elsewhere():
     ImageDraw.Draw(red_circle).ellipse([20, 20, 44, 44], fill=(230, 30, 30))
     blue_square = Image.new("RGB", (64, 64), (0, 0, 30))
     ImageDraw.Draw(blue_square).rectangle([10, 25, 22, 37], fill=(40, 70, 240))
-    on_white = Image.new("RGB", (200, 150), "white")  # the issue's example, on a larger canvas
+    on_white = Image.new("RGB", (200, 150), "white")  # the README's example, on a larger canvas
     ImageDraw.Draw(on_white).ellipse([20, 45, 80, 105], fill="red")
     ImageDraw.Draw(on_white).rectangle([120, 45, 180, 105], fill="blue")
     jpeg = io.BytesIO()
@@ -188,7 +188,7 @@ def test_decode_images_reads_png_and_jpeg_grey_and_rgba():
 
 
 def test_pillow_scenes_of_other_sizes_reach_the_model_as_drawn():
-    """The issue's example (a red circle left of a blue square on white, 200x150) shrinks
+    """The README's example (a red circle left of a blue square on white, 200x150) shrinks
     in the graph to what the generator draws at 64x64: white paper, red left, blue right."""
     decoded = DecodeImages(64)(tf.constant([drawn_elsewhere()[2]])).numpy()[0] * 255
     np.testing.assert_allclose(decoded[2, 2], [255, 255, 255], atol=1)

@@ -36,6 +36,7 @@ from rnn_tasks.templates.forecast_data import read_series
 from rnn_tasks.templates.forecast_inputs import as_seconds
 from rnn_tasks.templates.translation import read_pairs
 from tests.helpers import RNN_TASKS, cli, shell
+from tests.test_captioning import huge_png_header
 from tests.test_forecasting import TINY, write_prices
 from tests.test_sentiment import write_reviews
 
@@ -142,6 +143,9 @@ BAD_INPUTS = [
     ("warmup over TF Serving's limit", {}, ["train", "sentiment", "--set", "export.warmup_examples=5000"],
      "`export.warmup_examples` must be an integer >= 0 and <= 1000"),
     ("usage error", {}, ["train"], "the following arguments are required: recipe"),
+    ("a whole section as --set", {},  # {{ }}: the arguments are formatted with the runs
+     ["train", "price_forecasting", "--set", "train={{epochs=1}}"],
+     "--set train: `train` is a section; set its keys one by one (train.key=value)"),
     ("an option given twice", {}, ["export", "{forecasting}", "--to", "a", "--to", "b"],
      "argument --to: given twice ('a' and 'b'); give it once"),
     ("multi-worker without TF_CONFIG", {"p.csv": lambda t: prices_with(t, "p.csv", lambda f: f)},
@@ -253,6 +257,11 @@ BAD_INPUTS = [
     ("bad date", {"p.csv": lambda t: prices_with(t, "p.csv", lambda f: f.assign(
         Date=f["Date"].where(f.index != 3, "someday")))}, price_args("p.csv"),
      "column 'Date' has a non-date value 'someday'"),
+    ("a tab inside a sentence", {"p.tsv": "".join(f"Hi {i}.\tHola {i}.\tCC-BY\n" for i in range(8))
+                                 + "Tab\there.\tAqu\u00ed.\tCC-BY\n"},
+     ["train", "translation", "--set", "data.path=p.tsv", *FAST],
+     "p.tsv:9: 1 line(s) (9) have more tab-separated fields than the other lines' 3; a tab inside "
+     "a sentence? Remove it"),
     ("an empty date", {"p.csv": lambda t: prices_with(t, "p.csv", lambda f: f.assign(
         Date=f["Date"].where(f.index != 3, " ")))}, price_args("p.csv"),
      "data: column 'Date' has 1 empty cell(s); every row needs a date: fill or drop those rows"),
@@ -318,6 +327,9 @@ BAD_INPUTS = [
     ("evaluate a missing file", {}, ["evaluate", "{sentiment}", "--data", "gone.csv"],
      "data file not found: gone.csv"),
     ("predict a missing image", {}, ["predict", "{captioning}", "gone.png"], "predict: error: image file not found: gone.png"),
+    ("predict an image of too many pixels", {"big.png": huge_png_header(10_000, 10_000)},
+     ["predict", "{captioning}", "big.png"],
+     "big.png has 100,000,000 pixels, more than the 89,478,485 allowed"),
     ("predict a folder of texts", {"texts/a.txt": "fine"}, ["predict", "{sentiment}", "texts"],
      "predict: error: texts is a folder"),
     ("evaluate swaps the labels", {}, ["evaluate", "{sentiment}", "--set", 'data.labels=["fresh", "rotten"]'],
