@@ -9,6 +9,7 @@ import sys
 import warnings
 from types import SimpleNamespace
 
+import h5py
 import keras
 import numpy as np
 import pandas as pd
@@ -397,6 +398,35 @@ def test_resume_needs_an_interrupted_run(forecasting_run, tmp_path):
                 "checkpoints/, no recipe.toml); fit without resume starts one")):
             task.fit(folder, resume=True)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_resume_falls_back_to_the_older_backup_and_refuses_other_data(prices_csv, tmp_path):
+    """A kill while the latest weights were written left an HDF5 file that opens but lacks
+    layers: Keras's fallback (OSError only) missed it and resume raised a traceback.
+    A data file changed since the interruption resumed in silence on refitted
+    vocabularies or scaling."""
+    run = tmp_path / "run"
+    data = tmp_path / "prices.csv"
+    shutil.copyfile(prices_csv, data)
+    task = ForecastingTask.from_recipe("price_forecasting", {**TINY, "data.path": str(data)})
+    task.fit(run, verbose=0)  # an interrupted run: backups, no model.keras
+    latest = run / "checkpoints" / "latest.weights.h5"
+    with h5py.File(latest, "r+") as weights:  # written up to the recurrent layer's variables
+        del weights["layers/layer_norm_lstm/cell/vars"]
+    task = ForecastingTask.from_recipe("price_forecasting", {**TINY, "data.path": str(data),
+                                                             "train.epochs": 3})
+    task.fit(run, resume=True, verbose=0)
+    assert len(task.history.epoch) == 2  # from the older backup, after epoch 1
+    (run / "checkpoints" / "latest.weights.h5.bkp").write_bytes(b"cut")
+    latest.write_bytes(b"cut")
+    with pytest.raises(UserError, match=re.escape(
+            f"fit: resume=True, but both backups in {run / 'checkpoints'} are damaged (")):
+        task.fit(run, resume=True, verbose=0)
+    data.write_text(data.read_text().replace(".5", ".6"))
+    with pytest.raises(UserError, match=re.escape(
+            f"fit: resume=True, but data.path {str(data)!r} is not the data the run in {run} was "
+            "trained on (it changed since); restore that data, or train a new run")):
+        task.fit(run, resume=True, verbose=0)
 
 
 def test_one_series_of_one_column_may_be_a_flat_list(forecasting_run):

@@ -9,6 +9,7 @@
 """
 
 import codecs
+import hashlib
 import json
 import locale
 import shutil
@@ -180,6 +181,58 @@ def check_vocabularies_saveable(preprocessing):
             raise UserError(f"the {layer.name} vocabulary has words that this Python, writing "
                             f"files as {encoding}, cannot save ({error.object[error.start]!r}); "
                             "run with PYTHONUTF8=1 or a UTF-8 locale (LANG=C.UTF-8)") from None
+
+
+DATA_FINGERPRINT = "data.sha256"  # in checkpoints/, beside Keras's backups
+
+
+def data_fingerprint(path, frame):
+    """The sha256 of what a fit reads: a DataFrame's column names and cells, else the
+    bytes of every file `path` (`data.path`, a file or a glob) names; `None` for a
+    catalog dataset (pinned by sha256 or generated from the recipe) and for cells pandas
+    cannot hash (lists, dicts).
+
+    Example:
+    >>> data_fingerprint(None, pd.DataFrame({"a": [1]})) == data_fingerprint(
+    ...     None, pd.DataFrame({"a": [2]}))
+    False
+    """
+    from rnn_tasks.data.readers import expand_paths
+
+    digest = hashlib.sha256()
+    if frame is not None:
+        try:
+            cells = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+        except TypeError:
+            return None
+        digest.update(repr(list(frame.columns)).encode() + cells.tobytes())
+    elif path:
+        for one in expand_paths(path):
+            digest.update(f"{one}\0{sha256_of(one)}\0".encode())
+    else:
+        return None
+    return digest.hexdigest()
+
+
+def record_data(run, fingerprint):
+    """Writes the data's fingerprint beside a new fit's backups, for `check_same_data`."""
+    if fingerprint is not None:
+        (run / "checkpoints").mkdir(parents=True, exist_ok=True)
+        (run / "checkpoints" / DATA_FINGERPRINT).write_text(fingerprint + "\n")
+
+
+def check_same_data(run, fingerprint, path):
+    """Raises `UserError` if an interrupted run in `run` trained on other data than
+    `fingerprint` names: its vocabularies and scaling were fitted on that data, so the
+    backed-up weights would go on with words or units that now mean something else.
+    Runs interrupted before fingerprints were recorded are not checked."""
+    recorded = run / "checkpoints" / DATA_FINGERPRINT
+    if fingerprint is None or not recorded.is_file():
+        return
+    if recorded.read_text().strip() != fingerprint:
+        what = "the data frame" if path is None else f"data.path {str(path)!r}"
+        raise UserError(f"fit: resume=True, but {what} is not the data the run in {run} was "
+                        "trained on (it changed since); restore that data, or train a new run")
 
 
 def check_same_run(run, trained, model_recipe):

@@ -398,6 +398,12 @@ class Task(abc.ABC):
         check_keras_backend(keras.backend.backend())
         check_cluster(self._recipe, resume)  # multi_worker: its TF_CONFIG, and no resume
         run_dir, extra_callbacks = check_fit_arguments(run_dir, resume, verbose, callbacks)
+        fingerprint = None
+        if run_dir is not None:
+            path = None if self.frame is not None else self.config.data.path
+            fingerprint = runs.data_fingerprint(path, self.frame)
+            if resume:
+                runs.check_same_data(run_dir, fingerprint, path)
         keras.utils.set_random_seed(self.training_seed)
         self.prepare()
         self.trained_on_frame = self.frame is not None
@@ -421,6 +427,7 @@ class Task(abc.ABC):
             shuffle=False)
         if run_dir is not None and not resume:  # a new fit never continues old backups
             shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
+            runs.record_data(run_dir, fingerprint)
         callbacks = [*check_returned(owner, "callbacks", self.callbacks(run_dir, resume),
                                      (list, tuple), "a list of Keras callbacks"),
                      *extra_callbacks]

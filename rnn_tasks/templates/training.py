@@ -7,7 +7,7 @@ import keras
 
 from rnn_tasks.errors import UserError
 from rnn_tasks.templates import distribute
-from rnn_tasks.templates.callbacks import StopOnNonFiniteLoss
+from rnn_tasks.templates.callbacks import StopOnNonFiniteLoss, TwoBackups
 
 
 def xla_setting(setting):
@@ -66,11 +66,9 @@ def default_callbacks(patience, run_dir=None, resume=False):
         # the two repeats the epoch on resume, and `save` keeps its last row.
         callbacks += [
             keras.callbacks.CSVLogger(str(run / "history.csv"), append=resume),
-            # Two copies: a kill while one is written leaves the other readable. Kept
-            # after the last epoch (`save` removes them), so an interrupted evaluation
-            # leaves a run that --resume finishes rather than one to delete.
-            keras.callbacks.BackupAndRestore(str(run / "checkpoints"), double_checkpoint=True,
-                                             delete_checkpoint=False),
+            # Kept after the last epoch, so an interrupted evaluation leaves a run
+            # that --resume finishes rather than one to delete.
+            TwoBackups(run / "checkpoints"),
             keras.callbacks.TensorBoard(str(run / "logs")),
         ]
     return callbacks
