@@ -97,10 +97,7 @@ def texts_from_arguments(arguments, column, pair_lines=None):
             found = text_cells(cells).tolist()
             unit, problem = "row(s)", f"have no text in column {column!r}; give a text in every row"
         else:
-            try:
-                found = read_lines(path)
-            except UnicodeDecodeError:
-                raise UserError(f"{path} is not UTF-8 text") from None
+            found = read_lines(path)
             while found and not found[-1].strip():  # blank lines at the end: an editor's
                 found.pop()
             if pairs:

@@ -214,11 +214,16 @@ def test_malformed_pair_files_are_refused_by_line(tmp_path, content, message):
         read_pairs(path)
 
 
-def test_pair_files_must_be_utf8(tmp_path):
+def test_pair_and_text_files_must_be_utf8_and_say_which_byte(tmp_path):
+    from rnn_tasks.inputs import texts_from_arguments
+
     path = tmp_path / "pairs.tsv"
     path.write_bytes("niño\tchild\n".encode("latin-1"))
-    with pytest.raises(UserError, match="is not UTF-8 text"):
+    message = f"{path} is not UTF-8 text (invalid continuation byte: b'\\xf1'); save it as UTF-8"
+    with pytest.raises(UserError, match=f"^{re.escape(message)}$"):
         read_pairs(path)
+    with pytest.raises(UserError, match=f"^{re.escape(message)}$"):  # predict's texts
+        texts_from_arguments([str(path)], "text")
 
 
 def test_split_keeps_a_source_and_all_its_references_together(trained):

@@ -165,8 +165,7 @@ def read_table(path, required_columns=(), text_columns=()):
             filled = frame.notna().any(axis=1).to_numpy()  # Excel's empty rows at the end (,,)
             frame = frame.iloc[:len(filled) - int(filled[::-1].argmax()) if filled.any() else 0]
     except UnicodeDecodeError as error:
-        raise UserError(f"{path} is not UTF-8 text ({error.reason}: "
-                        f"{error.object[error.start:error.end]!r}); save it as UTF-8") from None
+        raise not_utf8(path, error) from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError,
             *BROKEN_ARCHIVE) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
@@ -403,6 +402,12 @@ def check_text_column(column):
                         f"{str(value)[:40]!r}; flatten it to a string column first")
 
 
+def not_utf8(path, error):
+    """The `UserError` for a file that `error` (a `UnicodeDecodeError`) found not UTF-8."""
+    return UserError(f"{path} is not UTF-8 text ({error.reason}: "
+                     f"{error.object[error.start:error.end]!r}); save it as UTF-8")
+
+
 def read_lines(path):
     """A UTF-8 text file's lines (decompressed as `open_binary` does): split at line ends
     only (`\\n`, `\\r\\n`, or `\\r` in a file that has no `\\n`: classic Mac OS), never at
@@ -410,8 +415,7 @@ def read_lines(path):
     byte-order mark is dropped.
 
     Raises:
-        UnicodeDecodeError: the file is not UTF-8.
-        UserError: a damaged archive, a `.zip` of several files, UTF-16, NUL bytes.
+        UserError: not UTF-8, a damaged archive, a `.zip` of several files, UTF-16, NUL bytes.
     """
     try:
         with open_binary(path) as handle:
@@ -419,7 +423,10 @@ def read_lines(path):
     except BROKEN_ARCHIVE as error:
         raise UserError(f"cannot read {path}: {error}") from None
     refuse_utf16(data, path)
-    text = data.decode("utf-8-sig")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise not_utf8(path, error) from None
     if "\x00" in text:
         raise UserError(f"{path} is a binary file (it has NUL bytes), not text")
     lines = text.split("\n" if "\n" in text else "\r")

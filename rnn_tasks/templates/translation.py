@@ -74,10 +74,7 @@ def read_pairs(path):
     path = paths[0]
     if not path.is_file():
         raise UserError(f"data file not found: {path}")
-    try:
-        lines = read_lines(path)
-    except UnicodeDecodeError:
-        raise UserError(f"{path} is not UTF-8 text (expected source<TAB>target lines)") from None
+    lines = read_lines(path)
     pairs, widths = [], {}
     for number, line in enumerate(lines, 1):
         if not line.strip() and "\t" not in line:  # a blank line; "  \t  " is an empty pair
