@@ -514,7 +514,7 @@ def run_predict(args):
     checks.check_predict_files(checks.finished_run_recipe(model_dir).get("task"), args.inputs)
     task = templates(args).load(model_dir, as_template=True)
     inputs, labels = task.labelled_inputs_from_files(args.inputs)
-    print(format_outputs({**labels, **task.predict(inputs)}, sys.stdout.encoding))
+    print(format_outputs(labels, task.predict(inputs), sys.stdout.encoding))
 
 
 def _predict_export(export_dir, args):
@@ -532,7 +532,7 @@ def _predict_export(export_dir, args):
     signature = tf.saved_model.load(str(export_dir)).signatures["serving_default"]
     inputs, labels = task.labelled_inputs_from_files(args.inputs)
     outputs = signature(**{name: tf.constant(value) for name, value in inputs.items()})
-    print(format_outputs({**labels, **{name: value.numpy() for name, value in outputs.items()}},
+    print(format_outputs(labels, {name: value.numpy() for name, value in outputs.items()},
                          sys.stdout.encoding))
 
 

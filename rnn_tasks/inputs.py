@@ -159,11 +159,14 @@ def plain(value):
     return value
 
 
-def format_outputs(outputs, encoding="utf-8"):
-    """Serving outputs as one JSON object (CLI `predict`), its text as it is where
-    `encoding` (the terminal's) can write it, else as `\\u` escapes.
+def format_outputs(labels, outputs, encoding="utf-8"):
+    """Serving outputs as one JSON object (CLI `predict`): `labels` first, as given, then
+    the outputs by name (a loaded SavedModel's signature returns them in an order that
+    changes from process to process), text as it is where `encoding` (the terminal's)
+    can write it, else as `\\u` escapes.
 
     Args:
+        labels: `{name: list}` that label the rows (forecasting's series and dates).
         outputs: `{name: array}`.
         encoding: the encoding of the stream it is printed to (`None`: UTF-8).
 
@@ -171,10 +174,11 @@ def format_outputs(outputs, encoding="utf-8"):
         The JSON text.
 
     Example:
-    >>> format_outputs({"text": np.array(["café"], dtype=object)}, "ascii")
-    '{"text": ["caf\\\\u00e9"]}'
+    >>> format_outputs({}, {"text": np.array(["café"], dtype=object), "score": np.ones(1)}, "ascii")
+    '{"score": [1.0], "text": ["caf\\\\u00e9"]}'
     """
-    plain_outputs = {name: plain(value).tolist() for name, value in outputs.items()}
+    plain_outputs = {name: plain(value).tolist()
+                     for name, value in [*labels.items(), *sorted(outputs.items())]}
     text = json.dumps(plain_outputs, ensure_ascii=False)
     try:
         text.encode(encoding or "utf-8")

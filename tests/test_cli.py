@@ -200,6 +200,18 @@ def test_predict_on_an_ascii_terminal_writes_json_escapes(translation_run, tmp_p
     assert result.stdout.isascii() and json.loads(result.stdout)["translation"] == expected
 
 
+def test_predict_prints_the_same_text_from_a_run_and_its_export(translation_run, tmp_path):
+    """A loaded signature returns its outputs in an order that changes with the process's
+    string hash seed: the export printed `log_probability` first in some processes."""
+    task, run_dir, _ = translation_run
+    export = task.export(tmp_path / "exports")
+    printed = {shell("predict", model, "March 3, 2021", cwd=tmp_path,
+                     env={**os.environ, "PYTHONHASHSEED": seed}).stdout
+               for model, seed in [(run_dir, "0"), (export, "0"), (export, "3")]}
+    assert len(printed) == 1 and list(json.loads(printed.pop())) == ["log_probability",
+                                                                     "translation"]
+
+
 def test_a_text_model_under_an_ascii_locale_says_how_to_load_it(translation_run, tmp_path):
     """Keras reads the vocabulary in the locale's encoding: the error named only "2 objects
     could not be loaded"."""
