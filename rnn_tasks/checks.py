@@ -27,6 +27,9 @@ from rnn_tasks.recipes import (apply_overrides, as_overrides, load_recipe, read_
 from rnn_tasks.schemas import resolve_recipe
 
 RECIPE_FILE, MODEL_FILE, LOCK_FILE = "recipe.toml", "model.keras", ".lock"
+# What Keras's BackupAndRestore writes in a run's checkpoints/ (not a public constant of
+# Keras): the epochs done, and the weights; each with a `.bkp` copy of the epoch before.
+BACKUP_FILES = ("training_metadata.json", "latest.weights.h5")
 EXPORTED_RECIPE = "rnn_tasks_recipe.toml"  # an export's recipe, in its assets.extra/
 LARGEST_VERSION = 2**63 - 1  # TF Serving's model versions are int64
 CLUSTER_JOBS = ("worker", "chief")  # the TF_CONFIG tasks MultiWorkerMirroredStrategy runs
@@ -285,7 +288,7 @@ def check_training_run_dir(run_dir, resume):
 def check_resume_epochs(run_dir, epochs):
     """`--resume` continues from the epochs the run's backup holds; `train.epochs` below
     that would train nothing and pass the run off as shorter than it is."""
-    path = Path(run_dir) / "checkpoints" / "training_metadata.json"  # Keras's BackupAndRestore
+    path = Path(run_dir) / "checkpoints" / BACKUP_FILES[0]
     try:
         done = int(json.loads(path.read_text())["epoch"])
     except (OSError, ValueError, KeyError, TypeError):  # no backup yet: nothing done

@@ -24,6 +24,7 @@ from rnn_tasks.errors import UserError, notice
 # handling of Ctrl-C: pressed while they load, it ends as one line, exit 130.
 
 EXIT_BAD_INPUT = 2
+RESUMED_FIT = "fit: resume=True, but "  # how Task.fit's refusals to resume begin
 DISK_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 
 
@@ -189,8 +190,11 @@ def _terminated(command):
 
 
 def _fail(command, message):
-    # The Python API's messages name the method (`predict: ...`), which is the command here.
+    # The Python API's messages name the method (`predict: ...`), which is the command
+    # here, and `fit(resume=True)` is `train --resume`.
     message = str(message).removeprefix(f"{command}: ")
+    if message.startswith(RESUMED_FIT):
+        message = f"--resume: {message.removeprefix(RESUMED_FIT)}"
     print(f"rnn-tasks {command}: error: {message}", file=sys.stderr)
     return EXIT_BAD_INPUT
 
@@ -382,7 +386,7 @@ def run_train(args):
             metrics = task.evaluate()
             task.save(run_dir, metrics)
     except BaseException:
-        if created and not (run_dir / "checkpoints").exists():
+        if created and not (run_dir / "checkpoints" / checks.BACKUP_FILES[0]).exists():
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
     print(metrics_json(metrics))

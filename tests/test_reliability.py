@@ -668,6 +668,21 @@ def test_ctrl_c_while_the_libraries_load_is_one_line_exit_130(tmp_path, delay):
     assert not (tmp_path / "run").exists()
 
 
+def test_a_train_stopped_before_its_first_backup_leaves_no_run(tmp_path, monkeypatch, capsys):
+    """The data's fingerprint, written before the first epoch, kept the half-made run."""
+    from rnn_tasks.templates import training
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(training, "fit_core", interrupted)
+    prices = write_prices(tmp_path / "p.csv")
+    status, _, err = cli(capsys, "train", "price_forecasting", "--run-dir", tmp_path / "run",
+                         "--set", f"data.path={prices}", *FAST)
+    assert status == 130 and err == "rnn-tasks: interrupted\n", err
+    assert not (tmp_path / "run").exists()
+
+
 @pytest.mark.parametrize("signum, raised", [(signal.SIGINT, KeyboardInterrupt),
                                              (signal.SIGTERM, cli_module.Terminated)])
 def test_a_signal_during_the_import_lands_after_it(signum, raised):

@@ -400,33 +400,76 @@ def test_resume_needs_an_interrupted_run(forecasting_run, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_resume_falls_back_to_the_older_backup_and_refuses_other_data(prices_csv, tmp_path):
-    """A kill while the latest weights were written left an HDF5 file that opens but lacks
-    layers: Keras's fallback (OSError only) missed it and resume raised a traceback.
-    A data file changed since the interruption resumed in silence on refitted
-    vocabularies or scaling."""
-    run = tmp_path / "run"
-    data = tmp_path / "prices.csv"
-    shutil.copyfile(prices_csv, data)
-    task = ForecastingTask.from_recipe("price_forecasting", {**TINY, "data.path": str(data)})
-    task.fit(run, verbose=0)  # an interrupted run: backups, no model.keras
-    latest = run / "checkpoints" / "latest.weights.h5"
-    with h5py.File(latest, "r+") as weights:  # written up to the recurrent layer's variables
-        del weights["layers/layer_norm_lstm/cell/vars"]
-    task = ForecastingTask.from_recipe("price_forecasting", {**TINY, "data.path": str(data),
-                                                             "train.epochs": 3})
+@pytest.fixture
+def interrupted_run(prices_csv, tmp_path, monkeypatch):
+    """A run stopped after its 2 epochs' backups (no model.keras), trained on a copy of
+    the prices named by a relative path, as `--set data.path=prices.csv` gives it."""
+    monkeypatch.chdir(tmp_path)
+    shutil.copyfile(prices_csv, tmp_path / "prices.csv")
+    ForecastingTask.from_recipe("price_forecasting", {**TINY, "data.path": "prices.csv"}).fit(
+        tmp_path / "run", verbose=0)
+    return tmp_path / "run"
+
+
+def resumed(run, epochs=3):
+    """`fit(run, resume=True)` as `train --resume` runs it: the recipe's path absolute."""
+    task = ForecastingTask.from_recipe("price_forecasting", {
+        **TINY, "data.path": str(run.parent / "prices.csv"), "train.epochs": epochs})
     task.fit(run, resume=True, verbose=0)
-    assert len(task.history.epoch) == 2  # from the older backup, after epoch 1
-    (run / "checkpoints" / "latest.weights.h5.bkp").write_bytes(b"cut")
-    latest.write_bytes(b"cut")
+    return task
+
+
+@pytest.mark.parametrize("damage", ["a layer missing", "zeros at the end"])
+def test_resume_starts_from_the_older_backup_when_the_latest_does_not_load(
+        interrupted_run, damage):
+    """A kill while the latest weights were written: an HDF5 file that opens but lacks a
+    layer, or whose end is zeros. Keras's fallback (OSError only) missed both, and
+    resume raised a traceback beside a good older backup."""
+    latest = interrupted_run / "checkpoints" / "latest.weights.h5"
+    if damage == "a layer missing":
+        with h5py.File(latest, "r+") as weights:
+            del weights["layers/layer_norm_lstm/cell/vars"]
+    else:
+        size = latest.stat().st_size
+        latest.write_bytes(latest.read_bytes()[:size // 2] + bytes(size - size // 2))
+    assert len(resumed(interrupted_run).history.epoch) == 2  # from epoch 1's backup on
+
+
+def test_resume_leaves_backups_that_do_not_load_as_they_were(interrupted_run):
+    checkpoints = interrupted_run / "checkpoints"
+    (checkpoints / "latest.weights.h5").write_bytes(b"cut")
+    (checkpoints / "latest.weights.h5.bkp").write_bytes(b"older")
     with pytest.raises(UserError, match=re.escape(
-            f"fit: resume=True, but both backups in {run / 'checkpoints'} are damaged (")):
-        task.fit(run, resume=True, verbose=0)
+            f"fit: resume=True, but neither backup in {checkpoints} loads into this model (")):
+        resumed(interrupted_run)
+    assert (checkpoints / "latest.weights.h5").read_bytes() == b"cut"
+    assert (checkpoints / "latest.weights.h5.bkp").read_bytes() == b"older"
+    (checkpoints / "latest.weights.h5.bkp").unlink()
+    with pytest.raises(UserError, match=re.escape(  # a model changed since: not "damaged" only
+            f"the backup in {checkpoints} does not load into this model (") +
+            ".*: damaged, or the model changed since the run was interrupted; delete"):
+        resumed(interrupted_run)
+
+
+def test_resume_refuses_data_that_changed_since_the_interruption(interrupted_run, capsys):
+    """A changed file was read afresh: its new vocabulary or scaling under the old weights
+    failed with a traceback or trained on in silence. The same file named by an absolute
+    path (as the run's recipe.toml names it) is the same data."""
+    from rnn_tasks.recipes import write_recipe
+    from tests.helpers import cli
+
+    task = resumed(interrupted_run, epochs=2)
+    assert len(task.history.epoch) == 0  # nothing left to do, and no refusal
+    data = interrupted_run.parent / "prices.csv"
     data.write_text(data.read_text().replace(".5", ".6"))
-    with pytest.raises(UserError, match=re.escape(
-            f"fit: resume=True, but data.path {str(data)!r} is not the data the run in {run} was "
-            "trained on (it changed since); restore that data, or train a new run")):
-        task.fit(run, resume=True, verbose=0)
+    refusal = (f"data.path {str(data)!r} is not the data the run in {interrupted_run} was "
+               "trained on (it changed since); restore that data, or train a new run")
+    with pytest.raises(UserError, match=re.escape(f"fit: resume=True, but {refusal}")):
+        resumed(interrupted_run)
+    write_recipe(task.recipe, interrupted_run / "recipe.toml")  # as `train` writes it
+    status, _, err = cli(capsys, "train", "price_forecasting", "--run-dir", interrupted_run,
+                         "--resume")
+    assert (status, err) == (2, f"rnn-tasks train: error: --resume: {refusal}\n")
 
 
 def test_one_series_of_one_column_may_be_a_flat_list(forecasting_run):

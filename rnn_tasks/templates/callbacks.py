@@ -6,6 +6,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from rnn_tasks.checks import BACKUP_FILES
 from rnn_tasks.errors import UserError
 
 
@@ -34,39 +35,53 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
 class TwoBackups(keras.callbacks.BackupAndRestore):
     """Keras's `BackupAndRestore` keeping two backups (the epoch before the last too), kept
     after the last epoch (`Task.save` removes them), that resumes from the older one
-    when the latest is damaged in any way.
+    when the latest does not load, and never overwrites a backup that does not load.
 
-    Keras falls back to the older copy only on an `OSError`; a kill while the
-    latest weights were written can leave an HDF5 file that opens but lacks
-    layers (a `ValueError`), or a cut metadata file (a JSON `ValueError`).
+    Keras falls back to the older copy only on an `OSError`, and then copies it
+    over the latest before it knows the copy loads; a kill while the latest
+    weights were written can also leave an HDF5 file that opens but lacks
+    layers or holds zeros (`ValueError`, `KeyError`, `RuntimeError`), or a cut
+    metadata file (a JSON `ValueError`). Each copy is tried in a folder of its
+    own, with a plain `BackupAndRestore`.
 
     Args:
         backup_dir: the run's `checkpoints/` folder.
     """
 
-    # Keras's file names in `backup_dir`; `.bkp` is the copy from the epoch before.
-    FILES = ("latest.weights.h5", "training_metadata.json")
+    UNREADABLE = (OSError, ValueError, KeyError, RuntimeError)  # what h5py and json raise
 
     def __init__(self, backup_dir):
         super().__init__(str(backup_dir), double_checkpoint=True, delete_checkpoint=False)
         self.folder = Path(backup_dir)
 
     def on_train_begin(self, logs=None):
+        if not any((self.folder / name).is_file() for name in BACKUP_FILES):
+            return  # a new run
+        failure = self.restore("")
+        if failure and self.restore(".bkp"):
+            older = (self.folder / f"{BACKUP_FILES[1]}.bkp").is_file()
+            which = (f"neither backup in {self.folder} loads" if older else
+                     f"the backup in {self.folder} does not load")
+            raise UserError(f"fit: resume=True, but {which} into this model ({failure}): "
+                            "damaged, or the model changed since the run was interrupted; "
+                            f"delete {self.folder} to train the run again from its first epoch")
+
+    def restore(self, suffix):
+        """Loads the backup whose files end in `suffix` (`""`: the latest, `".bkp"`: the
+        one before) into the model; it becomes the latest. Returns `None`, or why not."""
+        trial = self.folder / "trial"
+        shutil.rmtree(trial, ignore_errors=True)
         try:
-            super().on_train_begin(logs)
-            return
-        except (OSError, ValueError) as error:
-            damage = (str(error).strip().splitlines() or [type(error).__name__])[0][:120]
-        older = [self.folder / f"{name}.bkp" for name in self.FILES]
-        if not all(path.is_file() for path in older):
-            raise UserError(f"fit: resume=True, but the backup in {self.folder} is damaged "
-                            f"({damage}) and there is no older one; delete {self.folder} to "
-                            "train the run again from its first epoch") from None
-        for path in older:
-            shutil.copyfile(path, path.with_suffix(""))
-        try:
-            super().on_train_begin(logs)
-        except (OSError, ValueError):
-            raise UserError(f"fit: resume=True, but both backups in {self.folder} are damaged "
-                            f"({damage}); delete {self.folder} to train the run again from its "
-                            "first epoch") from None
+            trial.mkdir()
+            for name in BACKUP_FILES:
+                shutil.copyfile(self.folder / f"{name}{suffix}", trial / name)
+            restoring = keras.callbacks.BackupAndRestore(str(trial))
+            restoring.set_model(self.model)
+            restoring.on_train_begin()
+            for name in BACKUP_FILES if suffix else ():  # epochs first: a kill between
+                (trial / name).replace(self.folder / name)  # leaves a latest to retry
+        except self.UNREADABLE as error:
+            return (str(error).strip().splitlines() or [type(error).__name__])[0][:120]
+        finally:
+            shutil.rmtree(trial, ignore_errors=True)
+        return None

@@ -188,8 +188,9 @@ DATA_FINGERPRINT = "data.sha256"  # in checkpoints/, beside Keras's backups
 
 def data_fingerprint(path, frame):
     """The sha256 of what a fit reads: a DataFrame's column names and cells, else the
-    bytes of every file `path` (`data.path`, a file or a glob) names; `None` for a
-    catalog dataset (pinned by sha256 or generated from the recipe) and for cells pandas
+    bytes of every file `path` (`data.path`, a file or a glob) names, in order (a file
+    moved elsewhere is the same data); `None` for a catalog dataset (checked against its
+    card's sha256 where it has one, or generated from the recipe) and for cells pandas
     cannot hash (lists, dicts).
 
     Example:
@@ -197,7 +198,7 @@ def data_fingerprint(path, frame):
     ...     None, pd.DataFrame({"a": [2]}))
     False
     """
-    from rnn_tasks.data.readers import expand_paths
+    from rnn_tasks.data.readers import check_data_file, expand_paths
 
     digest = hashlib.sha256()
     if frame is not None:
@@ -208,7 +209,8 @@ def data_fingerprint(path, frame):
         digest.update(repr(list(frame.columns)).encode() + cells.tobytes())
     elif path:
         for one in expand_paths(path):
-            digest.update(f"{one}\0{sha256_of(one)}\0".encode())
+            check_data_file(one)  # not found, a folder, a pipe: named as reading it would
+            digest.update(sha256_of(one).encode())
     else:
         return None
     return digest.hexdigest()
