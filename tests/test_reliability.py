@@ -683,6 +683,27 @@ def test_a_train_stopped_before_its_first_backup_leaves_no_run(tmp_path, monkeyp
     assert not (tmp_path / "run").exists()
 
 
+def test_a_train_stopped_while_saving_resumes_to_scoring(tmp_path, monkeypatch, capsys):
+    """model.keras was written first, in place: a kill while saving left a run that
+    looked finished (refused by --resume) with a cut model or no report."""
+    from rnn_tasks.templates import run_dir
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    prices = write_prices(tmp_path / "p.csv")
+    train = ["train", "price_forecasting", "--run-dir", tmp_path / "run",
+             "--set", f"data.path={prices}", *FAST]
+    with monkeypatch.context() as patched:
+        patched.setattr(run_dir, "write_report", interrupted)
+        assert cli(capsys, *train)[0] == 130
+    assert not (tmp_path / "run" / "model.keras").exists()
+    status, _, err = cli(capsys, *train, "--resume")
+    assert status == 0, err
+    saved = {path.name for path in (tmp_path / "run").iterdir()}
+    assert {"model.keras", "metrics.json", "report.md"} <= saved and ".model.keras" not in saved
+
+
 @pytest.mark.parametrize("signum, raised", [(signal.SIGINT, KeyboardInterrupt),
                                              (signal.SIGTERM, cli_module.Terminated)])
 def test_a_signal_during_the_import_lands_after_it(signum, raised):

@@ -435,6 +435,18 @@ def test_resume_starts_from_the_older_backup_when_the_latest_does_not_load(
     assert len(resumed(interrupted_run).history.epoch) == 2  # from epoch 1's backup on
 
 
+def test_resume_drops_the_history_row_an_interruption_cut(interrupted_run):
+    """Killed while the second epoch's row was written, before its backup: the row was
+    cut, and the retrained epoch's row was appended onto it (a 5-field line)."""
+    checkpoints = interrupted_run / "checkpoints"
+    for name in ("latest.weights.h5", "training_metadata.json"):  # epoch 2 not backed up
+        shutil.copyfile(checkpoints / f"{name}.bkp", checkpoints / name)
+    history = interrupted_run / "history.csv"
+    history.write_bytes(history.read_bytes()[:-15])
+    resumed(interrupted_run)
+    assert pd.read_csv(history)["epoch"].tolist() == [0, 1, 2]
+
+
 def test_resume_leaves_backups_that_do_not_load_as_they_were(interrupted_run):
     checkpoints = interrupted_run / "checkpoints"
     (checkpoints / "latest.weights.h5").write_bytes(b"cut")

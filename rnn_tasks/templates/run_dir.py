@@ -65,11 +65,14 @@ def write_run(task, run_dir, metrics=None, overwrite=False):
         shutil.rmtree(run / "plots", ignore_errors=True)
     run.mkdir(parents=True, exist_ok=True)
     write_recipe(task.recipe, run / RECIPE_FILE)
-    task.model.save(run / MODEL_FILE)
+    # model.keras, which makes the run finished, comes last, whole (written aside, then
+    # renamed): a kill before leaves a run that --resume scores and saves again.
+    unfinished = run / f".{MODEL_FILE}"
+    task.model.save(unfinished)
     (run / TEMPLATE_FILE).write_text(json.dumps({
         "task": task.name, "class": class_name(type(task)), "inputs": model_inputs(task.model),
         "trained_on": "frame" if task.trained_on_frame else "recipe",
-        "model": task.recipe["model"], "model_sha256": sha256_of(run / MODEL_FILE)}))
+        "model": task.recipe["model"], "model_sha256": sha256_of(unfinished)}))
     if task.warmup_examples:
         write_warmup_requests(run / WARMUP_FILE, task.warmup_examples)
     history = history_frame(run, task.history)
@@ -84,6 +87,7 @@ def write_run(task, run_dir, metrics=None, overwrite=False):
         task.plot(plots, metrics)
         write_report(run / "report.md", report_title(task),
                      task.report_rows(metrics), metrics, task.report_notes(metrics))
+    unfinished.replace(run / MODEL_FILE)
     shutil.rmtree(run / "checkpoints", ignore_errors=True)  # training finished
     (run / "checkpoints").mkdir(exist_ok=True)
 
@@ -217,24 +221,37 @@ def data_fingerprint(path, frame):
 
 
 def record_data(run, fingerprint):
-    """Writes the data's fingerprint beside a new fit's backups, for `check_same_data`."""
+    """Writes the data's fingerprint beside a new fit's backups, for `prepare_resume`."""
     if fingerprint is not None:
         (run / "checkpoints").mkdir(parents=True, exist_ok=True)
         (run / "checkpoints" / DATA_FINGERPRINT).write_text(fingerprint + "\n")
 
 
-def check_same_data(run, fingerprint, path):
-    """Raises `UserError` if an interrupted run in `run` trained on other data than
-    `fingerprint` names: its vocabularies and scaling were fitted on that data, so the
-    backed-up weights would go on with words or units that now mean something else.
-    Runs interrupted before fingerprints were recorded are not checked."""
+def prepare_resume(run, fingerprint, path):
+    """Before an interrupted run in `run` goes on: its data must be the same, and a
+    history.csv row cut by the interruption goes.
+
+    Args:
+        run: the run directory.
+        fingerprint: `data_fingerprint` of the data given now.
+        path: `data.path`, or `None` for a DataFrame (for the message).
+
+    Raises:
+        UserError: the run trained on other data than `fingerprint` names: its
+            vocabularies and scaling were fitted on that data, so the backed-up
+            weights would go on with words or units that now mean something else.
+            (Runs interrupted before fingerprints were recorded are not checked.)
+    """
     recorded = run / "checkpoints" / DATA_FINGERPRINT
-    if fingerprint is None or not recorded.is_file():
-        return
-    if recorded.read_text().strip() != fingerprint:
+    if fingerprint is not None and recorded.is_file() \
+            and recorded.read_text().strip() != fingerprint:
         what = "the data frame" if path is None else f"data.path {str(path)!r}"
         raise UserError(f"fit: resume=True, but {what} is not the data the run in {run} was "
                         "trained on (it changed since); restore that data, or train a new run")
+    history = run / "history.csv"  # a row is written before its epoch's backup: that
+    rows = history.read_bytes() if history.is_file() else b""  # epoch is trained again
+    if rows and not rows.endswith(b"\n"):  # the next row would be appended onto it
+        history.write_bytes(rows[:rows.rfind(b"\n") + 1])
 
 
 def check_same_run(run, trained, model_recipe):

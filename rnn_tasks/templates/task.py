@@ -403,7 +403,7 @@ class Task(abc.ABC):
             path = None if self.frame is not None else self.config.data.path
             fingerprint = runs.data_fingerprint(path, self.frame)
             if resume:
-                runs.check_same_data(run_dir, fingerprint, path)
+                runs.prepare_resume(run_dir, fingerprint, path)
         keras.utils.set_random_seed(self.training_seed)
         self.prepare()
         self.trained_on_frame = self.frame is not None
