@@ -386,8 +386,8 @@ def run_train(args):
             metrics = task.evaluate()
             task.save(run_dir, metrics)
     except BaseException:
-        if created and not (run_dir / "checkpoints" / checks.BACKUP_FILES[0]).exists():
-            shutil.rmtree(run_dir, ignore_errors=True)
+        if not args.resume and not (run_dir / "checkpoints" / checks.BACKUP_FILES[0]).exists():
+            _remove_unstarted_run(run_dir, created)
         raise
     print(metrics_json(metrics))
     print(f"run directory: {run_dir}")
@@ -404,6 +404,19 @@ def interrupt_ends_process():
         yield
     finally:
         signal.signal(signal.SIGINT, kept)
+
+
+def _remove_unstarted_run(run_dir, created):
+    """Undoes a new run stopped before its first backup: the folder goes if `train`
+    created it, else it is emptied again (a new run starts only in an empty one)."""
+    if created or not run_dir.is_dir():
+        shutil.rmtree(run_dir, ignore_errors=True)
+        return
+    for path in run_dir.iterdir():
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
 
 
 def claim_new_folder(path):

@@ -669,7 +669,8 @@ def test_ctrl_c_while_the_libraries_load_is_one_line_exit_130(tmp_path, delay):
 
 
 def test_a_train_stopped_before_its_first_backup_leaves_no_run(tmp_path, monkeypatch, capsys):
-    """The data's fingerprint, written before the first epoch, kept the half-made run."""
+    """The data's fingerprint, written before the first epoch, kept the half-made run; a
+    folder the user made kept recipe.toml and logs/, and the same command then refused it."""
     from rnn_tasks.templates import training
 
     def interrupted(*args, **kwargs):
@@ -681,6 +682,10 @@ def test_a_train_stopped_before_its_first_backup_leaves_no_run(tmp_path, monkeyp
                          "--set", f"data.path={prices}", *FAST)
     assert status == 130 and err == "rnn-tasks: interrupted\n", err
     assert not (tmp_path / "run").exists()
+    (tmp_path / "mine").mkdir()  # a folder of the user's stays, as empty as it was
+    assert cli(capsys, "train", "price_forecasting", "--run-dir", tmp_path / "mine",
+               "--set", f"data.path={prices}", *FAST)[0] == 130
+    assert list((tmp_path / "mine").iterdir()) == []
 
 
 def test_a_train_stopped_while_saving_resumes_to_scoring(tmp_path, monkeypatch, capsys):
