@@ -15,6 +15,17 @@ class UserError(Exception):
     """
 
 
+def first_line(error):
+    """An exception's message as one line for a `UserError`: its first line, or the
+    exception's type name where it has no message.
+
+    Example:
+    >>> first_line(ValueError("bad\\ndetails")), first_line(KeyError())
+    ('bad', 'KeyError')
+    """
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
 def notice(message):
     """Print `notice: message` on stderr: something the user should know that does not
     stop the command (rows left out, a fallback taken).

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from rnn_tasks.errors import UserError, notice, path_argument
+from rnn_tasks.errors import UserError, first_line, notice, path_argument
 
 COMPRESSED = (".gz", ".bz2", ".zip", ".xz")  # read by pandas, by suffix
 TABLES = (".csv", ".tsv", ".jsonl", ".json")
@@ -168,12 +168,12 @@ def read_table(path, required_columns=(), text_columns=()):
         raise not_utf8(path, error) from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError,
             *BROKEN_ARCHIVE) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        reason = first_line(error)
         if kind == ".jsonl":
-            first_line = first_bad_json_line(path) or first_line
-        elif kind == ".json" and "Trailing data" in first_line:  # JSON lines named .json
-            first_line += "; one JSON object per line? name the file .jsonl"
-        raise UserError(f"cannot read {path} as {kind[1:].upper()}: {first_line}") from None
+            reason = first_bad_json_line(path) or reason
+        elif kind == ".json" and "Trailing data" in reason:  # JSON lines named .json
+            reason += "; one JSON object per line? name the file .jsonl"
+        raise UserError(f"cannot read {path} as {kind[1:].upper()}: {reason}") from None
     if frame.empty:
         raise UserError(f"{path} has no data rows")
     return require_columns(frame, required_columns, path)

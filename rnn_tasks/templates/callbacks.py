@@ -7,7 +7,7 @@ import keras
 import numpy as np
 
 from rnn_tasks.checks import BACKUP_FILES
-from rnn_tasks.errors import UserError
+from rnn_tasks.errors import UserError, first_line
 
 
 class StopOnNonFiniteLoss(keras.callbacks.Callback):
@@ -81,7 +81,7 @@ class TwoBackups(keras.callbacks.BackupAndRestore):
             for name in BACKUP_FILES if suffix else ():  # epochs first: a kill between
                 (trial / name).replace(self.folder / name)  # leaves a latest to retry
         except self.UNREADABLE as error:
-            return (str(error).strip().splitlines() or [type(error).__name__])[0][:120]
+            return first_line(error)[:120]
         finally:
             shutil.rmtree(trial, ignore_errors=True)
         return None
