@@ -668,13 +668,15 @@ def test_ctrl_c_while_the_libraries_load_is_one_line_exit_130(tmp_path, delay):
     assert not (tmp_path / "run").exists()
 
 
+def interrupted(*args, **kwargs):
+    """Stands in for a step of `train` that Ctrl-C stops."""
+    raise KeyboardInterrupt
+
+
 def test_a_train_stopped_before_its_first_backup_leaves_no_run(tmp_path, monkeypatch, capsys):
     """The data's fingerprint, written before the first epoch, kept the half-made run; a
     folder the user made kept recipe.toml and logs/, and the same command then refused it."""
     from rnn_tasks.templates import training
-
-    def interrupted(*args, **kwargs):
-        raise KeyboardInterrupt
 
     monkeypatch.setattr(training, "fit_core", interrupted)
     prices = write_prices(tmp_path / "p.csv")
@@ -692,9 +694,6 @@ def test_a_train_stopped_while_saving_resumes_to_scoring(tmp_path, monkeypatch, 
     """model.keras was written first, in place: a kill while saving left a run that
     looked finished (refused by --resume) with a cut model or no report."""
     from rnn_tasks.templates import run_dir
-
-    def interrupted(*args, **kwargs):
-        raise KeyboardInterrupt
 
     prices = write_prices(tmp_path / "p.csv")
     train = ["train", "price_forecasting", "--run-dir", tmp_path / "run",
@@ -946,10 +945,7 @@ def test_an_interrupt_after_the_last_epoch_leaves_a_run_that_resume_finishes(tmp
     sets = ["--set", f"data.path={prices}", "--set", "data.window=20", "--set", "model.units=4",
             "--set", "train.epochs=2", "--set", "train.patience=0"]
 
-    def interrupted(self):
-        raise KeyboardInterrupt  # Ctrl-C while the trained model is scored
-
-    with monkeypatch.context() as patch:
+    with monkeypatch.context() as patch:  # Ctrl-C while the trained model is scored
         patch.setattr(ForecastingTask, "evaluate", interrupted)
         status, _, err = cli(capsys, "train", "price_forecasting", "--run-dir", run, *sets)
     assert (status, err) == (130, "rnn-tasks: interrupted\n")
